@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * Helpers shared by every program shipped with ebpf-exporter.
+ *
+ * The histogram layout matches the reference exporter's convention, so that
+ * a config written for it decodes our maps and vice versa:
+ *   - a histogram key is a struct whose last member is `bucket`;
+ *   - bucket i of an exp2 histogram counts values v with 2^(i-1) < v <= 2^i,
+ *     i.e. bucket = ceil(log2(v)), clamped to max_bucket;
+ *   - the raw value is also added under bucket max_bucket + 1, which the
+ *     exporter reports as the histogram's _sum;
+ *   - a map therefore needs (max_bucket + 2) entries per other label set.
+ */
+#ifndef EBPF_EXPORTER_BPF_H
+#define EBPF_EXPORTER_BPF_H
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+/* Sizes maps so kernel memory stays bounded even when label cardinality
+ * grows: hash maps refuse inserts when full rather than growing. */
+#define EE_MAX_ENTRIES_SMALL 1024
+#define EE_MAX_ENTRIES 10240
+
+/* ceil(log2(v)) for v >= 1, 0 for v <= 1. Branch-light so the verifier sees a
+ * bounded instruction count. */
+static __always_inline __u32 ee_log2_ceil(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	if (v <= 1)
+		return 0;
+	v--;
+	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r + 1;
+}
+
+/* Adds delta to the u64 stored under key, creating the entry on first use.
+ * The update with BPF_NOEXIST loses no increments when two CPUs race to
+ * create the same key: the loser's insert fails and it re-reads the winner's. */
+static __always_inline void ee_map_add(void *map, const void *key, __u64 delta)
+{
+	__u64 *slot, zero = 0;
+
+	slot = bpf_map_lookup_elem(map, key);
+	if (!slot) {
+		bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+		slot = bpf_map_lookup_elem(map, key);
+		if (!slot)
+			return;
+	}
+	__sync_fetch_and_add(slot, delta);
+}
+
+/* Sets the u64 under key, for gauges. */
+static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
+{
+	bpf_map_update_elem(map, key, &value, BPF_ANY);
+}
+
+/* Records value in an exp2 histogram: key must be a struct lvalue with a
+ * `bucket` member, which this overwrites. */
+#define ee_hist_exp2(map, key, value, max_bucket)                             \
+	do {                                                                   \
+		__u64 __ee_v = (value);                                        \
+		__u32 __ee_b = ee_log2_ceil(__ee_v);                           \
+		if (__ee_b > (max_bucket))                                     \
+			__ee_b = (max_bucket);                                 \
+		(key).bucket = __ee_b;                                         \
+		ee_map_add(map, &(key), 1);                                    \
+		(key).bucket = (max_bucket) + 1;                               \
+		ee_map_add(map, &(key), __ee_v);                               \
+	} while (0)
+
+/* Records value in a linear histogram whose bucket i counts values in
+ * ((i-1)*step, i*step]; the config's bucket_multiplier should be step in the
+ * target unit. The sum is kept in units of step too, so that the same
+ * multiplier scales it. */
+#define ee_hist_linear(map, key, value, step, max_bucket)                     \
+	do {                                                                   \
+		__u64 __ee_v = (value) / (step);                               \
+		__u64 __ee_b = __ee_v;                                         \
+		if ((value) % (step))                                          \
+			__ee_b++;                                              \
+		if (__ee_b > (max_bucket))                                     \
+			__ee_b = (max_bucket);                                 \
+		(key).bucket = __ee_b;                                         \
+		ee_map_add(map, &(key), 1);                                    \
+		(key).bucket = (max_bucket) + 1;                               \
+		ee_map_add(map, &(key), __ee_v);                               \
+	} while (0)
+
+/* The kernel's new_encode_dev(): the u32 layout the majorminor decoder reads. */
+static __always_inline __u32 ee_encode_dev(__u32 major, __u32 minor)
+{
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
+}
+
+#endif /* EBPF_EXPORTER_BPF_H */

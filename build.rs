@@ -1,0 +1,72 @@
+//! Compiles every `bpf/*.bpf.c` into a CO-RE object and a libbpf-rs skeleton,
+//! and writes an index so the binary can open any embedded object by name.
+//!
+//! The headers come from the repository (`bpf/include/<arch>/vmlinux.h`), never
+//! from the build machine's kernel, so the build works inside a container that
+//! has no `/sys/kernel/btf`.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use libbpf_cargo::SkeletonBuilder;
+
+fn main() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let target_arch = env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
+    let (vmlinux_dir, bpf_arch) = match target_arch.as_str() {
+        "x86_64" => ("x86_64", "x86"),
+        "aarch64" => ("arm64", "arm64"),
+        other => panic!("no vmlinux.h committed for target arch {other}; run scripts/gen-vmlinux.sh on such a machine"),
+    };
+    let bpf_dir = manifest.join("bpf");
+    let include = bpf_dir.join("include");
+    let arch_include = include.join(vmlinux_dir);
+    if !arch_include.join("vmlinux.h").exists() {
+        panic!("missing {}; run scripts/gen-vmlinux.sh", arch_include.join("vmlinux.h").display());
+    }
+    println!("cargo:rerun-if-changed={}", include.display());
+
+    let mut sources: Vec<PathBuf> = fs::read_dir(&bpf_dir)
+        .expect("bpf/ directory is readable")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(".bpf.c")))
+        .collect();
+    sources.sort();
+
+    let mut index = String::from("/// Objects compiled from `bpf/*.bpf.c`, by name.\npub static EMBEDDED: &[(&str, &[u8])] = &[\n");
+    let mut skeletons = String::new();
+    for src in &sources {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let name = object_name(src);
+        let obj = out.join(format!("{name}.bpf.o"));
+        let skel = out.join(format!("{name}.skel.rs"));
+        SkeletonBuilder::new()
+            .source(src)
+            .obj(&obj)
+            .clang_args([
+                format!("-I{}", include.display()),
+                format!("-I{}", arch_include.display()),
+                format!("-D__TARGET_ARCH_{bpf_arch}"),
+                "-Wall".to_string(),
+                "-Werror".to_string(),
+            ])
+            .build_and_generate(&skel)
+            .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
+        let _ = writeln!(index, "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.bpf.o\"))),");
+        let _ = writeln!(
+            skeletons,
+            "#[allow(clippy::all, dead_code, unused_imports, non_camel_case_types, non_snake_case, non_upper_case_globals)]\npub mod {name} {{ include!(concat!(env!(\"OUT_DIR\"), \"/{name}.skel.rs\")); }}"
+        );
+    }
+    index.push_str("];\n");
+    fs::write(out.join("embedded_index.rs"), index).expect("write embedded index");
+    fs::write(out.join("skeletons.rs"), skeletons).expect("write skeleton index");
+}
+
+fn object_name(src: &Path) -> String {
+    let file = src.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+    file.trim_end_matches(".bpf.c").replace('-', "_")
+}

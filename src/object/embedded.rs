@@ -1,0 +1,4 @@
+include!(concat!(env!("OUT_DIR"), "/embedded_index.rs"));
+pub mod skeletons {
+    include!(concat!(env!("OUT_DIR"), "/skeletons.rs"));
+}
