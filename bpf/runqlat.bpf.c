@@ -10,16 +10,10 @@
 #define MAX_BUCKET 26 /* 2^26 us: about a minute */
 #define TASK_RUNNING 0
 
-/* An ARRAY needs a u32 key; a one-member struct lets the shared histogram
- * macro set the bucket. */
-struct latency_key {
-	u32 bucket;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_BUCKET + 2);
-	__type(key, struct latency_key);
+	__type(key, u32);
 	__type(value, u64);
 } run_queue_latency_seconds SEC(".maps");
 
@@ -60,7 +54,6 @@ int BPF_PROG(runqlat_wakeup_new, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct latency_key key = {};
 	u64 *tsp, delta_us;
 	u32 pid;
 
@@ -75,7 +68,7 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
 	delta_us = (bpf_ktime_get_ns() - *tsp) / 1000;
 	bpf_map_delete_elem(&enqueued_at, &pid);
 
-	ee_hist_exp2(&run_queue_latency_seconds, key, delta_us, MAX_BUCKET);
+	ee_hist_exp2_array(&run_queue_latency_seconds, delta_us, MAX_BUCKET);
 	return 0;
 }
 

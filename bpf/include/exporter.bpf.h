@@ -78,6 +78,19 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 		ee_map_add(map, &(key), __ee_v);                               \
 	} while (0)
 
+/* Records value in an exp2 histogram with no other labels, held in an ARRAY
+ * (whose key must be a plain u32: the kernel rejects BTF for struct keys). */
+#define ee_hist_exp2_array(map, value, max_bucket)                            \
+	do {                                                                   \
+		__u64 __ee_v = (value);                                        \
+		__u32 __ee_k = ee_log2_ceil(__ee_v);                           \
+		if (__ee_k > (max_bucket))                                     \
+			__ee_k = (max_bucket);                                 \
+		ee_map_add(map, &__ee_k, 1);                                   \
+		__ee_k = (max_bucket) + 1;                                     \
+		ee_map_add(map, &__ee_k, __ee_v);                              \
+	} while (0)
+
 /* Records value in a linear histogram whose bucket i counts values in
  * ((i-1)*step, i*step]; the config's bucket_multiplier should be step in the
  * target unit. The sum is kept in units of step too, so that the same
