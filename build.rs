@@ -64,6 +64,41 @@ fn main() {
     index.push_str("];\n");
     fs::write(out.join("embedded_index.rs"), index).expect("write embedded index");
     fs::write(out.join("skeletons.rs"), skeletons).expect("write skeleton index");
+    write_config_index(&manifest.join("config"), &out);
+}
+
+/// Embeds `config/*.yaml`, and the default set named in `config/DEFAULTS`,
+/// so that the binary runs with no files beside it.
+fn write_config_index(config_dir: &Path, out: &Path) {
+    println!("cargo:rerun-if-changed={}", config_dir.display());
+    let mut names: Vec<String> = fs::read_dir(config_dir)
+        .expect("config/ directory is readable")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|f| f.strip_suffix(".yaml").map(str::to_string))
+        .collect();
+    names.sort();
+    let defaults_path = config_dir.join("DEFAULTS");
+    let defaults_text = fs::read_to_string(&defaults_path).expect("config/DEFAULTS lists the default set");
+    let defaults: Vec<&str> = defaults_text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    for d in &defaults {
+        assert!(names.iter().any(|n| n == d), "config/DEFAULTS names {d}, but config/{d}.yaml does not exist");
+    }
+    let mut index = String::from("/// Built-in configs, by name.\npub static CONFIGS: &[(&str, &str)] = &[\n");
+    for name in &names {
+        let path = config_dir.join(format!("{name}.yaml"));
+        println!("cargo:rerun-if-changed={}", path.display());
+        let _ = writeln!(index, "    ({name:?}, include_str!({:?})),", path.display().to_string());
+    }
+    index.push_str("];\n/// The configs run when no flags are given.\npub static DEFAULT_CONFIGS: &[&str] = &[");
+    for d in &defaults {
+        let _ = write!(index, "{d:?}, ");
+    }
+    index.push_str("];\n");
+    fs::write(out.join("config_index.rs"), index).expect("write config index");
 }
 
 fn object_name(src: &Path) -> String {

@@ -1,1 +1,9 @@
+//! ebpf-exporter: turns eBPF map contents into Prometheus metrics.
+//!
+//! The data path, one module each: [`config`] (YAML) → [`object`] (load and
+//! attach BPF) → [`maps`] (read map contents) → [`decode`] (key bytes to
+//! labels) → [`encode`] (exposition formats) → [`http`] (serving).
+
+pub mod config;
+pub mod decode;
 pub mod object;

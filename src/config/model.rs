@@ -1,0 +1,177 @@
+//! The YAML schema: the reference exporter's v2 format, plus a few additive
+//! keys. Unknown keys are rejected so that a typo fails loudly instead of
+//! silently producing a metric with the wrong labels.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Ours: names an embedded object or a path to a `.bpf.o`.
+    #[serde(default)]
+    pub object: Option<String>,
+    #[serde(default)]
+    pub metrics: Metrics,
+    #[serde(default)]
+    pub tracing: Option<Tracing>,
+    #[serde(default)]
+    pub kaddrs: Vec<String>,
+    #[serde(default)]
+    pub cgroup_id_map: Option<CgroupIdMap>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    #[serde(default)]
+    pub counters: Vec<Counter>,
+    /// Ours: like counters, but exported as gauges (current values, not totals).
+    #[serde(default)]
+    pub gauges: Vec<Counter>,
+    #[serde(default)]
+    pub histograms: Vec<Histogram>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counter {
+    pub name: String,
+    pub help: String,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    pub perf_event_array: bool,
+    #[serde(default)]
+    pub flush_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BucketType {
+    Exp2,
+    Exp2zero,
+    Linear,
+    Fixed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Histogram {
+    pub name: String,
+    pub help: String,
+    pub bucket_type: BucketType,
+    #[serde(default)]
+    pub bucket_min: u64,
+    #[serde(default)]
+    pub bucket_max: u64,
+    #[serde(default)]
+    pub bucket_keys: Vec<u64>,
+    #[serde(default)]
+    pub bucket_multiplier: Option<f64>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+}
+
+impl Histogram {
+    /// 0 or absent means 1, as in the reference.
+    pub fn multiplier(&self) -> f64 {
+        match self.bucket_multiplier {
+            Some(m) if m != 0.0 => m,
+            _ => 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    pub name: String,
+    #[serde(default)]
+    pub size: usize,
+    #[serde(default)]
+    pub padding: usize,
+    #[serde(default)]
+    pub decoders: Vec<DecoderSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ByteOrder {
+    #[default]
+    Host,
+    Little,
+    Big,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderSpec {
+    pub name: String,
+    /// Keys are strings in the reference; YAML writes them as plain numbers,
+    /// so any scalar is accepted and kept as its text.
+    #[serde(default, deserialize_with = "scalar_map")]
+    pub static_map: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub allow_unknown: bool,
+    #[serde(default)]
+    pub regexps: Option<Vec<String>>,
+    /// Ours: byte order for `uint` (`big` for network order fields).
+    #[serde(default)]
+    pub byte_order: Option<ByteOrder>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracing {
+    #[serde(default)]
+    pub spans: Vec<Span>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Span {
+    pub name: String,
+    pub ringbuf: String,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgroupIdMap {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub map_type: String,
+    #[serde(default)]
+    pub regexps: Vec<String>,
+}
+
+fn scalar_map<'de, D>(de: D) -> Result<Option<BTreeMap<String, String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let raw: Option<BTreeMap<Scalar, Scalar>> = Option::deserialize(de)?;
+    Ok(raw.map(|m| m.into_iter().map(|(k, v)| (k.0, v.0)).collect()))
+}
+
+/// A YAML scalar of any type, kept as the text it was written as.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let value = serde_yaml::Value::deserialize(de)?;
+        match value {
+            serde_yaml::Value::String(s) => Ok(Scalar(s)),
+            serde_yaml::Value::Number(n) => Ok(Scalar(n.to_string())),
+            serde_yaml::Value::Bool(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a scalar, got {other:?}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Checks a config on its own, before any BPF object is involved: what the
+//! reference format requires, plus mistakes that would otherwise surface
+//! only as silently wrong metrics.
+
+use super::error::ConfigError;
+use super::load::Config;
+use super::model::{BucketType, Histogram, Label};
+
+/// exp2 bounds past 2^1023 overflow an f64 `le`.
+const MAX_EXP2_BUCKET: u64 = 1023;
+
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    let m = &config.spec.metrics;
+    let spans = config.spec.tracing.as_ref().map_or(0, |t| t.spans.len());
+    if m.counters.is_empty() && m.gauges.is_empty() && m.histograms.is_empty() {
+        let message = if spans > 0 {
+            "only tracing spans are configured, and ebpf-exporter does not export spans; \
+             at least one counter, gauge or histogram is required"
+        } else {
+            "no metrics: at least one counter, gauge or histogram is required"
+        };
+        return Err(config.error("metrics", message));
+    }
+
+    let mut seen: Vec<&str> = Vec::new();
+    let counters = m.counters.iter().map(|c| ("counters", c));
+    let gauges = m.gauges.iter().map(|c| ("gauges", c));
+    for (kind, (i, c)) in counters
+        .enumerate()
+        .map(|(i, (k, c))| (k, (i, c)))
+        .chain(gauges.enumerate().map(|(i, (k, c))| (k, (i, c))))
+    {
+        let at = format!("metrics.{kind}[{i}]");
+        check_metric_name(config, &at, &c.name, &mut seen)?;
+        check_help(config, &at, &c.help)?;
+        if c.perf_event_array {
+            return Err(config.error(
+                &format!("{at}.perf_event_array"),
+                "perf_event_array counters are not supported yet",
+            ));
+        }
+        check_labels(config, &at, &c.labels)?;
+    }
+    for (i, h) in m.histograms.iter().enumerate() {
+        let at = format!("metrics.histograms[{i}]");
+        check_metric_name(config, &at, &h.name, &mut seen)?;
+        check_help(config, &at, &h.help)?;
+        check_labels(config, &at, &h.labels)?;
+        check_histogram(config, &at, h)?;
+    }
+    for (i, sym) in config.spec.kaddrs.iter().enumerate() {
+        if sym.is_empty() {
+            return Err(config.error(&format!("kaddrs[{i}]"), "empty symbol name"));
+        }
+    }
+    Ok(())
+}
+
+fn check_metric_name<'a>(config: &Config, at: &str, name: &'a str, seen: &mut Vec<&'a str>) -> Result<(), ConfigError> {
+    let key = format!("{at}.name");
+    if !is_metric_name(name) {
+        return Err(config.error(
+            &key,
+            format!("{name:?} is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), and it must also name the BPF map"),
+        ));
+    }
+    if seen.contains(&name) {
+        return Err(config.error(&key, format!("metric {name:?} is defined twice")));
+    }
+    seen.push(name);
+    Ok(())
+}
+
+fn check_help(config: &Config, at: &str, help: &str) -> Result<(), ConfigError> {
+    if help.trim().is_empty() {
+        return Err(config.error(&format!("{at}.help"), "help must not be empty"));
+    }
+    Ok(())
+}
+
+fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), ConfigError> {
+    let mut names: Vec<&str> = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        let key = format!("{at}.labels[{i}]");
+        if !is_label_name(&label.name) {
+            return Err(config.error(
+                &format!("{key}.name"),
+                format!("{:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)", label.name),
+            ));
+        }
+        if label.name == "le" || label.name == "quantile" {
+            return Err(config.error(&format!("{key}.name"), format!("label name {:?} is reserved by Prometheus", label.name)));
+        }
+        if names.contains(&label.name.as_str()) {
+            return Err(config.error(&format!("{key}.name"), format!("label {:?} is defined twice", label.name)));
+        }
+        names.push(&label.name);
+        if label.size == 0 {
+            return Err(config.error(&format!("{key}.size"), "size must be set and greater than 0"));
+        }
+        if label.decoders.is_empty() {
+            return Err(config.error(&format!("{key}.decoders"), "at least one decoder is required"));
+        }
+    }
+    Ok(())
+}
+
+fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), ConfigError> {
+    if h.labels.is_empty() {
+        return Err(config.error(
+            &format!("{at}.labels"),
+            "a histogram needs at least one label: the last one is the bucket index",
+        ));
+    }
+    match h.bucket_type {
+        BucketType::Fixed => {
+            if h.bucket_keys.is_empty() {
+                return Err(config.error(&format!("{at}.bucket_keys"), "bucket_type fixed needs bucket_keys"));
+            }
+            if h.bucket_keys.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(config.error(&format!("{at}.bucket_keys"), "bucket_keys must be strictly increasing"));
+            }
+        }
+        _ => {
+            if h.bucket_max < h.bucket_min {
+                return Err(config.error(
+                    &format!("{at}.bucket_max"),
+                    format!("bucket_max ({}) is below bucket_min ({})", h.bucket_max, h.bucket_min),
+                ));
+            }
+            if matches!(h.bucket_type, BucketType::Exp2 | BucketType::Exp2zero) && h.bucket_max > MAX_EXP2_BUCKET {
+                return Err(config.error(
+                    &format!("{at}.bucket_max"),
+                    format!("bucket_max {} is too large for exp2 (at most {MAX_EXP2_BUCKET})", h.bucket_max),
+                ));
+            }
+        }
+    }
+    if !h.multiplier().is_finite() || h.multiplier() < 0.0 {
+        return Err(config.error(&format!("{at}.bucket_multiplier"), "bucket_multiplier must be a finite, non-negative number"));
+    }
+    Ok(())
+}
+
+pub fn is_metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+pub fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,209 @@
+//! Applies a config's labels to a key: each label takes its slice of the key
+//! bytes and runs it through its decoder chain.
+
+use std::sync::Arc;
+
+use super::registry::{build_decoder, BuildError, DecoderEnv};
+use super::{DecodeError, Decoded, Decoder};
+use crate::config::model::Label;
+
+/// One label: where it sits in the key and how its bytes become text.
+pub struct LabelDecoder {
+    pub name: String,
+    pub offset: usize,
+    pub size: usize,
+    chain: Vec<Box<dyn Decoder>>,
+}
+
+impl LabelDecoder {
+    fn decode(&self, key: &[u8]) -> Result<Decoded, DecodeError> {
+        let field = key.get(self.offset..self.offset + self.size).ok_or(DecodeError::Size {
+            expected: "the key size the labels describe",
+            got: key.len(),
+        })?;
+        let mut current = Decoded::Value(field.to_vec());
+        let mut unknown = false;
+        for decoder in &self.chain {
+            let input = match &current {
+                Decoded::Value(v) | Decoded::Unknown(v) => v,
+                Decoded::Drop => break,
+            };
+            current = decoder.decode(input)?;
+            unknown |= matches!(current, Decoded::Unknown(_));
+        }
+        Ok(match current {
+            Decoded::Value(v) if unknown => Decoded::Unknown(v),
+            other => other,
+        })
+    }
+}
+
+/// What a whole key decodes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    /// Label values in config order. `unknown` marks rows holding a
+    /// not-found stand-in, which callers should not cache for long.
+    Labels { values: Vec<String>, unknown: bool },
+    /// A decoder asked for the row to be left out.
+    Drop,
+}
+
+/// A decode failure, with the label it happened in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("label `{label}`: {source}")]
+pub struct RowError {
+    pub label: String,
+    pub source: DecodeError,
+}
+
+/// Which label and which decoder of it could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("label `{label}`: {source}")]
+pub struct ChainBuildError {
+    pub label_index: usize,
+    pub decoder_index: usize,
+    pub label: String,
+    pub source: BuildError,
+}
+
+/// Decodes whole keys into label values.
+pub struct RowDecoder {
+    labels: Vec<LabelDecoder>,
+    key_size: usize,
+}
+
+impl RowDecoder {
+    pub fn new(labels: &[Label], env: &Arc<DecoderEnv>) -> Result<Self, ChainBuildError> {
+        let mut offset = 0;
+        let mut out = Vec::with_capacity(labels.len());
+        for (label_index, label) in labels.iter().enumerate() {
+            let chain = label
+                .decoders
+                .iter()
+                .enumerate()
+                .map(|(decoder_index, spec)| {
+                    build_decoder(spec, env).map_err(|source| ChainBuildError {
+                        label_index,
+                        decoder_index,
+                        label: label.name.clone(),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(LabelDecoder {
+                name: label.name.clone(),
+                offset,
+                size: label.size,
+                chain,
+            });
+            offset += label.size + label.padding;
+        }
+        Ok(Self {
+            labels: out,
+            key_size: offset,
+        })
+    }
+
+    /// Total bytes the labels describe, sizes plus padding.
+    pub fn key_size(&self) -> usize {
+        self.key_size
+    }
+
+    pub fn label_names(&self) -> impl Iterator<Item = &str> {
+        self.labels.iter().map(|l| l.name.as_str())
+    }
+
+    pub fn decode(&self, key: &[u8]) -> Result<Row, RowError> {
+        if key.len() != self.key_size {
+            return Err(RowError {
+                label: self.labels.first().map(|l| l.name.clone()).unwrap_or_default(),
+                source: DecodeError::Size {
+                    expected: "the key size the labels describe",
+                    got: key.len(),
+                },
+            });
+        }
+        let mut values = Vec::with_capacity(self.labels.len());
+        let mut unknown = false;
+        for label in &self.labels {
+            let decoded = label.decode(key).map_err(|source| RowError {
+                label: label.name.clone(),
+                source,
+            })?;
+            let bytes = match decoded {
+                Decoded::Value(v) => v,
+                Decoded::Unknown(v) => {
+                    unknown = true;
+                    v
+                }
+                Decoded::Drop => return Ok(Row::Drop),
+            };
+            let text = String::from_utf8(bytes).map_err(|e| RowError {
+                label: label.name.clone(),
+                source: DecodeError::Invalid(format!("label value is not valid UTF-8: {e}")),
+            })?;
+            values.push(text);
+        }
+        Ok(Row::Labels { values, unknown })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(yaml: &str) -> Vec<Label> {
+        serde_yaml::from_str(yaml).expect("labels parse")
+    }
+
+    #[test]
+    fn layout_honours_padding() {
+        // struct { u32 dev; u8 op; /* 3 bytes padding */ u64 bucket; }
+        let l = labels(
+            "- {name: dev, size: 4, decoders: [{name: uint}]}\n\
+             - {name: op, size: 1, padding: 3, decoders: [{name: uint}, {name: static_map, static_map: {1: write}}]}\n\
+             - {name: bucket, size: 8, decoders: [{name: uint}]}",
+        );
+        let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
+        assert_eq!(rows.key_size(), 16);
+        let mut key = Vec::new();
+        key.extend_from_slice(&7u32.to_ne_bytes());
+        key.extend_from_slice(&[1, 0xaa, 0xbb, 0xcc]);
+        key.extend_from_slice(&12u64.to_ne_bytes());
+        assert_eq!(
+            rows.decode(&key),
+            Ok(Row::Labels {
+                values: vec!["7".into(), "write".into(), "12".into()],
+                unknown: false
+            })
+        );
+    }
+
+    #[test]
+    fn wrong_key_size_is_an_error_not_a_panic() {
+        let l = labels("- {name: a, size: 4, decoders: [{name: uint}]}");
+        let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
+        assert!(rows.decode(&[1, 2]).is_err());
+        assert!(rows.decode(&[0; 9]).is_err());
+    }
+
+    #[test]
+    fn regexp_miss_drops_row_and_error_names_label() {
+        let l = labels(
+            "- {name: comm, size: 4, decoders: [{name: string}, {name: regexp, regexps: ['^a']}]}\n\
+             - {name: n, size: 3, decoders: [{name: uint}]}",
+        );
+        let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
+        assert_eq!(rows.decode(b"zzz\0\x01\x02\x03"), Ok(Row::Drop));
+        let err = rows.decode(b"abc\0\x01\x02\x03").expect_err("3-byte uint fails");
+        assert_eq!(err.label, "n");
+    }
+
+    #[test]
+    fn unknown_decoder_names_label_and_position() {
+        let l = labels("- {name: a, size: 4, decoders: [{name: uint}, {name: nope}]}");
+        let err = RowDecoder::new(&l, &DecoderEnv::new()).err().expect("fails");
+        assert_eq!((err.label_index, err.decoder_index), (0, 1));
+        assert!(err.to_string().contains("unknown decoder \"nope\""), "{err}");
+    }
+}

@@ -1,0 +1,66 @@
+//! Builds decoders by name. Adding a decoder is one file plus one line here.
+
+use std::sync::Arc;
+
+use super::Decoder;
+use crate::config::model::DecoderSpec;
+
+/// Resources shared by all decoders of the process: system tables that are
+/// costly to load and worth loading once (kallsyms, cgroup paths, pci.ids).
+#[derive(Default)]
+pub struct DecoderEnv {}
+
+impl DecoderEnv {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+}
+
+/// A decoder spec that cannot become a decoder: an unknown name or bad options.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("decoder `{name}`: {reason}")]
+pub struct BuildError {
+    pub name: String,
+    pub reason: String,
+}
+
+impl BuildError {
+    pub fn new(spec: &DecoderSpec, reason: impl Into<String>) -> Self {
+        Self {
+            name: spec.name.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Every decoder name this build knows, for error messages and docs.
+pub const NAMES: &[&str] = &[
+    "errno",
+    "hex",
+    "majorminor",
+    "regexp",
+    "static_map",
+    "string",
+    "syscall",
+    "uint",
+];
+
+pub fn build_decoder(spec: &DecoderSpec, _env: &Arc<DecoderEnv>) -> Result<Box<dyn Decoder>, BuildError> {
+    let decoder: Box<dyn Decoder> = match spec.name.as_str() {
+        "errno" => Box::new(super::errno::Errno),
+        "hex" => Box::new(super::hex::Hex),
+        "majorminor" => Box::new(super::majorminor::MajorMinor::new()),
+        "regexp" => Box::new(super::regexp::Regexp::from_spec(spec)?),
+        "static_map" => Box::new(super::static_map::StaticMap::from_spec(spec)?),
+        "string" => Box::new(super::string::Str),
+        "syscall" => Box::new(super::syscall::Syscall),
+        "uint" => Box::new(super::uint::Uint::from_spec(spec)),
+        other => {
+            return Err(BuildError::new(
+                spec,
+                format!("unknown decoder {other:?}; known decoders: {}", NAMES.join(", ")),
+            ))
+        }
+    };
+    Ok(decoder)
+}
