@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use libbpf_cargo::SkeletonBuilder;
 
 fn main() {
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_arch = env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
     let (vmlinux_dir, bpf_arch) = match target_arch.as_str() {
@@ -25,7 +26,10 @@ fn main() {
     let include = bpf_dir.join("include");
     let arch_include = include.join(vmlinux_dir);
     if !arch_include.join("vmlinux.h").exists() {
-        panic!("missing {}; run scripts/gen-vmlinux.sh", arch_include.join("vmlinux.h").display());
+        panic!(
+            "missing {}; run scripts/gen-vmlinux.sh",
+            arch_include.join("vmlinux.h").display()
+        );
     }
     println!("cargo:rerun-if-changed={}", include.display());
 
@@ -55,7 +59,10 @@ fn main() {
             ])
             .build_and_generate(&skel)
             .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
-        let _ = writeln!(index, "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.bpf.o\"))),");
+        let _ = writeln!(
+            index,
+            "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.bpf.o\"))),"
+        );
         let _ = writeln!(
             skeletons,
             "#[allow(clippy::all, dead_code, unused_imports, non_camel_case_types, non_snake_case, non_upper_case_globals)]\npub mod {name} {{ include!(concat!(env!(\"OUT_DIR\"), \"/{name}.skel.rs\")); }}"
@@ -78,20 +85,29 @@ fn write_config_index(config_dir: &Path, out: &Path) {
         .collect();
     names.sort();
     let defaults_path = config_dir.join("DEFAULTS");
-    let defaults_text = fs::read_to_string(&defaults_path).expect("config/DEFAULTS lists the default set");
+    let defaults_text =
+        fs::read_to_string(&defaults_path).expect("config/DEFAULTS lists the default set");
     let defaults: Vec<&str> = defaults_text
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
         .collect();
     for d in &defaults {
-        assert!(names.iter().any(|n| n == d), "config/DEFAULTS names {d}, but config/{d}.yaml does not exist");
+        assert!(
+            names.iter().any(|n| n == d),
+            "config/DEFAULTS names {d}, but config/{d}.yaml does not exist"
+        );
     }
-    let mut index = String::from("/// Built-in configs, by name.\npub static CONFIGS: &[(&str, &str)] = &[\n");
+    let mut index =
+        String::from("/// Built-in configs, by name.\npub static CONFIGS: &[(&str, &str)] = &[\n");
     for name in &names {
         let path = config_dir.join(format!("{name}.yaml"));
         println!("cargo:rerun-if-changed={}", path.display());
-        let _ = writeln!(index, "    ({name:?}, include_str!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            index,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        );
     }
     index.push_str("];\n/// The configs run when no flags are given.\npub static DEFAULT_CONFIGS: &[&str] = &[");
     for d in &defaults {

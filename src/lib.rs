@@ -4,6 +4,12 @@
 //! attach BPF) → [`maps`] (read map contents) → [`decode`] (key bytes to
 //! labels) → [`encode`] (exposition formats) → [`http`] (serving).
 
+pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod encode;
+pub mod exporter;
+pub mod http;
+pub mod maps;
+pub mod metrics;
 pub mod object;

@@ -1,1 +1,189 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use ebpf_exporter::cli::{parse_listen_address, Cli};
+use ebpf_exporter::exporter::{self, ConfigReport, StartOptions};
+use ebpf_exporter::http::coalesce::Coalescer;
+use ebpf_exporter::http::{serve, ServerOptions};
+use ebpf_exporter::object::ProgramState;
+
+/// Called once after every config is attached. A config can hang a uprobe on
+/// this symbol of the exporter's own binary as a one-time init hook, as with
+/// the reference exporter.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn post_attach_mark() {
+    std::hint::black_box(());
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.debug { "debug" } else { "info" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp_millis()
+        .init();
+
+    let listen = match parse_listen_address(&cli.listen_address) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !cli.telemetry_path.starts_with('/') {
+        log::error!(
+            "--web.telemetry-path must start with '/': {:?}",
+            cli.telemetry_path
+        );
+        return ExitCode::from(2);
+    }
+
+    let opts = StartOptions {
+        config_dir: cli.config_dir.clone(),
+        config_names: cli.config_names.clone(),
+        strict: cli.config_strict,
+        btf_path: cli.btf_path.clone(),
+        cache_max_idle: cli.cache_max_idle,
+    };
+    let started = std::time::Instant::now();
+    let exporter = match exporter::start(&opts) {
+        Ok(e) => e,
+        Err(e) => {
+            log::error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    post_attach_mark();
+    log::info!(
+        "started {} config(s) in {:?}",
+        exporter.configs.len(),
+        started.elapsed()
+    );
+
+    if cli.config_check {
+        let ok = print_report(&exporter.reports);
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reports = exporter.reports.clone();
+    let scraper = Coalescer::new(exporter);
+    let result = runtime.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            // Hosts with IPv6 disabled cannot bind [::]; fall back to IPv4.
+            Err(_) if listen.ip().is_unspecified() && listen.is_ipv6() => {
+                tokio::net::TcpListener::bind(("0.0.0.0", listen.port())).await?
+            }
+            Err(e) => return Err(e),
+        };
+        log::info!(
+            "listening on http://{}{}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            cli.telemetry_path
+        );
+        serve(
+            listener,
+            scraper.clone(),
+            reports,
+            ServerOptions {
+                metrics_path: cli.telemetry_path.clone(),
+            },
+            shutdown_signal(),
+        )
+        .await?;
+        // Dropping the exporter closes links and objects: programs detach.
+        scraper.with_exporter(|e| e.configs.clear()).await;
+        Ok::<(), std::io::Error>(())
+    });
+    match result {
+        Ok(()) => {
+            log::info!("stopped; programs detached");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("serving on {listen}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::warn!("cannot install signal handlers; stop with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => log::info!("SIGTERM: shutting down"),
+        _ = int.recv() => log::info!("SIGINT: shutting down"),
+    }
+}
+
+/// Prints one block per config for `--config.check`; true if all is well.
+fn print_report(reports: &[ConfigReport]) -> bool {
+    let mut ok = true;
+    let (mut attached, mut total) = (0, 0);
+    for r in reports {
+        match &r.error {
+            None => println!("config {} ({}): OK, object {}", r.name, r.file, r.object),
+            Some(e) => {
+                ok = false;
+                println!("config {} ({}): FAILED: {e}", r.name, r.file);
+            }
+        }
+        for p in &r.programs {
+            total += 1;
+            match &p.state {
+                ProgramState::Attached => {
+                    attached += 1;
+                    println!(
+                        "  program {} ({}): attached, id {}",
+                        p.name,
+                        p.section,
+                        p.id.unwrap_or(0)
+                    );
+                }
+                ProgramState::LoadFailed(why) => {
+                    ok = false;
+                    println!("  program {} ({}): NOT LOADED: {why}", p.name, p.section);
+                }
+                ProgramState::AttachFailed(why) => {
+                    ok = false;
+                    println!("  program {} ({}): NOT ATTACHED: {why}", p.name, p.section);
+                }
+            }
+        }
+        for m in &r.metrics {
+            println!("  metric {m}");
+        }
+    }
+    let good = reports.iter().filter(|r| r.ok()).count();
+    println!(
+        "{good}/{} configs OK, {attached}/{total} programs attached",
+        reports.len()
+    );
+    ok
+}

@@ -47,7 +47,12 @@ impl Config {
 }
 
 /// Parses and checks one config text.
-pub fn parse_config(name: &str, file: &str, source: ConfigSource, text: &str) -> Result<Config, ConfigError> {
+pub fn parse_config(
+    name: &str,
+    file: &str,
+    source: ConfigSource,
+    text: &str,
+) -> Result<Config, ConfigError> {
     let spec: ConfigFile = match serde_yaml::from_str(text) {
         Ok(spec) => spec,
         Err(e) => return Err(yaml_error(file, &e)),
@@ -142,7 +147,11 @@ pub fn load_embedded(names: &[String]) -> Vec<Result<Config, ConfigError>> {
                     key: String::new(),
                     message: format!(
                         "no built-in config of that name; built-in configs: {}",
-                        embedded::CONFIGS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        embedded::CONFIGS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 }),
             }

@@ -23,7 +23,9 @@ impl Locator {
         // A text that fails to parse here also fails in serde_yaml, which
         // reports its own position; the locator is then simply empty.
         let _ = Parser::new_from_str(text).load(&mut walker, false);
-        Self { lines: walker.lines }
+        Self {
+            lines: walker.lines,
+        }
     }
 
     /// The line of `path`, or of its nearest ancestor that has one.
@@ -151,7 +153,10 @@ metrics:
         assert_eq!(l.line("metrics"), Some(1));
         assert_eq!(l.line("metrics.counters[0].name"), Some(3));
         assert_eq!(l.line("metrics.counters[0].labels[0].size"), Some(7));
-        assert_eq!(l.line("metrics.counters[0].labels[0].decoders[0].name"), Some(9));
+        assert_eq!(
+            l.line("metrics.counters[0].labels[0].decoders[0].name"),
+            Some(9)
+        );
         assert_eq!(l.line("metrics.counters[0].labels[1].size"), Some(10));
         assert_eq!(l.line("metrics.histograms[0].name"), Some(12));
     }

@@ -56,7 +56,12 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_metric_name<'a>(config: &Config, at: &str, name: &'a str, seen: &mut Vec<&'a str>) -> Result<(), ConfigError> {
+fn check_metric_name<'a>(
+    config: &Config,
+    at: &str,
+    name: &'a str,
+    seen: &mut Vec<&'a str>,
+) -> Result<(), ConfigError> {
     let key = format!("{at}.name");
     if !is_metric_name(name) {
         return Err(config.error(
@@ -85,21 +90,36 @@ fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), Confi
         if !is_label_name(&label.name) {
             return Err(config.error(
                 &format!("{key}.name"),
-                format!("{:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)", label.name),
+                format!(
+                    "{:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+                    label.name
+                ),
             ));
         }
         if label.name == "le" || label.name == "quantile" {
-            return Err(config.error(&format!("{key}.name"), format!("label name {:?} is reserved by Prometheus", label.name)));
+            return Err(config.error(
+                &format!("{key}.name"),
+                format!("label name {:?} is reserved by Prometheus", label.name),
+            ));
         }
         if names.contains(&label.name.as_str()) {
-            return Err(config.error(&format!("{key}.name"), format!("label {:?} is defined twice", label.name)));
+            return Err(config.error(
+                &format!("{key}.name"),
+                format!("label {:?} is defined twice", label.name),
+            ));
         }
         names.push(&label.name);
         if label.size == 0 {
-            return Err(config.error(&format!("{key}.size"), "size must be set and greater than 0"));
+            return Err(config.error(
+                &format!("{key}.size"),
+                "size must be set and greater than 0",
+            ));
         }
         if label.decoders.is_empty() {
-            return Err(config.error(&format!("{key}.decoders"), "at least one decoder is required"));
+            return Err(config.error(
+                &format!("{key}.decoders"),
+                "at least one decoder is required",
+            ));
         }
     }
     Ok(())
@@ -115,29 +135,46 @@ fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), Confi
     match h.bucket_type {
         BucketType::Fixed => {
             if h.bucket_keys.is_empty() {
-                return Err(config.error(&format!("{at}.bucket_keys"), "bucket_type fixed needs bucket_keys"));
+                return Err(config.error(
+                    &format!("{at}.bucket_keys"),
+                    "bucket_type fixed needs bucket_keys",
+                ));
             }
             if h.bucket_keys.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(config.error(&format!("{at}.bucket_keys"), "bucket_keys must be strictly increasing"));
+                return Err(config.error(
+                    &format!("{at}.bucket_keys"),
+                    "bucket_keys must be strictly increasing",
+                ));
             }
         }
         _ => {
             if h.bucket_max < h.bucket_min {
                 return Err(config.error(
                     &format!("{at}.bucket_max"),
-                    format!("bucket_max ({}) is below bucket_min ({})", h.bucket_max, h.bucket_min),
+                    format!(
+                        "bucket_max ({}) is below bucket_min ({})",
+                        h.bucket_max, h.bucket_min
+                    ),
                 ));
             }
-            if matches!(h.bucket_type, BucketType::Exp2 | BucketType::Exp2zero) && h.bucket_max > MAX_EXP2_BUCKET {
+            if matches!(h.bucket_type, BucketType::Exp2 | BucketType::Exp2zero)
+                && h.bucket_max > MAX_EXP2_BUCKET
+            {
                 return Err(config.error(
                     &format!("{at}.bucket_max"),
-                    format!("bucket_max {} is too large for exp2 (at most {MAX_EXP2_BUCKET})", h.bucket_max),
+                    format!(
+                        "bucket_max {} is too large for exp2 (at most {MAX_EXP2_BUCKET})",
+                        h.bucket_max
+                    ),
                 ));
             }
         }
     }
     if !h.multiplier().is_finite() || h.multiplier() < 0.0 {
-        return Err(config.error(&format!("{at}.bucket_multiplier"), "bucket_multiplier must be a finite, non-negative number"));
+        return Err(config.error(
+            &format!("{at}.bucket_multiplier"),
+            "bucket_multiplier must be a finite, non-negative number",
+        ));
     }
     Ok(())
 }

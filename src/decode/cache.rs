@@ -103,7 +103,12 @@ impl KeyCache {
 
     /// Stores what `key` decoded to: its rendered label text and extra
     /// number, or `None` for a dropped row.
-    pub fn put(&mut self, key: &[u8], decoded: Option<(String, u64)>, volatile: bool) -> Option<CachedRow> {
+    pub fn put(
+        &mut self,
+        key: &[u8],
+        decoded: Option<(String, u64)>,
+        volatile: bool,
+    ) -> Option<CachedRow> {
         if let Some(old) = self.entries.remove(key) {
             if let Some(old_row) = old.row {
                 self.interner.release(old_row.slot);
@@ -141,7 +146,11 @@ impl KeyCache {
 
     /// The rendered label text of a slot handed out by `put`.
     pub fn slot_text(&self, slot: u32) -> &str {
-        self.interner.texts.get(slot as usize).and_then(|t| t.as_deref()).unwrap_or("")
+        self.interner
+            .texts
+            .get(slot as usize)
+            .and_then(|t| t.as_deref())
+            .unwrap_or("")
     }
 
     /// One past the highest slot number in use: the size for per-slot arrays.
@@ -165,8 +174,12 @@ mod tests {
     #[test]
     fn equal_label_text_shares_a_slot() {
         let mut c = KeyCache::new(3);
-        let a = c.put(b"k1", Some(("x=\"1\"".into(), 0)), false).expect("row");
-        let b = c.put(b"k2", Some(("x=\"1\"".into(), 5)), false).expect("row");
+        let a = c
+            .put(b"k1", Some(("x=\"1\"".into(), 0)), false)
+            .expect("row");
+        let b = c
+            .put(b"k2", Some(("x=\"1\"".into(), 5)), false)
+            .expect("row");
         assert_eq!(a.slot, b.slot);
         assert_eq!(b.extra, 5);
         assert_eq!(c.slot_text(a.slot), "x=\"1\"");

@@ -17,10 +17,12 @@ pub struct LabelDecoder {
 
 impl LabelDecoder {
     fn decode(&self, key: &[u8]) -> Result<Decoded, DecodeError> {
-        let field = key.get(self.offset..self.offset + self.size).ok_or(DecodeError::Size {
-            expected: "the key size the labels describe",
-            got: key.len(),
-        })?;
+        let field = key
+            .get(self.offset..self.offset + self.size)
+            .ok_or(DecodeError::Size {
+                expected: "the key size the labels describe",
+                got: key.len(),
+            })?;
         let mut current = Decoded::Value(field.to_vec());
         let mut unknown = false;
         for decoder in &self.chain {
@@ -70,6 +72,9 @@ pub struct ChainBuildError {
 pub struct RowDecoder {
     labels: Vec<LabelDecoder>,
     key_size: usize,
+    /// A metric without labels reads the single key `u32 0`, as in the
+    /// reference (typically a one-entry ARRAY).
+    zero_key_only: bool,
 }
 
 impl RowDecoder {
@@ -101,7 +106,18 @@ impl RowDecoder {
         Ok(Self {
             labels: out,
             key_size: offset,
+            zero_key_only: false,
         })
+    }
+
+    /// The decoder for a metric with no labels: the `u32 0` key becomes the
+    /// one unlabelled series and any other key is ignored.
+    pub fn zero_key() -> Self {
+        Self {
+            labels: Vec::new(),
+            key_size: 4,
+            zero_key_only: true,
+        }
     }
 
     /// Total bytes the labels describe, sizes plus padding.
@@ -114,9 +130,23 @@ impl RowDecoder {
     }
 
     pub fn decode(&self, key: &[u8]) -> Result<Row, RowError> {
+        if self.zero_key_only {
+            return Ok(if key == [0u8; 4] {
+                Row::Labels {
+                    values: Vec::new(),
+                    unknown: false,
+                }
+            } else {
+                Row::Drop
+            });
+        }
         if key.len() != self.key_size {
             return Err(RowError {
-                label: self.labels.first().map(|l| l.name.clone()).unwrap_or_default(),
+                label: self
+                    .labels
+                    .first()
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default(),
                 source: DecodeError::Size {
                     expected: "the key size the labels describe",
                     got: key.len(),
@@ -180,6 +210,19 @@ mod tests {
     }
 
     #[test]
+    fn no_labels_reads_only_the_zero_key() {
+        let rows = RowDecoder::zero_key();
+        assert_eq!(
+            rows.decode(&[0, 0, 0, 0]),
+            Ok(Row::Labels {
+                values: vec![],
+                unknown: false
+            })
+        );
+        assert_eq!(rows.decode(&1u32.to_ne_bytes()), Ok(Row::Drop));
+    }
+
+    #[test]
     fn wrong_key_size_is_an_error_not_a_panic() {
         let l = labels("- {name: a, size: 4, decoders: [{name: uint}]}");
         let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
@@ -195,15 +238,22 @@ mod tests {
         );
         let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
         assert_eq!(rows.decode(b"zzz\0\x01\x02\x03"), Ok(Row::Drop));
-        let err = rows.decode(b"abc\0\x01\x02\x03").expect_err("3-byte uint fails");
+        let err = rows
+            .decode(b"abc\0\x01\x02\x03")
+            .expect_err("3-byte uint fails");
         assert_eq!(err.label, "n");
     }
 
     #[test]
     fn unknown_decoder_names_label_and_position() {
         let l = labels("- {name: a, size: 4, decoders: [{name: uint}, {name: nope}]}");
-        let err = RowDecoder::new(&l, &DecoderEnv::new()).err().expect("fails");
+        let err = RowDecoder::new(&l, &DecoderEnv::new())
+            .err()
+            .expect("fails");
         assert_eq!((err.label_index, err.decoder_index), (0, 1));
-        assert!(err.to_string().contains("unknown decoder \"nope\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown decoder \"nope\""),
+            "{err}"
+        );
     }
 }

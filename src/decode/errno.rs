@@ -22,7 +22,10 @@ mod tests {
     #[test]
     fn names_known_numbers() {
         assert_eq!(Errno.decode(b"2"), Ok(Decoded::Value(b"ENOENT".to_vec())));
-        assert_eq!(Errno.decode(b"4000"), Ok(Decoded::Value(b"unknown:4000".to_vec())));
+        assert_eq!(
+            Errno.decode(b"4000"),
+            Ok(Decoded::Value(b"unknown:4000".to_vec()))
+        );
         assert!(Errno.decode(b"").is_err());
     }
 }

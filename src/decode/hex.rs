@@ -22,7 +22,10 @@ mod tests {
 
     #[test]
     fn lowercase_two_digits_per_byte() {
-        assert_eq!(Hex.decode(&[0x00, 0xab, 0x0f]), Ok(Decoded::Value(b"00ab0f".to_vec())));
+        assert_eq!(
+            Hex.decode(&[0x00, 0xab, 0x0f]),
+            Ok(Decoded::Value(b"00ab0f".to_vec()))
+        );
         assert_eq!(Hex.decode(&[]), Ok(Decoded::Value(Vec::new())));
     }
 }

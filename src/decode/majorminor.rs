@@ -72,16 +72,19 @@ fn parse_partitions(text: &str) -> HashMap<(u32, u32), String> {
 
 impl Decoder for MajorMinor {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
-        let raw: [u8; 4] = input
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(DecodeError::Size {
-                expected: "4 or more",
-                got: input.len(),
-            })?;
+        let raw: [u8; 4] =
+            input
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(DecodeError::Size {
+                    expected: "4 or more",
+                    got: input.len(),
+                })?;
         let (major, minor) = split_dev(u32::from_ne_bytes(raw));
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let stale = state.loaded_at.is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL);
+        let stale = state
+            .loaded_at
+            .is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL);
         if !state.names.contains_key(&(major, minor)) && stale {
             self.reload(&mut state);
         }
@@ -111,11 +114,21 @@ mod tests {
     #[test]
     fn names_from_partitions_and_heals_after_reload() {
         let mut f = tempfile::NamedTempFile::new().expect("tempfile");
-        writeln!(f, "major minor  #blocks  name\n\n   8        0  1000 sda\n 259  300 10 nvme0n1p1").expect("write");
+        writeln!(
+            f,
+            "major minor  #blocks  name\n\n   8        0  1000 sda\n 259  300 10 nvme0n1p1"
+        )
+        .expect("write");
         let d = MajorMinor::with_path(f.path());
         assert_eq!(d.decode(&encode(8, 0)), Ok(Decoded::Value(b"sda".to_vec())));
-        assert_eq!(d.decode(&encode(259, 300)), Ok(Decoded::Value(b"nvme0n1p1".to_vec())));
-        assert_eq!(d.decode(&encode(7, 9)), Ok(Decoded::Unknown(b"unknown:7:9".to_vec())));
+        assert_eq!(
+            d.decode(&encode(259, 300)),
+            Ok(Decoded::Value(b"nvme0n1p1".to_vec()))
+        );
+        assert_eq!(
+            d.decode(&encode(7, 9)),
+            Ok(Decoded::Unknown(b"unknown:7:9".to_vec()))
+        );
         assert!(d.decode(&[1, 2]).is_err());
     }
 }

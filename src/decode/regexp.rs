@@ -37,7 +37,9 @@ impl Decoder for Regexp {
         for re in &self.patterns {
             if let Some(caps) = re.captures(input) {
                 let m = caps.get(1).or_else(|| caps.get(0));
-                return Ok(Decoded::Value(m.map(|m| m.as_bytes().to_vec()).unwrap_or_default()));
+                return Ok(Decoded::Value(
+                    m.map(|m| m.as_bytes().to_vec()).unwrap_or_default(),
+                ));
             }
         }
         Ok(Decoded::Drop)
@@ -61,9 +63,18 @@ mod tests {
     #[test]
     fn first_match_wins_and_capture_group_is_the_value() {
         let d = regexp(&["^(kworker)/.*", "^systemd", "^(python)[0-9.]*$"]).expect("builds");
-        assert_eq!(d.decode(b"kworker/0:1"), Ok(Decoded::Value(b"kworker".to_vec())));
-        assert_eq!(d.decode(b"systemd-journal"), Ok(Decoded::Value(b"systemd".to_vec())));
-        assert_eq!(d.decode(b"python3.11"), Ok(Decoded::Value(b"python".to_vec())));
+        assert_eq!(
+            d.decode(b"kworker/0:1"),
+            Ok(Decoded::Value(b"kworker".to_vec()))
+        );
+        assert_eq!(
+            d.decode(b"systemd-journal"),
+            Ok(Decoded::Value(b"systemd".to_vec()))
+        );
+        assert_eq!(
+            d.decode(b"python3.11"),
+            Ok(Decoded::Value(b"python".to_vec()))
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub const NAMES: &[&str] = &[
     "uint",
 ];
 
-pub fn build_decoder(spec: &DecoderSpec, _env: &Arc<DecoderEnv>) -> Result<Box<dyn Decoder>, BuildError> {
+pub fn build_decoder(
+    spec: &DecoderSpec,
+    _env: &Arc<DecoderEnv>,
+) -> Result<Box<dyn Decoder>, BuildError> {
     let decoder: Box<dyn Decoder> = match spec.name.as_str() {
         "errno" => Box::new(super::errno::Errno),
         "hex" => Box::new(super::hex::Hex),
@@ -58,7 +61,10 @@ pub fn build_decoder(spec: &DecoderSpec, _env: &Arc<DecoderEnv>) -> Result<Box<d
         other => {
             return Err(BuildError::new(
                 spec,
-                format!("unknown decoder {other:?}; known decoders: {}", NAMES.join(", ")),
+                format!(
+                    "unknown decoder {other:?}; known decoders: {}",
+                    NAMES.join(", ")
+                ),
             ))
         }
     };

@@ -24,7 +24,9 @@ impl StaticMap {
             // that `uint` produces.
             if let Some(hex) = k.strip_prefix("0x").or_else(|| k.strip_prefix("0X")) {
                 if let Ok(n) = u64::from_str_radix(hex, 16) {
-                    table.entry(n.to_string().into_bytes()).or_insert_with(|| v.clone().into_bytes());
+                    table
+                        .entry(n.to_string().into_bytes())
+                        .or_insert_with(|| v.clone().into_bytes());
                 }
             }
         }
@@ -59,7 +61,8 @@ mod tests {
 
     #[test]
     fn maps_known_and_marks_unknown() {
-        let d = StaticMap::from_spec(&spec("name: static_map\nstatic_map: {0: read, 1: write}")).expect("builds");
+        let d = StaticMap::from_spec(&spec("name: static_map\nstatic_map: {0: read, 1: write}"))
+            .expect("builds");
         assert_eq!(d.decode(b"0"), Ok(Decoded::Value(b"read".to_vec())));
         assert_eq!(d.decode(b"1"), Ok(Decoded::Value(b"write".to_vec())));
         assert_eq!(d.decode(b"7"), Ok(Decoded::Value(b"unknown:7".to_vec())));
@@ -67,15 +70,20 @@ mod tests {
 
     #[test]
     fn allow_unknown_passes_input_through() {
-        let d = StaticMap::from_spec(&spec("name: static_map\nallow_unknown: true\nstatic_map: {\"2\": flush}"))
-            .expect("builds");
+        let d = StaticMap::from_spec(&spec(
+            "name: static_map\nallow_unknown: true\nstatic_map: {\"2\": flush}",
+        ))
+        .expect("builds");
         assert_eq!(d.decode(b"2"), Ok(Decoded::Value(b"flush".to_vec())));
         assert_eq!(d.decode(b"9"), Ok(Decoded::Value(b"9".to_vec())));
     }
 
     #[test]
     fn hex_keys_match_decimal_input() {
-        let d = StaticMap::from_spec(&spec("name: static_map\nstatic_map: {\"0x1f\": thirty-one}")).expect("builds");
+        let d = StaticMap::from_spec(&spec(
+            "name: static_map\nstatic_map: {\"0x1f\": thirty-one}",
+        ))
+        .expect("builds");
         assert_eq!(d.decode(b"31"), Ok(Decoded::Value(b"thirty-one".to_vec())));
     }
 

@@ -12,7 +12,9 @@ impl Decoder for Str {
         // keys into one series without anyone noticing, so it is an error.
         match std::str::from_utf8(text) {
             Ok(_) => Ok(Decoded::Value(text.to_vec())),
-            Err(e) => Err(DecodeError::Invalid(format!("string is not valid UTF-8: {e}"))),
+            Err(e) => Err(DecodeError::Invalid(format!(
+                "string is not valid UTF-8: {e}"
+            ))),
         }
     }
 }
@@ -23,15 +25,24 @@ mod tests {
 
     #[test]
     fn stops_at_first_nul() {
-        assert_eq!(Str.decode(b"bash\0\0junk"), Ok(Decoded::Value(b"bash".to_vec())));
+        assert_eq!(
+            Str.decode(b"bash\0\0junk"),
+            Ok(Decoded::Value(b"bash".to_vec()))
+        );
         assert_eq!(Str.decode(b"full"), Ok(Decoded::Value(b"full".to_vec())));
         assert_eq!(Str.decode(b"\0abc"), Ok(Decoded::Value(Vec::new())));
     }
 
     #[test]
     fn invalid_utf8_is_an_error() {
-        assert!(matches!(Str.decode(&[b'a', 0xff, b'b', 0]), Err(DecodeError::Invalid(_))));
+        assert!(matches!(
+            Str.decode(&[b'a', 0xff, b'b', 0]),
+            Err(DecodeError::Invalid(_))
+        ));
         // Bytes after the NUL are never looked at.
-        assert_eq!(Str.decode(&[b'a', 0, 0xff]), Ok(Decoded::Value(b"a".to_vec())));
+        assert_eq!(
+            Str.decode(&[b'a', 0, 0xff]),
+            Ok(Decoded::Value(b"a".to_vec()))
+        );
     }
 }

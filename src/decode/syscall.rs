@@ -22,7 +22,10 @@ mod tests {
     #[test]
     fn names_known_numbers() {
         assert_eq!(Syscall.decode(b"1"), Ok(Decoded::Value(b"write".to_vec())));
-        assert_eq!(Syscall.decode(b"99999"), Ok(Decoded::Value(b"unknown_syscall:99999".to_vec())));
+        assert_eq!(
+            Syscall.decode(b"99999"),
+            Ok(Decoded::Value(b"unknown_syscall:99999".to_vec()))
+        );
         assert!(Syscall.decode(b"abc").is_err());
     }
 }

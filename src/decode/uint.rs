@@ -58,8 +58,14 @@ mod tests {
     fn decodes_every_width_in_host_order() {
         let host = ByteOrder::Host;
         assert_eq!(uint(host, &[7]), Ok(Decoded::Value(b"7".to_vec())));
-        assert_eq!(uint(host, &513u16.to_ne_bytes()), Ok(Decoded::Value(b"513".to_vec())));
-        assert_eq!(uint(host, &70000u32.to_ne_bytes()), Ok(Decoded::Value(b"70000".to_vec())));
+        assert_eq!(
+            uint(host, &513u16.to_ne_bytes()),
+            Ok(Decoded::Value(b"513".to_vec()))
+        );
+        assert_eq!(
+            uint(host, &70000u32.to_ne_bytes()),
+            Ok(Decoded::Value(b"70000".to_vec()))
+        );
         assert_eq!(
             uint(host, &u64::MAX.to_ne_bytes()),
             Ok(Decoded::Value(b"18446744073709551615".to_vec()))
@@ -68,14 +74,22 @@ mod tests {
 
     #[test]
     fn big_endian_reads_network_order_ports() {
-        assert_eq!(uint(ByteOrder::Big, &[0x1f, 0x90]), Ok(Decoded::Value(b"8080".to_vec())));
-        assert_eq!(uint(ByteOrder::Little, &[0x90, 0x1f]), Ok(Decoded::Value(b"8080".to_vec())));
+        assert_eq!(
+            uint(ByteOrder::Big, &[0x1f, 0x90]),
+            Ok(Decoded::Value(b"8080".to_vec()))
+        );
+        assert_eq!(
+            uint(ByteOrder::Little, &[0x90, 0x1f]),
+            Ok(Decoded::Value(b"8080".to_vec()))
+        );
     }
 
     #[test]
     fn rejects_odd_sizes() {
         for n in [0usize, 3, 5, 16] {
-            assert!(matches!(uint(ByteOrder::Host, &vec![0; n]), Err(DecodeError::Size { got, .. }) if got == n));
+            assert!(
+                matches!(uint(ByteOrder::Host, &vec![0; n]), Err(DecodeError::Size { got, .. }) if got == n)
+            );
         }
     }
 }

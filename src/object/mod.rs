@@ -1,1 +1,15 @@
+//! BPF objects: finding a config's object, loading it (so that one program
+//! the kernel refuses does not take the rest down), and attaching each
+//! program on its own.
+
+pub mod attach;
 pub mod embedded;
+pub mod kaddrs;
+pub mod libbpf_log;
+pub mod load;
+pub mod program_info;
+pub mod source;
+pub mod tracefs;
+
+pub use load::{load_object, LoadedObject, ProgramState, ProgramStatus};
+pub use source::{resolve_object, ObjectBytes};

@@ -1,0 +1,104 @@
+//! Command-line flags, spelled as in the reference exporter.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ebpf-exporter",
+    version,
+    about = "Turns eBPF map contents into Prometheus metrics"
+)]
+pub struct Cli {
+    /// Directory of config files. Without it, the built-in configs run.
+    #[arg(long = "config.dir", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Comma-separated config names (DIR/NAME.yaml, or built-in names).
+    /// Default: every *.yaml in --config.dir, or the built-in default set.
+    #[arg(long = "config.names", value_name = "NAMES", value_delimiter = ',')]
+    pub config_names: Vec<String>,
+
+    /// Load and attach every config, print a report, and exit: non-zero if
+    /// anything failed.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// Treat any config or attach failure as fatal.
+    #[arg(long = "config.strict")]
+    pub config_strict: bool,
+
+    /// Address to listen on, as host:port or :port.
+    #[arg(
+        long = "web.listen-address",
+        default_value = ":9435",
+        value_name = "ADDR"
+    )]
+    pub listen_address: String,
+
+    /// Path under which metrics are served.
+    #[arg(
+        long = "web.telemetry-path",
+        default_value = "/metrics",
+        value_name = "PATH"
+    )]
+    pub telemetry_path: String,
+
+    /// External BTF for kernels without /sys/kernel/btf/vmlinux.
+    #[arg(long = "btf.path", value_name = "FILE")]
+    pub btf_path: Option<PathBuf>,
+
+    /// Scrapes a map key may go unseen before its decoded labels are
+    /// forgotten; bounds memory under key churn.
+    #[arg(
+        long = "decoder.cache-max-idle-scrapes",
+        default_value_t = 10,
+        value_name = "N"
+    )]
+    pub cache_max_idle: u32,
+
+    /// Log debug detail (also: RUST_LOG=debug).
+    #[arg(long = "debug")]
+    pub debug: bool,
+}
+
+/// Parses `:9435`, `0.0.0.0:9435` or `[::1]:9435`. A bare `:port` listens on
+/// all IPv6 and IPv4 addresses where the system allows, as Go's does.
+pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("[::]{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map_err(|e| format!("--web.listen-address {s:?}: {e} (expected host:port or :port)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen_address(":9435").map(|a| a.port()), Ok(9435));
+        assert!(parse_listen_address("127.0.0.1:0").is_ok());
+        assert!(parse_listen_address("[::1]:80").is_ok());
+        assert!(parse_listen_address("nope").is_err());
+    }
+
+    #[test]
+    fn reference_flag_spellings_parse() {
+        let cli = Cli::try_parse_from([
+            "ebpf-exporter",
+            "--config.dir=examples",
+            "--config.names=a,b",
+            "--config.strict",
+            "--web.listen-address=127.0.0.1:0",
+        ])
+        .expect("parses");
+        assert_eq!(cli.config_names, vec!["a", "b"]);
+        assert!(cli.config_strict);
+    }
+}

@@ -1,0 +1,227 @@
+//! Turns one map's entries into samples on each scrape.
+
+use crate::decode::cache::KeyCache;
+use crate::decode::chain::Row;
+use crate::decode::RowDecoder;
+use crate::encode::text::{render_labels, Kind, TextWriter};
+use crate::maps::MapReader;
+
+use super::buckets::BucketLayout;
+
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram(BucketLayout),
+}
+
+pub struct MetricCollector {
+    /// Prometheus name, `ebpf_exporter_<map>`.
+    pub name: String,
+    pub help: String,
+    pub map_name: String,
+    pub kind: MetricKind,
+    pub reader: MapReader,
+    rows: RowDecoder,
+    label_names: Vec<String>,
+    cache: KeyCache,
+    /// Per-CPU map with a `cpu` label: one sample per CPU instead of a sum.
+    split_cpus: bool,
+    /// Per-slot accumulators, kept between scrapes for their allocation.
+    acc: Vec<u64>,
+    seen: Vec<bool>,
+    cpu_names: Vec<String>,
+}
+
+/// What one scrape of one metric produced.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Collected {
+    pub series: usize,
+    pub decode_errors: u64,
+    pub read_failed: bool,
+}
+
+impl MetricCollector {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        help: String,
+        map_name: String,
+        kind: MetricKind,
+        reader: MapReader,
+        rows: RowDecoder,
+        split_cpus: bool,
+        cache_max_idle: u32,
+    ) -> Self {
+        let label_names = rows.label_names().map(str::to_string).collect();
+        let cpu_names = (0..reader.ncpus()).map(|c| c.to_string()).collect();
+        Self {
+            name,
+            help,
+            map_name,
+            kind,
+            reader,
+            rows,
+            label_names,
+            cache: KeyCache::new(cache_max_idle),
+            split_cpus,
+            acc: Vec::new(),
+            seen: Vec::new(),
+            cpu_names,
+        }
+    }
+
+    /// Distinct raw keys the decode cache remembers.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Reads the map and writes this metric's family into `out`. A decode
+    /// error leaves the whole family out of this scrape, as in the reference
+    /// (a partial sum would look valid but be wrong).
+    pub fn collect(&mut self, out: &mut TextWriter) -> Collected {
+        let mut result = Collected::default();
+        if let Err(e) = self.reader.read() {
+            log::warn!("{}: {e}", self.name);
+            result.read_failed = true;
+            return result;
+        }
+        let is_hist = matches!(self.kind, MetricKind::Histogram(_));
+        let ncols = if self.split_cpus {
+            self.reader.ncpus()
+        } else {
+            1
+        };
+        let width = match &self.kind {
+            MetricKind::Histogram(b) => b.len() + 1,
+            _ => 1,
+        };
+
+        // Pass 1: resolve every key to a slot (decoding only cache misses).
+        let mut failed = false;
+        let mut rows: Vec<Option<(u32, u64)>> = Vec::with_capacity(self.reader.len());
+        for (key, _) in self.reader.entries() {
+            let cached = match self.cache.get(key) {
+                Some(c) => c,
+                None => match self.rows.decode(key) {
+                    Ok(Row::Drop) => self.cache.put(key, None, false),
+                    Ok(Row::Labels { values, unknown }) => {
+                        match render(&self.label_names, &values, is_hist) {
+                            Ok(rendered) => self.cache.put(key, Some(rendered), unknown),
+                            Err(e) => {
+                                log::debug!("{}: {e}", self.name);
+                                result.decode_errors += 1;
+                                failed = true;
+                                None
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        log::debug!("{}: decoding key {key:02x?}: {e}", self.name);
+                        result.decode_errors += 1;
+                        failed = true;
+                        None
+                    }
+                },
+            };
+            rows.push(cached.map(|c| (c.slot, c.extra)));
+        }
+        self.cache.end_scrape();
+        if failed {
+            return result;
+        }
+
+        // Pass 2: accumulate values per slot (and CPU, and bucket).
+        let slots = self.cache.slot_capacity();
+        self.acc.clear();
+        self.acc.resize(slots * ncols * width, 0);
+        self.seen.clear();
+        self.seen.resize(slots, false);
+        let stride = self.reader.cpu_stride();
+        let percpu = self.reader.is_percpu();
+        for ((_, value), row) in self.reader.entries().zip(&rows) {
+            let Some((slot, extra)) = *row else { continue };
+            let pos = match &self.kind {
+                MetricKind::Histogram(b) if extra == b.sum_key => b.len(),
+                MetricKind::Histogram(b) => match b.position(extra) {
+                    Some(p) => p,
+                    None => continue,
+                },
+                _ => 0,
+            };
+            self.seen[slot as usize] = true;
+            let base = slot as usize * ncols * width;
+            if percpu {
+                for (cpu, chunk) in value.chunks_exact(stride).enumerate() {
+                    let v = read_u64(chunk);
+                    let col = if self.split_cpus { cpu } else { 0 };
+                    let a = &mut self.acc[base + col * width + pos];
+                    *a = a.wrapping_add(v);
+                }
+            } else {
+                let a = &mut self.acc[base + pos];
+                *a = a.wrapping_add(read_u64(value));
+            }
+        }
+
+        // Pass 3: write samples.
+        let kind = match self.kind {
+            MetricKind::Counter => Kind::Counter,
+            MetricKind::Gauge => Kind::Gauge,
+            MetricKind::Histogram(_) => Kind::Histogram,
+        };
+        if !self.seen.iter().any(|s| *s) {
+            return result;
+        }
+        out.family(&self.name, &self.help, kind);
+        let mut buckets: Vec<(f64, u64)> = Vec::new();
+        for slot in 0..slots {
+            if !self.seen[slot] {
+                continue;
+            }
+            let labels = self.cache.slot_text(slot as u32);
+            for col in 0..ncols {
+                let extra = self
+                    .split_cpus
+                    .then(|| ("cpu", self.cpu_names[col].as_str()));
+                let base = slot * ncols * width + col * width;
+                match &self.kind {
+                    MetricKind::Histogram(b) => {
+                        buckets.clear();
+                        let mut cumulative = 0u64;
+                        for (i, bound) in b.bounds.iter().enumerate() {
+                            cumulative = cumulative.wrapping_add(self.acc[base + i]);
+                            buckets.push((*bound, cumulative));
+                        }
+                        let sum = self.acc[base + b.len()] as f64 * b.multiplier;
+                        out.histogram(labels, extra, &buckets, cumulative, sum);
+                    }
+                    _ => out.sample_u64(labels, extra, self.acc[base]),
+                }
+                result.series += 1;
+            }
+        }
+        result
+    }
+}
+
+fn read_u64(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u64::from_ne_bytes(b)
+}
+
+/// Renders the label text for a row; for histograms the last label is the
+/// bucket index, which is returned as the extra number instead.
+fn render(names: &[String], values: &[String], is_hist: bool) -> Result<(String, u64), String> {
+    if !is_hist {
+        return Ok((render_labels(names.iter().map(String::as_str), values), 0));
+    }
+    let (bucket, rest) = values
+        .split_last()
+        .ok_or("histogram row has no bucket label")?;
+    let idx: u64 = bucket
+        .parse()
+        .map_err(|_| format!("bucket label must decode to an integer, got {bucket:?}"))?;
+    Ok((render_labels(names.iter().map(String::as_str), rest), idx))
+}
