@@ -72,6 +72,12 @@ fn main() {
     fs::write(out.join("embedded_index.rs"), index).expect("write embedded index");
     fs::write(out.join("skeletons.rs"), skeletons).expect("write skeleton index");
     write_config_index(&manifest.join("config"), &out);
+
+    // libbpf's BPF headers (bpf_helpers.h, ...), for tests that compile
+    // their own external objects the way an operator would.
+    if let Ok(include) = env::var("DEP_BPF_INCLUDE") {
+        println!("cargo:rustc-env=EE_LIBBPF_INCLUDE={include}");
+    }
 }
 
 /// Embeds `config/*.yaml`, and the default set named in `config/DEFAULTS`,

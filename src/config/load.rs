@@ -158,3 +158,80 @@ pub fn load_embedded(names: &[String]) -> Vec<Result<Config, ConfigError>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_config("t", "t.yaml", ConfigSource::Embedded, text)
+    }
+
+    const OK: &str = "metrics:\n  counters:\n    - name: a_total\n      help: A\n      labels:\n        - name: x\n          size: 4\n          decoders:\n            - name: uint\n";
+
+    #[test]
+    fn accepts_a_reference_config() {
+        let c = parse(OK).expect("valid");
+        assert_eq!(c.spec.metrics.counters[0].labels[0].size, 4);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_line_and_path() {
+        let e = parse(&OK.replace("          size: 4", "          sise: 4")).expect_err("typo");
+        assert_eq!(e.line, Some(7));
+        assert_eq!(e.key, "metrics.counters[0].labels[0]");
+        assert!(e.message.contains("unknown field `sise`"), "{e}");
+        assert_eq!(
+            e.to_string().split(": ").take(2).collect::<Vec<_>>(),
+            vec!["t.yaml:7", "key `metrics.counters[0].labels[0]`"]
+        );
+        let top = parse(&format!("{OK}extra: 1\n")).expect_err("top-level typo");
+        assert!(top.message.contains("unknown field `extra`"), "{top}");
+    }
+
+    #[test]
+    fn bad_sizes_and_names_point_at_their_key() {
+        let e = parse(&OK.replace("size: 4", "size: 0")).expect_err("zero size");
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("metrics.counters[0].labels[0].size", Some(7))
+        );
+        let e = parse(&OK.replace("size: 4", "size: -1")).expect_err("negative size");
+        assert_eq!(e.line, Some(7), "{e}");
+        let e = parse(&OK.replace("name: a_total", "name: a-total")).expect_err("bad name");
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("metrics.counters[0].name", Some(3))
+        );
+        let e = parse(&OK.replace("name: x", "name: le")).expect_err("reserved label");
+        assert!(e.message.contains("reserved"), "{e}");
+        let e = parse(&OK.replace("      help: A\n", "")).expect_err("missing help");
+        assert!(e.message.contains("missing field `help`"), "{e}");
+    }
+
+    #[test]
+    fn histogram_rules() {
+        let h = "metrics:\n  histograms:\n    - name: h\n      help: H\n      bucket_type: exp2\n      bucket_min: 5\n      bucket_max: 2\n      labels:\n        - {name: bucket, size: 8, decoders: [{name: uint}]}\n";
+        let e = parse(h).expect_err("max below min");
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("metrics.histograms[0].bucket_max", Some(7))
+        );
+        let fixed = h.replace("bucket_type: exp2", "bucket_type: fixed");
+        assert!(parse(&fixed)
+            .expect_err("no keys")
+            .message
+            .contains("bucket_keys"));
+        let unsorted = fixed.replace("bucket_min: 5", "bucket_keys: [3, 1]");
+        assert!(parse(&unsorted)
+            .expect_err("unsorted")
+            .message
+            .contains("increasing"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_line() {
+        let e = parse("metrics:\n  counters:\n    - name: [x\n").expect_err("syntax");
+        assert!(e.line.is_some(), "{e}");
+    }
+}

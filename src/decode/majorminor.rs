@@ -10,7 +10,7 @@ use super::{DecodeError, Decoded, Decoder};
 
 /// A disk added after start-up must resolve, but a device that never appears
 /// in /proc/partitions must not cost a file read per row per scrape.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct MajorMinor {
     path: PathBuf,

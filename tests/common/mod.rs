@@ -1,0 +1,349 @@
+//! Shared integration-test harness: runs the real binary as root against real
+//! BPF programs, scrapes it over HTTP, and parses the exposition.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ebpf-exporter");
+
+/// A running exporter on an ephemeral loopback port; killed on drop.
+pub struct Running {
+    child: Child,
+    pub addr: String,
+    /// Everything the exporter logged so far (stderr), collected in the background.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    /// Starts the binary with `args` plus a loopback listen address, and
+    /// waits until it serves.
+    pub fn start(args: &[&str]) -> Running {
+        Self::try_start(args)
+            .unwrap_or_else(|log| panic!("exporter did not start; its log:\n{log}"))
+    }
+
+    /// Like `start`, but returns the log instead of panicking when the
+    /// exporter exits or never listens.
+    pub fn try_start(args: &[&str]) -> Result<Running, String> {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("--web.listen-address=127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn exporter");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let log_w = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split('/').next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                let mut l = log_w.lock().unwrap_or_else(|p| p.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(100)) {
+                return Ok(Running { child, addr, log });
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                return Err(log.lock().map(|l| l.clone()).unwrap_or_default());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(log.lock().map(|l| l.clone()).unwrap_or_default());
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        http_get(&self.addr, path, &[])
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        http_get(&self.addr, path, headers)
+    }
+
+    pub fn scrape(&self) -> Scrape {
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "scrape failed: {}", r.text());
+        Scrape::parse(&r.text())
+    }
+
+    /// Stops with SIGTERM and returns the exit status and the full log.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait exporter");
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.log())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 GET, so tests need no HTTP client crate.
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut s = TcpStream::connect(addr).expect("connect to exporter");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed text-format scrape.
+#[derive(Debug, Clone, Default)]
+pub struct Scrape {
+    pub text: String,
+    pub samples: Vec<Sample>,
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Scrape {
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| parse_sample(l).unwrap_or_else(|| panic!("unparsable sample line: {l:?}")))
+            .collect();
+        Scrape {
+            text: text.to_string(),
+            samples,
+        }
+    }
+
+    /// Samples named `name` whose labels include all of `labels`.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+        self.samples
+            .iter()
+            .filter(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .collect()
+    }
+
+    /// Sum of the matching samples' values.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.find(name, labels).iter().map(|s| s.value).sum()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.samples.iter().any(|s| s.name == name)
+    }
+}
+
+fn parse_sample(line: &str) -> Option<Sample> {
+    let (name_labels, value) = line.rsplit_once(' ')?;
+    let value: f64 = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    let (name, labels) = match name_labels.split_once('{') {
+        None => (name_labels.to_string(), BTreeMap::new()),
+        Some((n, rest)) => (n.to_string(), parse_labels(rest.strip_suffix('}')?)?),
+    };
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
+}
+
+fn parse_labels(mut s: &str) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    while !s.is_empty() {
+        let (k, rest) = s.split_once("=\"")?;
+        let mut v = String::new();
+        let mut chars = rest.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next()?.1 {
+                    'n' => v.push('\n'),
+                    c => v.push(c),
+                },
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                c => v.push(c),
+            }
+        }
+        let end = end?;
+        out.insert(k.trim_start_matches(',').to_string(), v);
+        s = rest[end + 1..].trim_start_matches(',');
+    }
+    Some(out)
+}
+
+/// Runs `promtool check metrics` on a scrape; returns its complaints.
+pub fn promtool_check(text: &str) -> String {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (apt-get install prometheus)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool runs");
+    let mut msg = String::from_utf8_lossy(&out.stdout).into_owned();
+    msg.push_str(&String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() && msg.trim().is_empty() {
+        msg = format!("promtool exited with {}", out.status);
+    }
+    msg
+}
+
+/// Compiles a BPF C source the way an operator would for an external object.
+pub fn compile_bpf(src: &Path, out: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let libbpf = env!("EE_LIBBPF_INCLUDE");
+    let arch = if cfg!(target_arch = "aarch64") {
+        ("arm64", "arm64")
+    } else {
+        ("x86_64", "x86")
+    };
+    let status = Command::new("clang")
+        .args(["-g", "-O2", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-D__TARGET_ARCH_{}", arch.1))
+        .arg(format!("-I{}", root.join("bpf/include").display()))
+        .arg(format!(
+            "-I{}",
+            root.join("bpf/include").join(arch.0).display()
+        ))
+        .arg(format!("-I{libbpf}"))
+        .arg("-c")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .status()
+        .expect("clang runs");
+    assert!(status.success(), "clang failed for {}", src.display());
+}
+
+/// A scratch directory for a test's configs and objects.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ee-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,174 @@
+//! Bad configs: each error names file, line and key; the other configs keep
+//! working; nothing panics; --config.strict and --config.check fail.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{scratch_dir, Running, BIN};
+
+const GOOD: &str = "object: syscalls
+metrics:
+  counters:
+    - name: syscalls_total
+      help: System calls by name
+      labels:
+        - name: syscall
+          size: 8
+          decoders:
+            - name: uint
+            - name: syscall
+";
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(format!("{name}.yaml")), text).expect("write config");
+}
+
+#[test]
+fn unknown_key_is_reported_with_line_and_others_keep_working() {
+    let dir = scratch_dir("unknown-key");
+    write(&dir, "good", GOOD);
+    write(
+        &dir,
+        "typo",
+        &GOOD.replace("      labels:", "      lables:"),
+    );
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let scrape = exporter.scrape();
+    assert!(
+        scrape.has("ebpf_exporter_syscalls_total"),
+        "the good config serves"
+    );
+    assert_eq!(
+        scrape.sum("ebpf_exporter_enabled_configs", &[("name", "good")]),
+        1.0
+    );
+    assert_eq!(
+        scrape.sum("ebpf_exporter_enabled_configs", &[("name", "typo")]),
+        0.0
+    );
+    let log = exporter.log();
+    let expected = format!("{}:6:", dir.join("typo.yaml").display());
+    assert!(log.contains(&expected), "file and line in: {log}");
+    assert!(log.contains("unknown field `lables`"), "{log}");
+    assert!(log.contains("metrics.counters[0]"), "key path in: {log}");
+}
+
+#[test]
+fn key_size_mismatch_names_config_metric_and_both_sizes() {
+    let dir = scratch_dir("size");
+    write(&dir, "good", GOOD);
+    write(&dir, "short", &GOOD.replace("size: 8", "size: 4"));
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let log = exporter.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("short.yaml"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("short.yaml:6:"), "line of labels: {line}");
+    assert!(line.contains("metrics.counters[0].labels"), "{line}");
+    assert!(line.contains("\"syscalls_total\""), "metric named: {line}");
+    assert!(
+        line.contains("describe 4 bytes") && line.contains("8-byte keys"),
+        "both sizes: {line}"
+    );
+    assert!(exporter.scrape().has("ebpf_exporter_syscalls_total"));
+}
+
+#[test]
+fn bad_inputs_each_get_a_clear_error() {
+    let cases: &[(&str, String, &[&str])] = &[
+        ("syntax", "metrics:\n  counters:\n    - name: [unclosed\n".to_string(), &[":3", "syntax.yaml"]),
+        ("nomap", GOOD.replace("name: syscalls_total", "name: no_such_map"), &["no BPF map", "syscalls_total", ":4:"]),
+        ("decoder", GOOD.replace("- name: syscall\n", "- name: sycsall\n"), &["unknown decoder \"sycsall\"", "decoders[1]", ":11:"]),
+        ("object", GOOD.replace("object: syscalls", "object: nope"), &["no built-in object named \"nope\"", ":1:"]),
+        ("objpath", GOOD.replace("object: syscalls", "object: ./missing.bpf.o"), &["cannot read BPF object", "missing.bpf.o"]),
+        ("empty", "metrics: {}\n".to_string(), &["at least one counter"]),
+        ("zero", GOOD.replace("size: 8", "size: 0"), &["size must be set", "labels[0].size"]),
+        ("hist", "object: syscalls\nmetrics:\n  histograms:\n    - name: syscalls_total\n      help: h\n      bucket_type: exp3\n".to_string(), &["unknown variant `exp3`", ":6"]),
+    ];
+    let dir = scratch_dir("cases");
+    write(&dir, "good", GOOD);
+    for (name, text, _) in cases {
+        write(&dir, name, text);
+    }
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let log = exporter.log();
+    for (name, _, needles) in cases {
+        let file = format!("{name}.yaml");
+        let line = log
+            .lines()
+            .find(|l| l.contains(&file) && l.contains("ERROR"))
+            .unwrap_or_else(|| panic!("no error for {file} in:\n{log}"));
+        for needle in *needles {
+            assert!(
+                line.contains(needle),
+                "{file}: expected {needle:?} in {line}"
+            );
+        }
+    }
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        exporter.scrape().has("ebpf_exporter_syscalls_total"),
+        "good config unaffected"
+    );
+}
+
+#[test]
+fn strict_and_check_fail_on_a_broken_config() {
+    let dir = scratch_dir("strict");
+    write(&dir, "good", GOOD);
+    write(&dir, "bad", &GOOD.replace("size: 8", "size: 2"));
+    let d = format!("--config.dir={}", dir.display());
+    let strict = Command::new(BIN)
+        .args([&d, "--config.strict", "--web.listen-address=127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    assert!(!strict.status.success(), "strict exits non-zero");
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("--config.strict"));
+
+    let check = Command::new(BIN)
+        .args([&d, "--config.check"])
+        .output()
+        .expect("runs");
+    assert!(!check.status.success());
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        report.contains("config good") && report.contains("OK"),
+        "{report}"
+    );
+    assert!(
+        report.contains("config bad") && report.contains("FAILED"),
+        "{report}"
+    );
+
+    let ok = Command::new(BIN)
+        .args([&d, "--config.names=good", "--config.check"])
+        .output()
+        .expect("runs");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+}
+
+#[test]
+fn all_configs_broken_exits_with_the_reasons() {
+    let dir = scratch_dir("allbad");
+    write(&dir, "bad", "metrics: []\n");
+    let out = Command::new(BIN)
+        .args([
+            &format!("--config.dir={}", dir.display()),
+            "--web.listen-address=127.0.0.1:0",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml") && err.contains("could start"),
+        "{err}"
+    );
+}

@@ -1,0 +1,226 @@
+//! End to end on the built-in default configs: real programs, real events,
+//! scraped over HTTP and checked with promtool.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{eventually, promtool_check, Running};
+
+fn getpid_syscalls(n: usize) {
+    for _ in 0..n {
+        // A failing open gives an ENOENT error to count.
+        let _ = std::fs::File::open("/nonexistent/ebpf-exporter-test");
+    }
+}
+
+#[test]
+fn defaults_serve_syscalls_block_io_and_run_queue_latency() {
+    let exporter = Running::start(&[]);
+    getpid_syscalls(50);
+    let first = exporter.scrape();
+    assert!(first.has("ebpf_exporter_syscalls_total"), "{}", first.text);
+    let openat_before = first.sum("ebpf_exporter_syscalls_total", &[("syscall", "openat")]);
+    assert!(openat_before > 0.0, "openat counted");
+    let enoent = first.sum(
+        "ebpf_exporter_syscall_errors_total",
+        &[("syscall", "openat"), ("errno", "ENOENT")],
+    );
+    assert!(
+        enoent >= 50.0,
+        "failed opens counted by errno name, got {enoent}"
+    );
+
+    // Block I/O on a loop device, so the device label is known exactly.
+    let dir = common::scratch_dir("bio");
+    let img = dir.join("disk.img");
+    let f = std::fs::File::create(&img).expect("create image");
+    f.set_len(32 << 20).expect("size image");
+    let out = Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&img)
+        .output()
+        .expect("losetup runs");
+    assert!(
+        out.status.success(),
+        "losetup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loopdev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let loopname = loopdev.trim_start_matches("/dev/").to_string();
+    let dd = Command::new("dd")
+        .args([
+            "if=/dev/zero",
+            &format!("of={loopdev}"),
+            "bs=64k",
+            "count=64",
+            "oflag=direct,sync",
+        ])
+        .output()
+        .expect("dd runs");
+    assert!(
+        dd.status.success(),
+        "dd: {}",
+        String::from_utf8_lossy(&dd.stderr)
+    );
+    // A disk that appeared after start-up resolves by name (majorminor
+    // re-reads /proc/partitions on a miss), while the device still exists.
+    let mut bio = 0.0;
+    let named = eventually(Duration::from_secs(10), || {
+        let s = exporter.scrape();
+        bio = s.sum(
+            "ebpf_exporter_bio_latency_seconds_count",
+            &[("device", loopname.as_str()), ("operation", "write")],
+        );
+        let inf = s.sum(
+            "ebpf_exporter_bio_latency_seconds_bucket",
+            &[
+                ("device", loopname.as_str()),
+                ("operation", "write"),
+                ("le", "+Inf"),
+            ],
+        );
+        bio >= 64.0
+            && inf == bio
+            && s.sum(
+                "ebpf_exporter_bio_latency_seconds_sum",
+                &[("device", loopname.as_str())],
+            ) > 0.0
+    });
+    let _ = Command::new("losetup").args(["-d", &loopdev]).status();
+    assert!(
+        named,
+        "64 direct writes to {loopname} observed by name, got {bio}"
+    );
+
+    // Scheduler load: more runnable threads than CPUs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = x.wrapping_add(1);
+                    std::hint::black_box(x);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hogs {
+        let _ = h.join();
+    }
+
+    getpid_syscalls(10);
+    let second = exporter.scrape();
+    let openat_after = second.sum("ebpf_exporter_syscalls_total", &[("syscall", "openat")]);
+    assert!(
+        openat_after > openat_before,
+        "counter grows: {openat_before} -> {openat_after}"
+    );
+
+    let rq_before = first.sum("ebpf_exporter_run_queue_latency_seconds_count", &[]);
+    let rq_after = second.sum("ebpf_exporter_run_queue_latency_seconds_count", &[]);
+    assert!(
+        rq_after > rq_before,
+        "run queue latency observed: {rq_before} -> {rq_after}"
+    );
+    assert!(!second
+        .find(
+            "ebpf_exporter_run_queue_latency_seconds_bucket",
+            &[("le", "1e-06")]
+        )
+        .is_empty());
+
+    for (name, value) in [
+        ("ebpf_exporter_enabled_configs", 1.0),
+        ("ebpf_exporter_build_info", 1.0),
+    ] {
+        assert!(
+            second.find(name, &[]).iter().all(|s| s.value == value),
+            "{name}"
+        );
+        assert!(second.has(name), "{name} present");
+    }
+    let attached = second.find("ebpf_exporter_ebpf_program_attached", &[]);
+    assert!(
+        attached.len() >= 7 && attached.iter().all(|s| s.value == 1.0),
+        "all programs attached"
+    );
+    assert!(second.has("process_resident_memory_bytes"));
+
+    let complaints = promtool_check(&second.text);
+    assert!(complaints.trim().is_empty(), "promtool: {complaints}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn http_endpoints_and_content_types() {
+    let exporter = Running::start(&["--config.names=syscalls"]);
+    let r = exporter.get("/metrics");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let om = exporter.get_with(
+        "/metrics",
+        &[("Accept", "application/openmetrics-text;version=1.0.0")],
+    );
+    assert_eq!(
+        om.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = om.text();
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    assert!(
+        text.contains("# TYPE ebpf_exporter_syscalls counter\n"),
+        "family without _total"
+    );
+    assert!(
+        text.contains("\nebpf_exporter_syscalls_total{syscall="),
+        "samples with _total"
+    );
+
+    let gz = exporter.get_with("/metrics", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain)
+        .expect("gunzip");
+    assert!(plain.contains("ebpf_exporter_syscalls_total"));
+
+    let landing = exporter.get("/");
+    assert_eq!(landing.status, 200);
+    assert!(landing.text().contains("syscalls_enter") && landing.text().contains("attached"));
+    assert_eq!(exporter.get("/healthz").text(), "ok\n");
+    assert_eq!(exporter.get("/nope").status, 404);
+}
+
+#[test]
+fn sigterm_detaches_programs() {
+    let exporter = Running::start(&["--config.names=syscalls"]);
+    let ids: Vec<String> = exporter
+        .scrape()
+        .find("ebpf_exporter_ebpf_program_info", &[])
+        .iter()
+        .map(|s| s.labels["id"].clone())
+        .collect();
+    assert!(!ids.is_empty());
+    let (status, log) = exporter.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {log}");
+    assert!(log.contains("programs detached"), "{log}");
+    // The kernel frees programs once their links and fds are gone.
+    assert!(eventually(Duration::from_secs(5), || {
+        ids.iter().all(|id| !bpftool_has_prog(id))
+    }));
+}
+
+fn bpftool_has_prog(id: &str) -> bool {
+    Command::new("bpftool")
+        .args(["prog", "show", "id", id])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
