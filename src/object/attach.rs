@@ -147,9 +147,11 @@ fn parse_perf_spec(spec: &str) -> Result<PerfSpec, String> {
             "config" => out.config = n,
             "frequency" => out.frequency = Some(n),
             "sample_period" | "period" => out.period = Some(n),
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "perf_event section: unknown key {k:?} (type, config, frequency, sample_period)"
-            )),
+            ))
+            }
         }
     }
     if out.type_ == u32::MAX || out.config == u64::MAX {
