@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, lints, unit tests and the
+# integration tests, which load real BPF programs and so need root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test: the integration tests load BPF programs; run as root (sudo $0)" >&2
+  exit 1
+fi
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked --no-fail-fast
