@@ -7,9 +7,10 @@
  *
  * Not built into the exporter: where trampolines are unavailable (like the
  * project's test machine) loading fails with EPERM, which libbpf follows
- * with a misleading RLIMIT_MEMLOCK hint. Build:
+ * with a misleading RLIMIT_MEMLOCK hint. Build
+ * (LIBBPF_INCLUDE: a directory holding libbpf 1.x's bpf/ headers):
  *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf/include \
- *     -Ibpf/include/x86_64 -c examples/tcp_retransmits_fentry.bpf.c \
+ *     -Ibpf/include/x86_64 -I$LIBBPF_INCLUDE -c examples/tcp_retransmits_fentry.bpf.c \
  *     -o examples/tcp_retransmits_fentry.bpf.o
  */
 #include <vmlinux.h>

@@ -6,9 +6,10 @@
  * so it can read slightly lower than the tracepoint version.
  *
  * Not built into the exporter: kernels without CONFIG_KPROBES (like the
- * project's test machine) load it but fail to attach it with ENOENT. Build:
+ * project's test machine) load it but fail to attach it with ENOENT. Build
+ * (LIBBPF_INCLUDE: a directory holding libbpf 1.x's bpf/ headers):
  *   clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf/include \
- *     -Ibpf/include/x86_64 -c examples/tcp_retransmits_kprobe.bpf.c \
+ *     -Ibpf/include/x86_64 -I$LIBBPF_INCLUDE -c examples/tcp_retransmits_kprobe.bpf.c \
  *     -o examples/tcp_retransmits_kprobe.bpf.o
  */
 #include <vmlinux.h>
