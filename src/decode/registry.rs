@@ -7,8 +7,11 @@ use crate::config::model::DecoderSpec;
 
 /// Resources shared by all decoders of the process: system tables that are
 /// costly to load and worth loading once (kallsyms, cgroup paths, pci.ids).
+/// Each loads on first use, so configs that never need one pay nothing.
 #[derive(Default)]
-pub struct DecoderEnv {}
+pub struct DecoderEnv {
+    pub kallsyms: Arc<super::kallsyms::Kallsyms>,
+}
 
 impl DecoderEnv {
     pub fn new() -> Arc<Self> {
@@ -37,6 +40,8 @@ impl BuildError {
 pub const NAMES: &[&str] = &[
     "errno",
     "hex",
+    "kstack",
+    "ksym",
     "majorminor",
     "regexp",
     "static_map",
@@ -47,11 +52,13 @@ pub const NAMES: &[&str] = &[
 
 pub fn build_decoder(
     spec: &DecoderSpec,
-    _env: &Arc<DecoderEnv>,
+    env: &Arc<DecoderEnv>,
 ) -> Result<Box<dyn Decoder>, BuildError> {
     let decoder: Box<dyn Decoder> = match spec.name.as_str() {
         "errno" => Box::new(super::errno::Errno),
         "hex" => Box::new(super::hex::Hex),
+        "kstack" => Box::new(super::kstack::Kstack::new(env.kallsyms.clone())),
+        "ksym" => Box::new(super::ksym::Ksym::new(env.kallsyms.clone())),
         "majorminor" => Box::new(super::majorminor::MajorMinor::new()),
         "regexp" => Box::new(super::regexp::Regexp::from_spec(spec)?),
         "static_map" => Box::new(super::static_map::StaticMap::from_spec(spec)?),

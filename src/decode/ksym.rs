@@ -1,0 +1,91 @@
+//! `ksym`: a raw u64 kernel address to the symbol starting exactly there, as
+//! a BPF program reads it with `PT_REGS_IP` or from a function pointer.
+
+use std::sync::Arc;
+
+use super::kallsyms::Kallsyms;
+use super::{DecodeError, Decoded, Decoder};
+
+pub struct Ksym {
+    kallsyms: Arc<Kallsyms>,
+}
+
+impl Ksym {
+    pub fn new(kallsyms: Arc<Kallsyms>) -> Self {
+        Self { kallsyms }
+    }
+}
+
+/// Reads the native-endian u64 at the start of `input`. Longer input is
+/// accepted and its tail ignored, as the reference does.
+pub(crate) fn read_addr(input: &[u8]) -> Result<u64, DecodeError> {
+    input
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_ne_bytes)
+        .ok_or(DecodeError::Size {
+            expected: "8 or more",
+            got: input.len(),
+        })
+}
+
+impl Decoder for Ksym {
+    fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
+        let addr = read_addr(input)?;
+        Ok(match self.kallsyms.exact(addr) {
+            Some(name) => Decoded::Value(name.into_bytes()),
+            // Unknown, not Value: a module loaded later may yet name it.
+            None => Decoded::Unknown(format!("unknown_addr:0x{addr:x}").into_bytes()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::kallsyms::tests::{fixture, FIXTURE};
+    use crate::decode::kallsyms::{real_symbol, RELOAD_INTERVAL};
+
+    #[test]
+    fn exact_symbols_and_unknown_addresses() {
+        let f = fixture(FIXTURE);
+        let d = Ksym::new(Arc::new(Kallsyms::with_path(f.path(), RELOAD_INTERVAL)));
+        assert_eq!(
+            d.decode(&4u64.to_ne_bytes()),
+            Ok(Decoded::Value(b"one".to_vec()))
+        );
+        assert_eq!(
+            d.decode(&0xffff_ffeb_19d9_0828u64.to_ne_bytes()),
+            Ok(Decoded::Unknown(
+                b"unknown_addr:0xffffffeb19d90828".to_vec()
+            ))
+        );
+        assert_eq!(
+            d.decode(&5u64.to_ne_bytes()),
+            Ok(Decoded::Unknown(b"unknown_addr:0x5".to_vec()))
+        );
+        assert!(matches!(
+            d.decode(&[1, 2, 3]),
+            Err(DecodeError::Size { got: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn real_kernel_symbol_resolves_exactly() {
+        let Some((name, addr)) = real_symbol(&["do_sys_openat2", "vfs_read", "schedule"]) else {
+            eprintln!("skipped: no readable kernel symbol addresses in /proc/kallsyms");
+            return;
+        };
+        let d = Ksym::new(Arc::new(Kallsyms::default()));
+        assert_eq!(
+            d.decode(&addr.to_ne_bytes()),
+            Ok(Decoded::Value(name.into_bytes()))
+        );
+        assert_eq!(
+            d.decode(&(addr + 1).to_ne_bytes()),
+            Ok(Decoded::Unknown(
+                format!("unknown_addr:0x{:x}", addr + 1).into_bytes()
+            ))
+        );
+    }
+}
