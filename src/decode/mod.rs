@@ -7,8 +7,11 @@
 
 pub mod cache;
 pub mod chain;
+pub mod dname;
 pub mod errno;
 pub mod hex;
+pub mod ifname;
+pub mod inet_ip;
 pub mod kallsyms;
 pub mod kstack;
 pub mod ksym;

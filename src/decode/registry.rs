@@ -38,8 +38,11 @@ impl BuildError {
 
 /// Every decoder name this build knows, for error messages and docs.
 pub const NAMES: &[&str] = &[
+    "dname",
     "errno",
     "hex",
+    "ifname",
+    "inet_ip",
     "kstack",
     "ksym",
     "majorminor",
@@ -55,8 +58,11 @@ pub fn build_decoder(
     env: &Arc<DecoderEnv>,
 ) -> Result<Box<dyn Decoder>, BuildError> {
     let decoder: Box<dyn Decoder> = match spec.name.as_str() {
+        "dname" => Box::new(super::dname::Dname),
         "errno" => Box::new(super::errno::Errno),
         "hex" => Box::new(super::hex::Hex),
+        "ifname" => Box::new(super::ifname::IfName::default()),
+        "inet_ip" => Box::new(super::inet_ip::InetIp),
         "kstack" => Box::new(super::kstack::Kstack::new(env.kallsyms.clone())),
         "ksym" => Box::new(super::ksym::Ksym::new(env.kallsyms.clone())),
         "majorminor" => Box::new(super::majorminor::MajorMinor::new()),
