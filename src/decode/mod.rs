@@ -6,6 +6,7 @@
 //! later one gets the previous output, as in the reference exporter.
 
 pub mod cache;
+pub mod cgroup;
 pub mod chain;
 pub mod dname;
 pub mod errno;
@@ -16,6 +17,8 @@ pub mod kallsyms;
 pub mod kstack;
 pub mod ksym;
 pub mod majorminor;
+pub mod pci;
+pub mod pci_ids;
 pub mod regexp;
 pub mod registry;
 pub mod static_map;

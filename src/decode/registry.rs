@@ -11,6 +11,8 @@ use crate::config::model::DecoderSpec;
 #[derive(Default)]
 pub struct DecoderEnv {
     pub kallsyms: Arc<super::kallsyms::Kallsyms>,
+    pub cgroups: Arc<super::cgroup::CgroupTable>,
+    pub pci_ids: Arc<super::pci_ids::PciIds>,
 }
 
 impl DecoderEnv {
@@ -38,6 +40,7 @@ impl BuildError {
 
 /// Every decoder name this build knows, for error messages and docs.
 pub const NAMES: &[&str] = &[
+    "cgroup",
     "dname",
     "errno",
     "hex",
@@ -46,6 +49,10 @@ pub const NAMES: &[&str] = &[
     "kstack",
     "ksym",
     "majorminor",
+    "pci_class",
+    "pci_device",
+    "pci_subclass",
+    "pci_vendor",
     "regexp",
     "static_map",
     "string",
@@ -57,7 +64,9 @@ pub fn build_decoder(
     spec: &DecoderSpec,
     env: &Arc<DecoderEnv>,
 ) -> Result<Box<dyn Decoder>, BuildError> {
+    use super::pci::{Pci, PciKind};
     let decoder: Box<dyn Decoder> = match spec.name.as_str() {
+        "cgroup" => Box::new(super::cgroup::Cgroup::new(env.cgroups.clone())),
         "dname" => Box::new(super::dname::Dname),
         "errno" => Box::new(super::errno::Errno),
         "hex" => Box::new(super::hex::Hex),
@@ -66,6 +75,10 @@ pub fn build_decoder(
         "kstack" => Box::new(super::kstack::Kstack::new(env.kallsyms.clone())),
         "ksym" => Box::new(super::ksym::Ksym::new(env.kallsyms.clone())),
         "majorminor" => Box::new(super::majorminor::MajorMinor::new()),
+        "pci_class" => Box::new(Pci::new(PciKind::Class, env.pci_ids.clone())),
+        "pci_device" => Box::new(Pci::new(PciKind::Device, env.pci_ids.clone())),
+        "pci_subclass" => Box::new(Pci::new(PciKind::Subclass, env.pci_ids.clone())),
+        "pci_vendor" => Box::new(Pci::new(PciKind::Vendor, env.pci_ids.clone())),
         "regexp" => Box::new(super::regexp::Regexp::from_spec(spec)?),
         "static_map" => Box::new(super::static_map::StaticMap::from_spec(spec)?),
         "string" => Box::new(super::string::Str),
