@@ -1,8 +1,6 @@
 //! Writes metric families in the Prometheus text format (0.0.4) or
 //! OpenMetrics 1.0 text, straight into one reusable buffer.
 
-use std::fmt::Write;
-
 use super::float::write_go_float;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +144,7 @@ impl TextWriter {
     /// pre-rendered (`render_labels`); `extra` appends one more label.
     pub fn sample_u64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: u64) {
         self.open_sample("", labels, extra);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
         self.buf.push('\n');
     }
 
@@ -177,7 +175,7 @@ impl TextWriter {
         write_go_float(&mut self.buf, sum);
         self.buf.push('\n');
         self.open_sample("_count", labels, extra);
-        let _ = write!(self.buf, "{count}");
+        self.buf.push_str(itoa::Buffer::new().format(count));
         self.buf.push('\n');
     }
 
@@ -199,7 +197,8 @@ impl TextWriter {
         }
         self.buf.push_str("le=\"");
         self.buf.push_str(le);
-        let _ = write!(self.buf, "\"}} {value}");
+        self.buf.push_str("\"} ");
+        self.buf.push_str(itoa::Buffer::new().format(value));
         self.buf.push('\n');
     }
 

@@ -3,6 +3,7 @@
 //! a finished scrape started reuse its result. Ten Prometheus replicas
 //! scraping at once cost about one map read, never ten.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,13 +16,16 @@ use crate::exporter::Exporter;
 
 struct Shared {
     exporter: Exporter,
-    /// Latest scrape per format: when it started, and its text.
+    /// Latest scrape per format: when it started, and its text. Only
+    /// requests already queued can reuse it, so it is dropped once none are
+    /// waiting: a large exposition is not kept alive between scrapes.
     latest: Vec<(Format, Instant, Bytes)>,
 }
 
 #[derive(Clone)]
 pub struct Coalescer {
     inner: Arc<Mutex<Shared>>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Coalescer {
@@ -31,27 +35,37 @@ impl Coalescer {
                 exporter,
                 latest: Vec::new(),
             })),
+            waiting: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// A scrape that started no earlier than this call, in `format`.
     pub async fn scrape(&self, format: Format) -> Result<Bytes, String> {
         let arrived = Instant::now();
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut guard = self.inner.clone().lock_owned().await;
-        if let Some((_, _, text)) = guard
+        let others_waiting = self.waiting.fetch_sub(1, Ordering::SeqCst) > 1;
+        let reusable = guard
             .latest
             .iter()
             .find(|(f, started, _)| *f == format && *started >= arrived)
-        {
-            return Ok(text.clone());
+            .map(|(_, _, text)| text.clone());
+        if let Some(text) = reusable {
+            if !others_waiting {
+                guard.latest.clear();
+            }
+            return Ok(text);
         }
+        guard.latest.clear();
+        let waiting = Arc::clone(&self.waiting);
         // Map reads are blocking syscalls: run them off the async workers,
         // holding the lock so the next waiters reuse this result.
         let result = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let text = Bytes::from(guard.exporter.scrape(format));
-            guard.latest.retain(|(f, _, _)| *f != format);
-            guard.latest.push((format, started, text.clone()));
+            if waiting.load(Ordering::SeqCst) > 0 {
+                guard.latest.push((format, started, text.clone()));
+            }
             text
         })
         .await;

@@ -96,17 +96,21 @@ impl MetricCollector {
             _ => 1,
         };
 
-        // Pass 1: resolve every key to a slot (decoding only cache misses).
+        // One pass: resolve each key to its slot (decoding only cache
+        // misses) and add its value into that slot's accumulators.
+        self.acc.clear();
+        self.seen.clear();
+        let stride = self.reader.cpu_stride();
+        let percpu = self.reader.is_percpu();
         let mut failed = false;
-        let mut rows: Vec<Option<(u32, u64)>> = Vec::with_capacity(self.reader.len());
-        for (key, _) in self.reader.entries() {
-            let cached = match self.cache.get(key) {
+        for (position, (key, value)) in self.reader.entries().enumerate() {
+            let cached = match self.cache.get(key, position) {
                 Some(c) => c,
                 None => match self.rows.decode(key) {
-                    Ok(Row::Drop) => self.cache.put(key, None, false),
+                    Ok(Row::Drop) => self.cache.put(key, position, None, false),
                     Ok(Row::Labels { values, unknown }) => {
                         match render(&self.label_names, &values, is_hist) {
-                            Ok(rendered) => self.cache.put(key, Some(rendered), unknown),
+                            Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
                             Err(e) => {
                                 log::debug!("{}: {e}", self.name);
                                 result.decode_errors += 1;
@@ -123,45 +127,41 @@ impl MetricCollector {
                     }
                 },
             };
-            rows.push(cached.map(|c| (c.slot, c.extra)));
-        }
-        self.cache.end_scrape();
-        if failed {
-            return result;
-        }
-
-        // Pass 2: accumulate values per slot (and CPU, and bucket).
-        let slots = self.cache.slot_capacity();
-        self.acc.clear();
-        self.acc.resize(slots * ncols * width, 0);
-        self.seen.clear();
-        self.seen.resize(slots, false);
-        let stride = self.reader.cpu_stride();
-        let percpu = self.reader.is_percpu();
-        for ((_, value), row) in self.reader.entries().zip(&rows) {
-            let Some((slot, extra)) = *row else { continue };
+            let Some(row) = cached else { continue };
+            if failed {
+                continue;
+            }
             let pos = match &self.kind {
-                MetricKind::Histogram(b) if extra == b.sum_key => b.len(),
-                MetricKind::Histogram(b) => match b.position(extra) {
+                MetricKind::Histogram(b) if row.extra == b.sum_key => b.len(),
+                MetricKind::Histogram(b) => match b.position(row.extra) {
                     Some(p) => p,
                     None => continue,
                 },
                 _ => 0,
             };
-            self.seen[slot as usize] = true;
-            let base = slot as usize * ncols * width;
+            let slot = row.slot as usize;
+            if self.seen.len() <= slot {
+                self.seen.resize(slot + 1, false);
+                self.acc.resize((slot + 1) * ncols * width, 0);
+            }
+            self.seen[slot] = true;
+            let base = slot * ncols * width;
             if percpu {
                 for (cpu, chunk) in value.chunks_exact(stride).enumerate() {
-                    let v = read_u64(chunk);
                     let col = if self.split_cpus { cpu } else { 0 };
                     let a = &mut self.acc[base + col * width + pos];
-                    *a = a.wrapping_add(v);
+                    *a = a.wrapping_add(read_u64(chunk));
                 }
             } else {
                 let a = &mut self.acc[base + pos];
                 *a = a.wrapping_add(read_u64(value));
             }
         }
+        self.cache.end_scrape(self.reader.len());
+        if failed {
+            return result;
+        }
+        let slots = self.seen.len();
 
         // Pass 3: write samples.
         let kind = match self.kind {

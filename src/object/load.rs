@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject};
+use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject, ProgramAttachType, ProgramType};
 
 use super::attach::{attach_program, describe_load_failure};
 use super::libbpf_log;
@@ -72,9 +72,28 @@ fn open(
         if disabled.contains_key(prog.name().to_string_lossy().as_ref()) {
             prog.set_autoload(false);
         }
+        set_reference_section_type(&mut prog);
     }
     super::kaddrs::apply(&mut open, &bytes.bytes, opts.kaddrs)?;
     Ok(open)
+}
+
+/// The reference exporter's own section names, `xdp/<ifname>` and
+/// `perf_event/type=..`, are not libbpf's, so libbpf opens such programs
+/// without a type and the kernel would refuse them. They get the type their
+/// prefix implies; attaching them is handled in `attach`.
+fn set_reference_section_type(prog: &mut libbpf_rs::OpenProgramMut<'_>) {
+    if prog.prog_type() != ProgramType::Unspec {
+        return;
+    }
+    let section = prog.section().to_string_lossy().into_owned();
+    if section.starts_with("xdp/") {
+        prog.set_prog_type(ProgramType::Xdp);
+        prog.set_attach_type(ProgramAttachType::Xdp);
+    } else if section.starts_with("perf_event/") {
+        prog.set_prog_type(ProgramType::PerfEvent);
+        prog.set_attach_type(ProgramAttachType::PerfEvent);
+    }
 }
 
 /// Program names that libbpf's log says failed to load.

@@ -1,0 +1,367 @@
+//! Scrape benchmark: how close a full scrape of large maps comes to the
+//! kernel's floor, side by side with the reference exporter's method and
+//! bpftool, in one run. Prints ratios, not absolute targets: machines here
+//! are noisy, ratios measured in the same run are not.
+//!
+//! Run as root: `cargo bench --bench scrape` (`-- --rounds N` for more
+//! rounds, `-- --hold SECS` to keep the filled exporter up for profiling).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ebpf_exporter::encode::text::{render_labels, Kind};
+use ebpf_exporter::encode::{Format, TextWriter};
+use ebpf_exporter::maps::read::possible_cpus;
+use ebpf_exporter::maps::MapReader;
+use libbpf_rs::{MapCore, MapHandle};
+
+struct BenchMap {
+    name: String,
+    id: u32,
+    handle: MapHandle,
+    reader: MapReader,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn fmt_ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn prog_fd(id: u32) -> OwnedFd {
+    // SAFETY: plain syscall wrapper.
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    assert!(fd >= 0, "program {id} not found");
+    // SAFETY: fd was just opened and is owned here.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Map ids a program uses: the fill program references every bench map.
+fn prog_map_ids(fd: &OwnedFd) -> Vec<u32> {
+    let mut ids = vec![0u32; 16];
+    // SAFETY: zeroed info is valid; the kernel writes at most nr_map_ids ids.
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    info.nr_map_ids = ids.len() as u32;
+    info.map_ids = ids.as_mut_ptr() as u64;
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: info, ids and len outlive the call.
+    let rc = unsafe {
+        libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info as *mut _ as *mut _, &mut len)
+    };
+    assert_eq!(rc, 0, "prog info");
+    ids.truncate(info.nr_map_ids as usize);
+    ids
+}
+
+fn test_run(fd: &OwnedFd) {
+    // SAFETY: zeroed opts with sz set is the documented way to call test_run.
+    let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+    // SAFETY: opts outlives the call.
+    let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut opts) };
+    assert_eq!(rc, 0, "BPF_PROG_TEST_RUN of the fill program");
+}
+
+/// The reference exporter's method: next key, then lookup, per entry.
+fn iterate(m: &BenchMap, percpu: bool, ncpus: usize) -> usize {
+    let fd = m.handle.as_fd().as_raw_fd();
+    let ks = m.handle.key_size() as usize;
+    let vs = if percpu {
+        8 * ncpus
+    } else {
+        m.handle.value_size() as usize
+    };
+    let mut key = vec![0u8; ks];
+    let mut next = vec![0u8; ks];
+    let mut value = vec![0u8; vs];
+    let mut first = true;
+    let mut n = 0;
+    loop {
+        let prev = if first {
+            std::ptr::null()
+        } else {
+            key.as_ptr()
+        };
+        // SAFETY: buffers are sized for the map's key and value.
+        let rc =
+            unsafe { libbpf_sys::bpf_map_get_next_key(fd, prev.cast(), next.as_mut_ptr().cast()) };
+        if rc != 0 {
+            return n;
+        }
+        // SAFETY: as above.
+        unsafe {
+            libbpf_sys::bpf_map_lookup_elem(fd, next.as_ptr().cast(), value.as_mut_ptr().cast())
+        };
+        std::mem::swap(&mut key, &mut next);
+        first = false;
+        n += 1;
+    }
+}
+
+fn bpftool_dump(id: u32) {
+    let status = Command::new("bpftool")
+        .args(["map", "dump", "id", &id.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("bpftool runs");
+    assert!(status.success(), "bpftool map dump id {id}");
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip_while(|a| a != "--rounds")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    // SAFETY: a plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("the scrape benchmark loads BPF programs: run it as root");
+        std::process::exit(1);
+    }
+
+    let dir = common::scratch_dir("bench");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bpf");
+    common::compile_bpf(
+        &root.join("bench_maps.bpf.c"),
+        &dir.join("bench_maps.bpf.o"),
+    );
+    std::fs::copy(root.join("bench_maps.yaml"), dir.join("bench_maps.yaml")).expect("copy config");
+
+    let exporter = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let pid = exporter.pid();
+    let fill_id = exporter
+        .scrape()
+        .find(
+            "ebpf_exporter_ebpf_program_info",
+            &[("program", "fill_maps")],
+        )
+        .first()
+        .map(|s| s.labels["id"].parse::<u32>().expect("numeric id"))
+        .expect("fill program loaded");
+    let fill = prog_fd(fill_id);
+    test_run(&fill);
+
+    let ncpus = possible_cpus();
+    let mut maps: Vec<BenchMap> = prog_map_ids(&fill)
+        .into_iter()
+        .map(|id| {
+            let handle = MapHandle::from_map_id(id).expect("map by id");
+            let name = handle.name().to_string_lossy().into_owned();
+            let reader = MapReader::new(MapHandle::from_map_id(id).expect("map by id"), &name);
+            BenchMap {
+                name,
+                id,
+                handle,
+                reader,
+            }
+        })
+        .filter(|m| !m.name.contains('.'))
+        .collect();
+    maps.sort_by(|a, b| a.name.cmp(&b.name));
+    let entries: usize = maps
+        .iter_mut()
+        .map(|m| {
+            m.reader.read().expect("read");
+            m.reader.len()
+        })
+        .sum();
+
+    if let Some(secs) = std::env::args()
+        .skip_while(|a| a != "--hold")
+        .nth(1)
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        // For profiling: keep the filled exporter up and say where it is.
+        println!(
+            "holding exporter pid {pid} at http://{}/metrics for {secs}s",
+            exporter.addr
+        );
+        std::thread::sleep(Duration::from_secs(secs));
+    }
+
+    // Warm the exporter's decode cache, as in steady state.
+    let warm = exporter.get("/metrics");
+    let series = warm.text().lines().filter(|l| !l.starts_with('#')).count();
+
+    let mut floor = Vec::new();
+    let mut iter = Vec::new();
+    let mut bpftool = Vec::new();
+    let mut scrape = Vec::new();
+    let mut scrape10 = Vec::new();
+    for round in 0..rounds {
+        // Rotate the order so drift in machine load hits every method alike.
+        for step in 0..5 {
+            match (round + step) % 5 {
+                0 => {
+                    let t = Instant::now();
+                    for m in maps.iter_mut() {
+                        m.reader.read().expect("batch read");
+                    }
+                    floor.push(t.elapsed());
+                }
+                1 => {
+                    let t = Instant::now();
+                    for m in &maps {
+                        iterate(m, m.reader.is_percpu(), ncpus);
+                    }
+                    iter.push(t.elapsed());
+                }
+                2 => {
+                    let t = Instant::now();
+                    for m in &maps {
+                        bpftool_dump(m.id);
+                    }
+                    bpftool.push(t.elapsed());
+                }
+                3 => {
+                    let t = Instant::now();
+                    let r = exporter.get("/metrics");
+                    assert_eq!(r.status, 200);
+                    scrape.push(t.elapsed());
+                }
+                _ => {
+                    let t = Instant::now();
+                    let addr = exporter.addr.clone();
+                    let handles: Vec<_> = (0..10)
+                        .map(|_| {
+                            let addr = addr.clone();
+                            std::thread::spawn(move || {
+                                common::http_get(&addr, "/metrics", &[]).status
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        assert_eq!(h.join().expect("scrape thread"), 200);
+                    }
+                    scrape10.push(t.elapsed());
+                }
+            }
+        }
+    }
+    let (floor, iter, bpftool, scrape, scrape10) = (
+        median(floor),
+        median(iter),
+        median(bpftool),
+        median(scrape),
+        median(scrape10),
+    );
+    let rss = rss_kib(pid, "VmRSS:");
+    let hwm = rss_kib(pid, "VmHWM:");
+
+    // Encoding alone, in process: pre-rendered labels into one buffer.
+    let n_enc = 250_000usize;
+    let labels: Vec<String> = (0..n_enc)
+        .map(|i| render_labels(["key"], &[i.to_string()]))
+        .collect();
+    let mut enc = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let mut w = TextWriter::new(Format::Text);
+        w.family("ebpf_exporter_x_total", "x", Kind::Counter);
+        for (i, l) in labels.iter().enumerate() {
+            w.sample_u64(l, None, i as u64);
+        }
+        std::hint::black_box(w.finish());
+        enc.push(t.elapsed());
+    }
+    let enc = median(enc);
+
+    // Start-up of the built-in default set, from exec to serving.
+    let mut startup = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let e = common::Running::start(&[]);
+        startup.push(t.elapsed());
+        drop(e);
+    }
+    let startup = median(startup);
+
+    let ratio = |d: Duration| d.as_secs_f64() / floor.as_secs_f64();
+    println!("ebpf-exporter scrape benchmark: {} maps, {entries} entries, {series} series, {ncpus} possible CPUs, {rounds} rounds (medians)", maps.len());
+    for m in &maps {
+        println!(
+            "  {:<14} {:?} {:>7} entries (max {})",
+            m.name,
+            m.handle.map_type(),
+            m.reader.len(),
+            m.handle.max_entries()
+        );
+    }
+    println!();
+    println!("{:<48} {:>12} {:>10}", "method", "time", "vs floor");
+    println!(
+        "{:<48} {:>12} {:>10}",
+        "1. raw floor: batch read, reused buffers",
+        fmt_ms(floor),
+        "1.00x"
+    );
+    println!(
+        "{:<48} {:>12} {:>9.2}x",
+        "2. reference method: next key + lookup per key",
+        fmt_ms(iter),
+        ratio(iter)
+    );
+    println!(
+        "{:<48} {:>12} {:>9.2}x",
+        "3. bpftool map dump",
+        fmt_ms(bpftool),
+        ratio(bpftool)
+    );
+    println!(
+        "{:<48} {:>12} {:>9.2}x",
+        "4. full scrape over HTTP (ebpf-exporter)",
+        fmt_ms(scrape),
+        ratio(scrape)
+    );
+    println!();
+    println!(
+        "full scrape vs raw floor:            {:.2}x (target <= 2x)",
+        ratio(scrape)
+    );
+    println!(
+        "per-key iteration vs full scrape:    {:.2}x (target >= 5x)",
+        iter.as_secs_f64() / scrape.as_secs_f64()
+    );
+    println!(
+        "bpftool dump vs full scrape:         {:.2}x (target >= 5x)",
+        bpftool.as_secs_f64() / scrape.as_secs_f64()
+    );
+    println!(
+        "10 concurrent scrapes vs one:        {:.2}x (target <= 2x)",
+        scrape10.as_secs_f64() / scrape.as_secs_f64()
+    );
+    println!(
+        "end-to-end series/s:                 {:.0}",
+        series as f64 / scrape.as_secs_f64()
+    );
+    println!(
+        "encoding alone, series/s:            {:.0} (target >= 2M)",
+        n_enc as f64 / enc.as_secs_f64()
+    );
+    println!("exporter RSS serving {series} series: {:.1} MB now, {:.1} MB peak (target <= 30 MB at 100k)", rss as f64 / 1024.0, hwm as f64 / 1024.0);
+    println!(
+        "start-up, default set, exec to serving: {} (target < 500 ms)",
+        fmt_ms(startup)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
