@@ -21,6 +21,17 @@ metrics:
             - name: syscall
 ";
 
+/// A healthy neighbour for broken configs that reuse `GOOD`'s metric name.
+const OTHER: &str = "object: syscalls
+metrics:
+  counters:
+    - name: syscall_errors_total
+      help: Failed system calls
+      labels:
+        - {name: syscall, size: 4, decoders: [{name: uint}, {name: syscall}]}
+        - {name: errno, size: 4, decoders: [{name: uint}, {name: errno}]}
+";
+
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(format!("{name}.yaml")), text).expect("write config");
 }
@@ -58,7 +69,7 @@ fn unknown_key_is_reported_with_line_and_others_keep_working() {
 #[test]
 fn key_size_mismatch_names_config_metric_and_both_sizes() {
     let dir = scratch_dir("size");
-    write(&dir, "good", GOOD);
+    write(&dir, "good", OTHER);
     write(&dir, "short", &GOOD.replace("size: 8", "size: 4"));
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     let log = exporter.log();
@@ -73,7 +84,12 @@ fn key_size_mismatch_names_config_metric_and_both_sizes() {
         line.contains("describe 4 bytes") && line.contains("8-byte keys"),
         "both sizes: {line}"
     );
-    assert!(exporter.scrape().has("ebpf_exporter_syscalls_total"));
+    assert_eq!(
+        exporter
+            .scrape()
+            .sum("ebpf_exporter_enabled_configs", &[("name", "good")]),
+        1.0
+    );
 }
 
 #[test]
@@ -89,7 +105,7 @@ fn bad_inputs_each_get_a_clear_error() {
         ("hist", "object: syscalls\nmetrics:\n  histograms:\n    - name: syscalls_total\n      help: h\n      bucket_type: exp3\n".to_string(), &["unknown variant `exp3`", ":6"]),
     ];
     let dir = scratch_dir("cases");
-    write(&dir, "good", GOOD);
+    write(&dir, "good", OTHER);
     for (name, text, _) in cases {
         write(&dir, name, text);
     }
@@ -109,8 +125,10 @@ fn bad_inputs_each_get_a_clear_error() {
         }
     }
     assert!(!log.contains("panicked"), "{log}");
-    assert!(
-        exporter.scrape().has("ebpf_exporter_syscalls_total"),
+    let scrape = exporter.scrape();
+    assert_eq!(
+        scrape.sum("ebpf_exporter_enabled_configs", &[("name", "good")]),
+        1.0,
         "good config unaffected"
     );
 }
@@ -171,4 +189,38 @@ fn all_configs_broken_exits_with_the_reasons() {
         err.contains("bad.yaml") && err.contains("could start"),
         "{err}"
     );
+}
+
+#[test]
+fn a_metric_name_defined_by_two_configs_is_refused_for_the_second() {
+    let dir = scratch_dir("dup");
+    write(&dir, "a_first", GOOD);
+    write(&dir, "b_second", GOOD);
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let scrape = exporter.scrape();
+    assert_eq!(
+        scrape.sum("ebpf_exporter_enabled_configs", &[("name", "a_first")]),
+        1.0
+    );
+    assert_eq!(
+        scrape.sum("ebpf_exporter_enabled_configs", &[("name", "b_second")]),
+        0.0
+    );
+    assert_eq!(
+        scrape
+            .text
+            .matches("# TYPE ebpf_exporter_syscalls_total")
+            .count(),
+        1
+    );
+    let log = exporter.log();
+    assert!(
+        log.contains("b_second.yaml:4: key `metrics.counters[0].name`"),
+        "{log}"
+    );
+    assert!(
+        log.contains("already defined by config \"a_first\""),
+        "{log}"
+    );
+    assert!(common::promtool_check(&scrape.text).trim().is_empty());
 }

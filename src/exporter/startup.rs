@@ -42,11 +42,28 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
     }
     let env = DecoderEnv::new();
     let mut kallsyms: Option<String> = None;
+    // Metric name -> config that defines it: two families of one name make
+    // the whole exposition invalid, so the second config is refused.
+    let mut owners: HashMap<String, String> = HashMap::new();
     let mut states = Vec::new();
     let mut reports = Vec::new();
     for loaded in configs {
         let (state, report) = match loaded {
-            Ok(config) => start_one(&config, opts, &env, &mut kallsyms),
+            Ok(config) => match duplicate_metric(&config, &owners) {
+                Some(e) => {
+                    log::error!("{e}");
+                    (None, failed_report(&config, e.to_string()))
+                }
+                None => {
+                    let started = start_one(&config, opts, &env, &mut kallsyms);
+                    if started.0.is_some() {
+                        for name in metric_names(&config) {
+                            owners.insert(name.to_string(), config.name.clone());
+                        }
+                    }
+                    started
+                }
+            },
             Err(e) => {
                 log::error!("{e}");
                 (
@@ -173,6 +190,56 @@ fn start_one(
             report.error = Some(format!("{e:#}"));
             (None, report)
         }
+    }
+}
+
+fn metric_names(config: &Config) -> impl Iterator<Item = &str> {
+    let m = &config.spec.metrics;
+    m.counters
+        .iter()
+        .chain(&m.gauges)
+        .map(|c| c.name.as_str())
+        .chain(m.histograms.iter().map(|h| h.name.as_str()))
+}
+
+fn duplicate_metric(config: &Config, owners: &HashMap<String, String>) -> Option<ConfigError> {
+    let m = &config.spec.metrics;
+    let keys = m
+        .counters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("metrics.counters[{i}].name"), c.name.as_str()))
+        .chain(
+            m.gauges
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("metrics.gauges[{i}].name"), c.name.as_str())),
+        )
+        .chain(
+            m.histograms
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (format!("metrics.histograms[{i}].name"), h.name.as_str())),
+        );
+    for (key, name) in keys {
+        if let Some(owner) = owners.get(name) {
+            return Some(config.error(
+                &key,
+                format!("metric {name:?} is already defined by config {owner:?}; metric names must be unique across configs"),
+            ));
+        }
+    }
+    None
+}
+
+fn failed_report(config: &Config, error: String) -> ConfigReport {
+    ConfigReport {
+        name: config.name.clone(),
+        file: config.file.clone(),
+        object: String::new(),
+        error: Some(error),
+        programs: Vec::new(),
+        metrics: Vec::new(),
     }
 }
 

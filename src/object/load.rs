@@ -148,15 +148,27 @@ fn probe_each(
     failed
 }
 
-/// libbpf's lines about one program, short enough for a log line and a page.
+/// libbpf's lines about one program, short enough for a log line and a
+/// page: the failure lines first, since CO-RE relocation chatter about the
+/// same program comes earlier in the log and says nothing about the cause.
 fn summarize(error: &str, log: &[String], prog: &str) -> String {
     let needle = format!("prog '{prog}'");
-    let detail: Vec<&str> = log
+    let about: Vec<&str> = log
         .iter()
         .filter(|l| l.contains(&needle) && !l.contains("-- BEGIN") && !l.contains("-- END"))
         .map(|l| l.trim_start_matches("libbpf: "))
+        .collect();
+    let failing: Vec<&str> = about
+        .iter()
+        .copied()
+        .filter(|l| l.contains("fail") || l.contains("error") || l.contains("invalid"))
         .take(3)
         .collect();
+    let detail = if failing.is_empty() {
+        about.iter().rev().take(2).rev().copied().collect()
+    } else {
+        failing
+    };
     if detail.is_empty() {
         error.to_string()
     } else {
@@ -276,6 +288,21 @@ pub fn load_object(bytes: &ObjectBytes, opts: &LoadOptions<'_>) -> Result<Loaded
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_prefers_the_failure_over_relocation_lines() {
+        let log = vec![
+            "libbpf: prog 'f': relo #0: patched insn #8".to_string(),
+            "libbpf: prog 'f': relo #1: patched insn #9".to_string(),
+            "libbpf: prog 'f': relo #2: patched insn #10".to_string(),
+            "libbpf: prog 'f': BPF program load failed: -EPERM".to_string(),
+        ];
+        let s = summarize("Permission denied", &log, "f");
+        assert!(
+            s.contains("load failed: -EPERM") && !s.contains("relo #"),
+            "{s}"
+        );
+    }
 
     #[test]
     fn finds_failed_programs_in_libbpf_log() {
