@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* Block I/O latency from issue to completion, by disk and operation.
  * The block_rq_* raw tracepoints pass the struct request, so the start time
- * is keyed by request pointer; CO-RE reads handle the move of the disk from
- * request->rq_disk to request->q->disk in 5.17. */
+ * is keyed by request pointer; ee_request_dev() handles the move of the disk
+ * from request->rq_disk to request->q->disk in 5.17. */
 #include <vmlinux.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "exporter.bpf.h"
+#include "exporter_tracing.bpf.h"
 
 #define MAX_BUCKET 27 /* 2^27 us: about two minutes */
 #define MAX_DISKS 64
@@ -33,21 +34,6 @@ struct {
 	__type(value, u64);
 } start SEC(".maps");
 
-struct request_queue___old {
-	struct gendisk *disk;
-} __attribute__((preserve_access_index));
-
-struct request___old {
-	struct gendisk *rq_disk;
-} __attribute__((preserve_access_index));
-
-static __always_inline struct gendisk *request_disk(struct request *rq)
-{
-	if (bpf_core_field_exists(((struct request___old *)0)->rq_disk))
-		return BPF_CORE_READ((struct request___old *)rq, rq_disk);
-	return BPF_CORE_READ(rq, q, disk);
-}
-
 SEC("raw_tp/block_rq_issue")
 int BPF_PROG(bio_issue, struct request *rq)
 {
@@ -61,9 +47,7 @@ SEC("raw_tp/block_rq_complete")
 int BPF_PROG(bio_complete, struct request *rq, int error, unsigned int nr_bytes)
 {
 	struct disk_latency_key key = {};
-	struct gendisk *disk;
 	u64 *tsp, delta_us;
-	u32 flags;
 
 	tsp = bpf_map_lookup_elem(&start, &rq);
 	if (!tsp)
@@ -71,11 +55,8 @@ int BPF_PROG(bio_complete, struct request *rq, int error, unsigned int nr_bytes)
 	delta_us = (bpf_ktime_get_ns() - *tsp) / 1000;
 	bpf_map_delete_elem(&start, &rq);
 
-	disk = request_disk(rq);
-	if (disk)
-		key.dev = ee_encode_dev(BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
-	flags = BPF_CORE_READ(rq, cmd_flags);
-	key.op = flags & 0xff; /* REQ_OP_MASK: read, write, flush, discard, ... */
+	key.dev = ee_request_dev(rq);
+	key.op = BPF_CORE_READ(rq, cmd_flags) & 0xff; /* REQ_OP_MASK: read, write, flush, discard, ... */
 	ee_hist_exp2(&bio_latency_seconds, key, delta_us, MAX_BUCKET);
 	return 0;
 }

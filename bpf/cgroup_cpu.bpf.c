@@ -21,7 +21,7 @@ struct {
 	__uint(max_entries, MAX_CGROUPS);
 	__type(key, u64);
 	__type(value, u64);
-} cgroup_cpu_time_total SEC(".maps");
+} cgroup_cpu_seconds_total SEC(".maps");
 
 /* When this CPU last switched tasks. */
 struct {
@@ -45,7 +45,7 @@ int BPF_PROG(cgroup_cpu_switch, bool preempt, struct task_struct *prev, struct t
 	if (!delta || BPF_CORE_READ(prev, pid) == 0)
 		return 0;
 	cgroup = bpf_get_current_cgroup_id();
-	ee_map_add(&cgroup_cpu_time_total, &cgroup, delta);
+	ee_map_add(&cgroup_cpu_seconds_total, &cgroup, delta);
 	return 0;
 }
 

@@ -64,6 +64,17 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 	bpf_map_update_elem(map, key, &value, BPF_ANY);
 }
 
+/* Counts one observation in bucket `bkt` of the histogram under `key` (a
+ * struct lvalue with a `bucket` member, which this overwrites), and adds
+ * `sum_part` under bucket max_bucket + 1. The bucketing macros below share it. */
+#define ee_hist_record(map, key, bkt, sum_part, max_bucket)                   \
+	do {                                                                   \
+		(key).bucket = (bkt);                                          \
+		ee_map_add(map, &(key), 1);                                    \
+		(key).bucket = (max_bucket) + 1;                               \
+		ee_map_add(map, &(key), (sum_part));                           \
+	} while (0)
+
 /* Records value in an exp2 histogram: key must be a struct lvalue with a
  * `bucket` member, which this overwrites. */
 #define ee_hist_exp2(map, key, value, max_bucket)                             \
@@ -72,10 +83,7 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 		__u32 __ee_b = ee_log2_ceil(__ee_v);                           \
 		if (__ee_b > (max_bucket))                                     \
 			__ee_b = (max_bucket);                                 \
-		(key).bucket = __ee_b;                                         \
-		ee_map_add(map, &(key), 1);                                    \
-		(key).bucket = (max_bucket) + 1;                               \
-		ee_map_add(map, &(key), __ee_v);                               \
+		ee_hist_record(map, key, __ee_b, __ee_v, max_bucket);          \
 	} while (0)
 
 /* Records value in an exp2 histogram with no other labels, held in an ARRAY
@@ -103,10 +111,7 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 			__ee_b++;                                              \
 		if (__ee_b > (max_bucket))                                     \
 			__ee_b = (max_bucket);                                 \
-		(key).bucket = __ee_b;                                         \
-		ee_map_add(map, &(key), 1);                                    \
-		(key).bucket = (max_bucket) + 1;                               \
-		ee_map_add(map, &(key), __ee_v);                               \
+		ee_hist_record(map, key, __ee_b, __ee_v, max_bucket);          \
 	} while (0)
 
 /* The kernel's new_encode_dev(): the u32 layout the majorminor decoder reads. */

@@ -230,6 +230,27 @@ mod tests {
     }
 
     #[test]
+    fn value_multiplier_must_be_positive() {
+        let ok = OK.replace(
+            "      help: A\n",
+            "      help: A\n      value_multiplier: 0.000000001\n",
+        );
+        assert_eq!(
+            parse(&ok).expect("valid").spec.metrics.counters[0].value_multiplier,
+            Some(1e-9)
+        );
+        let bad = OK.replace(
+            "      help: A\n",
+            "      help: A\n      value_multiplier: 0\n",
+        );
+        let e = parse(&bad).expect_err("zero");
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("metrics.counters[0].value_multiplier", Some(5))
+        );
+    }
+
+    #[test]
     fn syntax_errors_carry_a_line() {
         let e = parse("metrics:\n  counters:\n    - name: [x\n").expect_err("syntax");
         assert!(e.line.is_some(), "{e}");

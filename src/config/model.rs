@@ -45,6 +45,10 @@ pub struct Counter {
     pub perf_event_array: bool,
     #[serde(default)]
     pub flush_interval: Option<String>,
+    /// Ours: scales the exported value, so a map that counts nanoseconds can
+    /// be published in seconds as Prometheus conventions ask.
+    #[serde(default)]
+    pub value_multiplier: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -40,6 +40,14 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
         check_labels(config, &at, &c.labels)?;
+        if c.value_multiplier
+            .is_some_and(|m| !m.is_finite() || m <= 0.0)
+        {
+            return Err(config.error(
+                &format!("{at}.value_multiplier"),
+                "value_multiplier must be a finite number above 0",
+            ));
+        }
     }
     for (i, h) in m.histograms.iter().enumerate() {
         let at = format!("metrics.histograms[{i}]");

@@ -120,36 +120,46 @@ impl TextWriter {
         self.buf.push('\n');
     }
 
-    fn open_sample(&mut self, suffix: &str, labels: &str, extra: Option<(&str, &str)>) {
+    /// Writes `name{labels,extra,le} ` up to the value.
+    fn open_sample(
+        &mut self,
+        suffix: &str,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+        le: Option<&str>,
+    ) {
         self.buf.push_str(&self.sample_name);
         self.buf.push_str(suffix);
-        if !labels.is_empty() || extra.is_some() {
-            self.buf.push('{');
-            self.buf.push_str(labels);
-            if let Some((k, v)) = extra {
-                if !labels.is_empty() {
-                    self.buf.push(',');
-                }
-                self.buf.push_str(k);
-                self.buf.push_str("=\"");
-                escape_label_value(&mut self.buf, v);
-                self.buf.push('"');
-            }
-            self.buf.push('}');
+        if labels.is_empty() && extra.is_none() && le.is_none() {
+            self.buf.push(' ');
+            return;
         }
-        self.buf.push(' ');
+        self.buf.push('{');
+        self.buf.push_str(labels);
+        let mut first = labels.is_empty();
+        for (k, v) in extra.into_iter().chain(le.map(|v| ("le", v))) {
+            if !first {
+                self.buf.push(',');
+            }
+            first = false;
+            self.buf.push_str(k);
+            self.buf.push_str("=\"");
+            escape_label_value(&mut self.buf, v);
+            self.buf.push('"');
+        }
+        self.buf.push_str("} ");
     }
 
     /// A counter or gauge sample with an integer value. `labels` is
     /// pre-rendered (`render_labels`); `extra` appends one more label.
     pub fn sample_u64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: u64) {
-        self.open_sample("", labels, extra);
+        self.open_sample("", labels, extra, None);
         self.buf.push_str(itoa::Buffer::new().format(value));
         self.buf.push('\n');
     }
 
     pub fn sample_f64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: f64) {
-        self.open_sample("", labels, extra);
+        self.open_sample("", labels, extra, None);
         write_go_float(&mut self.buf, value);
         self.buf.push('\n');
     }
@@ -171,33 +181,16 @@ impl TextWriter {
             self.bucket_line(labels, extra, &le, *cumulative);
         }
         self.bucket_line(labels, extra, "+Inf", count);
-        self.open_sample("_sum", labels, extra);
+        self.open_sample("_sum", labels, extra, None);
         write_go_float(&mut self.buf, sum);
         self.buf.push('\n');
-        self.open_sample("_count", labels, extra);
+        self.open_sample("_count", labels, extra, None);
         self.buf.push_str(itoa::Buffer::new().format(count));
         self.buf.push('\n');
     }
 
     fn bucket_line(&mut self, labels: &str, extra: Option<(&str, &str)>, le: &str, value: u64) {
-        self.buf.push_str(&self.sample_name);
-        self.buf.push_str("_bucket{");
-        self.buf.push_str(labels);
-        if let Some((k, v)) = extra {
-            if !labels.is_empty() {
-                self.buf.push(',');
-            }
-            self.buf.push_str(k);
-            self.buf.push_str("=\"");
-            escape_label_value(&mut self.buf, v);
-            self.buf.push('"');
-        }
-        if !labels.is_empty() || extra.is_some() {
-            self.buf.push(',');
-        }
-        self.buf.push_str("le=\"");
-        self.buf.push_str(le);
-        self.buf.push_str("\"} ");
+        self.open_sample("_bucket", labels, extra, Some(le));
         self.buf.push_str(itoa::Buffer::new().format(value));
         self.buf.push('\n');
     }

@@ -38,7 +38,7 @@ pub fn bind_metrics(
             name: &c.name,
             help: &c.help,
             labels: &c.labels,
-            kind: MetricKind::Counter,
+            kind: MetricKind::Counter(c.value_multiplier),
         });
     }
     for (i, c) in m.gauges.iter().enumerate() {
@@ -47,7 +47,7 @@ pub fn bind_metrics(
             name: &c.name,
             help: &c.help,
             labels: &c.labels,
-            kind: MetricKind::Gauge,
+            kind: MetricKind::Gauge(c.value_multiplier),
         });
     }
     for (i, h) in m.histograms.iter().enumerate() {

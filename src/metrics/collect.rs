@@ -9,8 +9,9 @@ use crate::maps::MapReader;
 use super::buckets::BucketLayout;
 
 pub enum MetricKind {
-    Counter,
-    Gauge,
+    /// With an optional multiplier for the exported value.
+    Counter(Option<f64>),
+    Gauge(Option<f64>),
     Histogram(BucketLayout),
 }
 
@@ -165,8 +166,8 @@ impl MetricCollector {
 
         // Pass 3: write samples.
         let kind = match self.kind {
-            MetricKind::Counter => Kind::Counter,
-            MetricKind::Gauge => Kind::Gauge,
+            MetricKind::Counter(_) => Kind::Counter,
+            MetricKind::Gauge(_) => Kind::Gauge,
             MetricKind::Histogram(_) => Kind::Histogram,
         };
         if !self.seen.iter().any(|s| *s) {
@@ -194,6 +195,9 @@ impl MetricCollector {
                         }
                         let sum = self.acc[base + b.len()] as f64 * b.multiplier;
                         out.histogram(labels, extra, &buckets, cumulative, sum);
+                    }
+                    MetricKind::Counter(Some(m)) | MetricKind::Gauge(Some(m)) => {
+                        out.sample_f64(labels, extra, self.acc[base] as f64 * m)
                     }
                     _ => out.sample_u64(labels, extra, self.acc[base]),
                 }
