@@ -7,22 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{compile_bpf, eventually, promtool_check, scratch_dir, Running};
-
-/// The cgroup2 mount point from mountinfo (`/sys/fs/cgroup` or, on hybrid
-/// hosts, `/sys/fs/cgroup/unified`).
-fn cgroup2_mount() -> PathBuf {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    text.lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            if post.split_whitespace().next() != Some("cgroup2") {
-                return None;
-            }
-            pre.split_whitespace().nth(4).map(PathBuf::from)
-        })
-        .expect("a cgroup2 mount")
-}
+use common::{cgroup2_mount, compile_bpf, eventually, promtool_check, scratch_dir, Running};
 
 /// Removes the test's cgroup even when an assertion fails.
 struct CgroupGuard(PathBuf);

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{eventually, promtool_check, scratch_dir, Running, Scrape};
+use common::{cgroup2_mount, eventually, promtool_check, run, scratch_dir, Running, Scrape};
 
 /// How long a test waits for a series to show up or reach a value.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -96,21 +96,6 @@ fn assert_inf_is_count(scrape: &Scrape, histogram: &str, labels: &[(&str, &str)]
         inf, count,
         "{histogram}{labels:?}: +Inf bucket is the count"
     );
-}
-
-/// Runs a command to completion and fails the test if it fails.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn dd(args: &[&str]) {
@@ -411,22 +396,6 @@ fn mounts() -> Vec<Mount> {
             })
         })
         .collect()
-}
-
-/// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on pure v2
-/// hosts, `/sys/fs/cgroup/unified` on hybrid ones.
-fn cgroup2_mount() -> PathBuf {
-    let all: Vec<PathBuf> = mounts()
-        .into_iter()
-        .filter(|m| m.fstype == "cgroup2" && m.root == "/")
-        .map(|m| m.point)
-        .collect();
-    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .iter()
-        .find_map(|want| all.iter().find(|m| m.as_path() == Path::new(want)))
-        .or(all.first())
-        .cloned()
-        .expect("a cgroup2 filesystem is mounted")
 }
 
 /// Where the cgroup v1 memory controller is mounted, if it is.

@@ -22,10 +22,10 @@ use std::net::{
 };
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{compile_bpf, eventually, promtool_check, scratch_dir, Running, Scrape};
+use common::{compile_bpf, eventually, promtool_check, run, scratch_dir, Running, Scrape};
 
 /// How long a test waits for a series to show up or grow.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -472,21 +472,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-/// Runs a command to completion and fails the test if it fails.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Whether the XDP program with kernel id `id` is attached to lo, per

@@ -351,3 +351,44 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Runs a command to completion and fails the test if it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on pure v2
+/// hosts, `/sys/fs/cgroup/unified` on hybrid ones.
+pub fn cgroup2_mount() -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    let all: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|line| {
+            // id parent dev root mountpoint options [optional...] - fstype source super
+            let (left, right) = line.split_once(" - ")?;
+            let fields: Vec<&str> = left.split(' ').collect();
+            let is_v2_root =
+                right.split(' ').next() == Some("cgroup2") && fields.get(3) == Some(&"/");
+            if !is_v2_root {
+                return None;
+            }
+            Some(PathBuf::from(fields.get(4)?.replace("\\040", " ")))
+        })
+        .collect();
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .find_map(|want| all.iter().find(|m| m.as_path() == Path::new(want)))
+        .or(all.first())
+        .cloned()
+        .expect("a cgroup2 filesystem is mounted")
+}
