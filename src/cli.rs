@@ -46,6 +46,11 @@ pub struct Cli {
     )]
     pub telemetry_path: String,
 
+    /// TLS and basic-auth settings in the Prometheus exporter-toolkit format
+    /// (tls_server_config, basic_auth_users).
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
     /// External BTF for kernels without /sys/kernel/btf/vmlinux.
     #[arg(long = "btf.path", value_name = "FILE")]
     pub btf_path: Option<PathBuf>,

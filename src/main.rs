@@ -1,11 +1,14 @@
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 
 use ebpf_exporter::cli::{parse_listen_address, Cli};
 use ebpf_exporter::exporter::{self, ConfigReport, StartOptions};
+use ebpf_exporter::http::auth::BasicAuth;
 use ebpf_exporter::http::coalesce::Coalescer;
-use ebpf_exporter::http::{serve, ServerOptions};
+use ebpf_exporter::http::tls::Tls;
+use ebpf_exporter::http::{serve, webconfig, ServerOptions};
 use ebpf_exporter::object::ProgramState;
 
 /// Called once after every config is attached. A config can hang a uprobe on
@@ -38,6 +41,19 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    // Checked before any BPF is loaded: a bad security setting must stop
+    // start-up, never fall back to plain, open HTTP.
+    let (tls, auth) = match &cli.web_config_file {
+        None => (None, None),
+        Some(path) => match webconfig::load(path).and_then(|web| Ok((Tls::new(&web)?, web))) {
+            Ok((tls, web)) => (tls.map(Arc::new), BasicAuth::new(&web.basic_auth_users)),
+            Err(e) => {
+                log::error!("--web.config.file: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
     let opts = StartOptions {
         config_dir: cli.config_dir.clone(),
@@ -93,7 +109,7 @@ fn main() -> ExitCode {
             Err(e) => return Err(e),
         };
         log::info!(
-            "listening on http://{}{}",
+            "listening on {scheme}://{}{}",
             listener
                 .local_addr()
                 .map(|a| a.to_string())
@@ -106,6 +122,8 @@ fn main() -> ExitCode {
             reports,
             ServerOptions {
                 metrics_path: cli.telemetry_path.clone(),
+                tls,
+                auth,
             },
             shutdown_signal(),
         )

@@ -9,7 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -17,18 +19,26 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use super::auth::BasicAuth;
 use super::coalesce::Coalescer;
-use super::{landing, negotiate};
+use super::tls::Tls;
+use super::{auth, landing, negotiate};
 use crate::exporter::ConfigReport;
 
 pub struct ServerOptions {
     pub metrics_path: String,
+    /// From `--web.config.file`: serve HTTPS instead of HTTP.
+    pub tls: Option<Arc<Tls>>,
+    /// From `--web.config.file`: require basic auth on every path, as the
+    /// exporter toolkit does.
+    pub auth: Option<Arc<BasicAuth>>,
 }
 
 struct App {
     scraper: Coalescer,
     reports: Arc<Vec<ConfigReport>>,
     metrics_path: String,
+    auth: Option<Arc<BasicAuth>>,
 }
 
 fn text(
@@ -47,6 +57,11 @@ async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(users) = &app.auth {
+        if !users.allows(req.headers().get(AUTHORIZATION)).await {
+            return Ok(auth::unauthorized());
+        }
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -124,6 +139,7 @@ pub async fn serve(
         scraper,
         reports,
         metrics_path: opts.metrics_path,
+        auth: opts.auth,
     });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -140,6 +156,21 @@ pub async fn serve(
                     }
                 };
                 let app = app.clone();
+                if let Some(tls) = &opts.tls {
+                    let (tls, watcher) = (tls.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        let stream = match tls.accept(stream).await {
+                            Ok(s) => s,
+                            Err(e) => return log::debug!("TLS handshake with {peer}: {e}"),
+                        };
+                        let conn = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(app.clone(), req)));
+                        if let Err(e) = watcher.watch(conn).await {
+                            log::debug!("connection from {peer}: {e}");
+                        }
+                    });
+                    continue;
+                }
                 let conn = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(app.clone(), req)));
                 let conn = graceful.watch(conn);

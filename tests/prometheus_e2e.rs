@@ -1,0 +1,286 @@
+//! A real Prometheus (Debian's 2.42) scrapes the exporter running the default
+//! configs, and the answers come back through its query API.
+//!
+//! Prometheus asks for OpenMetrics first, so a scrape that ingests here proves
+//! the OpenMetrics output parses in the real thing. promtool 2.42's linter
+//! cannot judge OpenMetrics (it reads counters' `_total` samples as lacking
+//! HELP), so it is run on the classic text format only.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{eventually, http_get, promtool_check, scratch_dir, Running};
+
+/// The Prometheus server; killed on drop so a failed assertion leaves
+/// nothing running.
+struct Prometheus {
+    child: Child,
+    addr: String,
+}
+
+impl Prometheus {
+    fn start(dir: &Path, target: &str) -> Prometheus {
+        let port = free_port();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: ebpf\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is installed (apt-get install prometheus)");
+        let p = Prometheus { child, addr };
+        let ready = eventually(Duration::from_secs(30), || {
+            std::net::TcpStream::connect(&p.addr).is_ok()
+                && http_get(&p.addr, "/-/ready", &[]).status == 200
+        });
+        assert!(ready, "prometheus did not become ready on {}", p.addr);
+        p
+    }
+
+    /// Runs an instant query; the value of each resulting sample, in order.
+    fn query(&self, expr: &str) -> Vec<f64> {
+        let r = http_get(
+            &self.addr,
+            &format!("/api/v1/query?query={}", url_encode(expr)),
+            &[],
+        );
+        assert_eq!(r.status, 200, "query {expr}: {}", r.text());
+        // The API answers JSON, which YAML reads as it is; no JSON crate needed.
+        let v: serde_yaml::Value = serde_yaml::from_str(&r.text()).expect("API answers JSON");
+        assert_eq!(v["status"].as_str(), Some("success"), "{}", r.text());
+        v["data"]["result"]
+            .as_sequence()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|row| row["value"][1].as_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Names of all series Prometheus holds.
+    fn metric_names(&self) -> Vec<String> {
+        let r = http_get(&self.addr, "/api/v1/label/__name__/values", &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v: serde_yaml::Value = serde_yaml::from_str(&r.text()).expect("API answers JSON");
+        v["data"]
+            .as_sequence()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Keeps syscalls flowing and the run queue contended until dropped: more
+/// spinning threads than CPUs, each sleeping briefly so it wakes up often and
+/// has to wait for a CPU.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Load {
+    /// `dir` receives small fsync'ed writes, for block I/O latency samples.
+    fn start(dir: &Path) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cpus * 2)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    // Bounded even if the guard is leaked.
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let spin = Instant::now();
+                        while spin.elapsed() < Duration::from_millis(2) {
+                            std::hint::spin_loop();
+                        }
+                        let _ = std::fs::metadata("/proc/self/stat");
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let mut threads = threads;
+        let (stop_io, file) = (stop.clone(), dir.join("io-load"));
+        threads.push(std::thread::spawn(move || {
+            use std::io::Write;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let block = vec![0x5a_u8; 64 * 1024];
+            while !stop_io.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if let Ok(mut f) = std::fs::File::create(&file) {
+                    let _ = f.write_all(&block).and_then(|_| f.sync_all());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = std::fs::remove_file(&file);
+        }));
+        Load { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn prometheus_scrapes_and_queries_the_default_configs() {
+    let exporter = Running::start(&[]);
+    let dir = scratch_dir("prometheus-e2e");
+    let prom = Prometheus::start(&dir, &exporter.addr);
+    let _load = Load::start(&dir);
+
+    let up = eventually(Duration::from_secs(30), || {
+        prom.query("up{job=\"ebpf\"}") == [1.0]
+    });
+    assert!(
+        up,
+        "target never up: {:?}\nexporter log:\n{}",
+        prom.query("up"),
+        exporter.log()
+    );
+
+    // rate() needs two samples inside the window; allow a few scrapes.
+    let mut rate = Vec::new();
+    let flowing = eventually(Duration::from_secs(30), || {
+        rate = prom.query("sum(rate(ebpf_exporter_syscalls_total[10s]))");
+        rate.first().is_some_and(|r| *r > 0.0)
+    });
+    assert!(flowing, "syscall rate never positive: {rate:?}");
+
+    let p99 = "histogram_quantile(0.99, sum by (le) (rate(ebpf_exporter_run_queue_latency_seconds_bucket[10s])))";
+    let mut q = Vec::new();
+    let plausible = eventually(Duration::from_secs(30), || {
+        q = prom.query(p99);
+        q.first()
+            .is_some_and(|v| v.is_finite() && *v > 0.0 && *v < 10.0)
+    });
+    assert!(plausible, "run queue p99 not plausible: {q:?}");
+
+    eprintln!("syscalls/s {rate:?}, run queue p99 {q:?} s");
+
+    // OpenMetrics exposes the counter family without `_total`; the sample,
+    // and so the stored series, keeps it.
+    let names = prom.metric_names();
+    assert!(
+        names.iter().any(|n| n == "ebpf_exporter_syscalls_total"),
+        "series names: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n == "ebpf_exporter_syscalls"),
+        "{names:?}"
+    );
+
+    // The shipped recording rules and dashboard queries parse and find data.
+    for (origin, expr) in example_queries() {
+        let mut got = Vec::new();
+        let found = eventually(Duration::from_secs(20), || {
+            got = prom.query(&expr);
+            !got.is_empty()
+        });
+        assert!(found, "{origin}: no data for {expr}");
+    }
+
+    let text = exporter.scrape();
+    let complaints = promtool_check(&text.text);
+    assert!(
+        complaints.trim().is_empty(),
+        "promtool check metrics:\n{complaints}"
+    );
+}
+
+/// The PromQL in examples/prometheus/rules.yml (recording rules; the alerts
+/// are quiet when all is well) and examples/grafana's dashboard, with the
+/// dashboard's variables filled in.
+fn example_queries() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut out = Vec::new();
+
+    let rules_path = root.join("prometheus/rules.yml");
+    let rules: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&rules_path).expect("read rules.yml"))
+            .expect("rules.yml is YAML");
+    for group in rules["groups"].as_sequence().into_iter().flatten() {
+        for rule in group["rules"].as_sequence().into_iter().flatten() {
+            if let (Some(name), Some(expr)) = (rule["record"].as_str(), rule["expr"].as_str()) {
+                out.push((format!("rules.yml {name}"), expr.to_string()));
+            }
+        }
+    }
+
+    let dash_path = root.join("grafana/ebpf-exporter-dashboard.json");
+    let dash: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&dash_path).expect("read the dashboard"))
+            .expect("the dashboard is JSON");
+    for panel in dash["panels"].as_sequence().into_iter().flatten() {
+        for target in panel["targets"].as_sequence().into_iter().flatten() {
+            if let Some(expr) = target["expr"].as_str() {
+                let expr = expr
+                    .replace("$__rate_interval", "10s")
+                    .replace("$instance", ".*")
+                    .replace("$device", ".*")
+                    .replace("$topk", "10");
+                let title = panel["title"].as_str().unwrap_or("?");
+                out.push((format!("dashboard panel {title:?}"), expr));
+            }
+        }
+    }
+    assert!(out.len() > 10, "examples lost their queries: {out:?}");
+    out
+}
