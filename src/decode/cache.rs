@@ -18,16 +18,21 @@ use hashbrown::HashTable;
 const REDECODE_AFTER: u32 = 60;
 
 /// What a cached key stands for: a label-set slot, plus a per-metric number
-/// (the bucket index, for histograms).
+/// (for histograms, the bucket's position among the exported buckets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachedRow {
     pub slot: u32,
-    pub extra: u64,
+    pub extra: u32,
 }
 
+/// Marks a cached entry whose row is dropped (a `regexp` miss).
+const DROPPED: u32 = u32::MAX;
+
+/// 20 bytes per key: at hundreds of thousands of keys, this struct is most
+/// of the cache's memory.
 struct Entry {
-    /// `None` remembers that the row is dropped (a `regexp` miss).
-    row: Option<CachedRow>,
+    /// `slot == DROPPED` remembers a dropped row.
+    row: CachedRow,
     last_seen: u32,
     decoded_at: u32,
     /// Valid for the scrape it was decoded in only.
@@ -35,42 +40,63 @@ struct Entry {
     live: bool,
 }
 
-/// Label texts by slot, each stored once, found by hash.
+impl Entry {
+    fn outcome(&self) -> Option<CachedRow> {
+        (self.row.slot != DROPPED).then_some(self.row)
+    }
+}
+
+/// Label texts by slot, each stored once in one arena and found by hash:
+/// no allocation per label set.
 #[derive(Default)]
 struct Interner {
     table: HashTable<u32>,
-    texts: Vec<Box<str>>,
+    arena: String,
+    /// (offset, length) of each slot's text in `arena`.
+    spans: Vec<(u32, u32)>,
     refs: Vec<u32>,
     free: Vec<u32>,
+    /// Arena bytes no live slot uses; compacted away when they dominate.
+    garbage: usize,
     hasher: RandomState,
 }
 
 impl Interner {
-    fn acquire(&mut self, text: String) -> u32 {
-        let hash = self.hasher.hash_one(text.as_str());
-        let texts = &self.texts;
-        if let Some(&id) = self
-            .table
-            .find(hash, |&i| &*texts[i as usize] == text.as_str())
-        {
+    fn text(&self, id: u32) -> &str {
+        let (off, len) = self.spans[id as usize];
+        &self.arena[off as usize..(off + len) as usize]
+    }
+
+    fn acquire(&mut self, text: &str) -> u32 {
+        let hash = self.hasher.hash_one(text);
+        let (arena, spans) = (&self.arena, &self.spans);
+        let found = self.table.find(hash, |&i| {
+            let (off, len) = spans[i as usize];
+            &arena[off as usize..(off + len) as usize] == text
+        });
+        if let Some(&id) = found {
             self.refs[id as usize] += 1;
             return id;
         }
+        let span = (self.arena.len() as u32, text.len() as u32);
+        self.arena.push_str(text);
         let id = match self.free.pop() {
             Some(id) => {
-                self.texts[id as usize] = text.into_boxed_str();
+                self.spans[id as usize] = span;
                 self.refs[id as usize] = 1;
                 id
             }
             None => {
-                self.texts.push(text.into_boxed_str());
+                self.spans.push(span);
                 self.refs.push(1);
-                (self.texts.len() - 1) as u32
+                (self.spans.len() - 1) as u32
             }
         };
-        let (texts, hasher) = (&self.texts, &self.hasher);
-        self.table
-            .insert_unique(hash, id, |&i| hasher.hash_one(&*texts[i as usize]));
+        let (arena, spans, hasher) = (&self.arena, &self.spans, &self.hasher);
+        self.table.insert_unique(hash, id, |&i| {
+            let (off, len) = spans[i as usize];
+            hasher.hash_one(&arena[off as usize..(off + len) as usize])
+        });
         id
     }
 
@@ -78,13 +104,33 @@ impl Interner {
         let i = id as usize;
         self.refs[i] -= 1;
         if self.refs[i] == 0 {
-            let hash = self.hasher.hash_one(&*self.texts[i]);
+            let hash = self.hasher.hash_one(self.text(id));
             if let Ok(entry) = self.table.find_entry(hash, |&j| j == id) {
                 entry.remove();
             }
-            self.texts[i] = Box::from("");
+            self.garbage += self.spans[i].1 as usize;
+            self.spans[i] = (0, 0);
             self.free.push(id);
         }
+    }
+
+    /// Rewrites the arena without released texts once they make up most
+    /// of it, so churn cannot grow it without bound.
+    fn compact(&mut self) {
+        if self.garbage < 64 * 1024 || self.garbage * 2 < self.arena.len() {
+            return;
+        }
+        let mut arena = String::with_capacity(self.arena.len() - self.garbage);
+        for (i, span) in self.spans.iter_mut().enumerate() {
+            if self.refs[i] == 0 {
+                continue;
+            }
+            let (off, len) = *span;
+            *span = (arena.len() as u32, len);
+            arena.push_str(&self.arena[off as usize..(off + len) as usize]);
+        }
+        self.arena = arena;
+        self.garbage = 0;
     }
 }
 
@@ -165,7 +211,7 @@ impl KeyCache {
             return None;
         }
         entry.last_seen = generation;
-        Some(entry.row)
+        Some(entry.outcome())
     }
 
     /// Stores what the key at `position` decoded to: its rendered label
@@ -174,7 +220,7 @@ impl KeyCache {
         &mut self,
         key: &[u8],
         position: usize,
-        decoded: Option<(String, u64)>,
+        decoded: Option<(String, u32)>,
         volatile: bool,
     ) -> Option<CachedRow> {
         if self.entries.is_empty() && self.free.is_empty() {
@@ -186,15 +232,18 @@ impl KeyCache {
         }
         // Release the old row first, so a re-decoded row can reuse its slot.
         let existing = self.find(key, position);
-        if let Some(old) = existing.and_then(|idx| self.entries[idx as usize].row) {
+        if let Some(old) = existing.and_then(|idx| self.entries[idx as usize].outcome()) {
             self.interner.release(old.slot);
         }
         let row = decoded.map(|(text, extra)| CachedRow {
-            slot: self.interner.acquire(text),
+            slot: self.interner.acquire(&text),
             extra,
         });
         let entry = Entry {
-            row,
+            row: row.unwrap_or(CachedRow {
+                slot: DROPPED,
+                extra: 0,
+            }),
             last_seen: self.generation,
             decoded_at: self.generation,
             volatile,
@@ -234,7 +283,7 @@ impl KeyCache {
             if !e.live || generation.wrapping_sub(e.last_seen) < self.max_idle {
                 continue;
             }
-            if let Some(row) = e.row {
+            if let Some(row) = e.outcome() {
                 self.interner.release(row.slot);
             }
             self.entries[idx].live = false;
@@ -245,17 +294,22 @@ impl KeyCache {
             self.free.push(idx as u32);
         }
         self.hints.truncate(entries_read);
+        self.interner.compact();
         self.generation = self.generation.wrapping_add(1);
     }
 
     /// The rendered label text of a slot handed out by `put`.
     pub fn slot_text(&self, slot: u32) -> &str {
-        self.interner.texts.get(slot as usize).map_or("", |t| t)
+        if (slot as usize) < self.interner.spans.len() {
+            self.interner.text(slot)
+        } else {
+            ""
+        }
     }
 
     /// One past the highest slot number in use: the size for per-slot arrays.
     pub fn slot_capacity(&self) -> usize {
-        self.interner.texts.len()
+        self.interner.spans.len()
     }
 
     pub fn len(&self) -> usize {
@@ -336,6 +390,34 @@ mod tests {
             None,
             "re-decoded after {REDECODE_AFTER} scrapes"
         );
+    }
+
+    #[test]
+    fn arena_is_compacted_under_churn() {
+        let mut c = KeyCache::new(1);
+        for round in 0u64..50 {
+            for k in 0u64..1000 {
+                let key = (round * 1000 + k).to_ne_bytes();
+                c.put(
+                    &key,
+                    k as usize,
+                    Some((format!("key=\"{}\"", round * 1000 + k), 0)),
+                    false,
+                );
+            }
+            c.end_scrape(1000);
+        }
+        assert!(c.len() <= 2000, "idle keys forgotten: {}", c.len());
+        assert!(
+            c.interner.arena.len() < 200_000,
+            "arena bounded: {}",
+            c.interner.arena.len()
+        );
+        let live = c
+            .get(&49_999u64.to_ne_bytes(), 999)
+            .expect("cached")
+            .expect("row");
+        assert_eq!(c.slot_text(live.slot), "key=\"49999\"");
     }
 
     #[test]

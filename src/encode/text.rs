@@ -3,7 +3,7 @@
 
 use super::float::write_go_float;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Prometheus text exposition format 0.0.4.
     Text,

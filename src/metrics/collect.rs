@@ -86,7 +86,6 @@ impl MetricCollector {
             result.read_failed = true;
             return result;
         }
-        let is_hist = matches!(self.kind, MetricKind::Histogram(_));
         let ncols = if self.split_cpus {
             self.reader.ncpus()
         } else {
@@ -110,7 +109,7 @@ impl MetricCollector {
                 None => match self.rows.decode(key) {
                     Ok(Row::Drop) => self.cache.put(key, position, None, false),
                     Ok(Row::Labels { values, unknown }) => {
-                        match render(&self.label_names, &values, is_hist) {
+                        match render(&self.label_names, &values, &self.kind) {
                             Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
                             Err(e) => {
                                 log::debug!("{}: {e}", self.name);
@@ -132,14 +131,12 @@ impl MetricCollector {
             if failed {
                 continue;
             }
-            let pos = match &self.kind {
-                MetricKind::Histogram(b) if row.extra == b.sum_key => b.len(),
-                MetricKind::Histogram(b) => match b.position(row.extra) {
-                    Some(p) => p,
-                    None => continue,
-                },
-                _ => 0,
-            };
+            // Histogram rows carry their bucket's position (the sum after the
+            // buckets); rows outside the configured range are ignored.
+            if row.extra == IGNORED_BUCKET {
+                continue;
+            }
+            let pos = row.extra as usize;
             let slot = row.slot as usize;
             if self.seen.len() <= slot {
                 self.seen.resize(slot + 1, false);
@@ -215,17 +212,25 @@ fn read_u64(bytes: &[u8]) -> u64 {
     u64::from_ne_bytes(b)
 }
 
+/// A histogram row whose bucket index lies outside the configured range.
+const IGNORED_BUCKET: u32 = u32::MAX;
+
 /// Renders the label text for a row; for histograms the last label is the
-/// bucket index, which is returned as the extra number instead.
-fn render(names: &[String], values: &[String], is_hist: bool) -> Result<(String, u64), String> {
-    if !is_hist {
+/// bucket index, which becomes the bucket's position instead of a label.
+fn render(names: &[String], values: &[String], kind: &MetricKind) -> Result<(String, u32), String> {
+    let MetricKind::Histogram(b) = kind else {
         return Ok((render_labels(names.iter().map(String::as_str), values), 0));
-    }
+    };
     let (bucket, rest) = values
         .split_last()
         .ok_or("histogram row has no bucket label")?;
     let idx: u64 = bucket
         .parse()
         .map_err(|_| format!("bucket label must decode to an integer, got {bucket:?}"))?;
-    Ok((render_labels(names.iter().map(String::as_str), rest), idx))
+    let pos = if idx == b.sum_key {
+        b.len() as u32
+    } else {
+        b.position(idx).map_or(IGNORED_BUCKET, |p| p as u32)
+    };
+    Ok((render_labels(names.iter().map(String::as_str), rest), pos))
 }
