@@ -1,0 +1,721 @@
+//! Kernel-side overhead benchmark: what a BPF program built from our shared
+//! helpers (bpf/include/exporter.bpf.h) adds to every event it traces.
+//!
+//! A tight getpid() loop is timed with nothing attached, then with one
+//! program at a time attached to `tracepoint/syscalls/sys_enter_getpid` and to
+//! `raw_tp/sys_enter`: an empty program, a counter with a simple key, one with
+//! a complex key, and an exp2 histogram (benches/bpf/overhead.bpf.c). The
+//! difference to the bare loop is the cost per event. Some shipped programs
+//! are measured the same way on events a loop can drive: `syscalls` on the
+//! getpid loop, `signals` on a kill() loop, and the scheduler programs on a
+//! two-thread pipe ping-pong.
+//!
+//! Variants are interleaved: every round runs each of them once, in an order
+//! rotated per round, each right after a run of the same workload with
+//! nothing attached. The cost reported is the median over rounds of those
+//! paired differences: load on a shared machine drifts over seconds, so a
+//! difference between neighbours is much steadier than one between separate
+//! medians. The loop is pinned to one CPU and timed by its thread's CPU time,
+//! not wall time, so time spent preempted by other work does not count.
+//!
+//! Run as root: `cargo bench --bench overhead`. Options after `--`:
+//! `--rounds N` (7), `--calls N` getpid calls per measurement (1M; the kill
+//! loop and the ping-pong scale from it), `--cpu N` (the last CPU),
+//! `--only WORD` (rows or hooks containing WORD), `--verbose` (every sample),
+//! `--prog-stats` (one extra pass with the kernel's BPF stats on, printing
+//! each program's own run time per run).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder};
+
+/// The reference exporter's published tracepoint overhead (its benchmark, its
+/// machine): empty, simple key, complex key, in ns per event.
+const REFERENCE: &str = "tracepoint +15 ns (empty), +35 ns (simple key), +96 ns (complex key)";
+
+const HIST_MAX_BUCKET: u64 = 26;
+
+fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}");
+    }
+}
+
+/// Makes sure tracefs is mounted: libbpf resolves syscall tracepoints there.
+fn ensure_tracefs() {
+    if Path::new("/sys/kernel/tracing/events/syscalls").exists()
+        || Path::new("/sys/kernel/debug/tracing/events/syscalls").exists()
+    {
+        return;
+    }
+    let status = Command::new("mount")
+        .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+        .status()
+        .expect("run mount");
+    assert!(
+        status.success() && Path::new("/sys/kernel/tracing/events/syscalls").exists(),
+        "tracefs is not mounted and mounting it at /sys/kernel/tracing failed"
+    );
+}
+
+// --- workloads -----------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Workload {
+    /// `syscall(SYS_getpid)` in a loop: one sys_enter_getpid event per op.
+    Getpid,
+    /// `kill(self, SIGUSR1)` with SIGUSR1 ignored: one signal_generate per op.
+    Kill,
+    /// A one-byte round trip between two threads on the same CPU through two
+    /// pipes: about two context switches and wakeups per op.
+    PingPong,
+}
+
+impl Workload {
+    fn describe(self) -> &'static str {
+        match self {
+            Workload::Getpid => "getpid() loop",
+            Workload::Kill => "kill(self, ignored SIGUSR1) loop",
+            Workload::PingPong => "pipe ping-pong, 2 threads on 1 CPU",
+        }
+    }
+}
+
+fn getpid_loop(n: u64) {
+    for _ in 0..n {
+        // SAFETY: a plain syscall, no arguments.
+        std::hint::black_box(unsafe { libc::syscall(libc::SYS_getpid) });
+    }
+}
+
+fn kill_loop(n: u64) {
+    // SAFETY: plain getters and signal sends to ourselves, ignored.
+    unsafe {
+        let pid = libc::getpid();
+        for _ in 0..n {
+            libc::kill(pid, libc::SIGUSR1);
+        }
+    }
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both were just opened and are owned here.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// CPU time of the calling thread, in ns. Timing by CPU time rather than
+/// wall time keeps the time the thread spends preempted by other work out of
+/// the measurement, which on a loaded machine is most of the noise.
+fn thread_cpu_ns() -> f64 {
+    // SAFETY: zeroed timespec is valid output space.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: ts outlives the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+}
+
+fn thread_switches() -> u64 {
+    // SAFETY: zeroed rusage is valid output space.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru outlives the call.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    (ru.ru_nvcsw + ru.ru_nivcsw) as u64
+}
+
+/// Runs `warm` untimed then `n` timed round trips; returns the CPU time both
+/// threads used and the context switches they made during the timed part.
+fn ping_pong(warm: u64, n: u64) -> (f64, u64) {
+    const TRIP: u8 = 1;
+    const MARK: u8 = 2; // the peer starts counting its switches
+    const END: u8 = 3; // the peer returns its switches since MARK
+    let (a_rx, a_tx) = pipe();
+    let (b_rx, b_tx) = pipe();
+    // The thread inherits this thread's affinity: the same single CPU.
+    let peer = std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        let (mut start, mut start_cpu) = (0, 0.0);
+        loop {
+            // SAFETY: one-byte reads and writes on our own pipes.
+            let r = unsafe { libc::read(a_rx.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+            assert_eq!(r, 1, "ping-pong read");
+            match byte[0] {
+                MARK => (start, start_cpu) = (thread_switches(), thread_cpu_ns()),
+                END => return (thread_switches() - start, thread_cpu_ns() - start_cpu),
+                _ => {}
+            }
+            // SAFETY: as above.
+            unsafe { libc::write(b_tx.as_raw_fd(), byte.as_ptr().cast(), 1) };
+        }
+    });
+    let trip = |v: u8| {
+        let mut byte = [v];
+        // SAFETY: as above.
+        unsafe {
+            libc::write(a_tx.as_raw_fd(), byte.as_ptr().cast(), 1);
+            if v != END {
+                libc::read(b_rx.as_raw_fd(), byte.as_mut_ptr().cast(), 1);
+            }
+        }
+    };
+    for _ in 0..warm {
+        trip(TRIP);
+    }
+    trip(MARK);
+    let (mine, t) = (thread_switches(), thread_cpu_ns());
+    for _ in 0..n {
+        trip(TRIP);
+    }
+    let (mine, cpu) = (thread_switches() - mine, thread_cpu_ns() - t);
+    trip(END);
+    let (theirs, their_cpu) = peer.join().expect("ping-pong peer");
+    (cpu + their_cpu, mine + theirs)
+}
+
+/// Runs the workload once untimed (warm-up) and once timed; CPU ns per op,
+/// and for the ping-pong the context switches per op.
+fn run(w: Workload, n: u64) -> (f64, f64) {
+    match w {
+        Workload::Getpid | Workload::Kill => {
+            let f = if w == Workload::Getpid {
+                getpid_loop
+            } else {
+                kill_loop
+            };
+            f(n / 20);
+            let t = thread_cpu_ns();
+            f(n);
+            ((thread_cpu_ns() - t) / n as f64, 1.0)
+        }
+        Workload::PingPong => {
+            let (ns, switches) = ping_pong(n / 20, n);
+            (ns / n as f64, switches as f64 / n as f64)
+        }
+    }
+}
+
+// --- programs ------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Source {
+    /// benches/bpf/overhead.bpf.c, compiled at bench time.
+    Bench,
+    /// A built-in object, by name.
+    Shipped(&'static str),
+}
+
+/// How to check that the program really fired once per op.
+#[derive(Clone, Copy)]
+enum Check {
+    Skip,
+    /// Sum of all values of the map.
+    Sum(&'static str),
+    /// Sum of a histogram map's bucket counts (its _sum bucket left out).
+    HistCount(&'static str),
+}
+
+struct Job {
+    /// Table row: the variant, or the shipped program's name.
+    row: &'static str,
+    /// "tp" or "raw" for the bench variants; the hooks for shipped programs.
+    column: &'static str,
+    workload: Workload,
+    source: Source,
+    progs: &'static [&'static str],
+    check: Check,
+    /// ns per op with the program attached, one per round.
+    with: Vec<f64>,
+    /// ns per op with nothing attached, measured just before each of `with`:
+    /// noise on this machine drifts over seconds, so a difference between
+    /// neighbours is far steadier than one between separate medians.
+    base: Vec<f64>,
+    /// Events per op seen in the baseline runs (context switches for the
+    /// ping-pong, 1 for the loops).
+    events: Vec<f64>,
+}
+
+impl Job {
+    fn new(
+        row: &'static str,
+        column: &'static str,
+        workload: Workload,
+        source: Source,
+        progs: &'static [&'static str],
+        check: Check,
+    ) -> Job {
+        Job {
+            row,
+            column,
+            workload,
+            source,
+            progs,
+            check,
+            with: Vec::new(),
+            base: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn deltas(&self) -> Vec<f64> {
+        self.with
+            .iter()
+            .zip(&self.base)
+            .map(|(w, b)| w - b)
+            .collect()
+    }
+
+    /// Median of the paired differences: the cost the program adds per op.
+    fn delta(&self) -> f64 {
+        median(self.deltas())
+    }
+
+    /// Half the interquartile range of the paired differences.
+    fn noise(&self) -> f64 {
+        let mut d = self.deltas();
+        d.sort_by(|a, b| a.total_cmp(b));
+        (d[d.len() * 3 / 4] - d[d.len() / 4]) / 2.0
+    }
+}
+
+fn open_load(source: Source, bench_obj: &Path, progs: &[&str]) -> Object {
+    let mut builder = ObjectBuilder::default();
+    let mut open = match source {
+        Source::Bench => builder.open_file(bench_obj),
+        Source::Shipped(name) => {
+            let bytes = ebpf_exporter::object::embedded::find(name)
+                .unwrap_or_else(|| panic!("no built-in object {name}"));
+            builder.open_memory(bytes)
+        }
+    }
+    .expect("open BPF object");
+    for mut p in open.progs_mut() {
+        let wanted = progs.iter().any(|w| p.name() == *w);
+        p.set_autoload(wanted);
+    }
+    open.load().expect("load BPF object")
+}
+
+fn attach(obj: &Object, progs: &[&str]) -> Vec<Link> {
+    let links: Vec<Link> = obj
+        .progs_mut()
+        .filter(|p| progs.iter().any(|w| p.name() == *w))
+        .map(|p| {
+            p.attach()
+                .unwrap_or_else(|e| panic!("attach {:?}: {e:#}", p.name()))
+        })
+        .collect();
+    assert_eq!(links.len(), progs.len(), "programs {progs:?} found");
+    links
+}
+
+fn map_sum(obj: &Object, name: &str, keep: impl Fn(&[u8]) -> bool) -> u64 {
+    let map = obj
+        .maps()
+        .find(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("map {name}"));
+    map.keys()
+        .filter(|k| keep(k))
+        .filter_map(|k| map.lookup(&k, MapFlags::ANY).ok().flatten())
+        .map(|v| u64::from_ne_bytes(v[..8].try_into().expect("u64 value")))
+        .sum()
+}
+
+/// The kernel's run count and total run time of a loaded program, counted
+/// while BPF stats are enabled.
+fn prog_stats(fd: i32) -> (u64, u64) {
+    // SAFETY: zeroed info is valid output space.
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: info and len outlive the call.
+    let rc =
+        unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info as *mut _ as *mut _, &mut len) };
+    assert_eq!(rc, 0, "bpf_prog_get_info_by_fd");
+    (info.run_cnt, info.run_time_ns)
+}
+
+/// Loads the job's program(s), attaches them, runs the workload and checks
+/// the program saw every op. Returns ns per op and, per program, its run
+/// count and run time (zero unless BPF stats are enabled).
+fn measure(job: &Job, bench_obj: &Path, n: u64) -> (f64, Vec<(String, u64, u64)>) {
+    let obj = open_load(job.source, bench_obj, job.progs);
+    let links = attach(&obj, job.progs);
+    let (ns, _) = run(job.workload, n);
+    let stats = obj
+        .progs()
+        .filter(|p| job.progs.iter().any(|w| p.name() == *w))
+        .map(|p| {
+            let (cnt, time) = prog_stats(p.as_fd().as_raw_fd());
+            (p.name().to_string_lossy().into_owned(), cnt, time)
+        })
+        .collect();
+    drop(links);
+    let seen = match job.check {
+        Check::Skip => None,
+        Check::Sum(m) => Some(map_sum(&obj, m, |_| true)),
+        Check::HistCount(m) => Some(map_sum(&obj, m, |k| {
+            u64::from_ne_bytes(k[8..16].try_into().expect("bucket")) <= HIST_MAX_BUCKET
+        })),
+    };
+    if let Some(seen) = seen {
+        assert!(
+            seen >= n,
+            "{} / {}: the program recorded {seen} events for {n} calls",
+            job.row,
+            job.column
+        );
+    }
+    (ns, stats)
+}
+
+fn jobs() -> Vec<Job> {
+    use Check::*;
+    use Source::*;
+    use Workload::*;
+    vec![
+        Job::new("empty program", "tp", Getpid, Bench, &["tp_empty"], Skip),
+        Job::new("empty program", "raw", Getpid, Bench, &["raw_empty"], Skip),
+        Job::new(
+            "counter, simple key (pid)",
+            "tp",
+            Getpid,
+            Bench,
+            &["tp_simple"],
+            Sum("ovh_simple"),
+        ),
+        Job::new(
+            "counter, simple key (pid)",
+            "raw",
+            Getpid,
+            Bench,
+            &["raw_simple"],
+            Sum("ovh_simple"),
+        ),
+        Job::new(
+            "counter, complex key (comm+pid+u64)",
+            "tp",
+            Getpid,
+            Bench,
+            &["tp_complex"],
+            Sum("ovh_complex"),
+        ),
+        Job::new(
+            "counter, complex key (comm+pid+u64)",
+            "raw",
+            Getpid,
+            Bench,
+            &["raw_complex"],
+            Sum("ovh_complex"),
+        ),
+        Job::new(
+            "exp2 histogram (ee_hist_exp2)",
+            "tp",
+            Getpid,
+            Bench,
+            &["tp_hist"],
+            HistCount("ovh_hist"),
+        ),
+        Job::new(
+            "exp2 histogram (ee_hist_exp2)",
+            "raw",
+            Getpid,
+            Bench,
+            &["raw_hist"],
+            HistCount("ovh_hist"),
+        ),
+        // Shipped programs, from the objects built into the binary.
+        Job::new(
+            "syscalls",
+            "raw_tp/sys_enter",
+            Getpid,
+            Shipped("syscalls"),
+            &["syscalls_enter"],
+            Skip,
+        ),
+        Job::new(
+            "syscalls",
+            "raw_tp/sys_enter + sys_exit (as shipped)",
+            Getpid,
+            Shipped("syscalls"),
+            &["syscalls_enter", "syscalls_exit"],
+            Skip,
+        ),
+        Job::new(
+            "signals",
+            "tp_btf/signal_generate",
+            Kill,
+            Shipped("signals"),
+            &["signal_generate"],
+            Skip,
+        ),
+        Job::new(
+            "context_switches",
+            "tp_btf/sched_switch + sched_migrate_task",
+            PingPong,
+            Shipped("context_switches"),
+            &["context_switch", "sched_migrate"],
+            Skip,
+        ),
+        Job::new(
+            "runqlat",
+            "tp_btf/sched_wakeup(_new) + sched_switch",
+            PingPong,
+            Shipped("runqlat"),
+            &["runqlat_wakeup", "runqlat_wakeup_new", "runqlat_switch"],
+            Skip,
+        ),
+        Job::new(
+            "cgroup_cpu",
+            "tp_btf/sched_switch",
+            PingPong,
+            Shipped("cgroup_cpu"),
+            &["cgroup_cpu_switch"],
+            Skip,
+        ),
+    ]
+}
+
+fn main() {
+    // SAFETY: a plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("the overhead benchmark loads and attaches BPF programs: run it as root");
+        std::process::exit(1);
+    }
+    let started = Instant::now();
+    let rounds: usize = arg("--rounds", 7);
+    let calls: u64 = arg("--calls", 1_000_000);
+    let kills: u64 = arg("--kills", calls / 4);
+    let trips: u64 = arg("--trips", calls / 10);
+    // SAFETY: a plain getter.
+    let ncpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    let cpu: usize = arg("--cpu", ncpus - 1);
+    ensure_tracefs();
+
+    let dir = common::scratch_dir("overhead");
+    let bench_obj = dir.join("overhead.bpf.o");
+    common::compile_bpf(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bpf/overhead.bpf.c"),
+        &bench_obj,
+    );
+    pin_to_cpu(cpu);
+    // SAFETY: ignoring a signal we send ourselves in the kill loop.
+    unsafe { libc::signal(libc::SIGUSR1, libc::SIG_IGN) };
+
+    let mut jobs = jobs();
+    // `--only WORD`: just the rows or programs containing WORD.
+    let only: String = arg("--only", String::new());
+    jobs.retain(|j| j.row.contains(only.as_str()) || j.column.contains(only.as_str()));
+    assert!(!jobs.is_empty(), "--only {only} matches nothing");
+
+    for round in 0..rounds {
+        let len = jobs.len();
+        // Rotate the order so drift in machine load hits every variant alike.
+        for step in 0..len {
+            let job = &mut jobs[(round * 3 + step) % len];
+            let n = match job.workload {
+                Workload::Getpid => calls,
+                Workload::Kill => kills,
+                Workload::PingPong => trips,
+            };
+            let (base, events) = run(job.workload, n);
+            let (with, _) = measure(job, &bench_obj, n);
+            job.base.push(base);
+            job.events.push(events);
+            job.with.push(with);
+        }
+    }
+
+    if std::env::args().any(|a| a == "--verbose") {
+        for j in &jobs {
+            let f = |v: &[f64]| v.iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>();
+            println!(
+                "{:?} {} / {}: with {:?} base {:?}",
+                j.workload,
+                j.row,
+                j.column,
+                f(&j.with),
+                f(&j.base)
+            );
+        }
+    }
+
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    println!(
+        "ebpf-exporter kernel-side overhead: {ncpus} CPUs ({model}), kernel {}, pinned to CPU {cpu}",
+        kernel.trim()
+    );
+    println!(
+        "{rounds} rounds; per op: median thread CPU time; +ns: median over rounds of (with program - no program run just before)"
+    );
+    println!("{calls} getpid calls, {kills} kills, {trips} ping-pong round trips per measurement");
+    println!();
+
+    let getpid_base: Vec<f64> = jobs
+        .iter()
+        .filter(|j| j.workload == Workload::Getpid)
+        .flat_map(|j| j.base.iter().copied())
+        .collect();
+    if !getpid_base.is_empty() {
+        println!(
+            "{:<36} | {:>18} | {:>14} | {:>14} | {:>14}",
+            "variant (getpid loop)",
+            "tracepoint ns/call",
+            "tracepoint +ns",
+            "raw_tp ns/call",
+            "raw_tp +ns"
+        );
+        println!("{}", "-".repeat(36 + 18 + 3 * 14 + 12));
+        let base = median(getpid_base);
+        println!(
+            "{:<36} | {:>18.1} | {:>14} | {:>14.1} | {:>14}",
+            "no program", base, "-", base, "-"
+        );
+        let find = |row: &str, col: &str| {
+            jobs.iter()
+                .find(|j| j.row == row && j.column == col)
+                .map(|j| {
+                    (
+                        format!("{:.1}", median(j.with.clone())),
+                        format!("{:+.1}", j.delta()),
+                    )
+                })
+                .unwrap_or(("-".into(), "-".into()))
+        };
+        let mut rows: Vec<&str> = Vec::new();
+        for j in jobs.iter().filter(|j| matches!(j.source, Source::Bench)) {
+            if !rows.contains(&j.row) {
+                rows.push(j.row);
+            }
+        }
+        for row in rows {
+            let (tp, tpd) = find(row, "tp");
+            let (raw, rawd) = find(row, "raw");
+            println!("{row:<36} | {tp:>18} | {tpd:>14} | {raw:>14} | {rawd:>14}");
+        }
+        let noise: Vec<f64> = jobs
+            .iter()
+            .filter(|j| matches!(j.source, Source::Bench))
+            .map(Job::noise)
+            .collect();
+        if !noise.is_empty() {
+            println!(
+                "noise: half the interquartile range of the paired differences, median over variants: {:.1} ns",
+                median(noise)
+            );
+        }
+        println!(
+            "reference exporter, as published (its own benchmark, measured on a different machine and kernel): \"{REFERENCE}\""
+        );
+        println!();
+    }
+
+    let shipped: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| matches!(j.source, Source::Shipped(_)))
+        .collect();
+    if !shipped.is_empty() {
+        println!(
+            "{:<16} | {:<40} | {:<34} | {:>8} | {:>8} | {:>7} | {:>5} | {:>9} | {:>6}",
+            "shipped program",
+            "hooks",
+            "workload",
+            "base ns",
+            "with ns",
+            "+ns/op",
+            "ev/op",
+            "+ns/event",
+            "noise"
+        );
+        println!("{}", "-".repeat(16 + 40 + 34 + 8 + 8 + 7 + 5 + 9 + 6 + 24));
+        for j in shipped {
+            let events = median(j.events.clone()).max(1.0);
+            println!(
+                "{:<16} | {:<40} | {:<34} | {:>8.1} | {:>8.1} | {:>+7.1} | {:>5.2} | {:>+9.1} | {:>6.1}",
+                j.row,
+                j.column,
+                j.workload.describe(),
+                median(j.base.clone()),
+                median(j.with.clone()),
+                j.delta(),
+                events,
+                j.delta() / events,
+                j.noise()
+            );
+        }
+        println!("ev/op: events per op (context switches per ping-pong round trip, counted in the baseline runs)");
+    }
+    if std::env::args().any(|a| a == "--prog-stats") {
+        // One more pass with the kernel's BPF stats on (only while the fd is
+        // held): each program's own run time, without the hook's dispatch
+        // cost. Stats add two clock reads per run, so this pass is kept
+        // apart from the timed rounds. Counts include other processes'
+        // events on hooks that fire system-wide.
+        // SAFETY: a plain syscall wrapper; the fd is owned below.
+        let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+        assert!(fd >= 0, "BPF_ENABLE_STATS");
+        // SAFETY: fd was just opened and is owned here.
+        let stats_fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        println!();
+        println!(
+            "{:<36} | {:<7} | {:<20} | {:>10} | {:>8}",
+            "program body (BPF stats)", "column", "program", "runs", "ns/run"
+        );
+        for job in &jobs {
+            let n = match job.workload {
+                Workload::Getpid => calls,
+                Workload::Kill => kills,
+                Workload::PingPong => trips,
+            };
+            let (_, stats) = measure(job, &bench_obj, n);
+            for (name, cnt, time) in stats {
+                println!(
+                    "{:<36} | {:<7} | {:<20} | {:>10} | {:>8.1}",
+                    job.row,
+                    job.column.split('/').next().unwrap_or(""),
+                    name,
+                    cnt,
+                    time as f64 / cnt.max(1) as f64
+                );
+            }
+        }
+        drop(stats_fd);
+    }
+    println!("total time: {:.1} s", started.elapsed().as_secs_f64());
+    let _ = std::fs::remove_dir_all(dir);
+}
