@@ -134,15 +134,7 @@ fn rss_at_100k_series(dir: &Path) -> (u64, u64, usize) {
         &format!("--config.dir={}", dir.display()),
         "--config.names=bench_100k",
     ]);
-    let id = exporter
-        .scrape()
-        .find(
-            "ebpf_exporter_ebpf_program_info",
-            &[("program", "fill_maps")],
-        )
-        .first()
-        .map(|s| s.labels["id"].parse::<u32>().expect("numeric id"))
-        .expect("fill program loaded");
+    let id = exporter.program_id("fill_maps");
     test_run(&prog_fd(id));
     let mut series = 0;
     for _ in 0..5 {
@@ -183,15 +175,7 @@ fn main() {
         "--config.names=bench_maps",
     ]);
     let pid = exporter.pid();
-    let fill_id = exporter
-        .scrape()
-        .find(
-            "ebpf_exporter_ebpf_program_info",
-            &[("program", "fill_maps")],
-        )
-        .first()
-        .map(|s| s.labels["id"].parse::<u32>().expect("numeric id"))
-        .expect("fill program loaded");
+    let fill_id = exporter.program_id("fill_maps");
     let fill = prog_fd(fill_id);
     test_run(&fill);
 

@@ -43,15 +43,7 @@ fn memory_stays_flat_while_a_million_keys_stream_through() {
         &format!("--config.dir={}", dir.display()),
         "--decoder.cache-max-idle-scrapes=2",
     ]);
-    let id: u32 = exporter
-        .scrape()
-        .find(
-            "ebpf_exporter_ebpf_program_info",
-            &[("program", "stream_keys")],
-        )
-        .first()
-        .map(|s| s.labels["id"].parse().expect("id"))
-        .expect("stream program loaded");
+    let id: u32 = exporter.program_id("stream_keys");
 
     let rounds = 20; // 20 x 50k = 1M distinct keys
     let mut rss = Vec::new();

@@ -69,8 +69,8 @@ pub fn parse_config(
 }
 
 /// Turns serde_yaml's message (which embeds the key path and position) into
-/// our file:line: key: message shape.
-fn yaml_error(file: &str, e: &serde_yaml::Error) -> ConfigError {
+/// our file:line: key: message shape. Shared by every YAML file we read.
+pub fn yaml_error(file: &str, e: &serde_yaml::Error) -> ConfigError {
     let line = e.location().map(|l| l.line());
     let text = e.to_string();
     // serde_yaml writes "path.to.key: message at line N column M".

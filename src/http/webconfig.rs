@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config::error::ConfigError;
+use crate::config::load::yaml_error;
 use crate::config::locate::Locator;
 
 /// Parsed and checked `--web.config.file`.
@@ -401,26 +402,6 @@ fn error_at(file: &str, locator: &Locator, key: &str, message: impl Into<String>
         line: locator.line(key),
         key: key.to_string(),
         message: message.into(),
-    }
-}
-
-/// serde_yaml's message ("path.to.key: message at line N column M") in the
-/// project's file:line: key: message shape, as for the metric configs.
-fn yaml_error(file: &str, e: &serde_yaml::Error) -> ConfigError {
-    let text = e.to_string();
-    let text = match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
-    };
-    let (key, message) = match text.split_once(": ") {
-        Some((k, m)) if !k.contains(' ') => (k.to_string(), m.to_string()),
-        _ => (String::new(), text),
-    };
-    ConfigError {
-        file: file.to_string(),
-        line: e.location().map(|l| l.line()),
-        key,
-        message,
     }
 }
 

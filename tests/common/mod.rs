@@ -86,6 +86,16 @@ impl Running {
         http_get(&self.addr, path, headers)
     }
 
+    /// The kernel id of loaded program `name`, from the exporter's own
+    /// `ebpf_exporter_ebpf_program_info` (for BPF_PROG_TEST_RUN-driven tests).
+    pub fn program_id(&self, name: &str) -> u32 {
+        self.scrape()
+            .find("ebpf_exporter_ebpf_program_info", &[("program", name)])
+            .first()
+            .and_then(|s| s.labels.get("id")?.parse().ok())
+            .unwrap_or_else(|| panic!("program {name} is not loaded"))
+    }
+
     pub fn scrape(&self) -> Scrape {
         let r = self.get("/metrics");
         assert_eq!(r.status, 200, "scrape failed: {}", r.text());
