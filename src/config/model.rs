@@ -144,12 +144,23 @@ pub struct Span {
     pub labels: Vec<Label>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupIdMapType {
+    /// Key: u64 cgroup id, value: u64 1.
+    #[default]
+    Hash,
+    /// Cgroup local storage, updated through the cgroup directory's fd.
+    CgrpStorage,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CgroupIdMap {
     pub name: String,
-    #[serde(rename = "type")]
-    pub map_type: String,
+    /// `hash` when absent, as in the reference.
+    #[serde(rename = "type", default)]
+    pub map_type: CgroupIdMapType,
     #[serde(default)]
     pub regexps: Vec<String>,
 }

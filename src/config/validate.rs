@@ -56,6 +56,19 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         check_labels(config, &at, &h.labels)?;
         check_histogram(config, &at, h)?;
     }
+    if let Some(map) = &config.spec.cgroup_id_map {
+        if map.regexps.is_empty() {
+            return Err(config.error("cgroup_id_map.regexps", "at least one regexp is required"));
+        }
+        for (i, re) in map.regexps.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(re) {
+                return Err(config.error(
+                    &format!("cgroup_id_map.regexps[{i}]"),
+                    format!("bad regexp: {e}"),
+                ));
+            }
+        }
+    }
     for (i, sym) in config.spec.kaddrs.iter().enumerate() {
         if sym.is_empty() {
             return Err(config.error(&format!("kaddrs[{i}]"), "empty symbol name"));

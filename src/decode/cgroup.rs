@@ -88,9 +88,7 @@ impl CgroupTable {
         if state.mount.is_none() {
             state.mount = match &self.mount {
                 Some(m) => Some(m.clone()),
-                None => std::fs::read_to_string("/proc/self/mountinfo")
-                    .ok()
-                    .and_then(|text| cgroup2_mount(&text)),
+                None => host_cgroup2_mount(),
             };
         }
         let Some(mount) = state.mount.clone() else {
@@ -111,6 +109,13 @@ impl CgroupTable {
             }
         }
     }
+}
+
+/// This host's cgroup2 mount, from /proc/self/mountinfo.
+pub fn host_cgroup2_mount() -> Option<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|text| cgroup2_mount(&text))
 }
 
 /// The cgroup2 mount point: `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`
@@ -160,7 +165,7 @@ fn unescape(field: &str) -> String {
 
 /// Every directory under `mount` on the same filesystem, by inode. Entries
 /// vanishing mid-walk (a cgroup removed) are skipped, not errors.
-fn walk(mount: &Path) -> std::io::Result<HashMap<u64, String>> {
+pub fn walk(mount: &Path) -> std::io::Result<HashMap<u64, String>> {
     let root = std::fs::symlink_metadata(mount)?;
     let mut paths = HashMap::new();
     paths.insert(root.ino(), mount.to_string_lossy().into_owned());

@@ -37,6 +37,8 @@ impl ConfigReport {
 pub struct ConfigState {
     pub name: String,
     pub collectors: Vec<MetricCollector>,
+    /// Handed to the sync thread at the end of start-up.
+    pub cgroup_id_map: Option<crate::maps::cgroup_id_map::CgroupIdMapSync>,
     /// Kept alive for the programs and maps; never read after start-up.
     pub _object: LoadedObject,
 }

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use libbpf_rs::MapCore;
 
 use super::{ConfigReport, ConfigState, Exporter};
 use crate::config::{self, Config, ConfigError};
 use crate::decode::DecoderEnv;
+use crate::maps::cgroup_id_map::{spawn_sync, CgroupIdMapSync};
 use crate::metrics::bind_metrics;
 use crate::object::load::LoadOptions;
 use crate::object::{kaddrs, load_object, resolve_object, ProgramState};
@@ -115,6 +117,13 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
             );
         }
     }
+    // Maps the programs filter on are filled before the exporter serves.
+    spawn_sync(
+        states
+            .iter_mut()
+            .filter_map(|s| s.cgroup_id_map.take())
+            .collect(),
+    );
     if states.is_empty() {
         let why: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
         bail!(
@@ -165,10 +174,33 @@ fn start_one(
         let loaded = load_object(&bytes, &load_opts).map_err(|e| config.error("", e))?;
         report.programs = loaded.programs.clone();
         let collectors = bind_metrics(config, &loaded.object, env, opts.cache_max_idle.max(1))?;
+        let cgroup_id_map = match &config.spec.cgroup_id_map {
+            None => None,
+            Some(spec) => {
+                let map = loaded
+                    .object
+                    .maps()
+                    .find(|m| m.name().to_str() == Some(spec.name.as_str()))
+                    .ok_or_else(|| {
+                        config.error(
+                            "cgroup_id_map.name",
+                            format!("the object has no map named {:?}", spec.name),
+                        )
+                    })?;
+                let handle = libbpf_rs::MapHandle::try_from(&map).map_err(|e| {
+                    config.error("cgroup_id_map.name", format!("map {:?}: {e}", spec.name))
+                })?;
+                Some(
+                    CgroupIdMapSync::new(&config.name, spec, handle)
+                        .map_err(|e| config.error("cgroup_id_map", e))?,
+                )
+            }
+        };
         report.metrics = collectors.iter().map(|c| c.name.clone()).collect();
         Ok(ConfigState {
             name: config.name.clone(),
             collectors,
+            cgroup_id_map,
             _object: loaded,
         })
     })();
@@ -243,8 +275,8 @@ fn failed_report(config: &Config, error: String) -> ConfigReport {
     }
 }
 
-/// Reference keys this exporter parses but does not act on yet; said out
-/// loud so nobody wonders why a span or cgroup map stays empty.
+/// Reference keys this exporter parses but does not act on; said out loud
+/// so nobody wonders why nothing happens.
 fn unsupported_keys(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if config
@@ -258,16 +290,6 @@ fn unsupported_keys(config: &Config) -> Vec<String> {
                 .error(
                     "tracing",
                     "tracing spans are not exported by ebpf-exporter; the key is ignored",
-                )
-                .to_string(),
-        );
-    }
-    if config.spec.cgroup_id_map.is_some() {
-        out.push(
-            config
-                .error(
-                    "cgroup_id_map",
-                    "cgroup_id_map is not maintained by ebpf-exporter yet; that map stays empty",
                 )
                 .to_string(),
         );

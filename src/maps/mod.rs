@@ -1,5 +1,6 @@
 //! Reading BPF maps: whole-map snapshots into reusable buffers.
 
+pub mod cgroup_id_map;
 pub mod read;
 
 pub use read::{MapReader, ReadError};

@@ -1,0 +1,131 @@
+//! `cgroup_id_map:` is kept filled with the cgroups whose path matches, and
+//! follows cgroups created after start-up.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{cgroup2_mount, compile_bpf, eventually, scratch_dir, Running};
+
+/// Removes the test's cgroups even when an assertion fails.
+struct Cgroup(PathBuf);
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Runs a child that calls getpid() inside `cg`.
+fn getpid_in(cg: &Path) {
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec python3 -c 'import os; [os.getpid() for _ in range(10)]'",
+        cg.display()
+    );
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .expect("child runs");
+    assert!(status.success());
+}
+
+#[test]
+fn matching_cgroups_created_after_start_are_added_to_the_map() {
+    let dir = scratch_dir("cgmap");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    compile_bpf(
+        &src.join("cgroup_filter.bpf.c"),
+        &dir.join("cgroup_filter.bpf.o"),
+    );
+    std::fs::copy(
+        src.join("cgroup_filter.yaml"),
+        dir.join("cgroup_filter.yaml"),
+    )
+    .expect("copy config");
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+
+    let pid = std::process::id();
+    let root = cgroup2_mount();
+    let matching = Cgroup(root.join(format!("ee-cgmap-match-{pid}")));
+    let other = Cgroup(root.join(format!("ee-cgmap-other-{pid}")));
+    std::fs::create_dir(&matching.0).expect("create cgroup");
+    std::fs::create_dir(&other.0).expect("create cgroup");
+    let (m, o) = (
+        matching.0.display().to_string(),
+        other.0.display().to_string(),
+    );
+
+    // The map follows the cgroup tree once a second; keep calling until the
+    // new cgroup's calls are counted as matched.
+    let mut last = String::new();
+    let matched = eventually(Duration::from_secs(10), || {
+        getpid_in(&matching.0);
+        getpid_in(&other.0);
+        let s = exporter.scrape();
+        last = s.text.clone();
+        s.sum(
+            "ebpf_exporter_cgroup_getpid_matched_total",
+            &[("cgroup", m.as_str())],
+        ) >= 10.0
+            && s.sum(
+                "ebpf_exporter_cgroup_getpid_other_total",
+                &[("cgroup", o.as_str())],
+            ) >= 10.0
+    });
+    assert!(matched, "matching cgroup counted as matched:\n{last}");
+    let s = exporter.scrape();
+    assert_eq!(
+        s.sum(
+            "ebpf_exporter_cgroup_getpid_matched_total",
+            &[("cgroup", o.as_str())]
+        ),
+        0.0,
+        "a cgroup the regexps do not match is never in the map"
+    );
+    assert_eq!(
+        s.sum(
+            "ebpf_exporter_enabled_configs",
+            &[("name", "cgroup_filter")]
+        ),
+        1.0
+    );
+    assert!(
+        !exporter.log().contains("WARN") || !exporter.log().contains("cgroup_id_map"),
+        "{}",
+        exporter.log()
+    );
+}
+
+#[test]
+fn a_missing_cgroup_id_map_is_a_config_error_naming_the_key() {
+    let dir = scratch_dir("cgmap-missing");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    compile_bpf(
+        &src.join("cgroup_filter.bpf.c"),
+        &dir.join("cgroup_filter.bpf.o"),
+    );
+    let text = std::fs::read_to_string(src.join("cgroup_filter.yaml")).expect("config");
+    std::fs::write(
+        dir.join("cgroup_filter.yaml"),
+        text.replace("name: cgroup_id_map", "name: no_such_map"),
+    )
+    .expect("write config");
+    let out = Command::new(common::BIN)
+        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+        .output()
+        .expect("runs");
+    // With every config failing, the reasons go to the log (stderr).
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+    assert!(
+        report.contains("cgroup_filter.yaml:13: key `cgroup_id_map.name`")
+            && report.contains("no_such_map"),
+        "{report}"
+    );
+}
