@@ -33,11 +33,16 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         let at = format!("metrics.{kind}[{i}]");
         check_metric_name(config, &at, &c.name, &mut seen)?;
         check_help(config, &at, &c.help)?;
-        if c.perf_event_array {
+        if c.perf_event_array && kind != "counters" {
             return Err(config.error(
                 &format!("{at}.perf_event_array"),
-                "perf_event_array counters are not supported yet",
+                "perf_event_array applies to counters only",
             ));
+        }
+        if let Some(interval) = &c.flush_interval {
+            if let Err(e) = crate::metrics::events::parse_duration(interval) {
+                return Err(config.error(&format!("{at}.flush_interval"), e));
+            }
         }
         check_labels(config, &at, &c.labels)?;
         if c.value_multiplier

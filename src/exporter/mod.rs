@@ -37,6 +37,8 @@ impl ConfigReport {
 pub struct ConfigState {
     pub name: String,
     pub collectors: Vec<MetricCollector>,
+    /// Event-driven counters, fed by their own reader threads.
+    pub events: Vec<crate::metrics::events::EventCounter>,
     /// Handed to the sync thread at the end of start-up.
     pub cgroup_id_map: Option<crate::maps::cgroup_id_map::CgroupIdMapSync>,
     /// Kept alive for the programs and maps; never read after start-up.
@@ -76,6 +78,9 @@ impl Exporter {
                 errors += collected.decode_errors;
                 self.self_metrics
                     .observe_map(&config.name, collector, collected.read_failed);
+            }
+            for events in &config.events {
+                errors += events.collect(&mut out).1;
             }
             self.self_metrics.add_decode_errors(&config.name, errors);
         }

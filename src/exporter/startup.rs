@@ -11,7 +11,7 @@ use super::{ConfigReport, ConfigState, Exporter};
 use crate::config::{self, Config, ConfigError};
 use crate::decode::DecoderEnv;
 use crate::maps::cgroup_id_map::{spawn_sync, CgroupIdMapSync};
-use crate::metrics::bind_metrics;
+use crate::metrics::{bind_events, bind_metrics};
 use crate::object::load::LoadOptions;
 use crate::object::{kaddrs, load_object, resolve_object, ProgramState};
 
@@ -197,9 +197,12 @@ fn start_one(
             }
         };
         report.metrics = collectors.iter().map(|c| c.name.clone()).collect();
+        let events = bind_events(config, &loaded.object, env)?;
+        report.metrics.extend(events.iter().map(|e| e.name.clone()));
         Ok(ConfigState {
             name: config.name.clone(),
             collectors,
+            events,
             cgroup_id_map,
             _object: loaded,
         })

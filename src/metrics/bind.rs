@@ -8,6 +8,7 @@ use libbpf_rs::{MapCore, MapHandle, MapType, Object};
 
 use super::buckets::BucketLayout;
 use super::collect::{MetricCollector, MetricKind};
+use super::events::{parse_duration, EventCounter, DEFAULT_FLUSH};
 use crate::config::model::Label;
 use crate::config::{Config, ConfigError};
 use crate::decode::{DecoderEnv, RowDecoder};
@@ -32,7 +33,12 @@ pub fn bind_metrics(
 ) -> Result<Vec<MetricCollector>, ConfigError> {
     let m = &config.spec.metrics;
     let mut specs = Vec::new();
-    for (i, c) in m.counters.iter().enumerate() {
+    for (i, c) in m
+        .counters
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.perf_event_array)
+    {
         specs.push(MetricSpec {
             at: format!("metrics.counters[{i}]"),
             name: &c.name,
@@ -63,6 +69,76 @@ pub fn bind_metrics(
         .into_iter()
         .map(|spec| bind_one(config, object, env, spec, cache_max_idle))
         .collect()
+}
+
+/// Starts the event-driven counters (`perf_event_array: true`) of a config.
+pub fn bind_events(
+    config: &Config,
+    object: &Object,
+    env: &Arc<DecoderEnv>,
+) -> Result<Vec<EventCounter>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, c) in config
+        .spec
+        .metrics
+        .counters
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.perf_event_array)
+    {
+        let at = format!("metrics.counters[{i}]");
+        let name_key = format!("{at}.name");
+        let map = object
+            .maps()
+            .find(|map| map.name().to_str() == Some(c.name.as_str()))
+            .ok_or_else(|| {
+                config.error(
+                    &name_key,
+                    format!("metric {:?} has no BPF map of the same name", c.name),
+                )
+            })?;
+        if map.map_type() != MapType::PerfEventArray {
+            return Err(config.error(
+                &name_key,
+                format!(
+                    "perf_event_array metric {:?} needs a PERF_EVENT_ARRAY map, not {:?}",
+                    c.name,
+                    map.map_type()
+                ),
+            ));
+        }
+        let handle = MapHandle::try_from(&map).map_err(|e| {
+            config.error(
+                &name_key,
+                format!("map {:?}: cannot get a handle: {e}", c.name),
+            )
+        })?;
+        let rows = RowDecoder::new(&c.labels, env).map_err(|e| {
+            config.error(
+                &format!(
+                    "{at}.labels[{}].decoders[{}]",
+                    e.label_index, e.decoder_index
+                ),
+                e.source.to_string(),
+            )
+        })?;
+        let flush = match &c.flush_interval {
+            Some(text) => parse_duration(text)
+                .map_err(|e| config.error(&format!("{at}.flush_interval"), e))?,
+            None => DEFAULT_FLUSH,
+        };
+        let counter = EventCounter::start(
+            format!("{PREFIX}{}", c.name),
+            c.help.clone(),
+            c.name.clone(),
+            handle,
+            rows,
+            flush,
+        )
+        .map_err(|e| config.error(&name_key, e))?;
+        out.push(counter);
+    }
+    Ok(out)
 }
 
 fn bind_one(

@@ -4,6 +4,7 @@
 pub mod bind;
 pub mod buckets;
 pub mod collect;
+pub mod events;
 
-pub use bind::bind_metrics;
+pub use bind::{bind_events, bind_metrics};
 pub use collect::{Collected, MetricCollector};
