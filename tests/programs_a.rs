@@ -85,19 +85,6 @@ fn check_scrape(scrape: &Scrape) {
     assert_eq!(errors, 0.0, "decoder errors\n{}", ebpf_lines(&scrape.text));
 }
 
-/// A histogram's `+Inf` bucket equals its `_count`, for the given labels.
-fn assert_inf_is_count(scrape: &Scrape, histogram: &str, labels: &[(&str, &str)]) {
-    let count = scrape.sum(&format!("{histogram}_count"), labels);
-    let mut with_inf = labels.to_vec();
-    with_inf.push(("le", "+Inf"));
-    let inf = scrape.sum(&format!("{histogram}_bucket"), &with_inf);
-    assert!(count > 0.0, "{histogram}{labels:?} has observations");
-    assert_eq!(
-        inf, count,
-        "{histogram}{labels:?}: +Inf bucket is the count"
-    );
-}
-
 fn dd(args: &[&str]) {
     let mut cmd = Command::new("dd");
     cmd.args(args).arg("status=none");
@@ -572,7 +559,7 @@ fn bio_size_counts_requests_by_loop_device_and_operation() {
         le("65536"),
         le("32768")
     );
-    assert_inf_is_count(&after, "ebpf_exporter_bio_size_bytes", &write);
+    after.assert_inf_is_count("ebpf_exporter_bio_size_bytes", &write);
     // A flush carries no data: bucket 0 (le=1).
     let flush_le1 = after.sum(
         "ebpf_exporter_bio_size_bytes_bucket",
@@ -655,7 +642,7 @@ fn fsync_latency_by_ext4_loop_device() {
         count(s) >= count(&before) + 12.0
     });
     check_scrape(&after);
-    assert_inf_is_count(&after, "ebpf_exporter_ext4_fsync_latency_seconds", &labels);
+    after.assert_inf_is_count("ebpf_exporter_ext4_fsync_latency_seconds", &labels);
     let sum = after.sum("ebpf_exporter_ext4_fsync_latency_seconds_sum", &labels);
     assert!(sum > 0.0, "fsync time adds up: {sum}");
 }
@@ -901,7 +888,7 @@ fn softirqs_count_loopback_traffic_as_net_rx() {
             && timer(s) >= timer(&before) + 5.0
     });
     check_scrape(&after);
-    assert_inf_is_count(&after, "ebpf_exporter_softirq_duration_seconds", &net_rx);
+    after.assert_inf_is_count("ebpf_exporter_softirq_duration_seconds", &net_rx);
     let per_cpu = after.find("ebpf_exporter_softirqs_total", &net_rx);
     let cpus: BTreeSet<String> = per_cpu.iter().map(|s| s.labels["cpu"].clone()).collect();
     let online: BTreeSet<String> = online_cpus().iter().map(u32::to_string).collect();
@@ -1028,8 +1015,8 @@ fn reclaim_memcg_reclaim_and_compaction_latency() {
         reclaims(s) > reclaims(&before) && compactions(s) > compactions(&before)
     });
     check_scrape(&after);
-    assert_inf_is_count(&after, "ebpf_exporter_reclaim_latency_seconds", &memcg);
-    assert_inf_is_count(&after, "ebpf_exporter_compaction_latency_seconds", &sync_bg);
+    after.assert_inf_is_count("ebpf_exporter_reclaim_latency_seconds", &memcg);
+    after.assert_inf_is_count("ebpf_exporter_compaction_latency_seconds", &sync_bg);
 }
 
 #[test]
@@ -1237,7 +1224,7 @@ fn workqueue_latency_by_work_function_symbol() {
         count(s) >= count(&before) + expected
     });
     check_scrape(&after);
-    assert_inf_is_count(&after, "ebpf_exporter_workqueue_latency_seconds", &func);
+    after.assert_inf_is_count("ebpf_exporter_workqueue_latency_seconds", &func);
     let syms = kallsyms_names();
     let functions: BTreeSet<String> = after
         .find("ebpf_exporter_workqueue_latency_seconds_count", &[])

@@ -160,15 +160,7 @@ fn grows(exporter: &Running, wants: &[Want], trigger: impl FnOnce()) -> Scrape {
 /// A histogram's `+Inf` bucket equals its `_count`, and every bucket has an
 /// `le` label, for the series with `labels`.
 fn assert_histogram_consistent(scrape: &Scrape, histogram: &str, labels: &[(&str, &str)]) {
-    let count = scrape.sum(&format!("{histogram}_count"), labels);
-    let mut with_inf = labels.to_vec();
-    with_inf.push(("le", "+Inf"));
-    let inf = scrape.sum(&format!("{histogram}_bucket"), &with_inf);
-    assert!(count > 0.0, "{histogram}{labels:?} has observations");
-    assert_eq!(
-        inf, count,
-        "{histogram}{labels:?}: +Inf bucket is the count"
-    );
+    scrape.assert_inf_is_count(histogram, labels);
     let buckets = scrape.find(&format!("{histogram}_bucket"), labels);
     assert!(
         buckets.len() > 2 && buckets.iter().all(|s| s.labels.contains_key("le")),

@@ -5,7 +5,7 @@ use std::ffi::CStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{DecodeError, Decoded, Decoder};
+use super::{read_prefix, DecodeError, Decoded, Decoder};
 
 /// Names are cached because a lookup is a socket and an ioctl, but only for
 /// this long: an interface can be renamed, and its index reused by another.
@@ -48,14 +48,7 @@ fn index_to_name(index: u32) -> Option<String> {
 impl Decoder for IfName {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         // The reference reads the first 4 bytes and ignores any more.
-        let raw: [u8; 4] =
-            input
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(DecodeError::Size {
-                    expected: "4 or more",
-                    got: input.len(),
-                })?;
+        let raw = read_prefix::<4>(input, "4 or more")?;
         let index = u32::from_ne_bytes(raw);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((name, at)) = cache.get(&index) {

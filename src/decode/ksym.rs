@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::kallsyms::Kallsyms;
-use super::{DecodeError, Decoded, Decoder};
+use super::{read_prefix, DecodeError, Decoded, Decoder};
 
 pub struct Ksym {
     kallsyms: Arc<Kallsyms>,
@@ -19,14 +19,7 @@ impl Ksym {
 /// Reads the native-endian u64 at the start of `input`. Longer input is
 /// accepted and its tail ignored, as the reference does.
 pub(crate) fn read_addr(input: &[u8]) -> Result<u64, DecodeError> {
-    input
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_ne_bytes)
-        .ok_or(DecodeError::Size {
-            expected: "8 or more",
-            got: input.len(),
-        })
+    read_prefix::<8>(input, "8 or more").map(u64::from_ne_bytes)
 }
 
 impl Decoder for Ksym {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{DecodeError, Decoded, Decoder};
+use super::{read_prefix, DecodeError, Decoded, Decoder};
 
 /// A disk added after start-up must resolve, but a device that never appears
 /// in /proc/partitions must not cost a file read per row per scrape.
@@ -72,14 +72,7 @@ fn parse_partitions(text: &str) -> HashMap<(u32, u32), String> {
 
 impl Decoder for MajorMinor {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
-        let raw: [u8; 4] =
-            input
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(DecodeError::Size {
-                    expected: "4 or more",
-                    got: input.len(),
-                })?;
+        let raw = read_prefix::<4>(input, "4 or more")?;
         let (major, minor) = split_dev(u32::from_ne_bytes(raw));
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let stale = state

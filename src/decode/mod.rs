@@ -59,6 +59,22 @@ pub trait Decoder: Send + Sync {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError>;
 }
 
+/// Reads the native-endian integer of `N` bytes at the start of `input`.
+/// Longer input is accepted and its tail ignored, as the reference does for
+/// device numbers, interface indexes and addresses.
+pub(crate) fn read_prefix<const N: usize>(
+    input: &[u8],
+    expected: &'static str,
+) -> Result<[u8; N], DecodeError> {
+    input
+        .get(..N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(DecodeError::Size {
+            expected,
+            got: input.len(),
+        })
+}
+
 /// Parses the decimal text a previous decoder (usually `uint`) produced.
 pub(crate) fn parse_decimal(input: &[u8]) -> Result<u64, DecodeError> {
     std::str::from_utf8(input)

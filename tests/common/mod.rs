@@ -239,6 +239,20 @@ impl Scrape {
         self.find(name, labels).iter().map(|s| s.value).sum()
     }
 
+    /// Asserts that `histogram` has observations for `labels` and that its
+    /// `+Inf` bucket equals its `_count`.
+    pub fn assert_inf_is_count(&self, histogram: &str, labels: &[(&str, &str)]) {
+        let count = self.sum(&format!("{histogram}_count"), labels);
+        let mut with_inf = labels.to_vec();
+        with_inf.push(("le", "+Inf"));
+        let inf = self.sum(&format!("{histogram}_bucket"), &with_inf);
+        assert!(count > 0.0, "{histogram}{labels:?} has observations");
+        assert_eq!(
+            inf, count,
+            "{histogram}{labels:?}: +Inf bucket is the count"
+        );
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.samples.iter().any(|s| s.name == name)
     }
