@@ -14,10 +14,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ebpf_exporter::encode::text::{render_labels, Kind};
 use ebpf_exporter::encode::{Format, TextWriter};
-use ebpf_exporter::maps::read::possible_cpus;
+use ebpf_exporter::host::cpus::possible as possible_cpus;
 use ebpf_exporter::maps::MapReader;
+use ebpf_exporter::metrics::sink::render_labels;
+use ebpf_exporter::metrics::{Kind, Sink};
 use libbpf_rs::{MapCore, MapHandle};
 
 struct BenchMap {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod exporter;
+pub mod host;
 pub mod http;
 pub mod maps;
 pub mod metrics;

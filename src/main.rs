@@ -87,7 +87,7 @@ fn main() -> ExitCode {
     post_attach_mark();
     log::info!(
         "started {} config(s) in {:?}",
-        exporter.configs.len(),
+        exporter.configs().len(),
         started.elapsed()
     );
 
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
         )
         .await?;
         // Dropping the exporter closes links and objects: programs detach.
-        scraper.with_exporter(|e| e.configs.clear()).await;
+        scraper.with_exporter(|e| e.detach_all()).await;
         Ok::<(), std::io::Error>(())
     });
     match result {

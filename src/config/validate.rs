@@ -2,9 +2,11 @@
 //! reference format requires, plus mistakes that would otherwise surface
 //! only as silently wrong metrics.
 
+use super::duration::parse_duration;
 use super::error::ConfigError;
 use super::load::Config;
 use super::model::{BucketType, Histogram, Label};
+use super::specs::SpecKind;
 
 /// exp2 bounds past 2^1023 overflow an f64 `le`.
 const MAX_EXP2_BUCKET: u64 = 1023;
@@ -23,43 +25,35 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
 
     let mut seen: Vec<&str> = Vec::new();
-    let counters = m.counters.iter().map(|c| ("counters", c));
-    let gauges = m.gauges.iter().map(|c| ("gauges", c));
-    for (kind, (i, c)) in counters
-        .enumerate()
-        .map(|(i, (k, c))| (k, (i, c)))
-        .chain(gauges.enumerate().map(|(i, (k, c))| (k, (i, c))))
-    {
-        let at = format!("metrics.{kind}[{i}]");
-        check_metric_name(config, &at, &c.name, &mut seen)?;
-        check_help(config, &at, &c.help)?;
-        if c.perf_event_array && kind != "counters" {
-            return Err(config.error(
-                &format!("{at}.perf_event_array"),
-                "perf_event_array applies to counters only",
-            ));
-        }
-        if let Some(interval) = &c.flush_interval {
-            if let Err(e) = crate::metrics::events::parse_duration(interval) {
-                return Err(config.error(&format!("{at}.flush_interval"), e));
+    for spec in config.specs() {
+        let at = &spec.at;
+        check_metric_name(config, at, spec.name, &mut seen)?;
+        check_help(config, at, spec.help)?;
+        check_labels(config, at, spec.labels)?;
+        match spec.kind {
+            SpecKind::Counter(c) | SpecKind::Gauge(c) => {
+                if c.perf_event_array && matches!(spec.kind, SpecKind::Gauge(_)) {
+                    return Err(config.error(
+                        &spec.key("perf_event_array"),
+                        "perf_event_array applies to counters only",
+                    ));
+                }
+                if let Some(interval) = &c.flush_interval {
+                    if let Err(e) = parse_duration(interval) {
+                        return Err(config.error(&spec.key("flush_interval"), e));
+                    }
+                }
+                if c.value_multiplier
+                    .is_some_and(|m| !m.is_finite() || m <= 0.0)
+                {
+                    return Err(config.error(
+                        &spec.key("value_multiplier"),
+                        "value_multiplier must be a finite number above 0",
+                    ));
+                }
             }
+            SpecKind::Histogram(h) => check_histogram(config, at, h)?,
         }
-        check_labels(config, &at, &c.labels)?;
-        if c.value_multiplier
-            .is_some_and(|m| !m.is_finite() || m <= 0.0)
-        {
-            return Err(config.error(
-                &format!("{at}.value_multiplier"),
-                "value_multiplier must be a finite number above 0",
-            ));
-        }
-    }
-    for (i, h) in m.histograms.iter().enumerate() {
-        let at = format!("metrics.histograms[{i}]");
-        check_metric_name(config, &at, &h.name, &mut seen)?;
-        check_help(config, &at, &h.help)?;
-        check_labels(config, &at, &h.labels)?;
-        check_histogram(config, &at, h)?;
     }
     if let Some(map) = &config.spec.cgroup_id_map {
         if map.regexps.is_empty() {

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use super::registry::{build_decoder, BuildError, DecoderEnv};
+use super::registry::{build_decoder, BuildError};
 use super::{DecodeError, Decoded, Decoder};
 use crate::config::model::Label;
+use crate::host::Host;
 
 /// One label: where it sits in the key and how its bytes become text.
 pub struct LabelDecoder {
@@ -78,7 +79,7 @@ pub struct RowDecoder {
 }
 
 impl RowDecoder {
-    pub fn new(labels: &[Label], env: &Arc<DecoderEnv>) -> Result<Self, ChainBuildError> {
+    pub fn new(labels: &[Label], host: &Arc<Host>) -> Result<Self, ChainBuildError> {
         let mut offset = 0;
         let mut out = Vec::with_capacity(labels.len());
         for (label_index, label) in labels.iter().enumerate() {
@@ -87,7 +88,7 @@ impl RowDecoder {
                 .iter()
                 .enumerate()
                 .map(|(decoder_index, spec)| {
-                    build_decoder(spec, env).map_err(|source| ChainBuildError {
+                    build_decoder(spec, host).map_err(|source| ChainBuildError {
                         label_index,
                         decoder_index,
                         label: label.name.clone(),
@@ -194,7 +195,7 @@ mod tests {
              - {name: op, size: 1, padding: 3, decoders: [{name: uint}, {name: static_map, static_map: {1: write}}]}\n\
              - {name: bucket, size: 8, decoders: [{name: uint}]}",
         );
-        let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
+        let rows = RowDecoder::new(&l, &Host::new()).expect("builds");
         assert_eq!(rows.key_size(), 16);
         let mut key = Vec::new();
         key.extend_from_slice(&7u32.to_ne_bytes());
@@ -225,7 +226,7 @@ mod tests {
     #[test]
     fn wrong_key_size_is_an_error_not_a_panic() {
         let l = labels("- {name: a, size: 4, decoders: [{name: uint}]}");
-        let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
+        let rows = RowDecoder::new(&l, &Host::new()).expect("builds");
         assert!(rows.decode(&[1, 2]).is_err());
         assert!(rows.decode(&[0; 9]).is_err());
     }
@@ -236,7 +237,7 @@ mod tests {
             "- {name: comm, size: 4, decoders: [{name: string}, {name: regexp, regexps: ['^a']}]}\n\
              - {name: n, size: 3, decoders: [{name: uint}]}",
         );
-        let rows = RowDecoder::new(&l, &DecoderEnv::new()).expect("builds");
+        let rows = RowDecoder::new(&l, &Host::new()).expect("builds");
         assert_eq!(rows.decode(b"zzz\0\x01\x02\x03"), Ok(Row::Drop));
         let err = rows
             .decode(b"abc\0\x01\x02\x03")
@@ -247,9 +248,7 @@ mod tests {
     #[test]
     fn unknown_decoder_names_label_and_position() {
         let l = labels("- {name: a, size: 4, decoders: [{name: uint}, {name: nope}]}");
-        let err = RowDecoder::new(&l, &DecoderEnv::new())
-            .err()
-            .expect("fails");
+        let err = RowDecoder::new(&l, &Host::new()).err().expect("fails");
         assert_eq!((err.label_index, err.decoder_index), (0, 1));
         assert!(
             err.to_string().contains("unknown decoder \"nope\""),

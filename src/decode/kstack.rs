@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use super::kallsyms::Kallsyms;
 use super::{DecodeError, Decoded, Decoder};
+use crate::host::Host;
 
 pub struct Kstack {
-    kallsyms: Arc<Kallsyms>,
+    host: Arc<Host>,
 }
 
 impl Kstack {
-    pub fn new(kallsyms: Arc<Kallsyms>) -> Self {
-        Self { kallsyms }
+    pub fn new(host: Arc<Host>) -> Self {
+        Self { host }
     }
 }
 
@@ -33,7 +33,7 @@ impl Decoder for Kstack {
             })
             .take_while(|&a| a != 0)
             .collect();
-        let frames = self.kallsyms.nearest(&addrs);
+        let frames = self.host.kallsyms.nearest(&addrs);
         let unknown = frames.iter().any(Option::is_none);
         let text = frames
             .iter()
@@ -52,8 +52,8 @@ impl Decoder for Kstack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::kallsyms::tests::{fixture, FIXTURE};
-    use crate::decode::kallsyms::{real_symbol, RELOAD_INTERVAL};
+    use crate::host::kallsyms::tests::{fixture, host, FIXTURE};
+    use crate::host::kallsyms::{real_symbol, Kallsyms, RELOAD_INTERVAL};
 
     fn stack(addrs: &[u64]) -> Vec<u8> {
         addrs.iter().flat_map(|a| a.to_ne_bytes()).collect()
@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn frames_resolve_to_the_enclosing_symbol() {
         let f = fixture(FIXTURE);
-        let d = Kstack::new(Arc::new(Kallsyms::with_path(f.path(), RELOAD_INTERVAL)));
+        let d = Kstack::new(host(Kallsyms::with_path(f.path(), RELOAD_INTERVAL)));
         let text = |r: Result<Decoded, DecodeError>| match r {
             Ok(Decoded::Value(v)) | Ok(Decoded::Unknown(v)) => String::from_utf8(v).expect("utf8"),
             other => panic!("{other:?}"),
@@ -83,11 +83,8 @@ mod tests {
 
     #[test]
     fn real_address_inside_a_function_names_it() {
-        let Some((name, addr)) = real_symbol(&["do_sys_openat2", "vfs_read", "schedule"]) else {
-            eprintln!("skipped: no readable kernel symbol addresses in /proc/kallsyms");
-            return;
-        };
-        let d = Kstack::new(Arc::new(Kallsyms::default()));
+        let (name, addr) = real_symbol(&["do_sys_openat2", "vfs_read", "schedule"]);
+        let d = Kstack::new(Host::new());
         assert_eq!(
             d.decode(&stack(&[addr + 1, addr, 0])),
             Ok(Decoded::Value(format!("{name}\n{name}").into_bytes()))

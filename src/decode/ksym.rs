@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use super::kallsyms::Kallsyms;
 use super::{read_prefix, DecodeError, Decoded, Decoder};
+use crate::host::Host;
 
 pub struct Ksym {
-    kallsyms: Arc<Kallsyms>,
+    host: Arc<Host>,
 }
 
 impl Ksym {
-    pub fn new(kallsyms: Arc<Kallsyms>) -> Self {
-        Self { kallsyms }
+    pub fn new(host: Arc<Host>) -> Self {
+        Self { host }
     }
 }
 
@@ -25,7 +25,7 @@ pub(crate) fn read_addr(input: &[u8]) -> Result<u64, DecodeError> {
 impl Decoder for Ksym {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let addr = read_addr(input)?;
-        Ok(match self.kallsyms.exact(addr) {
+        Ok(match self.host.kallsyms.exact(addr) {
             Some(name) => Decoded::Value(name.into_bytes()),
             // Unknown, not Value: a module loaded later may yet name it.
             None => Decoded::Unknown(format!("unknown_addr:0x{addr:x}").into_bytes()),
@@ -36,13 +36,13 @@ impl Decoder for Ksym {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::kallsyms::tests::{fixture, FIXTURE};
-    use crate::decode::kallsyms::{real_symbol, RELOAD_INTERVAL};
+    use crate::host::kallsyms::tests::{fixture, host, FIXTURE};
+    use crate::host::kallsyms::{real_symbol, Kallsyms, RELOAD_INTERVAL};
 
     #[test]
     fn exact_symbols_and_unknown_addresses() {
         let f = fixture(FIXTURE);
-        let d = Ksym::new(Arc::new(Kallsyms::with_path(f.path(), RELOAD_INTERVAL)));
+        let d = Ksym::new(host(Kallsyms::with_path(f.path(), RELOAD_INTERVAL)));
         assert_eq!(
             d.decode(&4u64.to_ne_bytes()),
             Ok(Decoded::Value(b"one".to_vec()))
@@ -65,11 +65,8 @@ mod tests {
 
     #[test]
     fn real_kernel_symbol_resolves_exactly() {
-        let Some((name, addr)) = real_symbol(&["do_sys_openat2", "vfs_read", "schedule"]) else {
-            eprintln!("skipped: no readable kernel symbol addresses in /proc/kallsyms");
-            return;
-        };
-        let d = Ksym::new(Arc::new(Kallsyms::default()));
+        let (name, addr) = real_symbol(&["do_sys_openat2", "vfs_read", "schedule"]);
+        let d = Ksym::new(Host::new());
         assert_eq!(
             d.decode(&addr.to_ne_bytes()),
             Ok(Decoded::Value(name.into_bytes()))

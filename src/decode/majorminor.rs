@@ -1,52 +1,18 @@
 //! `majorminor`: a u32 device number in the kernel's `new_encode_dev` layout
 //! to the disk name from `/proc/partitions` (`sda`, `nvme0n1`, `loop3`).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use super::{read_prefix, DecodeError, Decoded, Decoder};
-
-/// A disk added after start-up must resolve, but a device that never appears
-/// in /proc/partitions must not cost a file read per row per scrape.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+use crate::host::Host;
 
 pub struct MajorMinor {
-    path: PathBuf,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    names: HashMap<(u32, u32), String>,
-    loaded_at: Option<Instant>,
+    host: Arc<Host>,
 }
 
 impl MajorMinor {
-    pub fn new() -> Self {
-        Self::with_path("/proc/partitions")
-    }
-
-    pub fn with_path(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            state: Mutex::new(State::default()),
-        }
-    }
-
-    fn reload(&self, state: &mut State) {
-        state.loaded_at = Some(Instant::now());
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => state.names = parse_partitions(&text),
-            Err(e) => log::warn!("majorminor: reading {}: {e}", self.path.display()),
-        }
-    }
-}
-
-impl Default for MajorMinor {
-    fn default() -> Self {
-        Self::new()
+    pub fn new(host: Arc<Host>) -> Self {
+        Self { host }
     }
 }
 
@@ -58,31 +24,12 @@ pub fn split_dev(dev: u32) -> (u32, u32) {
     (major, minor)
 }
 
-fn parse_partitions(text: &str) -> HashMap<(u32, u32), String> {
-    text.lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() != 4 {
-                return None;
-            }
-            Some(((f[0].parse().ok()?, f[1].parse().ok()?), f[3].to_string()))
-        })
-        .collect()
-}
-
 impl Decoder for MajorMinor {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let raw = read_prefix::<4>(input, "4 or more")?;
         let (major, minor) = split_dev(u32::from_ne_bytes(raw));
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let stale = state
-            .loaded_at
-            .is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL);
-        if !state.names.contains_key(&(major, minor)) && stale {
-            self.reload(&mut state);
-        }
-        Ok(match state.names.get(&(major, minor)) {
-            Some(name) => Decoded::Value(name.clone().into_bytes()),
+        Ok(match self.host.partitions.name(major, minor) {
+            Some(name) => Decoded::Value(name.into_bytes()),
             None => Decoded::Unknown(format!("unknown:{major}:{minor}").into_bytes()),
         })
     }
@@ -91,6 +38,7 @@ impl Decoder for MajorMinor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::partitions::Partitions;
     use std::io::Write;
 
     fn encode(major: u32, minor: u32) -> [u8; 4] {
@@ -105,14 +53,18 @@ mod tests {
     }
 
     #[test]
-    fn names_from_partitions_and_heals_after_reload() {
+    fn names_from_partitions() {
         let mut f = tempfile::NamedTempFile::new().expect("tempfile");
         writeln!(
             f,
             "major minor  #blocks  name\n\n   8        0  1000 sda\n 259  300 10 nvme0n1p1"
         )
         .expect("write");
-        let d = MajorMinor::with_path(f.path());
+        let host = Arc::new(Host {
+            partitions: Partitions::with_path(f.path()),
+            ..Host::default()
+        });
+        let d = MajorMinor::new(host);
         assert_eq!(d.decode(&encode(8, 0)), Ok(Decoded::Value(b"sda".to_vec())));
         assert_eq!(
             d.decode(&encode(259, 300)),

@@ -5,7 +5,6 @@
 //! name in [`registry`]. Decoders chain: the first gets the raw key bytes, each
 //! later one gets the previous output, as in the reference exporter.
 
-pub mod cache;
 pub mod cgroup;
 pub mod chain;
 pub mod dname;
@@ -13,12 +12,10 @@ pub mod errno;
 pub mod hex;
 pub mod ifname;
 pub mod inet_ip;
-pub mod kallsyms;
 pub mod kstack;
 pub mod ksym;
 pub mod majorminor;
 pub mod pci;
-pub mod pci_ids;
 pub mod regexp;
 pub mod registry;
 pub mod static_map;
@@ -28,7 +25,7 @@ pub mod tables;
 pub mod uint;
 
 pub use chain::{LabelDecoder, RowDecoder};
-pub use registry::{build_decoder, DecoderEnv};
+pub use registry::build_decoder;
 
 /// What one decoder made of its input.
 #[derive(Debug, Clone, PartialEq, Eq)]

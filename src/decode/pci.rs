@@ -11,8 +11,9 @@
 
 use std::sync::Arc;
 
-use super::pci_ids::{PciDb, PciIds};
 use super::{parse_decimal, DecodeError, Decoded, Decoder};
+use crate::host::pci_ids::PciDb;
+use crate::host::Host;
 
 /// The reference's label when no database exists.
 pub const MISSING_DB: &str = "missing pci.ids db";
@@ -27,19 +28,19 @@ pub enum PciKind {
 
 pub struct Pci {
     kind: PciKind,
-    ids: Arc<PciIds>,
+    host: Arc<Host>,
 }
 
 impl Pci {
-    pub fn new(kind: PciKind, ids: Arc<PciIds>) -> Self {
-        Self { kind, ids }
+    pub fn new(kind: PciKind, host: Arc<Host>) -> Self {
+        Self { kind, host }
     }
 }
 
 impl Decoder for Pci {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let num = parse_decimal(input)?;
-        let text = match self.ids.db() {
+        let text = match self.host.pci_ids.db() {
             Some(db) => name(db, self.kind, num),
             None => MISSING_DB.to_string(),
         };
@@ -84,13 +85,20 @@ fn name(db: &PciDb, kind: PciKind, num: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::pci_ids::tests::FIXTURE;
-    use crate::decode::pci_ids::DEFAULT_PATHS;
+    use crate::host::pci_ids::tests::FIXTURE;
+    use crate::host::pci_ids::{PciIds, DEFAULT_PATHS};
     use std::io::Write;
     use std::path::PathBuf;
 
-    fn decoder(kind: PciKind, ids: &Arc<PciIds>) -> impl Fn(&str) -> String {
-        let d = Pci::new(kind, ids.clone());
+    fn host(ids: PciIds) -> Arc<Host> {
+        Arc::new(Host {
+            pci_ids: ids,
+            ..Host::default()
+        })
+    }
+
+    fn decoder(kind: PciKind, host: &Arc<Host>) -> impl Fn(&str) -> String {
+        let d = Pci::new(kind, host.clone());
         move |input| match d.decode(input.as_bytes()) {
             Ok(Decoded::Value(v)) => String::from_utf8(v).expect("utf8"),
             other => panic!("{input}: {other:?}"),
@@ -101,7 +109,7 @@ mod tests {
     fn fixture_names_and_reference_miss_texts() {
         let mut f = tempfile::NamedTempFile::new().expect("tempfile");
         f.write_all(FIXTURE.as_bytes()).expect("write");
-        let ids = Arc::new(PciIds::with_paths(vec![
+        let ids = host(PciIds::with_paths(vec![
             "/nonexistent/pci.ids".into(),
             f.path().to_path_buf(),
         ]));
@@ -141,11 +149,11 @@ mod tests {
     #[test]
     fn real_database_matches_the_reference_tests() {
         let paths: Vec<PathBuf> = DEFAULT_PATHS.iter().map(PathBuf::from).collect();
-        if !paths.iter().any(|p| p.exists()) {
-            eprintln!("skipped: no pci.ids installed");
-            return;
-        }
-        let ids = Arc::new(PciIds::with_paths(paths));
+        assert!(
+            paths.iter().any(|p| p.exists()),
+            "no pci.ids installed in {DEFAULT_PATHS:?}: scripts/setup.sh installs it"
+        );
+        let ids = host(PciIds::with_paths(paths));
         let vendor = decoder(PciKind::Vendor, &ids);
         assert_eq!(vendor("32902"), "Intel Corporation");
         assert_eq!(vendor("4318"), "NVIDIA Corporation");
@@ -165,7 +173,7 @@ mod tests {
 
     #[test]
     fn missing_database_reads_like_the_reference() {
-        let ids = Arc::new(PciIds::with_paths(vec!["/nonexistent/pci.ids".into()]));
+        let ids = host(PciIds::with_paths(vec!["/nonexistent/pci.ids".into()]));
         for kind in [
             PciKind::Vendor,
             PciKind::Device,

@@ -4,22 +4,7 @@ use std::sync::Arc;
 
 use super::Decoder;
 use crate::config::model::DecoderSpec;
-
-/// Resources shared by all decoders of the process: system tables that are
-/// costly to load and worth loading once (kallsyms, cgroup paths, pci.ids).
-/// Each loads on first use, so configs that never need one pay nothing.
-#[derive(Default)]
-pub struct DecoderEnv {
-    pub kallsyms: Arc<super::kallsyms::Kallsyms>,
-    pub cgroups: Arc<super::cgroup::CgroupTable>,
-    pub pci_ids: Arc<super::pci_ids::PciIds>,
-}
-
-impl DecoderEnv {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-}
+use crate::host::Host;
 
 /// A decoder spec that cannot become a decoder: an unknown name or bad options.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,25 +45,22 @@ pub const NAMES: &[&str] = &[
     "uint",
 ];
 
-pub fn build_decoder(
-    spec: &DecoderSpec,
-    env: &Arc<DecoderEnv>,
-) -> Result<Box<dyn Decoder>, BuildError> {
+pub fn build_decoder(spec: &DecoderSpec, host: &Arc<Host>) -> Result<Box<dyn Decoder>, BuildError> {
     use super::pci::{Pci, PciKind};
     let decoder: Box<dyn Decoder> = match spec.name.as_str() {
-        "cgroup" => Box::new(super::cgroup::Cgroup::new(env.cgroups.clone())),
+        "cgroup" => Box::new(super::cgroup::Cgroup::new(host.cgroups.clone())),
         "dname" => Box::new(super::dname::Dname),
         "errno" => Box::new(super::errno::Errno),
         "hex" => Box::new(super::hex::Hex),
-        "ifname" => Box::new(super::ifname::IfName::default()),
+        "ifname" => Box::new(super::ifname::IfName::new(host.clone())),
         "inet_ip" => Box::new(super::inet_ip::InetIp),
-        "kstack" => Box::new(super::kstack::Kstack::new(env.kallsyms.clone())),
-        "ksym" => Box::new(super::ksym::Ksym::new(env.kallsyms.clone())),
-        "majorminor" => Box::new(super::majorminor::MajorMinor::new()),
-        "pci_class" => Box::new(Pci::new(PciKind::Class, env.pci_ids.clone())),
-        "pci_device" => Box::new(Pci::new(PciKind::Device, env.pci_ids.clone())),
-        "pci_subclass" => Box::new(Pci::new(PciKind::Subclass, env.pci_ids.clone())),
-        "pci_vendor" => Box::new(Pci::new(PciKind::Vendor, env.pci_ids.clone())),
+        "kstack" => Box::new(super::kstack::Kstack::new(host.clone())),
+        "ksym" => Box::new(super::ksym::Ksym::new(host.clone())),
+        "majorminor" => Box::new(super::majorminor::MajorMinor::new(host.clone())),
+        "pci_class" => Box::new(Pci::new(PciKind::Class, host.clone())),
+        "pci_device" => Box::new(Pci::new(PciKind::Device, host.clone())),
+        "pci_subclass" => Box::new(Pci::new(PciKind::Subclass, host.clone())),
+        "pci_vendor" => Box::new(Pci::new(PciKind::Vendor, host.clone())),
         "regexp" => Box::new(super::regexp::Regexp::from_spec(spec)?),
         "static_map" => Box::new(super::static_map::StaticMap::from_spec(spec)?),
         "string" => Box::new(super::string::Str),

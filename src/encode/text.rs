@@ -2,6 +2,7 @@
 //! OpenMetrics 1.0 text, straight into one reusable buffer.
 
 use super::float::write_go_float;
+use crate::metrics::sink::{escape_label_value, Kind, Sink};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -20,51 +21,15 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-    Untyped,
-}
-
-impl Kind {
-    fn as_str(self, format: Format) -> &'static str {
-        match (self, format) {
-            (Kind::Counter, _) => "counter",
-            (Kind::Gauge, _) => "gauge",
-            (Kind::Histogram, _) => "histogram",
-            (Kind::Untyped, Format::Text) => "untyped",
-            (Kind::Untyped, Format::OpenMetrics) => "unknown",
-        }
+/// The type name a family's `# TYPE` line gives.
+fn type_name(kind: Kind, format: Format) -> &'static str {
+    match (kind, format) {
+        (Kind::Counter, _) => "counter",
+        (Kind::Gauge, _) => "gauge",
+        (Kind::Histogram, _) => "histogram",
+        (Kind::Untyped, Format::Text) => "untyped",
+        (Kind::Untyped, Format::OpenMetrics) => "unknown",
     }
-}
-
-/// Appends `value` to `out` escaped for a label value.
-pub fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Renders `name="value",…` for label names and values, escaped.
-pub fn render_labels<'a>(names: impl IntoIterator<Item = &'a str>, values: &[String]) -> String {
-    let mut out = String::new();
-    for (i, (n, v)) in names.into_iter().zip(values).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(n);
-        out.push_str("=\"");
-        escape_label_value(&mut out, v);
-        out.push('"');
-    }
-    out
 }
 
 pub struct TextWriter {
@@ -89,38 +54,6 @@ impl TextWriter {
         }
     }
 
-    /// Starts a family. `name` is the metric's configured name; in
-    /// OpenMetrics a counter family drops a trailing `_total` and its samples
-    /// carry it, as the spec requires.
-    pub fn family(&mut self, name: &str, help: &str, kind: Kind) {
-        let family = match (self.format, kind) {
-            (Format::OpenMetrics, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
-            _ => name,
-        };
-        self.sample_name.clear();
-        self.sample_name.push_str(family);
-        if self.format == Format::OpenMetrics && kind == Kind::Counter {
-            self.sample_name.push_str("_total");
-        }
-        self.buf.push_str("# HELP ");
-        self.buf.push_str(family);
-        self.buf.push(' ');
-        for c in help.chars() {
-            match c {
-                '\\' => self.buf.push_str("\\\\"),
-                '\n' => self.buf.push_str("\\n"),
-                '"' if self.format == Format::OpenMetrics => self.buf.push_str("\\\""),
-                c => self.buf.push(c),
-            }
-        }
-        self.buf.push_str("\n# TYPE ");
-        self.buf.push_str(family);
-        self.buf.push(' ');
-        self.buf.push_str(kind.as_str(self.format));
-        self.buf.push('\n');
-    }
-
-    /// Writes `name{labels,extra,le} ` up to the value.
     fn open_sample(
         &mut self,
         suffix: &str,
@@ -148,45 +81,6 @@ impl TextWriter {
             self.buf.push('"');
         }
         self.buf.push_str("} ");
-    }
-
-    /// A counter or gauge sample with an integer value. `labels` is
-    /// pre-rendered (`render_labels`); `extra` appends one more label.
-    pub fn sample_u64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: u64) {
-        self.open_sample("", labels, extra, None);
-        self.buf.push_str(itoa::Buffer::new().format(value));
-        self.buf.push('\n');
-    }
-
-    pub fn sample_f64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: f64) {
-        self.open_sample("", labels, extra, None);
-        write_go_float(&mut self.buf, value);
-        self.buf.push('\n');
-    }
-
-    /// One histogram: `buckets` holds (upper bound, cumulative count) in
-    /// increasing order, without +Inf, which is `count`.
-    pub fn histogram(
-        &mut self,
-        labels: &str,
-        extra: Option<(&str, &str)>,
-        buckets: &[(f64, u64)],
-        count: u64,
-        sum: f64,
-    ) {
-        let mut le = String::new();
-        for (bound, cumulative) in buckets {
-            le.clear();
-            write_go_float(&mut le, *bound);
-            self.bucket_line(labels, extra, &le, *cumulative);
-        }
-        self.bucket_line(labels, extra, "+Inf", count);
-        self.open_sample("_sum", labels, extra, None);
-        write_go_float(&mut self.buf, sum);
-        self.buf.push('\n');
-        self.open_sample("_count", labels, extra, None);
-        self.buf.push_str(itoa::Buffer::new().format(count));
-        self.buf.push('\n');
     }
 
     fn bucket_line(&mut self, labels: &str, extra: Option<(&str, &str)>, le: &str, value: u64) {
@@ -217,9 +111,83 @@ impl TextWriter {
     }
 }
 
+impl Sink for TextWriter {
+    /// Starts a family. `name` is the metric's configured name; in
+    /// OpenMetrics a counter family drops a trailing `_total` and its samples
+    /// carry it, as the spec requires.
+    fn family(&mut self, name: &str, help: &str, kind: Kind) {
+        let family = match (self.format, kind) {
+            (Format::OpenMetrics, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
+            _ => name,
+        };
+        self.sample_name.clear();
+        self.sample_name.push_str(family);
+        if self.format == Format::OpenMetrics && kind == Kind::Counter {
+            self.sample_name.push_str("_total");
+        }
+        self.buf.push_str("# HELP ");
+        self.buf.push_str(family);
+        self.buf.push(' ');
+        for c in help.chars() {
+            match c {
+                '\\' => self.buf.push_str("\\\\"),
+                '\n' => self.buf.push_str("\\n"),
+                '"' if self.format == Format::OpenMetrics => self.buf.push_str("\\\""),
+                c => self.buf.push(c),
+            }
+        }
+        self.buf.push_str("\n# TYPE ");
+        self.buf.push_str(family);
+        self.buf.push(' ');
+        self.buf.push_str(type_name(kind, self.format));
+        self.buf.push('\n');
+    }
+
+    /// Writes `name{labels,extra,le} ` up to the value.
+    /// A counter or gauge sample with an integer value. `labels` is
+    /// pre-rendered (`render_labels`); `extra` appends one more label.
+    fn sample_u64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: u64) {
+        self.open_sample("", labels, extra, None);
+        self.buf.push_str(itoa::Buffer::new().format(value));
+        self.buf.push('\n');
+    }
+
+    fn sample_f64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: f64) {
+        self.open_sample("", labels, extra, None);
+        write_go_float(&mut self.buf, value);
+        self.buf.push('\n');
+    }
+
+    /// One histogram: `buckets` holds (upper bound, cumulative count) in
+    /// increasing order, without +Inf, which is `count`.
+    fn histogram(
+        &mut self,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+        buckets: &[(f64, u64)],
+        count: u64,
+        sum: f64,
+    ) {
+        let mut le = String::new();
+        for (bound, cumulative) in buckets {
+            le.clear();
+            write_go_float(&mut le, *bound);
+            self.bucket_line(labels, extra, &le, *cumulative);
+        }
+        self.bucket_line(labels, extra, "+Inf", count);
+        self.open_sample("_sum", labels, extra, None);
+        write_go_float(&mut self.buf, sum);
+        self.buf.push('\n');
+        self.open_sample("_count", labels, extra, None);
+        self.buf.push_str(itoa::Buffer::new().format(count));
+        self.buf.push('\n');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::sink::render_labels;
 
     #[test]
     fn counter_names_follow_each_format() {

@@ -5,9 +5,8 @@ use prometheus::proto::MetricType;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::ConfigReport;
-use crate::encode::text::{render_labels, Kind};
-use crate::encode::TextWriter;
-use crate::metrics::MetricCollector;
+use crate::metrics::sink::render_labels;
+use crate::metrics::{Collected, Kind, Sink};
 use crate::object::program_info::prog_info_by_id;
 
 pub struct SelfMetrics {
@@ -88,7 +87,7 @@ impl SelfMetrics {
         let decoder_errors = IntCounterVec::new(
             Opts::new(
                 "ebpf_exporter_decoder_errors_total",
-                "Scrapes in which a metric was skipped because a key failed to decode",
+                "Map keys and perf records that failed to decode; a metric with such a key is left out of that scrape",
             ),
             &["config"],
         )
@@ -135,26 +134,28 @@ impl SelfMetrics {
         }
     }
 
-    pub fn add_decode_errors(&self, config: &str, n: u64) {
-        if n > 0 {
-            self.decoder_errors.with_label_values(&[config]).inc_by(n);
+    /// Records what one collector of `config` did in this scrape.
+    pub fn observe(&self, config: &str, map: &str, c: &Collected) {
+        if c.decode_errors > 0 {
+            self.decoder_errors
+                .with_label_values(&[config])
+                .inc_by(c.decode_errors);
         }
-    }
-
-    pub fn observe_map(&self, config: &str, c: &MetricCollector, read_failed: bool) {
-        let labels = [config, c.map_name.as_str()];
-        if read_failed {
+        let Some(stats) = c.map else { return };
+        let labels = [config, map];
+        if stats.read_failed {
             self.map_read_errors.with_label_values(&labels).inc();
         }
         self.map_entries
             .with_label_values(&labels)
-            .set(c.reader.len() as i64);
+            .set(stats.entries as i64);
         self.cache_entries
             .with_label_values(&labels)
-            .set(c.cached_keys() as i64);
+            .set(stats.cached_keys as i64);
     }
 
-    pub fn write(&self, out: &mut TextWriter) {
+    /// Writes the exporter's own families, after every config's.
+    pub fn collect(&self, out: &mut dyn Sink) {
         for family in self.registry.gather() {
             let kind = match family.get_field_type() {
                 MetricType::COUNTER => Kind::Counter,
@@ -179,7 +180,7 @@ impl SelfMetrics {
 
     /// Run time and count per program, which the kernel only counts while
     /// `kernel.bpf_stats_enabled` is set.
-    fn write_program_stats(&self, out: &mut TextWriter) {
+    fn write_program_stats(&self, out: &mut dyn Sink) {
         let enabled = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
             .is_ok_and(|s| s.trim() == "1");
         if !enabled || self.program_ids.is_empty() {

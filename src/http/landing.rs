@@ -45,10 +45,16 @@ pub fn render(reports: &[ConfigReport], metrics_path: &str) -> String {
             let status = match &p.state {
                 ProgramState::Attached => "<span class=\"ok\">attached</span>".to_string(),
                 ProgramState::LoadFailed(why) => {
-                    format!("<span class=\"bad\">not loaded: {}</span>", esc(why))
+                    format!(
+                        "<span class=\"bad\">not loaded: {}</span>",
+                        esc(&why.to_string())
+                    )
                 }
                 ProgramState::AttachFailed(why) => {
-                    format!("<span class=\"bad\">not attached: {}</span>", esc(why))
+                    format!(
+                        "<span class=\"bad\">not attached: {}</span>",
+                        esc(&why.to_string())
+                    )
                 }
             };
             let _ = write!(

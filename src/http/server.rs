@@ -126,6 +126,25 @@ async fn handle(
     })
 }
 
+/// Serves HTTP/1 on one connection, plain or TLS, until it closes or a
+/// graceful shutdown ends it.
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Arc<App>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = http1::Builder::new().serve_connection(
+        TokioIo::new(stream),
+        service_fn(move |req| handle(app.clone(), req)),
+    );
+    if let Err(e) = watcher.watch(conn).await {
+        log::debug!("connection from {peer}: {e}");
+    }
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
 /// (for at most a few seconds).
 pub async fn serve(
@@ -155,30 +174,21 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let app = app.clone();
-                if let Some(tls) = &opts.tls {
-                    let (tls, watcher) = (tls.clone(), graceful.watcher());
-                    tokio::spawn(async move {
-                        let stream = match tls.accept(stream).await {
-                            Ok(s) => s,
-                            Err(e) => return log::debug!("TLS handshake with {peer}: {e}"),
-                        };
-                        let conn = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(app.clone(), req)));
-                        if let Err(e) = watcher.watch(conn).await {
-                            log::debug!("connection from {peer}: {e}");
-                        }
-                    });
-                    continue;
-                }
-                let conn = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(app.clone(), req)));
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        log::debug!("connection from {peer}: {e}");
+                let (app, watcher) = (app.clone(), graceful.watcher());
+                match &opts.tls {
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            match tls.accept(stream).await {
+                                Ok(stream) => serve_connection(stream, peer, app, watcher).await,
+                                Err(e) => log::debug!("TLS handshake with {peer}: {e}"),
+                            }
+                        });
                     }
-                });
+                    None => {
+                        tokio::spawn(serve_connection(stream, peer, app, watcher));
+                    }
+                }
             }
             _ = &mut shutdown => break,
         }

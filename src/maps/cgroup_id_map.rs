@@ -1,19 +1,24 @@
 //! `cgroup_id_map:` keeps a BPF map filled with the ids of the cgroups
 //! whose paths match the config's regexps, so programs can filter events by
-//! cgroup. Cgroups come and go, so the map is brought up to date from a
-//! walk of the cgroup2 tree on start-up and then once a second.
+//! cgroup. The cgroups come from the process's one cgroup monitor: the map
+//! is filled before the config's metrics are served, then brought up to
+//! date each time the monitor sees the tree change.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use regex::Regex;
 
 use crate::config::model::{CgroupIdMap, CgroupIdMapType};
-use crate::decode::cgroup::{host_cgroup2_mount, walk};
+use crate::host::cgroups::{CgroupMonitor, CgroupPaths};
 
-pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the sync thread waits for a change before checking whether
+/// its config was stopped.
+const WAKE: Duration = Duration::from_millis(500);
 
 /// One config's cgroup id map.
 pub struct CgroupIdMapSync {
@@ -24,6 +29,24 @@ pub struct CgroupIdMapSync {
     regexps: Vec<Regex>,
     /// Ids currently in the map (for `hash`), so removals are exact.
     present: HashSet<u64>,
+}
+
+/// The kernel's map type number: libbpf-rs 0.27 has no name for
+/// CGRP_STORAGE (32) and reports it as `Unknown`.
+fn raw_map_type(handle: &MapHandle) -> Option<u32> {
+    // SAFETY: bpf_map_info is plain old data; zero is a valid start.
+    let mut info: libbpf_sys::bpf_map_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_map_info>() as u32;
+    // SAFETY: info and len are valid for writes for the call; the kernel
+    // fills at most `len` bytes.
+    let rc = unsafe {
+        libbpf_sys::bpf_map_get_info_by_fd(
+            handle.as_fd().as_raw_fd(),
+            &mut info as *mut _,
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(info.type_)
 }
 
 impl CgroupIdMapSync {
@@ -46,10 +69,12 @@ impl CgroupIdMapSync {
                 }
             }
             CgroupIdMapType::CgrpStorage => {
-                if map_type != MapType::CGrpStorage {
+                let raw = raw_map_type(&handle);
+                if raw != Some(libbpf_sys::BPF_MAP_TYPE_CGRP_STORAGE) {
                     return Err(format!(
-                        "map {:?} is {map_type:?}, not CGRP_STORAGE",
-                        spec.name
+                        "map {:?} is {map_type:?} (type {}), not CGRP_STORAGE",
+                        spec.name,
+                        raw.map_or("unknown".to_string(), |t| t.to_string())
                     ));
                 }
             }
@@ -69,7 +94,7 @@ impl CgroupIdMapSync {
     }
 
     /// Brings the map in line with `cgroups` (id → path).
-    pub fn sync(&mut self, cgroups: &HashMap<u64, String>) {
+    pub fn sync(&mut self, cgroups: &CgroupPaths) {
         let wanted: HashSet<u64> = cgroups
             .iter()
             .filter(|(_, path)| self.matches(path))
@@ -107,40 +132,48 @@ impl CgroupIdMapSync {
         // Cgroup storage dies with its cgroup, so only additions matter there.
         self.present = wanted;
     }
+
+    /// Fills the map now, then keeps it current on a thread of its own
+    /// until the returned task is dropped (with its config).
+    pub fn start(mut self, monitor: Arc<CgroupMonitor>) -> Result<CgroupIdMapTask, String> {
+        let subscription = monitor.subscribe();
+        let (mut seen, paths) = monitor.snapshot();
+        self.sync(&paths);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name(format!("cgroup-id-{}", self.map_name))
+            .spawn(move || {
+                let _subscription = subscription;
+                while !stopped.load(Ordering::Relaxed) {
+                    let now = monitor.wait_for_change(seen, WAKE);
+                    if now != seen {
+                        let (generation, paths) = monitor.snapshot();
+                        seen = generation;
+                        self.sync(&paths);
+                    }
+                }
+            })
+            .map_err(|e| format!("starting the cgroup_id_map thread: {e}"))?;
+        Ok(CgroupIdMapTask { stop })
+    }
 }
 
-/// Keeps every config's cgroup id map up to date until the process exits.
-pub fn spawn_sync(mut maps: Vec<CgroupIdMapSync>) {
-    if maps.is_empty() {
-        return;
-    }
-    let Some(mount) = host_cgroup2_mount() else {
-        log::warn!("cgroup_id_map: no cgroup2 filesystem is mounted; the maps stay empty");
-        return;
-    };
-    let sync_all = move |maps: &mut Vec<CgroupIdMapSync>| match walk(&mount) {
-        Ok(cgroups) => maps.iter_mut().for_each(|m| m.sync(&cgroups)),
-        Err(e) => log::warn!("cgroup_id_map: walking {}: {e}", mount.display()),
-    };
-    // The first fill happens before start-up returns, so programs filter
-    // correctly from their first event.
-    sync_all(&mut maps);
-    let spawned = std::thread::Builder::new()
-        .name("cgroup-id-map".into())
-        .spawn(move || loop {
-            std::thread::sleep(SYNC_INTERVAL);
-            sync_all(&mut maps);
-        });
-    if let Err(e) = spawned {
-        log::warn!(
-            "cgroup_id_map: cannot start the sync thread ({e}); maps will not follow new cgroups"
-        );
+/// A running sync; dropping it stops the thread.
+pub struct CgroupIdMapTask {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for CgroupIdMapTask {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn spec(yaml: &str) -> CgroupIdMap {
         serde_yaml::from_str(yaml).expect("spec parses")
@@ -182,7 +215,7 @@ mod tests {
             None,
             "removed cgroup deleted from the map"
         );
-        assert!(present(&sync, 9).is_some());
+        assert_eq!(present(&sync, 9), Some(1u64.to_ne_bytes().to_vec()));
     }
 
     #[test]
@@ -195,6 +228,71 @@ mod tests {
         let err = CgroupIdMapSync::new("t", &storage, hash_map())
             .err()
             .expect("a hash map is not cgroup storage");
-        assert!(err.contains("not CGRP_STORAGE"), "{err}");
+        assert_eq!(err, "map \"m\" is Hash (type 1), not CGRP_STORAGE");
+    }
+
+    #[test]
+    fn cgroup_storage_maps_are_recognised() {
+        // libbpf-rs cannot name the type, so the map is made with libbpf,
+        // and local storage maps need BTF for their key and value.
+        // SAFETY: btf__new_empty returns an owned BTF object or NULL; the
+        // add/load calls get that valid pointer and static strings.
+        let (btf, int_id) = unsafe {
+            let btf = libbpf_sys::btf__new_empty();
+            assert!(!btf.is_null(), "btf__new_empty");
+            let int_id = libbpf_sys::btf__add_int(
+                btf,
+                c"int".as_ptr(),
+                4,
+                libbpf_sys::BTF_INT_SIGNED as i32,
+            );
+            let long_id = libbpf_sys::btf__add_int(btf, c"long".as_ptr(), 8, 0);
+            assert!(int_id > 0 && long_id > 0, "btf__add_int");
+            assert_eq!(libbpf_sys::btf__load_into_kernel(btf), 0, "load BTF (root)");
+            (btf, (int_id as u32, long_id as u32))
+        };
+        let opts = libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+            map_flags: libbpf_sys::BPF_F_NO_PREALLOC,
+            // SAFETY: btf is the valid, loaded BTF object from above.
+            btf_fd: unsafe { libbpf_sys::btf__fd(btf) } as u32,
+            btf_key_type_id: int_id.0,
+            btf_value_type_id: int_id.1,
+            ..Default::default()
+        };
+        // SAFETY: a valid name and opts for the call; the returned fd is
+        // owned (and closed) by `owned` below.
+        let fd = unsafe {
+            libbpf_sys::bpf_map_create(
+                libbpf_sys::BPF_MAP_TYPE_CGRP_STORAGE,
+                c"ee_cgstor_test".as_ptr(),
+                4,
+                8,
+                0,
+                &opts,
+            )
+        };
+        assert!(
+            fd >= 0,
+            "create a CGRP_STORAGE map (root): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: fd was just returned to us and nothing else owns it.
+        let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let handle = MapHandle::from_map_id(map_id(owned.as_fd())).expect("map by id");
+        // SAFETY: btf came from btf__new_empty and is freed once.
+        unsafe { libbpf_sys::btf__free(btf) };
+        let storage = spec("{name: m, type: cgrp_storage, regexps: [x]}");
+        assert!(CgroupIdMapSync::new("t", &storage, handle).is_ok());
+    }
+
+    fn map_id(fd: std::os::fd::BorrowedFd<'_>) -> u32 {
+        // SAFETY: as in raw_map_type.
+        let mut info: libbpf_sys::bpf_map_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_map_info>() as u32;
+        // SAFETY: info and len are valid for writes for the call.
+        let rc = unsafe { libbpf_sys::bpf_map_get_info_by_fd(fd.as_raw_fd(), &mut info, &mut len) };
+        assert_eq!(rc, 0);
+        info.id
     }
 }

@@ -46,7 +46,7 @@ impl MapReader {
         let key_size = handle.key_size() as usize;
         let value_size = handle.value_size() as usize;
         let ncpus = if map_type.is_percpu() {
-            possible_cpus()
+            crate::host::cpus::possible()
         } else {
             1
         };
@@ -262,15 +262,4 @@ impl MapReader {
 enum BatchError {
     Unsupported,
     Io(std::io::Error),
-}
-
-/// Per-CPU map values come once per possible CPU, not online CPU.
-pub fn possible_cpus() -> usize {
-    // SAFETY: a plain query with no arguments.
-    let n = unsafe { libbpf_sys::libbpf_num_possible_cpus() };
-    if n > 0 {
-        n as usize
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    }
 }

@@ -4,175 +4,120 @@
 
 use std::sync::Arc;
 
-use libbpf_rs::{MapCore, MapHandle, MapType, Object};
+use libbpf_rs::{MapCore, MapHandle, MapType};
 
 use super::buckets::BucketLayout;
 use super::collect::{MetricCollector, MetricKind};
-use super::events::{parse_duration, EventCounter, DEFAULT_FLUSH};
+use super::collector::Collector;
+use super::events::{EventCounter, DEFAULT_FLUSH};
 use crate::config::model::Label;
-use crate::config::{Config, ConfigError};
-use crate::decode::{DecoderEnv, RowDecoder};
+use crate::config::{parse_duration, Config, ConfigError, MetricSpec, SpecKind};
+use crate::decode::chain::ChainBuildError;
+use crate::decode::RowDecoder;
+use crate::host::Host;
 use crate::maps::MapReader;
+use crate::object::LoadedObject;
 
 /// The metric name prefix, fixed as in the reference.
 pub const PREFIX: &str = "ebpf_exporter_";
 
-struct MetricSpec<'a> {
-    at: String,
-    name: &'a str,
-    help: &'a str,
-    labels: &'a [Label],
-    kind: MetricKind,
-}
-
-pub fn bind_metrics(
+/// One collector per configured metric: event counters for
+/// `perf_event_array` counters, map collectors for the rest.
+pub fn bind_collectors(
     config: &Config,
-    object: &Object,
-    env: &Arc<DecoderEnv>,
+    object: &LoadedObject,
+    host: &Arc<Host>,
     cache_max_idle: u32,
-) -> Result<Vec<MetricCollector>, ConfigError> {
-    let m = &config.spec.metrics;
-    let mut specs = Vec::new();
-    for (i, c) in m
-        .counters
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !c.perf_event_array)
-    {
-        specs.push(MetricSpec {
-            at: format!("metrics.counters[{i}]"),
-            name: &c.name,
-            help: &c.help,
-            labels: &c.labels,
-            kind: MetricKind::Counter(c.value_multiplier),
-        });
-    }
-    for (i, c) in m.gauges.iter().enumerate() {
-        specs.push(MetricSpec {
-            at: format!("metrics.gauges[{i}]"),
-            name: &c.name,
-            help: &c.help,
-            labels: &c.labels,
-            kind: MetricKind::Gauge(c.value_multiplier),
-        });
-    }
-    for (i, h) in m.histograms.iter().enumerate() {
-        specs.push(MetricSpec {
-            at: format!("metrics.histograms[{i}]"),
-            name: &h.name,
-            help: &h.help,
-            labels: &h.labels,
-            kind: MetricKind::Histogram(BucketLayout::new(h)),
-        });
-    }
-    specs
-        .into_iter()
-        .map(|spec| bind_one(config, object, env, spec, cache_max_idle))
+) -> Result<Vec<Box<dyn Collector>>, ConfigError> {
+    config
+        .specs()
+        .map(|spec| -> Result<Box<dyn Collector>, ConfigError> {
+            Ok(if spec.is_event_counter() {
+                Box::new(bind_events(config, object, host, &spec)?)
+            } else {
+                Box::new(bind_one(config, object, host, &spec, cache_max_idle)?)
+            })
+        })
         .collect()
 }
 
-/// Starts the event-driven counters (`perf_event_array: true`) of a config.
-pub fn bind_events(
+fn map_handle(
     config: &Config,
-    object: &Object,
-    env: &Arc<DecoderEnv>,
-) -> Result<Vec<EventCounter>, ConfigError> {
-    let mut out = Vec::new();
-    for (i, c) in config
-        .spec
-        .metrics
-        .counters
+    object: &LoadedObject,
+    spec: &MetricSpec<'_>,
+) -> Result<MapHandle, ConfigError> {
+    object
+        .map_handle(spec.name)
+        .map_err(|e| config.error(&spec.key("name"), format!("metric {:?}: {e}", spec.name)))
+}
+
+/// Points a decoder build error at the decoder in the original label list.
+fn chain_error(config: &Config, spec: &MetricSpec<'_>, e: ChainBuildError) -> ConfigError {
+    let original = spec
+        .labels
         .iter()
-        .enumerate()
-        .filter(|(_, c)| c.perf_event_array)
-    {
-        let at = format!("metrics.counters[{i}]");
-        let name_key = format!("{at}.name");
-        let map = object
-            .maps()
-            .find(|map| map.name().to_str() == Some(c.name.as_str()))
-            .ok_or_else(|| {
-                config.error(
-                    &name_key,
-                    format!("metric {:?} has no BPF map of the same name", c.name),
-                )
-            })?;
-        if map.map_type() != MapType::PerfEventArray {
-            return Err(config.error(
-                &name_key,
-                format!(
-                    "perf_event_array metric {:?} needs a PERF_EVENT_ARRAY map, not {:?}",
-                    c.name,
-                    map.map_type()
-                ),
-            ));
-        }
-        let handle = MapHandle::try_from(&map).map_err(|e| {
-            config.error(
-                &name_key,
-                format!("map {:?}: cannot get a handle: {e}", c.name),
-            )
-        })?;
-        let rows = RowDecoder::new(&c.labels, env).map_err(|e| {
-            config.error(
-                &format!(
-                    "{at}.labels[{}].decoders[{}]",
-                    e.label_index, e.decoder_index
-                ),
-                e.source.to_string(),
-            )
-        })?;
-        let flush = match &c.flush_interval {
-            Some(text) => parse_duration(text)
-                .map_err(|e| config.error(&format!("{at}.flush_interval"), e))?,
-            None => DEFAULT_FLUSH,
-        };
-        let counter = EventCounter::start(
-            format!("{PREFIX}{}", c.name),
-            c.help.clone(),
-            c.name.clone(),
-            handle,
-            rows,
-            flush,
-        )
-        .map_err(|e| config.error(&name_key, e))?;
-        out.push(counter);
+        .position(|l| l.name == e.label)
+        .unwrap_or(e.label_index);
+    config.error(
+        &spec.key(&format!("labels[{original}].decoders[{}]", e.decoder_index)),
+        e.source.to_string(),
+    )
+}
+
+/// An event-driven counter (`perf_event_array: true`).
+fn bind_events(
+    config: &Config,
+    object: &LoadedObject,
+    host: &Arc<Host>,
+    spec: &MetricSpec<'_>,
+) -> Result<EventCounter, ConfigError> {
+    let SpecKind::Counter(c) = spec.kind else {
+        return Err(config.error(&spec.at, "perf_event_array applies to counters only"));
+    };
+    let handle = map_handle(config, object, spec)?;
+    if handle.map_type() != MapType::PerfEventArray {
+        return Err(config.error(
+            &spec.key("name"),
+            format!(
+                "perf_event_array metric {:?} needs a PERF_EVENT_ARRAY map, not {:?}",
+                spec.name,
+                handle.map_type()
+            ),
+        ));
     }
-    Ok(out)
+    let rows = RowDecoder::new(spec.labels, host).map_err(|e| chain_error(config, spec, e))?;
+    let flush = match &c.flush_interval {
+        Some(text) => {
+            parse_duration(text).map_err(|e| config.error(&spec.key("flush_interval"), e))?
+        }
+        None => DEFAULT_FLUSH,
+    };
+    EventCounter::start(
+        format!("{PREFIX}{}", spec.name),
+        spec.help.to_string(),
+        spec.name.to_string(),
+        handle,
+        rows,
+        flush,
+    )
+    .map_err(|e| config.error(&spec.key("name"), e))
 }
 
 fn bind_one(
     config: &Config,
-    object: &Object,
-    env: &Arc<DecoderEnv>,
-    spec: MetricSpec<'_>,
+    object: &LoadedObject,
+    host: &Arc<Host>,
+    spec: &MetricSpec<'_>,
     cache_max_idle: u32,
 ) -> Result<MetricCollector, ConfigError> {
-    let name_key = format!("{}.name", spec.at);
-    let map = object
-        .maps()
-        .find(|map| map.name().to_str() == Some(spec.name))
-        .ok_or_else(|| {
-            let names: Vec<String> = object
-                .maps()
-                .map(|m| m.name().to_string_lossy().into_owned())
-                .filter(|n| {
-                    !n.starts_with('.')
-                        && !n.contains(".rodata")
-                        && !n.contains(".bss")
-                        && !n.contains(".data")
-                })
-                .collect();
-            config.error(
-                &name_key,
-                format!(
-                    "metric {:?} has no BPF map of the same name in the object; its maps: {}",
-                    spec.name,
-                    names.join(", ")
-                ),
-            )
-        })?;
-    let map_type = map.map_type();
+    let name_key = spec.key("name");
+    let kind = match spec.kind {
+        SpecKind::Counter(c) => MetricKind::Counter(c.value_multiplier),
+        SpecKind::Gauge(c) => MetricKind::Gauge(c.value_multiplier),
+        SpecKind::Histogram(h) => MetricKind::Histogram(BucketLayout::new(h)),
+    };
+    let handle = map_handle(config, object, spec)?;
+    let map_type = handle.map_type();
     if !matches!(
         map_type,
         MapType::Hash
@@ -190,12 +135,6 @@ fn bind_one(
             ),
         ));
     }
-    let handle = MapHandle::try_from(&map).map_err(|e| {
-        config.error(
-            &name_key,
-            format!("map {:?}: cannot get a handle: {e}", spec.name),
-        )
-    })?;
 
     // In a per-CPU map, a label named `cpu` is not part of the key: it names
     // the CPU each value came from (the reference's convention for the last
@@ -213,7 +152,7 @@ fn bind_one(
         .filter(|(i, _)| Some(*i) != cpu_index)
         .map(|(_, l)| l.clone())
         .collect();
-    if let (MetricKind::Histogram(_), Some(i)) = (&spec.kind, cpu_index) {
+    if let (MetricKind::Histogram(_), Some(i)) = (&kind, cpu_index) {
         if i == spec.labels.len() - 1 {
             return Err(config.error(
                 &format!("{}.labels[{i}]", spec.at),
@@ -225,7 +164,7 @@ fn bind_one(
     let described: usize = key_labels.iter().map(|l| l.size + l.padding).sum();
     let key_size = handle.key_size() as usize;
     let zero_key =
-        key_labels.is_empty() && key_size == 4 && !matches!(spec.kind, MetricKind::Histogram(_));
+        key_labels.is_empty() && key_size == 4 && !matches!(kind, MetricKind::Histogram(_));
     if described != key_size && !zero_key {
         let sizes: Vec<String> = key_labels
             .iter()
@@ -252,29 +191,15 @@ fn bind_one(
     let rows = if zero_key {
         Ok(RowDecoder::zero_key())
     } else {
-        RowDecoder::new(&key_labels, env)
+        RowDecoder::new(&key_labels, host)
     };
-    let rows = rows.map_err(|e| {
-        // Point at the decoder in the original label list.
-        let original = spec
-            .labels
-            .iter()
-            .position(|l| l.name == e.label)
-            .unwrap_or(e.label_index);
-        config.error(
-            &format!(
-                "{}.labels[{original}].decoders[{}]",
-                spec.at, e.decoder_index
-            ),
-            e.source.to_string(),
-        )
-    })?;
+    let rows = rows.map_err(|e| chain_error(config, spec, e))?;
     let reader = MapReader::new(handle, spec.name);
     Ok(MetricCollector::new(
         format!("{PREFIX}{}", spec.name),
         spec.help.to_string(),
         spec.name.to_string(),
-        spec.kind,
+        kind,
         reader,
         rows,
         cpu_index.is_some(),

@@ -1,12 +1,13 @@
 //! Turns one map's entries into samples on each scrape.
 
-use crate::decode::cache::KeyCache;
 use crate::decode::chain::Row;
 use crate::decode::RowDecoder;
-use crate::encode::text::{render_labels, Kind, TextWriter};
 use crate::maps::MapReader;
 
 use super::buckets::BucketLayout;
+use super::cache::KeyCache;
+use super::collector::{Collected, Collector, MapStats};
+use super::sink::{render_labels, Kind, Sink};
 
 pub enum MetricKind {
     /// With an optional multiplier for the exported value.
@@ -31,14 +32,6 @@ pub struct MetricCollector {
     acc: Vec<u64>,
     seen: Vec<bool>,
     cpu_names: Vec<String>,
-}
-
-/// What one scrape of one metric produced.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Collected {
-    pub series: usize,
-    pub decode_errors: u64,
-    pub read_failed: bool,
 }
 
 impl MetricCollector {
@@ -71,21 +64,35 @@ impl MetricCollector {
         }
     }
 
-    /// Distinct raw keys the decode cache remembers.
-    pub fn cached_keys(&self) -> usize {
-        self.cache.len()
+    fn stats(&self, read_failed: bool) -> Option<MapStats> {
+        Some(MapStats {
+            entries: self.reader.len(),
+            cached_keys: self.cache.len(),
+            read_failed,
+        })
+    }
+}
+
+impl Collector for MetricCollector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn map_name(&self) -> &str {
+        &self.map_name
     }
 
     /// Reads the map and writes this metric's family into `out`. A decode
     /// error leaves the whole family out of this scrape, as in the reference
     /// (a partial sum would look valid but be wrong).
-    pub fn collect(&mut self, out: &mut TextWriter) -> Collected {
+    fn collect(&mut self, out: &mut dyn Sink) -> Collected {
         let mut result = Collected::default();
         if let Err(e) = self.reader.read() {
             log::warn!("{}: {e}", self.name);
-            result.read_failed = true;
+            result.map = self.stats(true);
             return result;
         }
+        result.map = self.stats(false);
         let ncols = if self.split_cpus {
             self.reader.ncpus()
         } else {
@@ -96,7 +103,7 @@ impl MetricCollector {
             _ => 1,
         };
 
-        // One pass: resolve each key to its slot (decoding only cache
+        // Aggregate: resolve each key to its slot (decoding only cache
         // misses) and add its value into that slot's accumulators.
         self.acc.clear();
         self.seen.clear();
@@ -161,7 +168,7 @@ impl MetricCollector {
         }
         let slots = self.seen.len();
 
-        // Pass 3: write samples.
+        // Then write one sample (or histogram) per slot and column.
         let kind = match self.kind {
             MetricKind::Counter(_) => Kind::Counter,
             MetricKind::Gauge(_) => Kind::Gauge,

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use libbpf_rs::{MapHandle, PerfBufferBuilder};
 
+use super::collector::{Collected, Collector};
+use super::sink::{render_labels, Kind, Sink};
 use crate::decode::chain::Row;
 use crate::decode::RowDecoder;
-use crate::encode::text::{render_labels, Kind, TextWriter};
 
 /// The reference's default.
 pub const DEFAULT_FLUSH: Duration = Duration::from_secs(3600);
@@ -81,6 +82,11 @@ impl EventCounter {
                     }
                 };
                 while !s.load(Ordering::Relaxed) {
+                    // On the timer, not on the next record: a label set
+                    // that stops occurring is dropped on schedule.
+                    if let Ok(mut counts) = c.lock() {
+                        counts.flush_if_due(Instant::now(), flush);
+                    }
                     if let Err(e) = buffer.poll(POLL) {
                         if !matches!(e.kind(), libbpf_rs::ErrorKind::Interrupted) {
                             log::warn!("{metric}: polling the perf buffer: {e}");
@@ -101,25 +107,49 @@ impl EventCounter {
             stop,
         })
     }
+}
 
-    /// Writes the counts; returns (series, decode errors since last call).
-    pub fn collect(&self, out: &mut TextWriter) -> (usize, u64) {
-        let Ok(mut c) = self.counts.lock() else {
-            return (0, 0);
-        };
-        let errors = std::mem::take(&mut c.decode_errors);
+impl Collector for EventCounter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn map_name(&self) -> &str {
+        &self.map_name
+    }
+
+    fn collect(&mut self, out: &mut dyn Sink) -> Collected {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let decode_errors = std::mem::take(&mut c.decode_errors);
         if c.lost > 0 {
             log::warn!("{}: {} perf records lost (buffer full)", self.name, c.lost);
             c.lost = 0;
         }
-        if c.by_labels.is_empty() {
-            return (0, errors);
+        let series = c.by_labels.len();
+        if series > 0 {
+            out.family(&self.name, &self.help, Kind::Counter);
+            for (labels, n) in &c.by_labels {
+                out.sample_u64(labels, None, *n);
+            }
         }
-        out.family(&self.name, &self.help, Kind::Counter);
-        for (labels, n) in &c.by_labels {
-            out.sample_u64(labels, None, *n);
+        Collected {
+            series,
+            decode_errors,
+            map: None,
         }
-        (c.by_labels.len(), errors)
+    }
+}
+
+impl Counts {
+    fn flush_if_due(&mut self, now: Instant, flush: Duration) {
+        match self.flushed_at {
+            Some(t) if now.duration_since(t) >= flush => {
+                self.by_labels.clear();
+                self.flushed_at = Some(now);
+            }
+            None => self.flushed_at = Some(now),
+            _ => {}
+        }
     }
 }
 
@@ -141,15 +171,7 @@ fn count_record(
     let key = data.get(..rows.key_size()).unwrap_or(data);
     let decoded = rows.decode(key);
     let Ok(mut c) = counts.lock() else { return };
-    let now = Instant::now();
-    match c.flushed_at {
-        Some(t) if now.duration_since(t) >= flush => {
-            c.by_labels.clear();
-            c.flushed_at = Some(now);
-        }
-        None => c.flushed_at = Some(now),
-        _ => {}
-    }
+    c.flush_if_due(Instant::now(), flush);
     match decoded {
         Ok(Row::Labels { values, .. }) => {
             *c.by_labels
@@ -164,50 +186,19 @@ fn count_record(
     }
 }
 
-/// Parses a Go-style duration (`30s`, `1m`, `1h30m`, `500ms`), the form
-/// the reference's `flush_interval` takes.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration such as 30s, 1m or 1h30m");
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let value: f64 = rest[..num_end].parse().map_err(|_| bad())?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[unit_end..];
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("5d").is_err());
+    fn counts_clear_when_the_interval_has_passed() {
+        let mut c = Counts::default();
+        let t0 = Instant::now();
+        c.flush_if_due(t0, Duration::from_secs(10));
+        c.by_labels.insert("a=\"1\"".into(), 3);
+        c.flush_if_due(t0 + Duration::from_secs(9), Duration::from_secs(10));
+        assert_eq!(c.by_labels.len(), 1, "not yet due");
+        c.flush_if_due(t0 + Duration::from_secs(10), Duration::from_secs(10));
+        assert!(c.by_labels.is_empty(), "due: cleared");
     }
 }

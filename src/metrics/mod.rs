@@ -1,10 +1,17 @@
 //! Metrics: binds each configured metric to its map, and on every scrape
-//! turns the map's entries into counter, gauge and histogram samples.
+//! turns the map's entries into counter, gauge and histogram samples
+//! written into a [`sink::Sink`]. Metric state (the key cache with its
+//! rendered label sets and bucket positions, event counts) lives here.
 
 pub mod bind;
 pub mod buckets;
+pub mod cache;
 pub mod collect;
+pub mod collector;
 pub mod events;
+pub mod sink;
 
-pub use bind::{bind_events, bind_metrics};
-pub use collect::{Collected, MetricCollector};
+pub use bind::{bind_collectors, PREFIX};
+pub use collect::MetricCollector;
+pub use collector::{Collected, Collector, MapStats};
+pub use sink::{Kind, Sink};

@@ -6,36 +6,46 @@
 //! exporter's own, and handled here: `perf_event/type=N,config=N,frequency=N`
 //! (opened on every online CPU) and `xdp/<ifname>`.
 
-use std::ffi::CString;
 use std::path::Path;
 
-use libbpf_rs::{Link, ProgramMut};
+use libbpf_rs::{ErrorKind, Link, ProgramMut};
 
-use super::tracefs;
+use super::error::{last_errno, AttachError, LoadFailure};
+use crate::host::{cpus, interfaces, tracefs};
 
-pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>, String> {
+pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>, AttachError> {
     if let Some(spec) = section.strip_prefix("perf_event/") {
         return attach_perf_event(prog, spec);
     }
     if let Some(ifname) = section.strip_prefix("xdp/") {
-        let ifindex = if_index(ifname)?;
+        let ifindex = interfaces::index_of(ifname)
+            .ok_or_else(|| AttachError::NoInterface(ifname.to_string()))?;
         return prog
             .attach_xdp(ifindex as i32)
             .map(|l| vec![l])
-            .map_err(|e| format!("attaching XDP to {ifname}: {e}"));
+            .map_err(|e| other(section, &e, last_errno()));
     }
     if !has_attach_target(section) {
-        return Err(format!(
-            "section {section:?} names no attach target, so it cannot be auto-attached \
-             (use e.g. uprobe/PATH:FUNCTION, or a perf_event/type=..,config=..,frequency=.. section)"
-        ));
+        return Err(AttachError::NoTarget {
+            section: section.to_string(),
+        });
     }
     if section.starts_with("tracepoint/") || section.starts_with("tp/") {
-        tracefs::ensure_mounted()?;
+        tracefs::ensure_mounted().map_err(AttachError::Host)?;
     }
-    prog.attach()
-        .map(|l| vec![l])
-        .map_err(|e| explain_attach_error(section, &e.to_string()))
+    prog.attach().map(|l| vec![l]).map_err(|e| {
+        let errno = last_errno();
+        classify_attach(section, e.kind(), errno).unwrap_or_else(|| other(section, &e, errno))
+    })
+}
+
+fn other(section: &str, e: &libbpf_rs::Error, errno: i32) -> AttachError {
+    AttachError::Other {
+        section: section.to_string(),
+        errno,
+        reason: e.to_string(),
+        libbpf: Vec::new(),
+    }
 }
 
 /// Sections libbpf knows but cannot auto-attach without more information.
@@ -74,51 +84,42 @@ fn kernel_has_kprobes() -> bool {
         || Path::new("/sys/kernel/debug/tracing/kprobe_events").exists()
 }
 
-fn explain_attach_error(section: &str, err: &str) -> String {
-    let not_found =
-        err.contains("No such file") || err.contains("os error 2") || err.contains("ENOENT");
-    if is_kprobe(section) && !kernel_has_kprobes() {
-        return format!(
-            "this kernel lacks kprobe support (no /sys/bus/event_source/devices/kprobe and no kprobe_events; \
-             CONFIG_KPROBES is likely off), so {section} cannot attach; use a tracepoint, raw_tp or tp_btf \
-             program instead ({err})"
-        );
+/// The failures operators hit in practice, named; `None` for the rest.
+fn classify_attach(section: &str, kind: ErrorKind, errno: i32) -> Option<AttachError> {
+    let section = section.to_string();
+    if is_kprobe(&section) && !kernel_has_kprobes() {
+        return Some(AttachError::NoKprobes { section, errno });
     }
-    if is_kprobe(section) && not_found {
-        return format!("kernel function for {section} not found: it may be inlined, renamed or absent on this kernel ({err})");
+    if kind != ErrorKind::NotFound {
+        return None;
     }
-    if (section.starts_with("tracepoint/") || section.starts_with("tp/")) && not_found {
-        return format!("tracepoint for {section} does not exist on this kernel ({err})");
+    if is_kprobe(&section) {
+        return Some(AttachError::NoSuchFunction { section, errno });
     }
-    format!("attaching {section}: {err}")
+    if section.starts_with("tracepoint/") || section.starts_with("tp/") {
+        return Some(AttachError::NoSuchTracepoint { section, errno });
+    }
+    None
 }
 
-/// Turns the kernel's terse load errors into something an operator can act on.
-pub fn describe_load_failure(section: &str, reason: &str) -> String {
+/// Names the kernel's terse refusal of one program where it has a known
+/// cause.
+pub fn classify_load_failure(
+    section: &str,
+    kind: ErrorKind,
+    errno: i32,
+    detail: String,
+) -> LoadFailure {
     let trampoline = ["fentry/", "fexit/", "fmod_ret/", "lsm/", "freplace/"]
         .iter()
         .any(|p| section.starts_with(p));
-    let eperm = reason.contains("Permission denied")
-        || reason.contains("EPERM")
-        || reason.contains("os error 1");
-    if trampoline && eperm {
-        return format!(
-            "the kernel refused {section} with EPERM: BPF trampolines (fentry/fexit) are unavailable on this \
-             kernel (libbpf's RLIMIT_MEMLOCK hint does not apply); use a tracepoint, raw_tp or tp_btf \
-             program instead ({reason})"
-        );
+    if trampoline && (kind == ErrorKind::PermissionDenied || errno == libc::EPERM) {
+        return LoadFailure::NoTrampolines {
+            section: section.to_string(),
+            detail,
+        };
     }
-    reason.to_string()
-}
-
-fn if_index(name: &str) -> Result<u32, String> {
-    let c = CString::new(name).map_err(|_| format!("bad interface name {name:?}"))?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        return Err(format!("no network interface named {name:?}"));
-    }
-    Ok(idx)
+    LoadFailure::Refused { errno, detail }
 }
 
 struct PerfSpec {
@@ -128,7 +129,11 @@ struct PerfSpec {
     period: Option<u64>,
 }
 
-fn parse_perf_spec(spec: &str) -> Result<PerfSpec, String> {
+fn parse_perf_spec(spec: &str) -> Result<PerfSpec, AttachError> {
+    parse_perf_spec_text(spec).map_err(AttachError::PerfSpec)
+}
+
+fn parse_perf_spec_text(spec: &str) -> Result<PerfSpec, String> {
     let mut out = PerfSpec {
         type_: u32::MAX,
         config: u64::MAX,
@@ -163,32 +168,10 @@ fn parse_perf_spec(spec: &str) -> Result<PerfSpec, String> {
     Ok(out)
 }
 
-fn online_cpus() -> Result<Vec<u32>, String> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/online")
-        .map_err(|e| format!("reading online CPUs: {e}"))?;
-    parse_cpu_list(&text)
-}
-
-pub fn parse_cpu_list(text: &str) -> Result<Vec<u32>, String> {
-    let mut cpus = Vec::new();
-    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
-        let bad = || format!("bad CPU list {text:?}");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    Ok(cpus)
-}
-
-fn attach_perf_event(prog: &ProgramMut<'_>, spec: &str) -> Result<Vec<Link>, String> {
+fn attach_perf_event(prog: &ProgramMut<'_>, spec: &str) -> Result<Vec<Link>, AttachError> {
     let spec = parse_perf_spec(spec)?;
     let mut links = Vec::new();
-    for cpu in online_cpus()? {
+    for cpu in cpus::online().map_err(|e| AttachError::Host(e.to_string()))? {
         // SAFETY: perf_event_attr is plain old data; zero is a valid start.
         let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
         attr.type_ = spec.type_;
@@ -214,19 +197,21 @@ fn attach_perf_event(prog: &ProgramMut<'_>, spec: &str) -> Result<Vec<Link>, Str
             )
         } as i32;
         if fd < 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(format!(
-                "perf_event_open(type={}, config={}) on CPU {cpu}: {err}",
-                spec.type_, spec.config
-            ));
+            return Err(AttachError::PerfOpen {
+                type_: spec.type_,
+                config: spec.config,
+                cpu,
+                errno: last_errno(),
+            });
         }
         match prog.attach_perf_event(fd) {
             // The link owns the perf fd from here and closes it on detach.
             Ok(link) => links.push(link),
             Err(e) => {
+                let errno = last_errno();
                 // SAFETY: fd is ours and was not handed to a link.
                 unsafe { libc::close(fd) };
-                return Err(format!("attaching to perf event on CPU {cpu}: {e}"));
+                return Err(other(&format!("perf_event/ on CPU {cpu}"), &e, errno));
             }
         }
     }
@@ -247,31 +232,60 @@ mod tests {
     }
 
     #[test]
-    fn parses_cpu_lists() {
-        assert_eq!(parse_cpu_list("0-3,6\n"), Ok(vec![0, 1, 2, 3, 6]));
-        assert_eq!(parse_cpu_list("0"), Ok(vec![0]));
-        assert!(parse_cpu_list("a-b").is_err());
-    }
-
-    #[test]
     fn kprobe_errors_say_what_is_missing() {
-        let msg = explain_attach_error(
+        let got = classify_attach(
             "kprobe/tcp_retransmit_skb",
-            "No such file or directory (os error 2)",
+            ErrorKind::NotFound,
+            libc::ENOENT,
         );
-        if !kernel_has_kprobes() {
-            assert!(msg.contains("lacks kprobe support"), "{msg}");
+        let section = "kprobe/tcp_retransmit_skb".to_string();
+        let want = if kernel_has_kprobes() {
+            AttachError::NoSuchFunction {
+                section,
+                errno: libc::ENOENT,
+            }
         } else {
-            assert!(msg.contains("not found"), "{msg}");
-        }
+            AttachError::NoKprobes {
+                section,
+                errno: libc::ENOENT,
+            }
+        };
+        assert_eq!(got, Some(want));
+        assert_eq!(
+            classify_attach("tracepoint/x/y", ErrorKind::NotFound, libc::ENOENT),
+            Some(AttachError::NoSuchTracepoint {
+                section: "tracepoint/x/y".into(),
+                errno: libc::ENOENT
+            })
+        );
+        assert_eq!(
+            classify_attach("tracepoint/x/y", ErrorKind::PermissionDenied, libc::EPERM),
+            None
+        );
     }
 
     #[test]
     fn fentry_eperm_is_explained() {
-        let msg = describe_load_failure(
+        let f = classify_load_failure(
             "fentry/tcp_retransmit_skb",
-            "Permission denied (os error 1)",
+            ErrorKind::PermissionDenied,
+            libc::EPERM,
+            "prog 'x': failed".into(),
         );
-        assert!(msg.contains("trampolines"), "{msg}");
+        assert!(matches!(f, LoadFailure::NoTrampolines { .. }), "{f:?}");
+        assert!(f.to_string().contains("trampolines"), "{f}");
+        let f = classify_load_failure(
+            "tp_btf/x",
+            ErrorKind::PermissionDenied,
+            libc::EPERM,
+            "d".into(),
+        );
+        assert_eq!(
+            f,
+            LoadFailure::Refused {
+                errno: libc::EPERM,
+                detail: "d".into()
+            }
+        );
     }
 }

@@ -2,12 +2,6 @@
 
 include!(concat!(env!("OUT_DIR"), "/embedded_index.rs"));
 
-/// The generated libbpf-rs skeletons, for code that wants typed access to a
-/// built-in program's maps (benchmarks and tests fill maps through them).
-pub mod skeletons {
-    include!(concat!(env!("OUT_DIR"), "/skeletons.rs"));
-}
-
 /// The embedded object called `name`, if any.
 pub fn find(name: &str) -> Option<&'static [u8]> {
     EMBEDDED

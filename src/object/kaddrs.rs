@@ -1,45 +1,13 @@
 //! `kaddrs:` support: before load, each listed kernel symbol's address is
 //! written into the object's `const volatile u64 kaddr_<sym>` in `.rodata`,
 //! so programs can compare pointers against kernel functions or variables.
+//! The addresses come from the shared kallsyms table ([`crate::host::kallsyms`]).
 
 use std::collections::HashMap;
 
 use libbpf_rs::btf::types::DataSec;
 use libbpf_rs::btf::BtfType;
 use libbpf_rs::{Btf, OpenObject};
-
-/// Reads the addresses of `symbols` from a kallsyms-format text.
-pub fn resolve(kallsyms: &str, symbols: &[String]) -> Result<HashMap<String, u64>, String> {
-    let mut found = HashMap::new();
-    for line in kallsyms.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        if symbols.iter().any(|s| s == name) && !found.contains_key(name) {
-            if let Ok(a) = u64::from_str_radix(addr, 16) {
-                found.insert(name.to_string(), a);
-            }
-        }
-    }
-    let missing: Vec<&str> = symbols
-        .iter()
-        .filter(|s| !found.contains_key(*s))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "symbols not found in /proc/kallsyms: {}",
-            missing.join(", ")
-        ));
-    }
-    if found.values().all(|&a| a == 0) && !found.is_empty() {
-        return Err(
-            "/proc/kallsyms shows zero addresses: run as root (kptr_restrict hides them)".into(),
-        );
-    }
-    Ok(found)
-}
 
 /// Writes each address into `.rodata` at the offset BTF gives for
 /// `kaddr_<sym>`.
@@ -85,18 +53,4 @@ pub fn apply(
         slot.copy_from_slice(&addr.to_ne_bytes());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_and_reports_missing() {
-        let text = "ffffffff81000000 T _stext\nffffffff81234560 T do_sys_open\n0000000000000000 A fixed_percpu_data\n";
-        let found = resolve(text, &["do_sys_open".into()]).expect("found");
-        assert_eq!(found["do_sys_open"], 0xffffffff81234560);
-        let err = resolve(text, &["nope".into()]).expect_err("missing");
-        assert!(err.contains("nope"));
-    }
 }

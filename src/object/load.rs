@@ -5,13 +5,16 @@
 //! and the rest of the object loaded again, so the config keeps every metric
 //! its other programs feed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use libbpf_rs::{Link, Object, ObjectBuilder, OpenObject, ProgramAttachType, ProgramType};
+use libbpf_rs::{
+    Link, MapCore, MapHandle, Object, ObjectBuilder, OpenObject, ProgramAttachType, ProgramType,
+};
 
-use super::attach::{attach_program, describe_load_failure};
+use super::attach::{attach_program, classify_load_failure};
+use super::error::{last_errno, AttachError, LoadFailure, MapLookupError, ObjectError};
 use super::libbpf_log;
 use super::program_info::prog_info;
 use super::source::ObjectBytes;
@@ -20,9 +23,9 @@ use super::source::ObjectBytes;
 pub enum ProgramState {
     Attached,
     /// The kernel refused to load it; the reason says why.
-    LoadFailed(String),
+    LoadFailed(LoadFailure),
     /// Loaded, but attaching failed.
-    AttachFailed(String),
+    AttachFailed(AttachError),
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,36 @@ pub struct LoadedObject {
     _links: Vec<Link>,
 }
 
+impl LoadedObject {
+    /// A handle on the object's map `name`, by libbpf's name for it (the
+    /// kernel's is cut to 15 characters).
+    pub fn map_handle(&self, name: &str) -> Result<MapHandle, MapLookupError> {
+        let map = self
+            .object
+            .maps()
+            .find(|m| m.name().to_str() == Some(name))
+            .ok_or_else(|| MapLookupError::Missing {
+                name: name.to_string(),
+                available: self
+                    .object
+                    .maps()
+                    .map(|m| m.name().to_string_lossy().into_owned())
+                    .filter(|n| {
+                        !n.starts_with('.')
+                            && !n.contains(".rodata")
+                            && !n.contains(".bss")
+                            && !n.contains(".data")
+                    })
+                    .collect(),
+            })?;
+        MapHandle::try_from(&map).map_err(|e| MapLookupError::Handle {
+            name: name.to_string(),
+            errno: last_errno(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 pub struct LoadOptions<'a> {
     pub kaddrs: &'a HashMap<String, u64>,
     pub btf_path: Option<&'a Path>,
@@ -57,25 +90,59 @@ pub struct LoadOptions<'a> {
 fn open(
     bytes: &ObjectBytes,
     opts: &LoadOptions<'_>,
-    disabled: &BTreeMap<String, String>,
-) -> Result<OpenObject, String> {
+    disabled: &BTreeSet<String>,
+) -> Result<OpenObject, ObjectError> {
     let mut builder = ObjectBuilder::default();
     if let Some(path) = opts.btf_path {
         builder
             .btf_custom_path(path)
-            .map_err(|e| format!("--btf.path {}: {e}", path.display()))?;
+            .map_err(|e| ObjectError::BtfPath {
+                path: path.display().to_string(),
+                errno: last_errno(),
+                reason: e.to_string(),
+            })?;
     }
-    let mut open = builder
-        .open_memory(&bytes.bytes)
-        .map_err(|e| format!("opening {}: {e}", bytes.origin))?;
+    let (opened, log) = libbpf_log::capture(|| {
+        builder
+            .open_memory(&bytes.bytes)
+            .map_err(|e| (e, last_errno()))
+    });
+    let mut open = opened.map_err(|(e, errno)| ObjectError::Open {
+        origin: bytes.origin.clone(),
+        errno,
+        reason: e.to_string(),
+        libbpf: failure_lines(&log),
+    })?;
     for mut prog in open.progs_mut() {
-        if disabled.contains_key(prog.name().to_string_lossy().as_ref()) {
+        if disabled.contains(prog.name().to_string_lossy().as_ref()) {
             prog.set_autoload(false);
         }
         set_reference_section_type(&mut prog);
     }
-    super::kaddrs::apply(&mut open, &bytes.bytes, opts.kaddrs)?;
+    super::kaddrs::apply(&mut open, &bytes.bytes, opts.kaddrs).map_err(ObjectError::Kaddrs)?;
     Ok(open)
+}
+
+/// The lines of a libbpf log that say what went wrong: warnings about
+/// failures, without the relocation chatter around them.
+fn failure_lines(log: &[String]) -> Vec<String> {
+    let mut failing: Vec<String> = log
+        .iter()
+        .rev()
+        .filter(|l| {
+            !l.contains("-- BEGIN")
+                && !l.contains("-- END")
+                && (l.contains("fail") || l.contains("error") || l.contains("invalid"))
+        })
+        .take(3)
+        .cloned()
+        .collect();
+    failing.reverse();
+    if failing.is_empty() {
+        log.iter().rev().take(3).rev().cloned().collect()
+    } else {
+        failing
+    }
 }
 
 /// The reference exporter's own section names, `xdp/<ifname>` and
@@ -121,31 +188,43 @@ fn failed_in_log(lines: &[String]) -> Vec<String> {
 fn probe_each(
     bytes: &ObjectBytes,
     opts: &LoadOptions<'_>,
-    disabled: &BTreeMap<String, String>,
-) -> Vec<(String, String)> {
+    disabled: &BTreeSet<String>,
+) -> Vec<(String, Failed)> {
     let names: Vec<String> = match open(bytes, opts, disabled) {
         Ok(o) => o
             .progs()
             .map(|p| p.name().to_string_lossy().into_owned())
-            .filter(|n| !disabled.contains_key(n))
+            .filter(|n| !disabled.contains(n))
             .collect(),
         Err(_) => return Vec::new(),
     };
     let mut failed = Vec::new();
     for name in &names {
         let mut only = disabled.clone();
-        for other in names.iter().filter(|n| *n != name) {
-            only.insert(other.clone(), String::new());
-        }
+        only.extend(names.iter().filter(|n| *n != name).cloned());
         let Ok(o) = open(bytes, opts, &only) else {
             continue;
         };
-        let (result, log) = libbpf_log::capture(|| o.load());
-        if let Err(e) = result {
-            failed.push((name.clone(), summarize(&e.to_string(), &log, name)));
+        let (result, log) = libbpf_log::capture(|| o.load().map_err(|e| (e, last_errno())));
+        if let Err((e, errno)) = result {
+            failed.push((
+                name.clone(),
+                Failed {
+                    kind: e.kind(),
+                    errno,
+                    detail: summarize(&e.to_string(), &log, name),
+                },
+            ));
         }
     }
     failed
+}
+
+/// One program's load failure, before it is classified.
+struct Failed {
+    kind: libbpf_rs::ErrorKind,
+    errno: i32,
+    detail: String,
 }
 
 /// libbpf's lines about one program, short enough for a log line and a
@@ -178,9 +257,13 @@ fn summarize(error: &str, log: &[String], prog: &str) -> String {
 
 /// Loads the object, leaving out programs the kernel refuses, then attaches
 /// every loaded program one by one.
-pub fn load_object(bytes: &ObjectBytes, opts: &LoadOptions<'_>) -> Result<LoadedObject, String> {
-    let mut disabled: BTreeMap<String, String> = BTreeMap::new();
+pub fn load_object(
+    bytes: &ObjectBytes,
+    opts: &LoadOptions<'_>,
+) -> Result<LoadedObject, ObjectError> {
+    let mut refused: BTreeMap<String, LoadFailure> = BTreeMap::new();
     let object = loop {
+        let disabled: BTreeSet<String> = refused.keys().cloned().collect();
         let open_obj = open(bytes, opts, &disabled)?;
         let sections: HashMap<String, String> = open_obj
             .progs()
@@ -192,38 +275,45 @@ pub fn load_object(bytes: &ObjectBytes, opts: &LoadOptions<'_>) -> Result<Loaded
             })
             .collect();
         let total = sections.len();
-        let (result, log) = libbpf_log::capture(|| open_obj.load());
+        let (result, log) = libbpf_log::capture(|| open_obj.load().map_err(|e| (e, last_errno())));
         match result {
             Ok(object) => break object,
-            Err(e) => {
-                let mut newly: Vec<(String, String)> = failed_in_log(&log)
+            Err((e, errno)) => {
+                let mut newly: Vec<(String, Failed)> = failed_in_log(&log)
                     .into_iter()
-                    .filter(|n| sections.contains_key(n) && !disabled.contains_key(n))
+                    .filter(|n| sections.contains_key(n) && !disabled.contains(n))
                     .map(|n| {
-                        let reason = summarize(&e.to_string(), &log, &n);
-                        (n, reason)
+                        let detail = summarize(&e.to_string(), &log, &n);
+                        (
+                            n,
+                            Failed {
+                                kind: e.kind(),
+                                errno,
+                                detail,
+                            },
+                        )
                     })
                     .collect();
                 if newly.is_empty() {
                     newly = probe_each(bytes, opts, &disabled);
                 }
                 if newly.is_empty() || disabled.len() + newly.len() > total {
-                    let tail: Vec<&str> =
-                        log.iter().rev().take(5).rev().map(String::as_str).collect();
-                    return Err(format!(
-                        "loading {}: {e}; libbpf said: {}",
-                        bytes.origin,
-                        tail.join(" | ")
-                    ));
+                    return Err(ObjectError::Load {
+                        origin: bytes.origin.clone(),
+                        errno,
+                        reason: e.to_string(),
+                        libbpf: failure_lines(&log),
+                    });
                 }
-                for (name, reason) in newly {
+                for (name, failed) in newly {
                     let section = sections.get(&name).cloned().unwrap_or_default();
-                    let reason = describe_load_failure(&section, &reason);
+                    let reason =
+                        classify_load_failure(&section, failed.kind, failed.errno, failed.detail);
                     log::warn!(
                         "{}: program {name} ({section}) not loaded: {reason}",
                         bytes.origin
                     );
-                    disabled.insert(name, reason);
+                    refused.insert(name, reason);
                 }
             }
         }
@@ -234,7 +324,7 @@ pub fn load_object(bytes: &ObjectBytes, opts: &LoadOptions<'_>) -> Result<Loaded
     for prog in object.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         let section = prog.section().to_string_lossy().into_owned();
-        if let Some(reason) = disabled.get(&name) {
+        if let Some(reason) = refused.get(&name) {
             programs.push(ProgramStatus {
                 name,
                 section,
@@ -251,18 +341,15 @@ pub fn load_object(bytes: &ObjectBytes, opts: &LoadOptions<'_>) -> Result<Loaded
                 links.append(&mut new_links);
                 ProgramState::Attached
             }
-            Err(reason) => {
-                let detail: Vec<&str> = log
-                    .iter()
-                    .filter(|l| l.contains(&name) || l.contains("failed"))
-                    .map(|l| l.trim_start_matches("libbpf: "))
-                    .take(2)
-                    .collect();
-                let reason = if detail.is_empty() {
-                    reason
-                } else {
-                    format!("{reason} (libbpf: {})", detail.join("; "))
-                };
+            Err(mut reason) => {
+                if let AttachError::Other { libbpf, .. } = &mut reason {
+                    *libbpf = log
+                        .iter()
+                        .filter(|l| l.contains(&name) || l.contains("failed"))
+                        .take(2)
+                        .cloned()
+                        .collect();
+                }
                 log::warn!(
                     "{}: program {name} ({section}) not attached: {reason}",
                     bytes.origin

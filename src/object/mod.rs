@@ -4,12 +4,13 @@
 
 pub mod attach;
 pub mod embedded;
+pub mod error;
 pub mod kaddrs;
 pub mod libbpf_log;
 pub mod load;
 pub mod program_info;
 pub mod source;
-pub mod tracefs;
 
+pub use error::{AttachError, LoadFailure, MapLookupError, ObjectError};
 pub use load::{load_object, LoadedObject, ProgramState, ProgramStatus};
 pub use source::{resolve_object, ObjectBytes};

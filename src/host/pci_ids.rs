@@ -1,5 +1,5 @@
 //! The `pci.ids` database, parsed once on first use and shared by the
-//! `pci_*` decoders through [`super::DecoderEnv`].
+//! `pci_*` decoders through [`super::Host`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
-//! The kernel symbol table from `/proc/kallsyms`, shared by `ksym` and
-//! `kstack` through [`super::DecoderEnv`].
+//! The kernel symbol table from `/proc/kallsyms`, shared by the `ksym` and
+//! `kstack` decoders and by `kaddrs`.
 //!
 //! It is loaded on first use rather than at start-up, because most configs
 //! never decode a kernel address and the file is large (100k+ lines). Modules
@@ -8,32 +8,28 @@
 //! row per scrape.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::refresh::Refreshing;
 
 /// Long enough that a stream of unresolvable addresses costs little, short
 /// enough that a freshly loaded module's symbols show within a scrape or two.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct Kallsyms {
-    path: PathBuf,
-    reload_interval: Duration,
-    state: Mutex<State>,
+    table: Refreshing<SymTable>,
 }
 
+/// Sorted by address; where several symbols share an address the preferred
+/// one (text over data, then file order) comes first. Names live in one
+/// arena so the table costs a few MB rather than one allocation per symbol.
 #[derive(Default)]
-struct State {
-    table: SymTable,
-    loaded_at: Option<Instant>,
-    warned_empty: bool,
-}
-
-/// Sorted by address, one entry per address; names live in one arena so the
-/// table costs a few MB rather than one allocation per symbol.
-#[derive(Default)]
-struct SymTable {
+pub struct SymTable {
     entries: Vec<Entry>,
     names: String,
+    /// Lines whose address reads as zero: kptr_restrict hides addresses
+    /// from readers without CAP_SYSLOG.
+    hidden: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -51,79 +47,81 @@ impl Default for Kallsyms {
 
 impl Kallsyms {
     pub fn with_path(path: impl Into<PathBuf>, reload_interval: Duration) -> Self {
+        let path = path.into();
+        let what = format!("kallsyms ({})", path.display());
+        let warned = std::sync::atomic::AtomicBool::new(false);
         Self {
-            path: path.into(),
-            reload_interval,
-            state: Mutex::new(State::default()),
+            table: Refreshing::new(what, reload_interval, None, move || {
+                let table = SymTable::parse(&std::fs::read_to_string(&path)?);
+                if table.entries.is_empty()
+                    && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    log::warn!(
+                        "kallsyms: no symbol addresses in {} (not root, or kernel.kptr_restrict \
+                         hides them); ksym and kstack labels will read unknown",
+                        path.display()
+                    );
+                }
+                Ok(table)
+            }),
         }
     }
 
     /// The symbol starting exactly at `addr`.
     pub fn exact(&self, addr: u64) -> Option<String> {
-        self.resolve(&[addr], SymTable::exact)
-            .into_iter()
-            .next()
-            .flatten()
+        self.table
+            .with(|t| t.exact(addr).map(str::to_owned), Option::is_some)
     }
 
     /// For each address, the nearest symbol at or below it (a return address
     /// inside a function names that function), `None` below the lowest one.
     pub fn nearest(&self, addrs: &[u64]) -> Vec<Option<String>> {
-        self.resolve(addrs, SymTable::nearest)
+        self.table.with(
+            |t| {
+                addrs
+                    .iter()
+                    .map(|&a| t.nearest(a).map(str::to_owned))
+                    .collect::<Vec<_>>()
+            },
+            |found| found.iter().all(Option::is_some),
+        )
     }
 
-    fn resolve(
+    /// The address of each symbol in `names`, for `kaddrs`; `Err` lists
+    /// the ones not found.
+    pub fn addresses(
         &self,
-        addrs: &[u64],
-        find: fn(&SymTable, u64) -> Option<&str>,
-    ) -> Vec<Option<String>> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let lookup = |t: &SymTable| -> Vec<Option<String>> {
-            addrs
-                .iter()
-                .map(|&a| find(t, a).map(str::to_owned))
-                .collect()
-        };
-        let mut found = if state.loaded_at.is_some() {
-            lookup(&state.table)
-        } else {
-            Vec::new()
-        };
-        let complete = state.loaded_at.is_some() && found.iter().all(Option::is_some);
-        let stale = state
-            .loaded_at
-            .is_none_or(|t| t.elapsed() >= self.reload_interval);
-        if !complete && stale {
-            self.reload(&mut state);
-            found = lookup(&state.table);
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, u64>, String> {
+        let table = self.table.current();
+        let mut found = std::collections::HashMap::new();
+        let mut missing = Vec::new();
+        for name in names {
+            match table.address_of(name) {
+                Some(addr) => {
+                    found.insert(name.clone(), addr);
+                }
+                None => missing.push(name.as_str()),
+            }
         }
-        found.resize(addrs.len(), None);
-        found
-    }
-
-    fn reload(&self, state: &mut State) {
-        state.loaded_at = Some(Instant::now());
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => state.table = SymTable::parse(&text),
-            Err(e) => log::warn!("kallsyms: reading {}: {e}", self.path.display()),
+        if missing.is_empty() {
+            return Ok(found);
         }
-        if state.table.entries.is_empty() && !state.warned_empty {
-            state.warned_empty = true;
-            log::warn!(
-                "kallsyms: no symbol addresses in {} (not root, or kernel.kptr_restrict hides them); \
-                 ksym and kstack labels will read unknown",
-                self.path.display()
-            );
+        if table.entries.is_empty() && table.hidden > 0 {
+            return Err("/proc/kallsyms shows zero addresses: run as root or with CAP_SYSLOG (kernel.kptr_restrict hides them)".into());
         }
+        Err(format!(
+            "symbols not found in /proc/kallsyms: {}",
+            missing.join(", ")
+        ))
     }
 }
 
 impl SymTable {
     /// Parses `ADDR TYPE NAME[\t[MODULE]]` lines. Zero addresses (hidden by
     /// kptr_restrict) are skipped: they would make every lookup hit garbage.
-    /// Where several symbols share an address, a text symbol wins over data,
-    /// then the first listed, so the choice does not depend on sort order.
-    fn parse(text: &str) -> Self {
+    pub fn parse(text: &str) -> Self {
+        let mut hidden = 0;
         let mut raw: Vec<(u64, bool, &str)> = text
             .lines()
             .filter_map(|line| {
@@ -132,15 +130,18 @@ impl SymTable {
                 let kind = f.next()?;
                 let name = f.next()?;
                 let text = matches!(kind, "t" | "T" | "w" | "W");
+                if addr == 0 {
+                    hidden += 1;
+                }
                 (addr != 0).then_some((addr, text, name))
             })
             .collect();
         // Stable: equal keys keep file order.
         raw.sort_by_key(|&(addr, text, _)| (addr, !text));
-        raw.dedup_by_key(|&mut (addr, _, _)| addr);
         let mut table = SymTable {
             entries: Vec::with_capacity(raw.len()),
             names: String::with_capacity(raw.iter().map(|r| r.2.len()).sum()),
+            hidden,
         };
         for (addr, _, name) in raw {
             let (Ok(start), Ok(len)) =
@@ -159,30 +160,44 @@ impl SymTable {
         self.names.get(start..start + e.len as usize).unwrap_or("")
     }
 
+    /// The preferred symbol at exactly `addr`: the first of its group.
     fn exact(&self, addr: u64) -> Option<&str> {
-        let i = self.entries.binary_search_by_key(&addr, |e| e.addr).ok()?;
-        self.entries.get(i).map(|e| self.name(e))
+        let i = self.entries.partition_point(|e| e.addr < addr);
+        self.entries
+            .get(i)
+            .filter(|e| e.addr == addr)
+            .map(|e| self.name(e))
     }
 
     fn nearest(&self, addr: u64) -> Option<&str> {
         let above = self.entries.partition_point(|e| e.addr <= addr);
-        let i = above.checked_sub(1)?;
-        self.entries.get(i).map(|e| self.name(e))
+        let below = self.entries.get(above.checked_sub(1)?)?.addr;
+        self.exact(below)
+    }
+
+    /// The lowest address of a symbol called `name` (static functions can
+    /// share a name; any one of them is as good as another for `kaddrs`).
+    fn address_of(&self, name: &str) -> Option<u64> {
+        self.entries
+            .iter()
+            .find(|e| self.name(e) == name)
+            .map(|e| e.addr)
     }
 }
 
 /// The real table's address of `name`, for tests of the decoders.
 #[cfg(test)]
-pub(crate) fn real_symbol(names: &[&str]) -> Option<(String, u64)> {
-    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+/// Panics, rather than letting a test pass untested, when the addresses are
+/// hidden: the test suite runs as root, where they never are.
+pub(crate) fn real_symbol(names: &[&str]) -> (String, u64) {
+    let text = std::fs::read_to_string("/proc/kallsyms").expect("read /proc/kallsyms");
     let table = SymTable::parse(&text);
-    names.iter().find_map(|want| {
-        table
-            .entries
-            .iter()
-            .find(|e| table.name(e) == *want)
-            .map(|e| (want.to_string(), e.addr))
-    })
+    names
+        .iter()
+        .find_map(|want| table.address_of(want).map(|a| (want.to_string(), a)))
+        .unwrap_or_else(|| {
+            panic!("none of {names:?} has an address in /proc/kallsyms: run the tests as root")
+        })
 }
 
 #[cfg(test)]
@@ -196,6 +211,14 @@ pub(crate) mod tests {
         00000000000000aa t three\t[mod]\n\
         0000000000000000 T hidden\n\
         garbage line\n";
+
+    /// A host whose kallsyms is `kallsyms`, for decoder tests.
+    pub(crate) fn host(kallsyms: Kallsyms) -> std::sync::Arc<crate::host::Host> {
+        std::sync::Arc::new(crate::host::Host {
+            kallsyms,
+            ..Default::default()
+        })
+    }
 
     pub(crate) fn fixture(text: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().expect("tempfile");
@@ -240,5 +263,21 @@ pub(crate) mod tests {
         let k = Kallsyms::with_path("/nonexistent/kallsyms", RELOAD_INTERVAL);
         assert_eq!(k.exact(4), None);
         assert_eq!(k.nearest(&[4, 5]), vec![None, None]);
+    }
+
+    #[test]
+    fn addresses_for_kaddrs() {
+        let f = fixture(FIXTURE);
+        let k = Kallsyms::with_path(f.path(), RELOAD_INTERVAL);
+        let found = k
+            .addresses(&["two_data".into(), "three".into()])
+            .expect("found");
+        assert_eq!((found["two_data"], found["three"]), (6, 0xaa));
+        let err = k.addresses(&["nope".into()]).expect_err("missing");
+        assert_eq!(err, "symbols not found in /proc/kallsyms: nope");
+        let hidden = fixture("0000000000000000 T a\n0000000000000000 T b\n");
+        let k = Kallsyms::with_path(hidden.path(), RELOAD_INTERVAL);
+        let err = k.addresses(&["a".into()]).expect_err("hidden");
+        assert!(err.contains("zero addresses"), "{err}");
     }
 }

@@ -1,0 +1,86 @@
+//! One walk over a config's metrics with their key paths, so that checking,
+//! binding and reporting all name a metric the same way
+//! (`metrics.histograms[2]`) and none of them re-implements the walk.
+
+use super::load::Config;
+use super::model::{Counter, Histogram, Label};
+
+/// Which section a metric comes from, with its own settings.
+#[derive(Debug, Clone, Copy)]
+pub enum SpecKind<'a> {
+    Counter(&'a Counter),
+    Gauge(&'a Counter),
+    Histogram(&'a Histogram),
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricSpec<'a> {
+    /// The key path of the metric, e.g. `metrics.counters[0]`.
+    pub at: String,
+    pub name: &'a str,
+    pub help: &'a str,
+    pub labels: &'a [Label],
+    pub kind: SpecKind<'a>,
+}
+
+impl MetricSpec<'_> {
+    /// The key path of one of the metric's fields.
+    pub fn key(&self, field: &str) -> String {
+        format!("{}.{field}", self.at)
+    }
+
+    /// Counters read from a perf event array rather than a map.
+    pub fn is_event_counter(&self) -> bool {
+        matches!(self.kind, SpecKind::Counter(c) if c.perf_event_array)
+    }
+}
+
+impl Config {
+    /// Counters, then gauges, then histograms, in file order.
+    pub fn specs(&self) -> impl Iterator<Item = MetricSpec<'_>> {
+        let m = &self.spec.metrics;
+        let counters = m.counters.iter().enumerate().map(|(i, c)| MetricSpec {
+            at: format!("metrics.counters[{i}]"),
+            name: &c.name,
+            help: &c.help,
+            labels: &c.labels,
+            kind: SpecKind::Counter(c),
+        });
+        let gauges = m.gauges.iter().enumerate().map(|(i, c)| MetricSpec {
+            at: format!("metrics.gauges[{i}]"),
+            name: &c.name,
+            help: &c.help,
+            labels: &c.labels,
+            kind: SpecKind::Gauge(c),
+        });
+        let histograms = m.histograms.iter().enumerate().map(|(i, h)| MetricSpec {
+            at: format!("metrics.histograms[{i}]"),
+            name: &h.name,
+            help: &h.help,
+            labels: &h.labels,
+            kind: SpecKind::Histogram(h),
+        });
+        counters.chain(gauges).chain(histograms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse_config, ConfigSource};
+
+    #[test]
+    fn walks_every_section_with_key_paths() {
+        let text = "metrics:\n  counters:\n    - {name: a, help: h}\n    - {name: b, help: h}\n  gauges:\n    - {name: c, help: h}\n  histograms:\n    - {name: d, help: h, bucket_type: exp2, bucket_min: 0, bucket_max: 2, labels: [{name: bucket, size: 8, decoders: [{name: uint}]}]}\n";
+        let config = parse_config("t", "t.yaml", ConfigSource::Embedded, text).expect("parses");
+        let walked: Vec<(String, &str)> = config.specs().map(|s| (s.at, s.name)).collect();
+        assert_eq!(
+            walked,
+            vec![
+                ("metrics.counters[0]".to_string(), "a"),
+                ("metrics.counters[1]".to_string(), "b"),
+                ("metrics.gauges[0]".to_string(), "c"),
+                ("metrics.histograms[0]".to_string(), "d"),
+            ]
+        );
+    }
+}

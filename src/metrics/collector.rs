@@ -1,0 +1,32 @@
+//! The one interface the scrape loop sees: metric maps, event counters and
+//! the exporter's own metrics all write families into a [`Sink`] and say
+//! what happened, so a scrape is one loop with no special cases.
+
+use super::sink::Sink;
+
+/// What one collector's part of a scrape produced, for self-metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Collected {
+    pub series: usize,
+    /// Keys or records that failed to decode in this scrape.
+    pub decode_errors: u64,
+    /// For collectors that read a map.
+    pub map: Option<MapStats>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MapStats {
+    /// Entries read from the map in this scrape.
+    pub entries: usize,
+    /// Raw keys whose labels the key cache holds.
+    pub cached_keys: usize,
+    pub read_failed: bool,
+}
+
+pub trait Collector: Send {
+    /// The metric's Prometheus name.
+    fn name(&self) -> &str;
+    /// The BPF map behind it, for self-metrics labels.
+    fn map_name(&self) -> &str;
+    fn collect(&mut self, out: &mut dyn Sink) -> Collected;
+}
