@@ -15,6 +15,7 @@ header's numbering. Both tables below therefore come from the same header:
     scripts/gen-drop-reasons.py                # print the YAML static_map
     scripts/gen-drop-reasons.py --c            # print the C list
     scripts/gen-drop-reasons.py --write        # rewrite both files in place
+    scripts/gen-drop-reasons.py --check        # exit 1 if either file is stale
     scripts/gen-drop-reasons.py --header PATH  # read another vmlinux.h
 
 Refresh after scripts/gen-vmlinux.sh brings a header with new reasons.
@@ -74,14 +75,20 @@ def c_list(reasons):
     return f"#define EE_DROP_REASONS(X) \\\n{body}\t/* end */\n"
 
 
-def replace_between(path, begin, end, new, comment):
-    text = path.read_text()
+def replace_between(text, path, begin, end, new, comment):
+    """The text with everything between the marker lines replaced by `new`.
+
+    Marker lines are matched one line each ([^\n]*, never across lines), so
+    the block between them is exactly what is replaced, however often this
+    runs. Exactly one pair of markers must exist."""
     pat = re.compile(
-        rf"(^.*{re.escape(begin)}.*\n)(.*?)(^.*{re.escape(end)}.*$)", re.S | re.M
+        rf"(^[^\n]*{re.escape(begin)}[^\n]*\n)(.*?)(^[^\n]*{re.escape(end)}[^\n]*$)",
+        re.S | re.M,
     )
-    if not pat.search(text):
-        sys.exit(f"{path}: markers {comment}{begin!r} / {end!r} not found")
-    path.write_text(pat.sub(lambda m: m.group(1) + new + m.group(3), text, count=1))
+    found = pat.findall(text)
+    if len(found) != 1:
+        sys.exit(f"{path}: expected one pair of markers {comment}{begin!r} / {end!r}, found {len(found)}")
+    return pat.sub(lambda m: m.group(1) + new + m.group(3), text, count=1)
 
 
 def main():
@@ -90,12 +97,27 @@ def main():
     ap.add_argument("--c", action="store_true", help="print the C list instead of YAML")
     ap.add_argument("--indent", type=int, default=16, help="YAML indent (default 16)")
     ap.add_argument("--write", action="store_true", help=f"rewrite {C_FILE.name} and {YAML_FILE.name}")
+    ap.add_argument("--check", action="store_true", help="exit 1 if either file is out of date")
     args = ap.parse_args()
     reasons = parse(args.header)
-    if args.write:
-        replace_between(C_FILE, BEGIN, END, c_list(reasons), "/* */ ")
-        replace_between(YAML_FILE, BEGIN, END, yaml_map(reasons, args.indent), "# ")
-        print(f"wrote {len(reasons)} reasons to {C_FILE.relative_to(ROOT)} and {YAML_FILE.relative_to(ROOT)}")
+    if args.write or args.check:
+        stale = []
+        for path, new, comment in [
+            (C_FILE, c_list(reasons), "/* */ "),
+            (YAML_FILE, yaml_map(reasons, args.indent), "# "),
+        ]:
+            text = path.read_text()
+            updated = replace_between(text, path, BEGIN, END, new, comment)
+            if updated != text:
+                stale.append(path.relative_to(ROOT))
+                if args.write:
+                    path.write_text(updated)
+        if args.check:
+            if stale:
+                sys.exit(f"out of date: {', '.join(map(str, stale))}; run {Path(__file__).relative_to(ROOT)} --write")
+            print(f"up to date: {len(reasons)} drop reasons")
+        else:
+            print(f"wrote {len(reasons)} reasons to {C_FILE.relative_to(ROOT)} and {YAML_FILE.relative_to(ROOT)}")
     elif args.c:
         sys.stdout.write(c_list(reasons))
     else:

@@ -3,7 +3,13 @@
 # missing. Idempotent: a machine that has everything runs no apt at all.
 set -euo pipefail
 
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool prometheus pci.ids util-linux iproute2)
+# Build: clang llvm libelf-dev zlib1g-dev pkg-config make gcc.
+# Tests run: bpftool, prometheus (promtool and a real server), pci.ids,
+# util-linux (losetup, mount), iproute2 (ip), iputils-ping (ping),
+# e2fsprogs (mkfs.ext4), coreutils (dd, sleep), curl, openssl, python3.
+# The README's worked example compiles against libbpf-dev's headers.
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool prometheus pci.ids
+  util-linux iproute2 iputils-ping e2fsprogs coreutils curl openssl python3 libbpf-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,9 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "test: the integration tests load BPF programs; run as root (sudo $0)" >&2
   exit 1
 fi
+# Generated files must match their generators' output.
+python3 scripts/gen-decoder-tables.py --check
+python3 scripts/gen-drop-reasons.py --check
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --no-fail-fast
