@@ -1,5 +1,12 @@
-//! Compiles every `bpf/*.bpf.c` into a CO-RE object and a libbpf-rs skeleton,
-//! and writes an index so the binary can open any embedded object by name.
+//! Compiles every `bpf/*.bpf.c` into a CO-RE object, and writes an index so
+//! the binary can open any embedded object by name.
+//!
+//! No skeletons are generated. The exporter is generic: it opens a built-in
+//! object from its bytes through the very path an operator's `.bpf.o` takes
+//! (open, rodata, load, attach by section, maps by name), so the built-ins
+//! test that path on every run, and nothing in the exporter reads one
+//! program's maps by type. A typed skeleton would be a second, unused way
+//! in, and it costs build time per program.
 //!
 //! The headers come from the repository (`bpf/include/<arch>/vmlinux.h`), never
 //! from the build machine's kernel, so the build works inside a container that
@@ -17,10 +24,15 @@ fn main() {
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_arch = env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
+    // Only x86_64 has a committed vmlinux.h. Another architecture needs its
+    // own header, generated from that architecture's kernel BTF with
+    // scripts/gen-vmlinux.sh, and a cross-build of the objects to prove it.
     let (vmlinux_dir, bpf_arch) = match target_arch.as_str() {
         "x86_64" => ("x86_64", "x86"),
-        "aarch64" => ("arm64", "arm64"),
-        other => panic!("no vmlinux.h committed for target arch {other}; run scripts/gen-vmlinux.sh on such a machine"),
+        other => panic!(
+            "ebpf-exporter builds for x86_64 only: there is no bpf/include/{other}/vmlinux.h \
+             (generate one from that architecture's BTF with scripts/gen-vmlinux.sh BTF_FILE ARCH)"
+        ),
     };
     let bpf_dir = manifest.join("bpf");
     let include = bpf_dir.join("include");
@@ -41,12 +53,10 @@ fn main() {
     sources.sort();
 
     let mut index = String::from("/// Objects compiled from `bpf/*.bpf.c`, by name.\npub static EMBEDDED: &[(&str, &[u8])] = &[\n");
-    let mut skeletons = String::new();
     for src in &sources {
         println!("cargo:rerun-if-changed={}", src.display());
         let name = object_name(src);
         let obj = out.join(format!("{name}.bpf.o"));
-        let skel = out.join(format!("{name}.skel.rs"));
         SkeletonBuilder::new()
             .source(src)
             .obj(&obj)
@@ -57,20 +67,15 @@ fn main() {
                 "-Wall".to_string(),
                 "-Werror".to_string(),
             ])
-            .build_and_generate(&skel)
+            .build()
             .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
         let _ = writeln!(
             index,
             "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.bpf.o\"))),"
         );
-        let _ = writeln!(
-            skeletons,
-            "#[allow(clippy::all, dead_code, unused_imports, non_camel_case_types, non_snake_case, non_upper_case_globals)]\npub mod {name} {{ include!(concat!(env!(\"OUT_DIR\"), \"/{name}.skel.rs\")); }}"
-        );
     }
     index.push_str("];\n");
     fs::write(out.join("embedded_index.rs"), index).expect("write embedded index");
-    fs::write(out.join("skeletons.rs"), skeletons).expect("write skeleton index");
     write_config_index(&manifest.join("config"), &out);
 
     // libbpf's BPF headers (bpf_helpers.h, ...), for tests that compile

@@ -9,11 +9,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{prog_fd, rss_kib, test_run};
 use ebpf_exporter::encode::{Format, TextWriter};
 use ebpf_exporter::host::cpus::possible as possible_cpus;
 use ebpf_exporter::maps::MapReader;
@@ -37,14 +38,6 @@ fn fmt_ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-fn prog_fd(id: u32) -> OwnedFd {
-    // SAFETY: plain syscall wrapper.
-    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
-    assert!(fd >= 0, "program {id} not found");
-    // SAFETY: fd was just opened and is owned here.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
 /// Map ids a program uses: the fill program references every bench map.
 fn prog_map_ids(fd: &OwnedFd) -> Vec<u32> {
     let mut ids = vec![0u32; 16];
@@ -60,15 +53,6 @@ fn prog_map_ids(fd: &OwnedFd) -> Vec<u32> {
     assert_eq!(rc, 0, "prog info");
     ids.truncate(info.nr_map_ids as usize);
     ids
-}
-
-fn test_run(fd: &OwnedFd) {
-    // SAFETY: zeroed opts with sz set is the documented way to call test_run.
-    let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
-    opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
-    // SAFETY: opts outlives the call.
-    let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut opts) };
-    assert_eq!(rc, 0, "BPF_PROG_TEST_RUN of the fill program");
 }
 
 /// The reference exporter's method: next key, then lookup, per entry.
@@ -115,17 +99,6 @@ fn bpftool_dump(id: u32) {
         .status()
         .expect("bpftool runs");
     assert!(status.success(), "bpftool map dump id {id}");
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 /// Peak and steady RSS (KiB) of an exporter serving exactly one 100k-series

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{eventually, promtool_check, Running};
 
-fn getpid_syscalls(n: usize) {
+fn failing_opens(n: usize) {
     for _ in 0..n {
         // A failing open gives an ENOENT error to count.
         let _ = std::fs::File::open("/nonexistent/ebpf-exporter-test");
@@ -18,7 +18,7 @@ fn getpid_syscalls(n: usize) {
 #[test]
 fn defaults_serve_syscalls_block_io_and_run_queue_latency() {
     let exporter = Running::start(&[]);
-    getpid_syscalls(50);
+    failing_opens(50);
     let first = exporter.scrape();
     assert!(first.has("ebpf_exporter_syscalls_total"), "{}", first.text);
     let openat_before = first.sum("ebpf_exporter_syscalls_total", &[("syscall", "openat")]);
@@ -114,7 +114,7 @@ fn defaults_serve_syscalls_block_io_and_run_queue_latency() {
         let _ = h.join();
     }
 
-    getpid_syscalls(10);
+    failing_opens(10);
     let second = exporter.scrape();
     let openat_after = second.sum("ebpf_exporter_syscalls_total", &[("syscall", "openat")]);
     assert!(
@@ -145,11 +145,14 @@ fn defaults_serve_syscalls_block_io_and_run_queue_latency() {
         );
         assert!(second.has(name), "{name} present");
     }
+    // The default set (config/DEFAULTS) has 11 programs in 6 configs.
     let attached = second.find("ebpf_exporter_ebpf_program_attached", &[]);
+    assert_eq!(attached.len(), 11, "{attached:?}");
     assert!(
-        attached.len() >= 7 && attached.iter().all(|s| s.value == 1.0),
-        "all programs attached"
+        attached.iter().all(|s| s.value == 1.0),
+        "all programs attached: {attached:?}"
     );
+    assert_eq!(second.find("ebpf_exporter_enabled_configs", &[]).len(), 6);
     assert!(second.has("process_resident_memory_bytes"));
 
     let complaints = promtool_check(&second.text);

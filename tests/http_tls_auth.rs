@@ -4,64 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{scratch_dir, BIN};
-
-/// An exporter started with extra flags, serving on a loopback port.
-struct Exporter {
-    child: Child,
-    addr: String,
-}
-
-impl Exporter {
-    /// Starts the exporter and waits for its "listening on" line.
-    fn start(args: &[&str]) -> Result<Exporter, String> {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .arg("--web.listen-address=127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn exporter");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut log = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on https://").nth(1) {
-                    let _ = tx.send(Ok(rest.split('/').next().unwrap_or("").to_string()));
-                }
-                log.push_str(&line);
-                log.push('\n');
-            }
-            let _ = tx.send(Err(log));
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(addr)) => Ok(Exporter { child, addr }),
-            Ok(Err(log)) => {
-                let _ = child.wait();
-                Err(log)
-            }
-            Err(_) => {
-                let _ = child.kill();
-                Err("no listening line within 60 s".into())
-            }
-        }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{scratch_dir, Running, BIN};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -206,11 +153,10 @@ fn tls_with_client_certs_and_basic_auth() {
     )
     .expect("write web.yml");
     let web = dir.join("web.yml");
-    let exporter = Exporter::start(&[
+    let exporter = Running::start(&[
         "--config.names=syscalls",
         &format!("--web.config.file={}", web.display()),
-    ])
-    .unwrap_or_else(|log| panic!("exporter did not start: {log}"));
+    ]);
     let https = format!("https://{}/metrics", exporter.addr);
     let tls = [
         "--cacert",
@@ -322,11 +268,10 @@ fn rotated_certificates_are_picked_up() {
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
     )
     .expect("write web.yml");
-    let exporter = Exporter::start(&[
+    let exporter = Running::start(&[
         "--config.names=syscalls",
         &format!("--web.config.file={}", dir.join("web.yml").display()),
-    ])
-    .unwrap_or_else(|log| panic!("exporter did not start: {log}"));
+    ]);
     let url = format!("https://{}/healthz", exporter.addr);
     let before = curl(&dir, &url, &["--cacert", "good-ca.pem"]);
     assert_eq!(before.status, 200, "no client auth configured");

@@ -3,35 +3,9 @@
 
 mod common;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use common::{compile_bpf, scratch_dir, Running};
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .expect("VmRSS")
-}
-
-fn run_program(id: u32) {
-    // SAFETY: plain syscall wrapper; the fd is owned below.
-    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
-    assert!(fd >= 0, "program {id}");
-    // SAFETY: fd was just opened.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: zeroed opts with sz set is valid input for test_run.
-    let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
-    opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
-    // SAFETY: opts outlives the call.
-    let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut opts) };
-    assert_eq!(rc, 0, "BPF_PROG_TEST_RUN");
-}
+use common::{compile_bpf, prog_fd, rss_kib, scratch_dir, test_run, Running};
 
 #[test]
 fn memory_stays_flat_while_a_million_keys_stream_through() {
@@ -48,12 +22,12 @@ fn memory_stays_flat_while_a_million_keys_stream_through() {
     let rounds = 30; // 30 x 50k = 1.5M distinct keys
     let mut rss = Vec::new();
     for _ in 0..rounds {
-        run_program(id);
+        test_run(&prog_fd(id));
         let scrape = exporter.scrape();
         // LRU maps evict a little early (per-CPU free lists), so "about 50k".
         let live = scrape.find("ebpf_exporter_churn_total", &[]).len();
         assert!((45_000..=50_000).contains(&live), "live keys: {live}");
-        rss.push(rss_kib(exporter.pid()));
+        rss.push(rss_kib(exporter.pid(), "VmRSS:"));
     }
     let cached = exporter.scrape().sum(
         "ebpf_exporter_decode_cache_entries",

@@ -241,3 +241,245 @@ fn render(names: &[String], values: &[String], kind: &MetricKind) -> Result<(Str
     };
     Ok((render_labels(names.iter().map(String::as_str), rest), pos))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{Histogram, Label};
+    use crate::encode::{Format, TextWriter};
+    use crate::host::Host;
+    use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
+
+    /// A real kernel map holding `rows` (key, one value per CPU for per-CPU
+    /// maps): the collector is tested on what the kernel returns. Root.
+    fn map(kind: MapType, key_size: u32, rows: &[(Vec<u8>, Vec<u64>)]) -> MapHandle {
+        let opts = libbpf_sys::bpf_map_create_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        let m = MapHandle::create(kind, Some("ee_collect_test"), key_size, 8, 64, &opts)
+            .expect("create a map (root)");
+        for (key, values) in rows {
+            let value: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            if kind.is_percpu() {
+                let per_cpu: Vec<Vec<u8>> = value.chunks(8).map(<[u8]>::to_vec).collect();
+                m.update_percpu(key, &per_cpu, MapFlags::ANY)
+                    .expect("update per-CPU");
+            } else {
+                m.update(key, &value, MapFlags::ANY).expect("update");
+            }
+        }
+        m
+    }
+
+    fn labels(yaml: &str) -> Vec<Label> {
+        serde_yaml::from_str(yaml).expect("labels parse")
+    }
+
+    fn collector(
+        kind: MetricKind,
+        handle: MapHandle,
+        labels: &[Label],
+        split: bool,
+    ) -> MetricCollector {
+        let rows = RowDecoder::new(labels, &Host::new()).expect("decoders build");
+        MetricCollector::new(
+            "ebpf_exporter_t".into(),
+            "t".into(),
+            "t".into(),
+            kind,
+            MapReader::new(handle, "t"),
+            rows,
+            split,
+            10,
+        )
+    }
+
+    /// The collector's family in text format, its sample lines sorted
+    /// (hash maps come back in any order).
+    fn scrape(c: &mut MetricCollector) -> (Vec<String>, Collected) {
+        let mut w = TextWriter::new(Format::Text);
+        let got = c.collect(&mut w);
+        let mut lines: Vec<String> = w
+            .finish()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        (lines, got)
+    }
+
+    fn key(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[test]
+    fn equal_label_sets_are_summed() {
+        // Two keys whose `kind` decodes to the same value add up.
+        let l = labels(
+            "- {name: kind, size: 4, decoders: [{name: uint}, {name: static_map, static_map: {1: a, 2: a, 3: b}}]}",
+        );
+        let rows = [
+            (1u32.to_ne_bytes().to_vec(), vec![5]),
+            (2u32.to_ne_bytes().to_vec(), vec![7]),
+            (3u32.to_ne_bytes().to_vec(), vec![1]),
+        ];
+        let mut c = collector(
+            MetricKind::Counter(None),
+            map(MapType::Hash, 4, &rows),
+            &l,
+            false,
+        );
+        let (lines, got) = scrape(&mut c);
+        assert_eq!(
+            lines,
+            [
+                "ebpf_exporter_t{kind=\"a\"} 12",
+                "ebpf_exporter_t{kind=\"b\"} 1"
+            ]
+        );
+        assert_eq!(got.series, 2);
+        assert_eq!(got.map.map(|m| m.entries), Some(3));
+    }
+
+    #[test]
+    fn per_cpu_values_are_summed_or_split() {
+        let ncpus = crate::host::cpus::possible();
+        let values: Vec<u64> = (1..=ncpus as u64).collect();
+        let total: u64 = values.iter().sum();
+        let rows = [(9u32.to_ne_bytes().to_vec(), values.clone())];
+        let l = labels("- {name: n, size: 4, decoders: [{name: uint}]}");
+        let mut summed = collector(
+            MetricKind::Counter(None),
+            map(MapType::PercpuHash, 4, &rows),
+            &l,
+            false,
+        );
+        assert_eq!(
+            scrape(&mut summed).0,
+            [format!("ebpf_exporter_t{{n=\"9\"}} {total}")]
+        );
+
+        let mut split = collector(
+            MetricKind::Counter(None),
+            map(MapType::PercpuHash, 4, &rows),
+            &l,
+            true,
+        );
+        let mut want: Vec<String> = (0..ncpus)
+            .map(|cpu| format!("ebpf_exporter_t{{n=\"9\",cpu=\"{cpu}\"}} {}", cpu + 1))
+            .collect();
+        want.sort();
+        assert_eq!(scrape(&mut split).0, want);
+    }
+
+    fn histogram(yaml: &str) -> (MetricKind, Vec<Label>) {
+        let h: Histogram = serde_yaml::from_str(yaml).expect("histogram parses");
+        (MetricKind::Histogram(BucketLayout::new(&h)), h.labels)
+    }
+
+    fn hist_key(op: u32, bucket: u64) -> Vec<u8> {
+        key(&[&op.to_ne_bytes(), &[0; 4], &bucket.to_ne_bytes()])
+    }
+
+    const LABELS: &str = "labels: [{name: op, size: 4, padding: 4, decoders: [{name: uint}]}, {name: bucket, size: 8, decoders: [{name: uint}]}]";
+
+    #[test]
+    fn linear_histogram_with_a_minimum_ignores_rows_outside_its_range() {
+        // Buckets 2..=4; key 5 (bucket_max + 1) is the sum; 1 and 6 are
+        // outside and must count nowhere.
+        let (kind, l) = histogram(&format!(
+            "{{name: h, help: h, bucket_type: linear, bucket_min: 2, bucket_max: 4, bucket_multiplier: 0.5, {LABELS}}}"
+        ));
+        let rows = [
+            (hist_key(1, 1), vec![100]),
+            (hist_key(1, 2), vec![3]),
+            (hist_key(1, 4), vec![4]),
+            (hist_key(1, 5), vec![40]),
+            (hist_key(1, 6), vec![1000]),
+        ];
+        let mut c = collector(kind, map(MapType::Hash, 16, &rows), &l, false);
+        let (lines, got) = scrape(&mut c);
+        let mut want = vec![
+            "ebpf_exporter_t_bucket{op=\"1\",le=\"1\"} 3",
+            "ebpf_exporter_t_bucket{op=\"1\",le=\"1.5\"} 3",
+            "ebpf_exporter_t_bucket{op=\"1\",le=\"2\"} 7",
+            "ebpf_exporter_t_bucket{op=\"1\",le=\"+Inf\"} 7",
+            "ebpf_exporter_t_sum{op=\"1\"} 20",
+            "ebpf_exporter_t_count{op=\"1\"} 7",
+        ];
+        want.sort();
+        assert_eq!(lines, want);
+        assert_eq!(got.decode_errors, 0);
+    }
+
+    #[test]
+    fn missing_sum_row_reads_zero_and_fixed_buckets_use_their_keys() {
+        let (kind, l) = histogram(&format!(
+            "{{name: h, help: h, bucket_type: fixed, bucket_keys: [10, 100], {LABELS}}}"
+        ));
+        // Key 50 is not a bucket key: ignored. No row 101 (the sum key).
+        let rows = [
+            (hist_key(2, 10), vec![1]),
+            (hist_key(2, 50), vec![9]),
+            (hist_key(2, 100), vec![2]),
+        ];
+        let mut c = collector(kind, map(MapType::Hash, 16, &rows), &l, false);
+        let mut want = vec![
+            "ebpf_exporter_t_bucket{op=\"2\",le=\"10\"} 1",
+            "ebpf_exporter_t_bucket{op=\"2\",le=\"100\"} 3",
+            "ebpf_exporter_t_bucket{op=\"2\",le=\"+Inf\"} 3",
+            "ebpf_exporter_t_sum{op=\"2\"} 0",
+            "ebpf_exporter_t_count{op=\"2\"} 3",
+        ];
+        want.sort();
+        assert_eq!(scrape(&mut c).0, want);
+    }
+
+    #[test]
+    fn exp2_histogram_split_by_cpu() {
+        let ncpus = crate::host::cpus::possible();
+        let (kind, _) = histogram(&format!(
+            "{{name: h, help: h, bucket_type: exp2, bucket_min: 0, bucket_max: 1, {LABELS}}}"
+        ));
+        let l = labels(
+            "[{name: op, size: 4, padding: 4, decoders: [{name: uint}]}, {name: cpu, size: 1, decoders: [{name: uint}]}, {name: bucket, size: 8, decoders: [{name: uint}]}]",
+        );
+        let key_labels: Vec<Label> = l.iter().filter(|x| x.name != "cpu").cloned().collect();
+        let mut one_on_cpu0 = vec![0u64; ncpus];
+        one_on_cpu0[0] = 1;
+        let rows = [(hist_key(3, 1), one_on_cpu0)];
+        let mut c = collector(kind, map(MapType::PercpuHash, 16, &rows), &key_labels, true);
+        let (lines, _) = scrape(&mut c);
+        assert_eq!(lines.len(), ncpus * 5, "{lines:?}");
+        assert!(
+            lines.contains(&"ebpf_exporter_t_bucket{op=\"3\",cpu=\"0\",le=\"2\"} 1".to_string())
+        );
+        assert!(
+            lines.contains(&"ebpf_exporter_t_bucket{op=\"3\",cpu=\"0\",le=\"1\"} 0".to_string())
+        );
+        assert!(lines.contains(&"ebpf_exporter_t_count{op=\"3\",cpu=\"0\"} 1".to_string()));
+        if ncpus > 1 {
+            assert!(lines.contains(&"ebpf_exporter_t_count{op=\"3\",cpu=\"1\"} 0".to_string()));
+        }
+    }
+
+    #[test]
+    fn a_key_that_fails_to_decode_leaves_the_family_out() {
+        let l = labels("- {name: s, size: 4, decoders: [{name: string}]}");
+        let rows = [
+            (vec![b'o', b'k', 0, 0], vec![1]),
+            (vec![0xff, 0xfe, 0, 0], vec![1]),
+        ];
+        let mut c = collector(
+            MetricKind::Gauge(None),
+            map(MapType::Hash, 4, &rows),
+            &l,
+            false,
+        );
+        let (lines, got) = scrape(&mut c);
+        assert!(lines.is_empty(), "{lines:?}");
+        assert_eq!(got.decode_errors, 1);
+    }
+}

@@ -45,7 +45,11 @@ impl Running {
         let log_w = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
+                let served = line
+                    .split("listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("listening on https://").nth(1));
+                if let Some(rest) = served {
                     let addr = rest.split('/').next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
                 }
@@ -239,17 +243,50 @@ impl Scrape {
         self.find(name, labels).iter().map(|s| s.value).sum()
     }
 
-    /// Asserts that `histogram` has observations for `labels` and that its
-    /// `+Inf` bucket equals its `_count`.
+    /// Asserts that `histogram` has observations for `labels` and that
+    /// each matching series adds up: its bucket rows, taken in `le` order,
+    /// never decrease; the rows' own total (the highest finite bucket, since
+    /// rows outside the configured range are not exported) is the `+Inf`
+    /// bucket; and `_count` is that total.
     pub fn assert_inf_is_count(&self, histogram: &str, labels: &[(&str, &str)]) {
+        let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        for s in self.find(&format!("{histogram}_bucket"), labels) {
+            let mut id = s.labels.clone();
+            let le = id.remove("le").expect("bucket has le");
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or_else(|_| panic!("bad le {le:?}"))
+            };
+            series
+                .entry(format!("{id:?}"))
+                .or_default()
+                .push((bound, s.value));
+        }
+        assert!(!series.is_empty(), "{histogram}{labels:?} has no buckets");
+        let mut total = 0.0;
+        for (id, rows) in &mut series {
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let Some((inf, finite)) = rows.split_last() else {
+                continue;
+            };
+            assert_eq!(inf.0, f64::INFINITY, "{histogram}{id}: +Inf bucket");
+            assert!(
+                finite.windows(2).all(|w| w[0].1 <= w[1].1),
+                "{histogram}{id}: buckets are cumulative: {rows:?}"
+            );
+            let rows_total = finite.last().map_or(0.0, |b| b.1);
+            assert_eq!(
+                inf.1, rows_total,
+                "{histogram}{id}: +Inf is the rows' total"
+            );
+            total += rows_total;
+        }
+        assert!(total > 0.0, "{histogram}{labels:?} has observations");
         let count = self.sum(&format!("{histogram}_count"), labels);
-        let mut with_inf = labels.to_vec();
-        with_inf.push(("le", "+Inf"));
-        let inf = self.sum(&format!("{histogram}_bucket"), &with_inf);
-        assert!(count > 0.0, "{histogram}{labels:?} has observations");
         assert_eq!(
-            inf, count,
-            "{histogram}{labels:?}: +Inf bucket is the count"
+            count, total,
+            "{histogram}{labels:?}: _count is the rows' total"
         );
     }
 
@@ -392,27 +429,45 @@ pub fn run(cmd: &mut Command) -> String {
 }
 
 /// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on pure v2
-/// hosts, `/sys/fs/cgroup/unified` on hybrid ones.
+/// hosts, `/sys/fs/cgroup/unified` on hybrid ones (the exporter's own
+/// finder, so tests and exporter agree).
 pub fn cgroup2_mount() -> PathBuf {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
-    let all: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|line| {
-            // id parent dev root mountpoint options [optional...] - fstype source super
-            let (left, right) = line.split_once(" - ")?;
-            let fields: Vec<&str> = left.split(' ').collect();
-            let is_v2_root =
-                right.split(' ').next() == Some("cgroup2") && fields.get(3) == Some(&"/");
-            if !is_v2_root {
-                return None;
-            }
-            Some(PathBuf::from(fields.get(4)?.replace("\\040", " ")))
+    ebpf_exporter::host::cgroups::host_cgroup2_mount().expect("a cgroup2 filesystem is mounted")
+}
+
+/// An fd of loaded program `id` (from `Running::program_id`).
+pub fn prog_fd(id: u32) -> std::os::fd::OwnedFd {
+    // SAFETY: plain syscall wrapper; a negative return is an error.
+    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
+    assert!(fd >= 0, "program {id} not found");
+    // SAFETY: fd was just opened and is owned here.
+    unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+}
+
+/// Runs a program once with BPF_PROG_TEST_RUN (programs that fill maps).
+pub fn test_run(fd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: zeroed opts with sz set is the documented way to call test_run.
+    let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+    // SAFETY: opts outlives the call.
+    let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(fd.as_raw_fd(), &mut opts) };
+    assert_eq!(
+        rc,
+        0,
+        "BPF_PROG_TEST_RUN: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// A `/proc/PID/status` memory field in KiB (`VmRSS:`, `VmHWM:`).
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
-        .collect();
-    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .iter()
-        .find_map(|want| all.iter().find(|m| m.as_path() == Path::new(want)))
-        .or(all.first())
-        .cloned()
-        .expect("a cgroup2 filesystem is mounted")
+        .unwrap_or_else(|| panic!("{field} of process {pid}"))
 }
