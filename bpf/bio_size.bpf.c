@@ -9,26 +9,12 @@
 #include "exporter_tracing.bpf.h"
 
 #define MAX_BUCKET 26 /* 2^26 bytes: 64 MiB, above any max_hw_sectors_kb */
-#define MAX_DISKS 64
-#define OPS 8 /* distinct REQ_OP values seen in practice */
-
-struct disk_size_key {
-	u32 dev;
-	u8 op;
-	u64 bucket;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, (MAX_BUCKET + 2) * MAX_DISKS * OPS);
-	__type(key, struct disk_size_key);
-	__type(value, u64);
-} bio_size_bytes SEC(".maps");
+EE_DISK_OP_HIST(bio_size_bytes, MAX_BUCKET);
 
 SEC("raw_tp/block_rq_issue")
 int BPF_PROG(bio_size_issue, struct request *rq)
 {
-	struct disk_size_key key;
+	struct ee_disk_op_key key;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	key.dev = ee_request_dev(rq);

@@ -10,21 +10,7 @@
 #include "exporter_tracing.bpf.h"
 
 #define MAX_BUCKET 27 /* 2^27 us: about two minutes */
-#define MAX_DISKS 64
-#define OPS 8 /* distinct REQ_OP values seen in practice */
-
-struct disk_latency_key {
-	u32 dev;
-	u8 op;
-	u64 bucket;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, (MAX_BUCKET + 2) * MAX_DISKS * OPS);
-	__type(key, struct disk_latency_key);
-	__type(value, u64);
-} bio_latency_seconds SEC(".maps");
+EE_DISK_OP_HIST(bio_latency_seconds, MAX_BUCKET);
 
 /* LRU, so requests that never complete (a device removed mid-flight) age out. */
 struct {
@@ -46,7 +32,7 @@ int BPF_PROG(bio_issue, struct request *rq)
 SEC("raw_tp/block_rq_complete")
 int BPF_PROG(bio_complete, struct request *rq, int error, unsigned int nr_bytes)
 {
-	struct disk_latency_key key = {};
+	struct ee_disk_op_key key = {};
 	u64 *tsp, delta_us;
 
 	tsp = bpf_map_lookup_elem(&start, &rq);

@@ -89,33 +89,24 @@ static __always_inline void reclaim_end(u32 kind)
 	ee_hist_exp2(&reclaim_latency_seconds, key, us, MAX_BUCKET);
 }
 
-SEC("raw_tp/mm_vmscan_direct_reclaim_begin")
-int BPF_PROG(direct_reclaim_begin, int order, gfp_t gfp_flags)
-{
-	mark_start(&reclaim_start);
-	return 0;
-}
+/* The begin and end hooks of one kind of reclaim: programs
+ * <name>_begin and <name>_end on mm_vmscan_<name>_begin/_end. */
+#define RECLAIM_HOOKS(name, kind)                                              \
+	SEC("raw_tp/mm_vmscan_" #name "_begin")                                \
+	int BPF_PROG(name##_begin, int order, gfp_t gfp_flags)                 \
+	{                                                                      \
+		mark_start(&reclaim_start);                                    \
+		return 0;                                                      \
+	}                                                                      \
+	SEC("raw_tp/mm_vmscan_" #name "_end")                                  \
+	int BPF_PROG(name##_end, unsigned long nr_reclaimed)                   \
+	{                                                                      \
+		reclaim_end(kind);                                             \
+		return 0;                                                      \
+	}
 
-SEC("raw_tp/mm_vmscan_direct_reclaim_end")
-int BPF_PROG(direct_reclaim_end, unsigned long nr_reclaimed)
-{
-	reclaim_end(RECLAIM_DIRECT);
-	return 0;
-}
-
-SEC("raw_tp/mm_vmscan_memcg_reclaim_begin")
-int BPF_PROG(memcg_reclaim_begin, int order, gfp_t gfp_flags)
-{
-	mark_start(&reclaim_start);
-	return 0;
-}
-
-SEC("raw_tp/mm_vmscan_memcg_reclaim_end")
-int BPF_PROG(memcg_reclaim_end, unsigned long nr_reclaimed)
-{
-	reclaim_end(RECLAIM_MEMCG);
-	return 0;
-}
+RECLAIM_HOOKS(direct_reclaim, RECLAIM_DIRECT)
+RECLAIM_HOOKS(memcg_reclaim, RECLAIM_MEMCG)
 
 SEC("raw_tp/mm_compaction_begin")
 int BPF_PROG(compaction_begin, struct compact_control *cc)

@@ -19,16 +19,7 @@ impl Drop for Cgroup {
 
 /// Runs a child that calls getpid() inside `cg`.
 fn getpid_in(cg: &Path) {
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec python3 -c 'import os; [os.getpid() for _ in range(10)]'",
-        cg.display()
-    );
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .expect("child runs");
-    assert!(status.success());
+    common::python_in_cgroup(cg, "import os; [os.getpid() for _ in range(10)]");
 }
 
 #[test]

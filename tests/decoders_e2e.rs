@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{cgroup2_mount, compile_bpf, eventually, promtool_check, scratch_dir, Running};
@@ -28,16 +27,10 @@ fn every_label_decodes_to_the_exact_expected_string() {
     // A cgroup created after start-up must resolve on a later scrape.
     let cg = CgroupGuard(cgroup2_mount().join(format!("ee-decoders-{}", std::process::id())));
     std::fs::create_dir(&cg.0).expect("create cgroup");
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec python3 -c \"import ctypes, os; ctypes.CDLL(None).prctl(15, b'eedecoders', 0, 0, 0); [os.getpid() for _ in range(5)]\"",
-        cg.0.display()
+    common::python_in_cgroup(
+        &cg.0,
+        "import ctypes, os; ctypes.CDLL(None).prctl(15, b'eedecoders', 0, 0, 0); [os.getpid() for _ in range(5)]",
     );
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .expect("child runs");
-    assert!(status.success());
 
     let expected_path = cg.0.display().to_string();
     let mut scrape = exporter.scrape();

@@ -214,50 +214,39 @@ fn tls_with_client_certs_and_basic_auth() {
     );
 
     // Without a client certificate, or with one from another CA, the
-    // handshake fails before any HTTP.
-    let anon = curl(
-        &dir,
-        &https,
-        &["--cacert", "good-ca.pem", "-u", "prometheus:s3cret"],
-    );
-    assert!(
-        anon.exit != 0 && anon.status == 0,
-        "served without a client cert"
-    );
-    let intruder = curl(
-        &dir,
-        &https,
-        &[
-            "--cacert",
-            "good-ca.pem",
-            "--cert",
-            "intruder.pem",
-            "--key",
-            "intruder.key",
-            "-u",
-            "prometheus:s3cret",
-        ],
-    );
-    assert!(
-        intruder.exit != 0 && intruder.status == 0,
-        "served a rogue client cert"
-    );
-    // The server's certificate does not verify against another CA.
-    let mitm = curl(
-        &dir,
-        &https,
-        &[
-            "--cacert",
-            "rogue-ca.pem",
-            "--cert",
-            "client.pem",
-            "--key",
-            "client.key",
-            "-u",
-            "prometheus:s3cret",
-        ],
-    );
-    assert!(mitm.exit != 0, "server cert verified against the wrong CA");
+    // handshake fails before any HTTP; and the server's certificate does
+    // not verify against another CA.
+    let refused: [(&str, &[&str]); 3] = [
+        ("served without a client cert", &["--cacert", "good-ca.pem"]),
+        (
+            "served a rogue client cert",
+            &[
+                "--cacert",
+                "good-ca.pem",
+                "--cert",
+                "intruder.pem",
+                "--key",
+                "intruder.key",
+            ],
+        ),
+        (
+            "server cert verified against the wrong CA",
+            &[
+                "--cacert",
+                "rogue-ca.pem",
+                "--cert",
+                "client.pem",
+                "--key",
+                "client.key",
+            ],
+        ),
+    ];
+    for (what, tls_args) in refused {
+        let mut args = tls_args.to_vec();
+        args.extend(["-u", "prometheus:s3cret"]);
+        let r = curl(&dir, &https, &args);
+        assert!(r.exit != 0 && r.status == 0, "{what}");
+    }
 }
 
 #[test]
@@ -293,18 +282,25 @@ fn rotated_certificates_are_picked_up() {
     assert_ne!(curl(&dir, &url, &["--cacert", "good-ca.pem"]).status, 200);
 }
 
-#[test]
-fn bad_web_config_stops_start_up() {
-    let dir = scratch_dir("tls-bad");
-    let web = dir.join("web.yml");
-    std::fs::write(&web, "tls_server_config:\n  cert_fil: server.pem\n").expect("write");
+/// Runs the exporter with `web` as its web config; it must exit 2 before
+/// serving. Returns its log.
+fn refused_web_config(web: &Path) -> String {
     let out = Command::new(BIN)
         .arg(format!("--web.config.file={}", web.display()))
         .arg("--web.listen-address=127.0.0.1:0")
         .output()
         .expect("run exporter");
-    let log = String::from_utf8_lossy(&out.stderr);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{log}");
+    log
+}
+
+#[test]
+fn bad_web_config_stops_start_up() {
+    let dir = scratch_dir("tls-bad");
+    let web = dir.join("web.yml");
+    std::fs::write(&web, "tls_server_config:\n  cert_fil: server.pem\n").expect("write");
+    let log = refused_web_config(&web);
     assert!(
         log.contains(&format!(
             "{}:2: key `tls_server_config`: unknown field `cert_fil`",
@@ -320,13 +316,7 @@ fn bad_web_config_stops_start_up() {
         "tls_server_config:\n  cert_file: gone.pem\n  key_file: gone.key\n",
     )
     .expect("write");
-    let out = Command::new(BIN)
-        .arg(format!("--web.config.file={}", web.display()))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .output()
-        .expect("run exporter");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{log}");
+    let log = refused_web_config(&web);
     assert!(
         log.contains("key `tls_server_config.cert_file`: cannot read"),
         "{log}"

@@ -77,4 +77,26 @@ static __always_inline __u64 ee_folio_nr_pages(struct folio *folio)
 	return 1ULL << (flags1 & 0x3f);
 }
 
+/* Key of the per-disk, per-operation histograms (bio_size, biolatency):
+ * device (ee_encode_dev), REQ_OP, then the bucket, which the configs'
+ * labels describe as size 4, size 1 with padding 3, and size 8. */
+struct ee_disk_op_key {
+	u32 dev;
+	u8 op;
+	u64 bucket;
+};
+
+#define EE_MAX_DISKS 64
+#define EE_REQ_OPS 8 /* distinct REQ_OP values seen in practice */
+
+/* A histogram map keyed by ee_disk_op_key, sized for every bucket (and the
+ * sum) of every disk and operation. */
+#define EE_DISK_OP_HIST(name, max_bucket)                                      \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_HASH);                               \
+		__uint(max_entries, ((max_bucket) + 2) * EE_MAX_DISKS * EE_REQ_OPS); \
+		__type(key, struct ee_disk_op_key);                            \
+		__type(value, u64);                                            \
+	} name SEC(".maps")
+
 #endif /* EBPF_EXPORTER_TRACING_BPF_H */

@@ -8,7 +8,7 @@ use libbpf_rs::{MapCore, MapHandle, MapType};
 
 use super::buckets::BucketLayout;
 use super::collect::{MetricCollector, MetricKind};
-use super::collector::Collector;
+use super::collector::{Collector, MetricId};
 use super::events::{EventCounter, DEFAULT_FLUSH};
 use crate::config::model::Label;
 use crate::config::{parse_duration, Config, ConfigError, MetricSpec, SpecKind};
@@ -39,6 +39,15 @@ pub fn bind_collectors(
             })
         })
         .collect()
+}
+
+/// The exported name carries the fixed prefix; the map keeps the metric's.
+fn metric_id(spec: &MetricSpec<'_>) -> MetricId {
+    MetricId {
+        name: format!("{PREFIX}{}", spec.name),
+        help: spec.help.to_string(),
+        map_name: spec.name.to_string(),
+    }
 }
 
 fn map_handle(
@@ -92,15 +101,8 @@ fn bind_events(
         }
         None => DEFAULT_FLUSH,
     };
-    EventCounter::start(
-        format!("{PREFIX}{}", spec.name),
-        spec.help.to_string(),
-        spec.name.to_string(),
-        handle,
-        rows,
-        flush,
-    )
-    .map_err(|e| config.error(&spec.key("name"), e))
+    EventCounter::start(metric_id(spec), handle, rows, flush)
+        .map_err(|e| config.error(&spec.key("name"), e))
 }
 
 fn bind_one(
@@ -196,9 +198,7 @@ fn bind_one(
     let rows = rows.map_err(|e| chain_error(config, spec, e))?;
     let reader = MapReader::new(handle, spec.name);
     Ok(MetricCollector::new(
-        format!("{PREFIX}{}", spec.name),
-        spec.help.to_string(),
-        spec.name.to_string(),
+        metric_id(spec),
         kind,
         reader,
         rows,

@@ -6,7 +6,7 @@ use crate::maps::MapReader;
 
 use super::buckets::BucketLayout;
 use super::cache::KeyCache;
-use super::collector::{Collected, Collector, MapStats};
+use super::collector::{Collected, Collector, MapStats, MetricId};
 use super::sink::{render_labels, Kind, Sink};
 
 pub enum MetricKind {
@@ -17,10 +17,7 @@ pub enum MetricKind {
 }
 
 pub struct MetricCollector {
-    /// Prometheus name, `ebpf_exporter_<map>`.
-    pub name: String,
-    pub help: String,
-    pub map_name: String,
+    id: MetricId,
     pub kind: MetricKind,
     pub reader: MapReader,
     rows: RowDecoder,
@@ -35,11 +32,8 @@ pub struct MetricCollector {
 }
 
 impl MetricCollector {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        name: String,
-        help: String,
-        map_name: String,
+        id: MetricId,
         kind: MetricKind,
         reader: MapReader,
         rows: RowDecoder,
@@ -49,9 +43,7 @@ impl MetricCollector {
         let label_names = rows.label_names().map(str::to_string).collect();
         let cpu_names = (0..reader.ncpus()).map(|c| c.to_string()).collect();
         Self {
-            name,
-            help,
-            map_name,
+            id,
             kind,
             reader,
             rows,
@@ -75,11 +67,11 @@ impl MetricCollector {
 
 impl Collector for MetricCollector {
     fn name(&self) -> &str {
-        &self.name
+        &self.id.name
     }
 
     fn map_name(&self) -> &str {
-        &self.map_name
+        &self.id.map_name
     }
 
     /// Reads the map and writes this metric's family into `out`. A decode
@@ -88,7 +80,7 @@ impl Collector for MetricCollector {
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
         let mut result = Collected::default();
         if let Err(e) = self.reader.read() {
-            log::warn!("{}: {e}", self.name);
+            log::warn!("{}: {e}", self.id.name);
             result.map = self.stats(true);
             return result;
         }
@@ -119,7 +111,7 @@ impl Collector for MetricCollector {
                         match render(&self.label_names, &values, &self.kind) {
                             Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
                             Err(e) => {
-                                log::debug!("{}: {e}", self.name);
+                                log::debug!("{}: {e}", self.id.name);
                                 result.decode_errors += 1;
                                 failed = true;
                                 None
@@ -127,7 +119,7 @@ impl Collector for MetricCollector {
                         }
                     }
                     Err(e) => {
-                        log::debug!("{}: decoding key {key:02x?}: {e}", self.name);
+                        log::debug!("{}: decoding key {key:02x?}: {e}", self.id.name);
                         result.decode_errors += 1;
                         failed = true;
                         None
@@ -177,7 +169,7 @@ impl Collector for MetricCollector {
         if !self.seen.iter().any(|s| *s) {
             return result;
         }
-        out.family(&self.name, &self.help, kind);
+        out.family(&self.id.name, &self.id.help, kind);
         let mut buckets: Vec<(f64, u64)> = Vec::new();
         for slot in 0..slots {
             if !self.seen[slot] {
@@ -284,9 +276,11 @@ mod tests {
     ) -> MetricCollector {
         let rows = RowDecoder::new(labels, &Host::new()).expect("decoders build");
         MetricCollector::new(
-            "ebpf_exporter_t".into(),
-            "t".into(),
-            "t".into(),
+            MetricId {
+                name: "ebpf_exporter_t".into(),
+                help: "t".into(),
+                map_name: "t".into(),
+            },
             kind,
             MapReader::new(handle, "t"),
             rows,

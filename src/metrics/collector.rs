@@ -23,6 +23,15 @@ pub struct MapStats {
     pub read_failed: bool,
 }
 
+/// What a metric is called and where it reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricId {
+    /// Prometheus name, `ebpf_exporter_<map>`.
+    pub name: String,
+    pub help: String,
+    pub map_name: String,
+}
+
 pub trait Collector: Send {
     /// The metric's Prometheus name.
     fn name(&self) -> &str;

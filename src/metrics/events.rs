@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use libbpf_rs::{MapHandle, PerfBufferBuilder};
 
-use super::collector::{Collected, Collector};
+use super::collector::{Collected, Collector, MetricId};
 use super::sink::{render_labels, Kind, Sink};
 use crate::decode::chain::Row;
 use crate::decode::RowDecoder;
@@ -32,9 +32,7 @@ struct Counts {
 }
 
 pub struct EventCounter {
-    pub name: String,
-    pub help: String,
-    pub map_name: String,
+    id: MetricId,
     counts: Arc<Mutex<Counts>>,
     stop: Arc<AtomicBool>,
 }
@@ -42,9 +40,7 @@ pub struct EventCounter {
 impl EventCounter {
     /// Starts reading `handle` (a PERF_EVENT_ARRAY) on its own thread.
     pub fn start(
-        name: String,
-        help: String,
-        map_name: String,
+        id: MetricId,
         handle: MapHandle,
         rows: RowDecoder,
         flush: Duration,
@@ -52,12 +48,12 @@ impl EventCounter {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let label_names: Vec<String> = rows.label_names().map(str::to_string).collect();
-        let (c, s, metric) = (Arc::clone(&counts), Arc::clone(&stop), name.clone());
+        let (c, s, metric) = (Arc::clone(&counts), Arc::clone(&stop), id.name.clone());
         // The buffer is built on the reading thread, so its callbacks can
         // own what they touch; the first error comes back over a channel.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
-            .name(format!("perf-{map_name}"))
+            .name(format!("perf-{}", id.map_name))
             .spawn(move || {
                 let sample_counts = Arc::clone(&c);
                 let lost_counts = Arc::clone(&c);
@@ -99,35 +95,33 @@ impl EventCounter {
         ready_rx
             .recv()
             .map_err(|_| "the perf reader thread ended before it started".to_string())??;
-        Ok(Self {
-            name,
-            help,
-            map_name,
-            counts,
-            stop,
-        })
+        Ok(Self { id, counts, stop })
     }
 }
 
 impl Collector for EventCounter {
     fn name(&self) -> &str {
-        &self.name
+        &self.id.name
     }
 
     fn map_name(&self) -> &str {
-        &self.map_name
+        &self.id.map_name
     }
 
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let decode_errors = std::mem::take(&mut c.decode_errors);
         if c.lost > 0 {
-            log::warn!("{}: {} perf records lost (buffer full)", self.name, c.lost);
+            log::warn!(
+                "{}: {} perf records lost (buffer full)",
+                self.id.name,
+                c.lost
+            );
             c.lost = 0;
         }
         let series = c.by_labels.len();
         if series > 0 {
-            out.family(&self.name, &self.help, Kind::Counter);
+            out.family(&self.id.name, &self.id.help, Kind::Counter);
             for (labels, n) in &c.by_labels {
                 out.sample_u64(labels, None, *n);
             }

@@ -13,5 +13,5 @@ pub mod sink;
 
 pub use bind::{bind_collectors, PREFIX};
 pub use collect::MetricCollector;
-pub use collector::{Collected, Collector, MapStats};
+pub use collector::{Collected, Collector, MapStats, MetricId};
 pub use sink::{Kind, Sink};

@@ -471,3 +471,18 @@ pub fn rss_kib(pid: u32, field: &str) -> u64 {
         })
         .unwrap_or_else(|| panic!("{field} of process {pid}"))
 }
+
+/// Runs `python` (a `python3 -c` program) in a child moved into cgroup
+/// `cg` first, and fails the test if it fails.
+pub fn python_in_cgroup(cg: &Path, python: &str) {
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec python3 -c \"{python}\"",
+        cg.display()
+    );
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .expect("child runs");
+    assert!(status.success(), "{script}");
+}
