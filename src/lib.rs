@@ -2,7 +2,10 @@
 //!
 //! The data path, one module each: [`config`] (YAML) → [`object`] (load and
 //! attach BPF) → [`maps`] (read map contents) → [`decode`] (key bytes to
-//! labels) → [`encode`] (exposition formats) → [`http`] (serving).
+//! labels) → [`metrics`] (samples and their state) → [`encode`] (exposition
+//! formats) → [`exporter`] (start-up, scrape loop) → [`http`] (serving), with
+//! [`host`] (shared kernel and system lookups) beneath them all. What may
+//! depend on what, and why: `docs/architecture.md`.
 
 pub mod cli;
 pub mod config;
