@@ -158,19 +158,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves on SIGTERM, SIGINT or SIGQUIT. SIGHUP and SIGUSR1, whose
+/// default action would kill the process without a word, are logged and
+/// ignored: a stray `kill -HUP` must not take every config down.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut hup), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
     ) else {
         log::warn!("cannot install signal handlers; stop with SIGKILL");
         std::future::pending::<()>().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM: shutting down"),
-        _ = int.recv() => log::info!("SIGINT: shutting down"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => return log::info!("SIGTERM: shutting down"),
+            _ = int.recv() => return log::info!("SIGINT: shutting down"),
+            _ = quit.recv() => return log::info!("SIGQUIT: shutting down"),
+            _ = hup.recv() => log::warn!("SIGHUP: ignored (configs are read at start-up only)"),
+            _ = usr1.recv() => log::warn!("SIGUSR1: ignored"),
+        }
     }
 }
 
