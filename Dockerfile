@@ -25,8 +25,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 # The official image installs rustup's minimal profile but still ships a
-# `rustfmt` proxy; libbpf-cargo runs rustfmt over the generated skeletons and
-# fails the build when the proxy has no component behind it.
+# `rustfmt` proxy with no component behind it. build.rs generates no
+# skeletons today, but libbpf-cargo runs rustfmt whenever it does, and the
+# proxy then fails the build; the component keeps that from biting later.
 RUN rustup component add rustfmt
 
 WORKDIR /src
