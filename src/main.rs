@@ -2,6 +2,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use ebpf_exporter::cli::{parse_listen_address, Cli};
 use ebpf_exporter::exporter::{self, ConfigReport, StartOptions};
@@ -114,6 +115,7 @@ fn main() -> ExitCode {
     let reports = exporter.reports.clone();
     let scraper = Coalescer::new(exporter);
     let result = runtime.block_on(async {
+        let signals = Signals::install()?;
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
             // Hosts with IPv6 disabled cannot bind [::]; fall back to IPv4.
@@ -139,7 +141,7 @@ fn main() -> ExitCode {
                 tls,
                 auth,
             },
-            shutdown_signal(),
+            signals.shutdown(),
         )
         .await?;
         // Dropping the exporter closes links and objects: programs detach.
@@ -158,29 +160,41 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM, SIGINT or SIGQUIT. SIGHUP and SIGUSR1, whose
-/// default action would kill the process without a word, are logged and
-/// ignored: a stray `kill -HUP` must not take every config down.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut hup), Ok(mut usr1)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        log::warn!("cannot install signal handlers; stop with SIGKILL");
-        std::future::pending::<()>().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return log::info!("SIGTERM: shutting down"),
-            _ = int.recv() => return log::info!("SIGINT: shutting down"),
-            _ = quit.recv() => return log::info!("SIGQUIT: shutting down"),
-            _ = hup.recv() => log::warn!("SIGHUP: ignored (configs are read at start-up only)"),
-            _ = usr1.recv() => log::warn!("SIGUSR1: ignored"),
+/// The signals the exporter acts on. Installed before "listening" is
+/// logged, so a signal sent as soon as the port answers is never met by
+/// its default action.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    quit: Signal,
+    hup: Signal,
+    usr1: Signal,
+}
+
+impl Signals {
+    /// Must run inside the runtime.
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+
+    /// Resolves on SIGTERM, SIGINT or SIGQUIT. SIGHUP and SIGUSR1, whose
+    /// default action would kill the process without a word, are logged
+    /// and ignored: a stray `kill -HUP` must not take every config down.
+    async fn shutdown(mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return log::info!("SIGTERM: shutting down"),
+                _ = self.int.recv() => return log::info!("SIGINT: shutting down"),
+                _ = self.quit.recv() => return log::info!("SIGQUIT: shutting down"),
+                _ = self.hup.recv() => log::warn!("SIGHUP: ignored (configs are read at start-up only)"),
+                _ = self.usr1.recv() => log::warn!("SIGUSR1: ignored"),
+            }
         }
     }
 }
