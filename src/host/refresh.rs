@@ -59,12 +59,15 @@ impl<T: Default> Refreshing<T> {
             (Some(_), None) => false,
         };
         if !expired {
-            if let Some(table) = &state.table {
-                let found = find(table);
-                let may_reload = age.is_some_and(|a| a >= self.min_interval);
-                if complete(&found) || !may_reload {
-                    return found;
-                }
+            // A table that never loaded answers as an empty one: a file that
+            // cannot be read is retried on the same schedule as a miss.
+            let found = match &state.table {
+                Some(table) => find(table),
+                None => find(&T::default()),
+            };
+            let may_reload = age.is_some_and(|a| a >= self.min_interval);
+            if complete(&found) || !may_reload {
+                return found;
             }
         }
         self.reload(&mut state);
@@ -150,6 +153,25 @@ mod tests {
         std::thread::sleep(Duration::from_millis(70));
         assert!(has(&t, 0));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_unreadable_file_is_retried_at_most_once_per_interval() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = Arc::clone(&calls);
+        let t: Refreshing<Vec<u32>> =
+            Refreshing::new("missing", Duration::from_secs(3600), None, move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                Err(std::io::Error::other("no such file"))
+            });
+        for _ in 0..100 {
+            assert!(!has(&t, 1));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "one read, not one per lookup"
+        );
     }
 
     #[test]
