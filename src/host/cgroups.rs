@@ -247,35 +247,33 @@ fn watch_loop(monitor: Weak<CgroupMonitor>, mut watcher: Watcher) {
         let events = watcher.read(&mut buf, Duration::from_secs(1));
         let Some(m) = monitor.upgrade() else { return };
         let mut inner = m.lock();
-        let overflow = match events {
-            Ok(events) if events.is_empty() => false,
+        let (overflow, broken) = match events {
+            Ok(events) if events.is_empty() => (false, None),
             Ok(events) => {
                 let mut paths = (*inner.paths).clone();
                 let overflow = watcher.apply(&events, &mut paths);
                 if !overflow {
                     m.publish(&mut inner, paths);
                 }
-                overflow
+                (overflow, None)
             }
-            Err(e) => {
-                log::warn!("cgroup: reading inotify events: {e}; walking instead");
-                inner.mode = Mode::Polling;
-                drop(inner);
-                drop(m);
-                return poll_loop(monitor);
-            }
+            Err(e) => (false, Some(format!("reading inotify events: {e}"))),
         };
-        if overflow || watcher.exhausted || last_walk.elapsed() >= SAFETY_WALK {
-            if watcher.exhausted {
-                log::warn!(
-                    "cgroup: out of inotify watches (fs.inotify.max_user_watches); walking instead"
-                );
-                inner.mode = Mode::Polling;
-                m.walk_into(&mut inner, None);
-                drop(inner);
-                drop(m);
-                return poll_loop(monitor);
-            }
+        // Events that can no longer be trusted: walk from now on.
+        let broken = broken.or_else(|| {
+            watcher
+                .exhausted
+                .then(|| "out of inotify watches (fs.inotify.max_user_watches)".to_string())
+        });
+        if let Some(why) = broken {
+            log::warn!("cgroup: {why}; walking instead");
+            inner.mode = Mode::Polling;
+            m.walk_into(&mut inner, None);
+            drop(inner);
+            drop(m);
+            return poll_loop(monitor);
+        }
+        if overflow || last_walk.elapsed() >= SAFETY_WALK {
             m.walk_into(&mut inner, Some(&mut watcher));
             last_walk = Instant::now();
         }

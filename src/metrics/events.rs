@@ -59,7 +59,7 @@ impl EventCounter {
                 let lost_counts = Arc::clone(&c);
                 let built = PerfBufferBuilder::new(&handle)
                     .sample_cb(move |_cpu, data: &[u8]| {
-                        count_record(&sample_counts, &rows, &label_names, data, flush)
+                        count_record(&sample_counts, &rows, &label_names, data)
                     })
                     .lost_cb(move |_cpu, n| {
                         if let Ok(mut c) = lost_counts.lock() {
@@ -79,7 +79,9 @@ impl EventCounter {
                 };
                 while !s.load(Ordering::Relaxed) {
                     // On the timer, not on the next record: a label set
-                    // that stops occurring is dropped on schedule.
+                    // that stops occurring is dropped on schedule. Records
+                    // arrive only inside poll(), so checking before each
+                    // poll is the only check needed.
                     if let Ok(mut counts) = c.lock() {
                         counts.flush_if_due(Instant::now(), flush);
                     }
@@ -153,19 +155,12 @@ impl Drop for EventCounter {
     }
 }
 
-fn count_record(
-    counts: &Mutex<Counts>,
-    rows: &RowDecoder,
-    names: &[String],
-    data: &[u8],
-    flush: Duration,
-) {
+fn count_record(counts: &Mutex<Counts>, rows: &RowDecoder, names: &[String], data: &[u8]) {
     // The perf ring pads records to 8 bytes: decode the bytes the labels
     // describe and ignore the tail.
     let key = data.get(..rows.key_size()).unwrap_or(data);
     let decoded = rows.decode(key);
     let Ok(mut c) = counts.lock() else { return };
-    c.flush_if_due(Instant::now(), flush);
     match decoded {
         Ok(Row::Labels { values, .. }) => {
             *c.by_labels
