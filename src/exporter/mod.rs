@@ -41,10 +41,6 @@ impl RunningConfig {
         }
     }
 
-    pub fn object(&self) -> &LoadedObject {
-        &self.object
-    }
-
     /// Stops collecting and detaches every program; the kernel frees the
     /// programs and maps once no fd of them is left.
     pub fn detach(self) {
@@ -95,7 +91,7 @@ impl Exporter {
             for collector in &mut config.collectors {
                 let collected = collector.collect(&mut out);
                 self.self_metrics
-                    .observe(&config.name, collector.map_name(), &collected);
+                    .observe(&config.name, &collector.id().map_name, &collected);
             }
         }
         self.self_metrics.collect(&mut out);

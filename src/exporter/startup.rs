@@ -119,7 +119,7 @@ fn start_one(
         report.programs = loaded.programs.clone();
         let collectors: Vec<Box<dyn Collector>> =
             bind_collectors(config, &loaded, host, opts.cache_max_idle.max(1))?;
-        report.metrics = collectors.iter().map(|c| c.name().to_string()).collect();
+        report.metrics = collectors.iter().map(|c| c.id().name.clone()).collect();
         // Maps the programs filter on are filled before the config serves.
         let cgroup_sync = match &config.spec.cgroup_id_map {
             None => None,

@@ -66,12 +66,8 @@ impl MetricCollector {
 }
 
 impl Collector for MetricCollector {
-    fn name(&self) -> &str {
-        &self.id.name
-    }
-
-    fn map_name(&self) -> &str {
-        &self.id.map_name
+    fn id(&self) -> &MetricId {
+        &self.id
     }
 
     /// Reads the map and writes this metric's family into `out`. A decode

@@ -33,9 +33,7 @@ pub struct MetricId {
 }
 
 pub trait Collector: Send {
-    /// The metric's Prometheus name.
-    fn name(&self) -> &str;
-    /// The BPF map behind it, for self-metrics labels.
-    fn map_name(&self) -> &str;
+    /// The metric's name, help and map (the map labels self-metrics).
+    fn id(&self) -> &MetricId;
     fn collect(&mut self, out: &mut dyn Sink) -> Collected;
 }

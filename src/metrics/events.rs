@@ -102,12 +102,8 @@ impl EventCounter {
 }
 
 impl Collector for EventCounter {
-    fn name(&self) -> &str {
-        &self.id.name
-    }
-
-    fn map_name(&self) -> &str {
-        &self.id.map_name
+    fn id(&self) -> &MetricId {
+        &self.id
     }
 
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
