@@ -111,7 +111,7 @@ fn open(
         origin: bytes.origin.clone(),
         errno,
         reason: e.to_string(),
-        libbpf: failure_lines(&log),
+        libbpf: failure_lines(&log, None, 3),
     })?;
     for mut prog in open.progs_mut() {
         if disabled.contains(prog.name().to_string_lossy().as_ref()) {
@@ -123,26 +123,27 @@ fn open(
     Ok(open)
 }
 
-/// The lines of a libbpf log that say what went wrong: warnings about
-/// failures, without the relocation chatter around them.
-fn failure_lines(log: &[String]) -> Vec<String> {
-    let mut failing: Vec<String> = log
+/// The lines of a libbpf log that say what went wrong: the first few that
+/// report a failure, else the last few, never the verifier log's markers
+/// and without libbpf's prefix. `about` narrows them to one program's.
+fn failure_lines(log: &[String], about: Option<&str>, keep: usize) -> Vec<String> {
+    let lines: Vec<&str> = log
         .iter()
-        .rev()
-        .filter(|l| {
-            !l.contains("-- BEGIN")
-                && !l.contains("-- END")
-                && (l.contains("fail") || l.contains("error") || l.contains("invalid"))
-        })
-        .take(3)
-        .cloned()
+        .filter(|l| !l.contains("-- BEGIN") && !l.contains("-- END"))
+        .filter(|l| about.is_none_or(|needle| l.contains(needle)))
+        .map(|l| l.trim_start_matches("libbpf: "))
         .collect();
-    failing.reverse();
-    if failing.is_empty() {
-        log.iter().rev().take(3).rev().cloned().collect()
-    } else {
-        failing
+    let failing: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains("fail") || l.contains("error") || l.contains("invalid"))
+        .take(keep)
+        .map(|l| l.to_string())
+        .collect();
+    if !failing.is_empty() {
+        return failing;
     }
+    let tail = lines.len().saturating_sub(keep);
+    lines[tail..].iter().map(|l| l.to_string()).collect()
 }
 
 /// The reference exporter's own section names, `xdp/<ifname>` and
@@ -231,23 +232,7 @@ struct Failed {
 /// page: the failure lines first, since CO-RE relocation chatter about the
 /// same program comes earlier in the log and says nothing about the cause.
 fn summarize(error: &str, log: &[String], prog: &str) -> String {
-    let needle = format!("prog '{prog}'");
-    let about: Vec<&str> = log
-        .iter()
-        .filter(|l| l.contains(&needle) && !l.contains("-- BEGIN") && !l.contains("-- END"))
-        .map(|l| l.trim_start_matches("libbpf: "))
-        .collect();
-    let failing: Vec<&str> = about
-        .iter()
-        .copied()
-        .filter(|l| l.contains("fail") || l.contains("error") || l.contains("invalid"))
-        .take(3)
-        .collect();
-    let detail = if failing.is_empty() {
-        about.iter().rev().take(2).rev().copied().collect()
-    } else {
-        failing
-    };
+    let detail = failure_lines(log, Some(&format!("prog '{prog}'")), 3);
     if detail.is_empty() {
         error.to_string()
     } else {
@@ -302,7 +287,7 @@ pub fn load_object(
                         origin: bytes.origin.clone(),
                         errno,
                         reason: e.to_string(),
-                        libbpf: failure_lines(&log),
+                        libbpf: failure_lines(&log, None, 3),
                     });
                 }
                 for (name, failed) in newly {
