@@ -322,3 +322,39 @@ fn bad_web_config_stops_start_up() {
         "{log}"
     );
 }
+
+#[test]
+fn web_configs_that_would_fail_open_stop_start_up() {
+    let dir = scratch_dir("tls-fail-open");
+    let web = dir.join("web.yml");
+    std::fs::write(&web, "").expect("write");
+    let log = refused_web_config(&web);
+    assert!(
+        log.contains(&format!(
+            "{}:1: turns on neither TLS (`tls_server_config` with `cert_file` and `key_file`) nor basic auth (`basic_auth_users`); to serve plain HTTP without auth, drop --web.config.file",
+            web.display()
+        )),
+        "{log}"
+    );
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: a.pem\n  key_file: a.key\n  min_version: TLS10\n",
+    )
+    .expect("write");
+    let log = refused_web_config(&web);
+    assert!(
+        log.contains(
+            ":4: key `tls_server_config.min_version`: TLS 1.0 and 1.1 are broken and not served"
+        ),
+        "{log}"
+    );
+    let fifo = dir.join("fifo.yml");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("no NUL");
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let log = refused_web_config(&fifo);
+    assert!(
+        log.contains("cannot read web config: not a regular file (it is a FIFO)"),
+        "{log}"
+    );
+}

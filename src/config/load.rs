@@ -7,6 +7,8 @@ use super::error::ConfigError;
 use super::locate::Locator;
 use super::model::ConfigFile;
 use super::validate::validate;
+use super::yaml::parse_yaml;
+use crate::host::files;
 
 /// Configs compiled into the binary from `config/*.yaml`.
 pub mod embedded {
@@ -53,51 +55,27 @@ pub fn parse_config(
     source: ConfigSource,
     text: &str,
 ) -> Result<Config, ConfigError> {
-    let spec: ConfigFile = match serde_yaml::from_str(text) {
-        Ok(spec) => spec,
-        Err(e) => return Err(yaml_error(file, &e)),
-    };
+    let (spec, locator): (ConfigFile, _) = parse_yaml(file, text)?;
     let config = Config {
         name: name.to_string(),
         file: file.to_string(),
         source,
         spec,
-        locator: Locator::new(text),
+        locator,
     };
     validate(&config)?;
     Ok(config)
 }
 
-/// Turns serde_yaml's message (which embeds the key path and position) into
-/// our file:line: key: message shape. Shared by every YAML file we read.
-pub fn yaml_error(file: &str, e: &serde_yaml::Error) -> ConfigError {
-    let line = e.location().map(|l| l.line());
-    let text = e.to_string();
-    // serde_yaml writes "path.to.key: message at line N column M".
-    let text = match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
-    };
-    let (key, message) = match text.split_once(": ") {
-        Some((k, m)) if !k.contains(' ') => (k.to_string(), m.to_string()),
-        _ => (String::new(), text),
-    };
-    ConfigError {
-        file: file.to_string(),
-        line,
-        key,
-        message,
-    }
-}
-
 fn read_one(dir: &Path, name: &str, path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        line: None,
-        key: String::new(),
-        message: format!("cannot read: {e}"),
-    })?;
+    let text =
+        files::read_regular_text(path, files::MAX_CONFIG_BYTES).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read config: {e}"),
+        })?;
     parse_config(name, &file, ConfigSource::Dir(dir.to_path_buf()), &text)
 }
 

@@ -86,6 +86,32 @@ impl Histogram {
             _ => 1.0,
         }
     }
+
+    /// The upper bound (`le`) of the bucket stored at map index `idx`. It is
+    /// part of the config's meaning, so validation can check that bounds are
+    /// finite and increasing before any exposition depends on it.
+    pub fn bound(&self, idx: u64) -> f64 {
+        let m = self.multiplier();
+        match self.bucket_type {
+            BucketType::Exp2 => pow2(idx) * m,
+            BucketType::Exp2zero if idx == 0 => 0.0,
+            BucketType::Exp2zero => pow2(idx - 1) * m,
+            BucketType::Linear | BucketType::Fixed => idx as f64 * m,
+        }
+    }
+
+    /// The map indexes that hold buckets, in order. Validation caps their
+    /// number, so this is small for any config that passed it.
+    pub fn bucket_indexes(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        match self.bucket_type {
+            BucketType::Fixed => Box::new(self.bucket_keys.iter().copied()),
+            _ => Box::new(self.bucket_min..=self.bucket_max),
+        }
+    }
+}
+
+fn pow2(i: u64) -> f64 {
+    2f64.powi(i.min(i32::MAX as u64) as i32)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,14 +205,30 @@ struct Scalar(String);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let value = serde_yaml::Value::deserialize(de)?;
-        match value {
-            serde_yaml::Value::String(s) => Ok(Scalar(s)),
-            serde_yaml::Value::Number(n) => Ok(Scalar(n.to_string())),
-            serde_yaml::Value::Bool(b) => Ok(Scalar(b.to_string())),
-            other => Err(serde::de::Error::custom(format!(
-                "expected a scalar, got {other:?}"
-            ))),
+        // A visitor rather than a `Value`: a collection here is refused at
+        // its first event instead of being built (and printed) whole.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a scalar (a number, string or boolean)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(serde_yaml::Number::from(v).to_string()))
+            }
         }
+        de.deserialize_any(V)
     }
 }

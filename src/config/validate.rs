@@ -2,6 +2,8 @@
 //! reference format requires, plus mistakes that would otherwise surface
 //! only as silently wrong metrics.
 
+use std::collections::HashSet;
+
 use super::duration::parse_duration;
 use super::error::ConfigError;
 use super::load::Config;
@@ -10,6 +12,13 @@ use super::specs::SpecKind;
 
 /// exp2 bounds past 2^1023 overflow an f64 `le`.
 const MAX_EXP2_BUCKET: u64 = 1023;
+/// Buckets per histogram. Each is a series per label set and a slot in
+/// memory; Prometheus's own native histograms stop at 160, and classic
+/// histograms rarely pass 100.
+pub const MAX_BUCKETS: u64 = 4096;
+/// Bytes a label (size plus padding) and a whole key may describe. Far
+/// above any real BPF key, low enough that sums cannot overflow.
+pub const MAX_KEY_BYTES: usize = 64 << 10;
 
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     let m = &config.spec.metrics;
@@ -24,7 +33,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(config.error("metrics", message));
     }
 
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for spec in config.specs() {
         let at = &spec.at;
         check_metric_name(config, at, spec.name, &mut seen)?;
@@ -56,6 +65,16 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
     if let Some(map) = &config.spec.cgroup_id_map {
+        if config.specs().any(|s| s.name == map.name) {
+            return Err(config.error(
+                "cgroup_id_map.name",
+                format!(
+                    "{:?} is also a metric's map; the exporter writes cgroup ids into this map, \
+                     so it needs a map of its own",
+                    map.name
+                ),
+            ));
+        }
         if map.regexps.is_empty() {
             return Err(config.error("cgroup_id_map.regexps", "at least one regexp is required"));
         }
@@ -80,7 +99,7 @@ fn check_metric_name<'a>(
     config: &Config,
     at: &str,
     name: &'a str,
-    seen: &mut Vec<&'a str>,
+    seen: &mut HashSet<&'a str>,
 ) -> Result<(), ConfigError> {
     let key = format!("{at}.name");
     if !is_metric_name(name) {
@@ -89,10 +108,9 @@ fn check_metric_name<'a>(
             format!("{name:?} is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), and it must also name the BPF map"),
         ));
     }
-    if seen.contains(&name) {
+    if !seen.insert(name) {
         return Err(config.error(&key, format!("metric {name:?} is defined twice")));
     }
-    seen.push(name);
     Ok(())
 }
 
@@ -104,7 +122,8 @@ fn check_help(config: &Config, at: &str, help: &str) -> Result<(), ConfigError> 
 }
 
 fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), ConfigError> {
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: HashSet<&str> = HashSet::new();
+    let mut key_bytes = 0usize;
     for (i, label) in labels.iter().enumerate() {
         let key = format!("{at}.labels[{i}]");
         if !is_label_name(&label.name) {
@@ -116,23 +135,48 @@ fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), Confi
                 ),
             ));
         }
+        if label.name.starts_with("__") {
+            return Err(config.error(
+                &format!("{key}.name"),
+                format!(
+                    "label name {:?} is reserved: names starting with `__` are Prometheus's own",
+                    label.name
+                ),
+            ));
+        }
         if label.name == "le" || label.name == "quantile" {
             return Err(config.error(
                 &format!("{key}.name"),
                 format!("label name {:?} is reserved by Prometheus", label.name),
             ));
         }
-        if names.contains(&label.name.as_str()) {
+        if !names.insert(&label.name) {
             return Err(config.error(
                 &format!("{key}.name"),
                 format!("label {:?} is defined twice", label.name),
             ));
         }
-        names.push(&label.name);
         if label.size == 0 {
             return Err(config.error(
                 &format!("{key}.size"),
                 "size must be set and greater than 0",
+            ));
+        }
+        for (field, value) in [("size", label.size), ("padding", label.padding)] {
+            if value > MAX_KEY_BYTES {
+                return Err(config.error(
+                    &format!("{key}.{field}"),
+                    format!("{field} {value} is above the limit of {MAX_KEY_BYTES} bytes"),
+                ));
+            }
+        }
+        key_bytes += label.size + label.padding;
+        if key_bytes > MAX_KEY_BYTES {
+            return Err(config.error(
+                &format!("{key}.size"),
+                format!(
+                    "the labels up to here describe {key_bytes} key bytes, above the limit of {MAX_KEY_BYTES}"
+                ),
             ));
         }
         if label.decoders.is_empty() {
@@ -166,6 +210,21 @@ fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), Confi
                     "bucket_keys must be strictly increasing",
                 ));
             }
+            if h.bucket_keys.len() as u64 > MAX_BUCKETS {
+                return Err(config.error(
+                    &format!("{at}.bucket_keys"),
+                    format!(
+                        "{} bucket_keys are more than the limit of {MAX_BUCKETS} buckets",
+                        h.bucket_keys.len()
+                    ),
+                ));
+            }
+            if h.bucket_keys.last() == Some(&u64::MAX) {
+                return Err(config.error(
+                    &format!("{at}.bucket_keys"),
+                    "the last bucket key must be below 18446744073709551615: the sum is kept at the key after it",
+                ));
+            }
         }
         _ => {
             if h.bucket_max < h.bucket_min {
@@ -175,6 +234,22 @@ fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), Confi
                         "bucket_max ({}) is below bucket_min ({})",
                         h.bucket_max, h.bucket_min
                     ),
+                ));
+            }
+            let count = (h.bucket_max - h.bucket_min).saturating_add(1);
+            if count > MAX_BUCKETS {
+                return Err(config.error(
+                    &format!("{at}.bucket_max"),
+                    format!(
+                        "bucket_min {} to bucket_max {} is {count} buckets, more than the limit of {MAX_BUCKETS}",
+                        h.bucket_min, h.bucket_max
+                    ),
+                ));
+            }
+            if h.bucket_max == u64::MAX {
+                return Err(config.error(
+                    &format!("{at}.bucket_max"),
+                    "bucket_max must be below 18446744073709551615: the sum is kept at the key after it",
                 ));
             }
             if matches!(h.bucket_type, BucketType::Exp2 | BucketType::Exp2zero)
@@ -195,6 +270,36 @@ fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), Confi
             &format!("{at}.bucket_multiplier"),
             "bucket_multiplier must be a finite, non-negative number",
         ));
+    }
+    // Each bucket needs its own finite `le`: equal bounds (an index too
+    // large for an f64 to tell from the next) or an infinite one (a
+    // multiplier that overflows) would make duplicate series.
+    let mut last: Option<(u64, f64)> = None;
+    for idx in h.bucket_indexes() {
+        let bound = h.bound(idx);
+        let key = if h.bucket_type == BucketType::Fixed {
+            format!("{at}.bucket_keys")
+        } else {
+            format!("{at}.bucket_max")
+        };
+        if !bound.is_finite() {
+            return Err(config.error(
+                &key,
+                format!("bucket {idx} has an infinite upper bound; lower bucket_multiplier or the bucket range"),
+            ));
+        }
+        if let Some((prev, prev_bound)) = last {
+            if bound <= prev_bound {
+                return Err(config.error(
+                    &key,
+                    format!(
+                        "buckets {prev} and {idx} have the same upper bound ({bound}) as floating point; \
+                         use smaller bucket indexes or a larger bucket_multiplier"
+                    ),
+                ));
+            }
+        }
+        last = Some((idx, bound));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod cgroups;
 pub mod cpus;
+pub mod files;
 pub mod interfaces;
 pub mod kallsyms;
 pub mod partitions;

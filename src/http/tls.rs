@@ -26,6 +26,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::webconfig::{ClientAuth, PemSource, TlsSettings, TlsVersion, WebConfig};
 use crate::config::error::ConfigError;
+use crate::host::files;
 
 /// A stalled client must not hold a connection slot and task forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -246,7 +247,7 @@ fn describe(src: &PemSource) -> String {
 
 fn read_pem(web: &WebConfig, key: &str, src: &PemSource) -> Result<Vec<u8>, ConfigError> {
     match src {
-        PemSource::File(p) => std::fs::read(p)
+        PemSource::File(p) => files::read_regular(p, files::MAX_PEM_BYTES)
             .map_err(|e| web.error(key, format!("cannot read {}: {e}", p.display()))),
         PemSource::Inline(s) => Ok(s.as_bytes().to_vec()),
     }

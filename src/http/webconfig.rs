@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config::error::ConfigError;
-use crate::config::load::yaml_error;
 use crate::config::locate::Locator;
+use crate::config::yaml::parse_yaml;
+use crate::host::files;
 
 /// Parsed and checked `--web.config.file`.
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ impl ClientAuth {
 }
 
 /// TLS protocol versions as the toolkit spells them. rustls implements 1.2
-/// and 1.3 only; a `min_version` of TLS10 or TLS11 therefore still means 1.2.
+/// and 1.3 only, and TLS10/TLS11 are refused rather than silently raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {
     Tls10,
@@ -101,6 +102,11 @@ impl TlsVersion {
         })
     }
 }
+
+/// bcrypt costs above this are refused. Cost 10 (the toolkit's advice)
+/// takes about 60 ms here and each step doubles it; every wrong password an
+/// anonymous client sends costs one check.
+pub const MAX_BCRYPT_COST: u32 = 12;
 
 /// TLS 1.2 cipher suites the exporter's TLS stack implements, by the names
 /// Go (and so the toolkit) uses. TLS 1.3 suites are not configurable, as in Go.
@@ -185,12 +191,13 @@ struct RawHttp {
 /// Reads and checks a web config file.
 pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        line: None,
-        key: String::new(),
-        message: format!("cannot read web config: {e}"),
-    })?;
+    let text =
+        files::read_regular_text(path, files::MAX_CONFIG_BYTES).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read web config: {e}"),
+        })?;
     // Relative paths in the file are relative to the file, as in the toolkit,
     // so a config directory can be moved as a whole.
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -199,12 +206,8 @@ pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
 
 /// Parses a web config text; `dir` anchors relative certificate paths.
 pub fn parse(file: &str, dir: &Path, text: &str) -> Result<WebConfig, ConfigError> {
-    let locator = Locator::new(text);
-    // An empty file is a valid config that turns nothing on.
-    let raw: RawWebConfig = match serde_yaml::from_str::<Option<RawWebConfig>>(text) {
-        Ok(raw) => raw.unwrap_or_default(),
-        Err(e) => return Err(yaml_error(file, &e)),
-    };
+    let (raw, locator): (Option<RawWebConfig>, _) = parse_yaml(file, text)?;
+    let raw = raw.unwrap_or_default();
     let err = |key: &str, message: String| error_at(file, &locator, key, message);
 
     if let Some(http) = &raw.http_server_config {
@@ -226,13 +229,27 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<WebConfig, ConfigErro
             ));
         }
         let hash = hash.unwrap_or_default();
-        if let Err(e) = hash.parse::<bcrypt::HashParts>() {
-            return Err(err(
-                &key,
-                format!(
-                    "not a bcrypt hash ({e}); make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
-                ),
-            ));
+        match hash.parse::<bcrypt::HashParts>() {
+            Err(e) => {
+                return Err(err(
+                    &key,
+                    format!(
+                        "not a bcrypt hash ({e}); make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+                    ),
+                ))
+            }
+            Ok(parts) if parts.get_cost() > MAX_BCRYPT_COST => {
+                return Err(err(
+                    &key,
+                    format!(
+                        "bcrypt cost {} is above the maximum of {MAX_BCRYPT_COST}: each check of a \
+                         new password would take seconds of CPU, which anyone can make the exporter \
+                         spend; rehash with `htpasswd -nBC 10`",
+                        parts.get_cost()
+                    ),
+                ))
+            }
+            Ok(_) => {}
         }
         basic_auth_users.insert(user, hash);
     }
@@ -241,6 +258,19 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<WebConfig, ConfigErro
         Some(t) => tls_settings(t, dir, &err)?,
         None => None,
     };
+
+    // The toolkit serves plain HTTP without auth for a file that turns
+    // nothing on. An operator who passes a web config means to secure the
+    // endpoint, so failing open would be the wrong surprise.
+    if tls.is_none() && basic_auth_users.is_empty() {
+        return Err(error_at(
+            file,
+            &locator,
+            "",
+            "turns on neither TLS (`tls_server_config` with `cert_file` and `key_file`) nor \
+             basic auth (`basic_auth_users`); to serve plain HTTP without auth, drop --web.config.file",
+        ));
+    }
 
     Ok(WebConfig {
         file: file.to_string(),
@@ -345,6 +375,12 @@ fn tls_settings(
         }),
     };
     let min_version = version("min_version", t.min_version, TlsVersion::Tls12)?;
+    if min_version < TlsVersion::Tls12 {
+        return Err(err(
+            &format!("{K}.min_version"),
+            "TLS 1.0 and 1.1 are broken and not served; the lowest min_version is TLS12".into(),
+        ));
+    }
     let max_version = version("max_version", t.max_version, TlsVersion::Tls13)?;
     if max_version < TlsVersion::Tls12 {
         return Err(err(
@@ -419,11 +455,47 @@ mod tests {
     }
 
     #[test]
-    fn empty_file_turns_nothing_on() {
-        for text in ["", "# nothing\n", "{}\n", "tls_server_config:\n"] {
-            let c = parse_str(text).expect(text);
-            assert!(c.tls.is_none() && c.basic_auth_users.is_empty(), "{text:?}");
+    fn a_file_that_turns_nothing_on_is_refused() {
+        for text in [
+            "",
+            "# nothing\n",
+            "{}\n",
+            "tls_server_config:\n",
+            "http_server_config:\n  http2: true\n",
+            "basic_auth_users: {}\n",
+        ] {
+            let e = parse_str(text).expect_err(text);
+            assert!(
+                e.to_string().starts_with("web.yml:1: turns on neither TLS"),
+                "{text:?}: {e}"
+            );
         }
+    }
+
+    #[test]
+    fn old_tls_and_costly_hashes_are_refused() {
+        let base = "tls_server_config:\n  cert_file: a\n  key_file: b\n";
+        for v in ["TLS10", "TLS11"] {
+            let e = parse_str(&format!("{base}  min_version: {v}\n")).expect_err(v);
+            assert_eq!(
+                e.to_string(),
+                "web.yml:4: key `tls_server_config.min_version`: TLS 1.0 and 1.1 are broken and not served; the lowest min_version is TLS12"
+            );
+        }
+        // A cost-13 hash, made by `htpasswd -nBC 13`: refused without hashing.
+        let costly = "$2y$13$S2nSP5Yy2pXDOTPCJ7yLdOJhOhhq4OY9Q.5j7eT/3AQn9lCdM.Ylq";
+        let e = parse_str(&format!("basic_auth_users:\n  alice: {costly}\n")).expect_err("cost");
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("basic_auth_users.alice", Some(2))
+        );
+        assert!(
+            e.message
+                .contains("bcrypt cost 13 is above the maximum of 12"),
+            "{e}"
+        );
+        let ok = "$2y$12$S2nSP5Yy2pXDOTPCJ7yLdOJhOhhq4OY9Q.5j7eT/3AQn9lCdM.Ylq";
+        assert!(parse_str(&format!("basic_auth_users:\n  alice: {ok}\n")).is_ok());
     }
 
     #[test]
@@ -525,7 +597,11 @@ mod tests {
 
     #[test]
     fn toolkit_http_section() {
-        assert!(parse_str("http_server_config:\n  http2: true\n").is_ok());
+        let hash = hash();
+        assert!(parse_str(&format!(
+            "http_server_config:\n  http2: true\nbasic_auth_users:\n  a: {hash}\n"
+        ))
+        .is_ok());
         let e = parse_str("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
             .expect_err("headers");
         assert_eq!(e.line, Some(2));

@@ -19,20 +19,11 @@ pub struct BucketLayout {
 impl BucketLayout {
     pub fn new(h: &Histogram) -> Self {
         let m = h.multiplier();
-        let (keys, contiguous_min): (Vec<u64>, Option<u64>) = match h.bucket_type {
-            BucketType::Fixed => (h.bucket_keys.clone(), None),
-            _ => ((h.bucket_min..=h.bucket_max).collect(), Some(h.bucket_min)),
-        };
-        let bounds = keys
-            .iter()
-            .map(|&i| match h.bucket_type {
-                BucketType::Exp2 => pow2(i) * m,
-                BucketType::Exp2zero if i == 0 => 0.0,
-                BucketType::Exp2zero => pow2(i - 1) * m,
-                BucketType::Linear | BucketType::Fixed => i as f64 * m,
-            })
-            .collect();
-        let sum_key = keys.last().map_or(0, |k| k + 1);
+        let keys: Vec<u64> = h.bucket_indexes().collect();
+        let contiguous_min = (h.bucket_type != BucketType::Fixed).then_some(h.bucket_min);
+        let bounds = keys.iter().map(|&i| h.bound(i)).collect();
+        // Validation keeps the last index below u64::MAX.
+        let sum_key = keys.last().map_or(0, |k| k.saturating_add(1));
         Self {
             keys,
             bounds,
@@ -61,10 +52,6 @@ impl BucketLayout {
             None => self.keys.binary_search(&idx).ok(),
         }
     }
-}
-
-fn pow2(i: u64) -> f64 {
-    2f64.powi(i.min(i32::MAX as u64) as i32)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::embedded;
 use crate::config::{Config, ConfigError, ConfigSource};
+use crate::host::files;
 
 /// An object's ELF bytes, kept so the object can be opened again (loading
 /// consumes an opened object, and a retry without a refused program needs a
@@ -76,7 +77,7 @@ fn looks_like_path(s: &str) -> bool {
 }
 
 fn read_file(config: &Config, path: &Path) -> Result<ObjectBytes, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = files::read_regular(path, files::MAX_OBJECT_BYTES).map_err(|e| {
         config.error(
             "object",
             format!("cannot read BPF object {}: {e}", path.display()),
