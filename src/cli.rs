@@ -51,6 +51,26 @@ pub struct Cli {
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
 
+    /// Most connections open at once. At the limit, the oldest connection
+    /// not serving a request is closed to make room, so idle clients cannot
+    /// lock scrapers out. Lowered to fit the fd limit if needed.
+    #[arg(long = "web.max-connections", default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Most scrapes in flight at once; more get 503. 0 for no limit.
+    #[arg(long = "web.max-requests", default_value_t = 40, value_name = "N")]
+    pub max_requests: usize,
+
+    /// Capabilities kept once programs are attached: `auto` (what the
+    /// running configs need while serving), `all`, `none`, or a list such as
+    /// cap_syslog,cap_dac_read_search.
+    #[arg(
+        long = "capabilities.keep",
+        default_value = "auto",
+        value_name = "CAPS"
+    )]
+    pub capabilities_keep: String,
+
     /// External BTF for kernels without /sys/kernel/btf/vmlinux.
     #[arg(long = "btf.path", value_name = "FILE")]
     pub btf_path: Option<PathBuf>,

@@ -4,7 +4,8 @@
 //! attach BPF) → [`maps`] (read map contents) → [`decode`] (key bytes to
 //! labels) → [`metrics`] (samples and their state) → [`encode`] (exposition
 //! formats) → [`exporter`] (start-up, scrape loop) → [`http`] (serving), with
-//! [`host`] (shared kernel and system lookups) beneath them all. What may
+//! [`host`] (shared kernel and system lookups) beneath them all, and
+//! [`process`] (fd limit, capabilities) beside [`http`] at the top. What may
 //! depend on what, and why: `docs/architecture.md`.
 
 pub mod cli;
@@ -17,3 +18,4 @@ pub mod http;
 pub mod maps;
 pub mod metrics;
 pub mod object;
+pub mod process;

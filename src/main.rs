@@ -8,9 +8,13 @@ use ebpf_exporter::cli::{parse_listen_address, Cli};
 use ebpf_exporter::exporter::{self, ConfigReport, StartOptions};
 use ebpf_exporter::http::auth::BasicAuth;
 use ebpf_exporter::http::coalesce::Coalescer;
+use ebpf_exporter::http::connections::fit_to_fd_limit;
+use ebpf_exporter::http::listen;
 use ebpf_exporter::http::tls::Tls;
 use ebpf_exporter::http::{serve, webconfig, ServerOptions};
 use ebpf_exporter::object::ProgramState;
+use ebpf_exporter::process::capabilities::{self, Keep, Needs};
+use ebpf_exporter::process::limits;
 
 /// Called once after every config is attached. A config can hang a uprobe on
 /// this symbol of the exporter's own binary as a one-time init hook, as with
@@ -42,6 +46,20 @@ fn main() -> ExitCode {
         .format_timestamp_millis()
         .init();
 
+    let nofile = match limits::raise_nofile() {
+        Ok((soft, _)) => soft,
+        Err(e) => {
+            log::warn!("reading RLIMIT_NOFILE: {e}");
+            1024
+        }
+    };
+    let keep = match capabilities::parse_keep(&cli.capabilities_keep) {
+        Ok(k) => k,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let listen = match parse_listen_address(&cli.listen_address) {
         Ok(a) => a,
         Err(e) => {
@@ -69,6 +87,11 @@ fn main() -> ExitCode {
         },
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let tls_files = cli.web_config_file.is_some();
+    if let Err(e) = capabilities::check_can_load() {
+        log::error!("{e}");
+        return ExitCode::FAILURE;
+    }
 
     let opts = StartOptions {
         config_dir: cli.config_dir.clone(),
@@ -113,17 +136,29 @@ fn main() -> ExitCode {
         }
     };
     let reports = exporter.reports.clone();
-    let scraper = Coalescer::new(exporter);
+    let used = exporter.host_use();
+    let needs = Needs {
+        kallsyms: used.kallsyms,
+        cgroup_tree: used.cgroup_tree,
+        tls_files,
+    };
+    let max_connections = fit_to_fd_limit(cli.max_connections, nofile, limits::open_fds());
+    if max_connections < cli.max_connections {
+        log::warn!(
+            "--web.max-connections lowered from {} to {max_connections} to fit the fd limit of {nofile}",
+            cli.max_connections
+        );
+    }
     let result = runtime.block_on(async {
         let signals = Signals::install()?;
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(l) => l,
-            // Hosts with IPv6 disabled cannot bind [::]; fall back to IPv4.
-            Err(_) if listen.ip().is_unspecified() && listen.is_ipv6() => {
-                tokio::net::TcpListener::bind(("0.0.0.0", listen.port())).await?
-            }
-            Err(e) => return Err(e),
-        };
+        // Bound before privileges are dropped: a port below 1024 needs
+        // CAP_NET_BIND_SERVICE.
+        let listener = listen::bind(listen)?;
+        if let Err(e) = drop_privileges(&keep, needs, &exporter) {
+            log::error!("{e}");
+            return Err(std::io::Error::other("could not drop capabilities"));
+        }
+        let scraper = Coalescer::new(exporter);
         log::info!(
             "listening on {scheme}://{}{}",
             listener
@@ -140,12 +175,14 @@ fn main() -> ExitCode {
                 metrics_path: cli.telemetry_path.clone(),
                 tls,
                 auth,
+                max_connections,
+                max_requests: cli.max_requests,
             },
             signals.shutdown(),
         )
         .await?;
         // Dropping the exporter closes links and objects: programs detach.
-        scraper.with_exporter(|e| e.detach_all()).await;
+        scraper.detach_all().await;
         Ok::<(), std::io::Error>(())
     });
     match result {
@@ -163,6 +200,35 @@ fn main() -> ExitCode {
 /// The signals the exporter acts on. Installed before "listening" is
 /// logged, so a signal sent as soon as the port answers is never met by
 /// its default action.
+/// Drops capabilities in every thread, as `--capabilities.keep` asks.
+fn drop_privileges(keep: &Keep, needs: Needs, exporter: &exporter::Exporter) -> Result<(), String> {
+    let (_, permitted) = capabilities::current().map_err(|e| e.to_string())?;
+    let wanted = match keep {
+        Keep::All => permitted,
+        Keep::Auto => needs.caps(),
+        Keep::Only(set) => *set,
+    };
+    let report = capabilities::drop_to(wanted, &|| exporter.maps_readable())?;
+    if report.added_for_maps != capabilities::CapSet::default() {
+        log::info!(
+            "this kernel needs {} to read maps, so it is kept",
+            report.added_for_maps
+        );
+    }
+    if !exporter.maps_readable() {
+        log::warn!(
+            "map reads fail with the capabilities kept ({}); scrapes will be empty",
+            report.kept
+        );
+    }
+    log::info!(
+        "capabilities: kept {} in {} thread(s), dropped the rest; no_new_privs set",
+        report.kept,
+        report.threads
+    );
+    Ok(())
+}
+
 struct Signals {
     term: Signal,
     int: Signal,

@@ -7,6 +7,7 @@ pub mod startup;
 
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::encode::{Format, TextWriter};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
 use crate::metrics::Collector;
@@ -21,6 +22,7 @@ pub use startup::{start, StartOptions};
 /// object's programs detach and its maps close.
 pub struct RunningConfig {
     pub name: String,
+    uses: HostUse,
     collectors: Vec<Box<dyn Collector>>,
     _cgroup_sync: Option<CgroupIdMapTask>,
     object: LoadedObject,
@@ -28,13 +30,14 @@ pub struct RunningConfig {
 
 impl RunningConfig {
     pub fn new(
-        name: String,
+        config: &Config,
         collectors: Vec<Box<dyn Collector>>,
         cgroup_sync: Option<CgroupIdMapTask>,
         object: LoadedObject,
     ) -> Self {
         Self {
-            name,
+            name: config.name.clone(),
+            uses: HostUse::of(config),
             collectors,
             _cgroup_sync: cgroup_sync,
             object,
@@ -47,6 +50,33 @@ impl RunningConfig {
         let programs = self.object.programs.len();
         drop(self);
         log::debug!("detached a config with {programs} program(s)");
+    }
+}
+
+/// Host tables a config reads while serving, not only at start-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostUse {
+    /// /proc/kallsyms, re-read by the ksym and kstack decoders.
+    pub kallsyms: bool,
+    /// The cgroup tree, walked by the cgroup decoder and cgroup_id_map.
+    pub cgroup_tree: bool,
+}
+
+impl HostUse {
+    pub fn of(config: &Config) -> Self {
+        let decoders = || {
+            config
+                .specs()
+                .flat_map(|s| s.labels.iter())
+                .flat_map(|l| l.decoders.iter())
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+        };
+        let names = decoders();
+        Self {
+            kallsyms: names.iter().any(|n| matches!(*n, "ksym" | "kstack")),
+            cgroup_tree: config.spec.cgroup_id_map.is_some() || names.contains(&"cgroup"),
+        }
     }
 }
 
@@ -72,6 +102,29 @@ impl Exporter {
 
     pub fn configs(&self) -> &[RunningConfig] {
         &self.configs
+    }
+
+    /// Whether this thread, with its capabilities as they are now, can read
+    /// the running configs' maps (true when there are none).
+    pub fn maps_readable(&self) -> bool {
+        use libbpf_rs::MapCore;
+        use std::os::fd::AsFd;
+        let first = self
+            .configs
+            .iter()
+            .find_map(|c| c.object.object.maps().next());
+        first.is_none_or(|m| crate::maps::read::can_read(m.as_fd(), m.key_size() as usize))
+    }
+
+    /// What the running configs still use from the host while serving, which
+    /// decides the privileges they keep.
+    pub fn host_use(&self) -> HostUse {
+        let mut used = HostUse::default();
+        for c in &self.configs {
+            used.kallsyms |= c.uses.kallsyms;
+            used.cgroup_tree |= c.uses.cgroup_tree;
+        }
+        used
     }
 
     /// Detaches every config (shutdown).

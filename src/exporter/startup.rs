@@ -135,12 +135,7 @@ fn start_one(
                 )
             }
         };
-        Ok(RunningConfig::new(
-            config.name.clone(),
-            collectors,
-            cgroup_sync,
-            loaded,
-        ))
+        Ok(RunningConfig::new(config, collectors, cgroup_sync, loaded))
     })();
     match result {
         Ok(state) => {

@@ -1,12 +1,20 @@
 //! HTTP basic auth against the web config's bcrypt hashes.
 //!
-//! bcrypt is slow by design (tens of milliseconds at the usual cost), and
-//! Prometheus sends the same credentials on every scrape; so each user's last
-//! verified password is remembered, and bcrypt runs only for new ones, off the
-//! async workers and a few at a time so failed guesses cannot starve scrapes.
+//! bcrypt is slow by design (about 60 ms at cost 10), and anyone who can
+//! reach the port can send passwords; each wrong one would cost a bcrypt.
+//! So that guesses cannot starve scrapes:
+//! - each user's last verified password is remembered, and Prometheus
+//!   sends the same one on every scrape, so its requests never wait for
+//!   bcrypt after the first;
+//! - a password that just failed is remembered too (as a keyed hash), so
+//!   repeating it costs nothing;
+//! - bcrypt runs on blocking threads, at most `CONCURRENT_CHECKS` at once,
+//!   with at most `MAX_WAITING` requests queued for them; beyond that the
+//!   answer is 429 at once, instead of a queue that grows with the flood.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -14,14 +22,38 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use tokio::sync::Semaphore;
 
-/// bcrypt checks running at once; the rest queue.
+/// bcrypt checks running at once (one per core here).
 const CONCURRENT_CHECKS: usize = 2;
+/// Requests waiting for a check; more are told to retry.
+const MAX_WAITING: usize = 8;
+/// Failed credentials remembered; the set starts over when full.
+const MAX_FAILED: usize = 4096;
 
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     /// User to the password that last verified, compared in constant time.
     verified: Mutex<HashMap<String, Vec<u8>>>,
+    /// Keyed hashes of (user, password) pairs that failed. The key is
+    /// random per process, so nobody can aim a good password at a
+    /// remembered failure.
+    failed: Mutex<HashSet<u64>>,
+    hasher: ahash::RandomState,
     checks: Semaphore,
+    waiting: AtomicUsize,
+}
+
+/// The outcome of checking a request's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    /// Too many checks already queued: retry later (429).
+    Busy,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Both tables are caches: a panic half-way cannot make them lie.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl BasicAuth {
@@ -33,51 +65,75 @@ impl BasicAuth {
         Some(Arc::new(BasicAuth {
             users: users.clone(),
             verified: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashSet::new()),
+            hasher: ahash::RandomState::new(),
             checks: Semaphore::new(CONCURRENT_CHECKS),
+            waiting: AtomicUsize::new(0),
         }))
     }
 
-    /// True if the `Authorization` header holds a configured user's password.
-    pub async fn allows(self: &Arc<Self>, authorization: Option<&HeaderValue>) -> bool {
+    /// Whether the `Authorization` header holds a configured user's password.
+    pub async fn check(self: &Arc<Self>, authorization: Option<&HeaderValue>) -> Verdict {
         let Some((user, password)) = authorization
             .and_then(|v| v.to_str().ok())
             .and_then(parse_basic)
         else {
-            return false;
+            return Verdict::Denied;
         };
         let known = self.users.contains_key(&user);
-        if known {
-            let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if verified
+        if known
+            && lock(&self.verified)
                 .get(&user)
                 .is_some_and(|p| constant_time_eq(p, &password))
-            {
-                return true;
-            }
+        {
+            return Verdict::Allowed;
+        }
+        let tag = self.hasher.hash_one((&user, &password));
+        if lock(&self.failed).contains(&tag) {
+            return Verdict::Denied;
         }
         // An unknown user still costs one bcrypt, against some configured
         // hash, so response times do not reveal which usernames exist.
-        let hash = match self.users.get(&user) {
-            Some(h) => h.clone(),
-            None => match self.users.values().next() {
-                Some(h) => h.clone(),
-                None => return false,
-            },
+        let Some(hash) = self
+            .users
+            .get(&user)
+            .or_else(|| self.users.values().next())
+            .cloned()
+        else {
+            return Verdict::Denied;
         };
-        let Ok(_permit) = self.checks.acquire().await else {
-            return false;
+        let Some(_permit) = self.permit().await else {
+            return Verdict::Busy;
         };
         let pw = password.clone();
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(&pw, &hash).unwrap_or(false))
             .await
-            .unwrap_or(false);
-        if ok && known {
-            self.verified
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(user, password);
+            .unwrap_or(false)
+            && known;
+        if ok {
+            lock(&self.verified).insert(user, password);
+            Verdict::Allowed
+        } else {
+            let mut failed = lock(&self.failed);
+            if failed.len() >= MAX_FAILED {
+                failed.clear();
+            }
+            failed.insert(tag);
+            Verdict::Denied
         }
-        ok && known
+    }
+
+    async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if let Ok(p) = self.checks.try_acquire() {
+            return Some(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let permit = self.checks.acquire().await.ok();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit
     }
 }
 
@@ -172,19 +228,95 @@ mod tests {
         assert_eq!(parse_basic("Basic"), None);
     }
 
+    fn header(s: &str) -> HeaderValue {
+        HeaderValue::from_str(s).expect("header")
+    }
+
     #[tokio::test]
-    async fn checks_passwords_and_remembers_good_ones() {
+    async fn checks_passwords_and_remembers_good_and_failed_ones() {
         let hash = bcrypt::hash("pw", 4).expect("hash");
         let users = BTreeMap::from([("alice".to_string(), hash)]);
         let auth = BasicAuth::new(&users).expect("auth on");
-        let header = |s: &str| HeaderValue::from_str(s).expect("header");
         // alice:pw, alice:nope, bob:pw
-        assert!(auth.allows(Some(&header("Basic YWxpY2U6cHc="))).await);
-        assert!(auth.verified.lock().expect("lock").contains_key("alice"));
-        assert!(auth.allows(Some(&header("Basic YWxpY2U6cHc="))).await);
-        assert!(!auth.allows(Some(&header("Basic YWxpY2U6bm9wZQ=="))).await);
-        assert!(!auth.allows(Some(&header("Basic Ym9iOnB3"))).await);
-        assert!(!auth.allows(None).await);
+        let good = header("Basic YWxpY2U6cHc=");
+        assert_eq!(auth.check(Some(&good)).await, Verdict::Allowed);
+        assert!(lock(&auth.verified).contains_key("alice"));
+        assert_eq!(auth.check(Some(&good)).await, Verdict::Allowed);
+        let wrong = header("Basic YWxpY2U6bm9wZQ==");
+        assert_eq!(auth.check(Some(&wrong)).await, Verdict::Denied);
+        assert_eq!(lock(&auth.failed).len(), 1);
+        assert_eq!(auth.check(Some(&wrong)).await, Verdict::Denied);
+        assert_eq!(
+            lock(&auth.failed).len(),
+            1,
+            "a repeat is answered from memory"
+        );
+        assert_eq!(
+            auth.check(Some(&header("Basic Ym9iOnB3"))).await,
+            Verdict::Denied
+        );
+        assert_eq!(auth.check(None).await, Verdict::Denied);
         assert!(BasicAuth::new(&BTreeMap::new()).is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_new_guesses_is_shed_and_known_logins_pass() {
+        let hash = bcrypt::hash("pw", 8).expect("hash");
+        let users = BTreeMap::from([("alice".to_string(), hash)]);
+        let auth = BasicAuth::new(&users).expect("auth on");
+        let good = header("Basic YWxpY2U6cHc=");
+        assert_eq!(auth.check(Some(&good)).await, Verdict::Allowed);
+        let guesses: Vec<_> = (0..100)
+            .map(|i| {
+                let auth = auth.clone();
+                let h = header(&format!(
+                    "Basic {}",
+                    encode(format!("alice:guess{i}").as_bytes())
+                ));
+                tokio::spawn(async move { auth.check(Some(&h)).await })
+            })
+            .collect();
+        // While the guesses are queued or shed, the known login is instant.
+        let t = std::time::Instant::now();
+        assert_eq!(auth.check(Some(&good)).await, Verdict::Allowed);
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(50),
+            "{:?}",
+            t.elapsed()
+        );
+        let mut verdicts = HashMap::new();
+        for g in guesses {
+            *verdicts.entry(g.await.expect("task")).or_insert(0) += 1;
+        }
+        let checked = verdicts.get(&Verdict::Denied).copied().unwrap_or(0);
+        assert!(
+            checked <= CONCURRENT_CHECKS + MAX_WAITING + 2,
+            "{verdicts:?}"
+        );
+        assert_eq!(
+            checked + verdicts.get(&Verdict::Busy).copied().unwrap_or(0),
+            100
+        );
+        assert_eq!(verdicts.get(&Verdict::Allowed), None);
+    }
+
+    /// Standard base64, for building test headers.
+    fn encode(bytes: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
     }
 }

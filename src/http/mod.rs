@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod coalesce;
+pub mod connections;
 pub mod landing;
+pub mod listen;
 pub mod negotiate;
 pub mod server;
 pub mod tls;

@@ -1,7 +1,6 @@
 //! The hyper server: `/metrics` (or the configured path), `/`, `/healthz`.
 
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,17 +9,20 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY,
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
+    RETRY_AFTER, VARY,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
-use super::auth::BasicAuth;
-use super::coalesce::Coalescer;
+use super::auth::{BasicAuth, Verdict};
+use super::coalesce::{Coalescer, Variant};
+use super::connections::{Connections, Slot};
 use super::tls::Tls;
 use super::{auth, landing, negotiate};
 use crate::exporter::ConfigReport;
@@ -32,13 +34,28 @@ pub struct ServerOptions {
     /// From `--web.config.file`: require basic auth on every path, as the
     /// exporter toolkit does.
     pub auth: Option<Arc<BasicAuth>>,
+    /// `--web.max-connections`, already fitted to the fd limit.
+    pub max_connections: usize,
+    /// `--web.max-requests`: scrapes in flight at once; 0 for no limit.
+    pub max_requests: usize,
 }
+
+/// A client must send a request's headers within this long, and an idle
+/// keep-alive connection is closed after it (hyper's header timer covers
+/// both). Longer than common scrape intervals, so Prometheus keeps its
+/// connection between scrapes.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The TLS handshake must finish within this long.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct App {
     scraper: Coalescer,
     reports: Arc<Vec<ConfigReport>>,
     metrics_path: String,
     auth: Option<Arc<BasicAuth>>,
+    /// `None` when unlimited.
+    scrapes: Option<Semaphore>,
+    max_requests: usize,
 }
 
 fn text(
@@ -55,19 +72,35 @@ fn text(
 
 async fn handle(
     app: Arc<App>,
+    slot: Arc<Slot>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let _busy = slot.busy();
     if let Some(users) = &app.auth {
-        if !users.allows(req.headers().get(AUTHORIZATION)).await {
-            return Ok(auth::unauthorized());
+        match users.check(req.headers().get(AUTHORIZATION)).await {
+            Verdict::Allowed => {}
+            Verdict::Denied => return Ok(auth::unauthorized()),
+            Verdict::Busy => {
+                let mut r = text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "text/plain; charset=utf-8",
+                    "too many password checks in progress; try again\n",
+                );
+                r.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                return Ok(r);
+            }
         }
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(text(
+        let mut r = text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",
             "only GET and HEAD\n",
-        ));
+        );
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(r);
     }
     let path = req.uri().path();
     if path == app.metrics_path {
@@ -78,10 +111,27 @@ async fn handle(
         };
         let format = negotiate::format_from_accept(header(ACCEPT));
         let gzip = negotiate::wants_gzip(header(ACCEPT_ENCODING));
-        let body = match app.scraper.scrape(format).await {
-            Ok(body) => body,
+        // As client_golang's MaxRequestsInFlight: refuse rather than queue,
+        // so a pile-up cannot grow without bound.
+        let _permit = match &app.scrapes {
+            None => None,
+            Some(s) => match s.try_acquire() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    return Ok(text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain; charset=utf-8",
+                        format!(
+                            "limit of concurrent scrapes reached ({}), try again later\n",
+                            app.max_requests
+                        ),
+                    ))
+                }
+            },
+        };
+        let mut response = match app.scraper.scrape(Variant { format, gzip }).await {
+            Ok(body) => text(StatusCode::OK, format.content_type(), body),
             Err(e) => {
-                log::error!("{e}");
                 return Ok(text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "text/plain; charset=utf-8",
@@ -89,23 +139,11 @@ async fn handle(
                 ));
             }
         };
-        let mut response = if gzip {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4),
-                flate2::Compression::fast(),
-            );
-            match enc.write_all(&body).and_then(|_| enc.finish()) {
-                Ok(compressed) => {
-                    let mut r = text(StatusCode::OK, format.content_type(), compressed);
-                    r.headers_mut()
-                        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                    r
-                }
-                Err(_) => text(StatusCode::OK, format.content_type(), body),
-            }
-        } else {
-            text(StatusCode::OK, format.content_type(), body)
-        };
+        if gzip {
+            response
+                .headers_mut()
+                .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
         response
             .headers_mut()
             .insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
@@ -117,7 +155,14 @@ async fn handle(
             "text/html; charset=utf-8",
             landing::render(&app.reports, &app.metrics_path),
         ),
-        "/healthz" => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        "/healthz" => match app.scraper.health() {
+            Ok(()) => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+            Err(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("unhealthy: {why}\n"),
+            ),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
             "text/plain; charset=utf-8",
@@ -126,22 +171,36 @@ async fn handle(
     })
 }
 
-/// Serves HTTP/1 on one connection, plain or TLS, until it closes or a
-/// graceful shutdown ends it.
+/// Serves HTTP/1 on one connection, plain or TLS, until it closes, a
+/// graceful shutdown ends it, or it is closed to make room for a new one.
 async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
     app: Arc<App>,
+    slot: Slot,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = http1::Builder::new().serve_connection(
-        TokioIo::new(stream),
-        service_fn(move |req| handle(app.clone(), req)),
-    );
-    if let Err(e) = watcher.watch(conn).await {
-        log::debug!("connection from {peer}: {e}");
+    let slot = Arc::new(slot);
+    let close = slot.close.clone();
+    let svc_slot = slot.clone();
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| handle(app.clone(), svc_slot.clone(), req)),
+        );
+    let served = watcher.watch(conn);
+    tokio::pin!(served);
+    tokio::select! {
+        result = &mut served => {
+            if let Err(e) = result {
+                log::debug!("connection from {peer}: {e}");
+            }
+        }
+        _ = close.notified() => log::debug!("closed idle connection from {peer} to make room"),
     }
 }
 
@@ -159,7 +218,10 @@ pub async fn serve(
         reports,
         metrics_path: opts.metrics_path,
         auth: opts.auth,
+        scrapes: (opts.max_requests > 0).then(|| Semaphore::new(opts.max_requests)),
+        max_requests: opts.max_requests,
     });
+    let conns = Connections::new(opts.max_connections);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -174,19 +236,28 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Some(slot) = conns.admit() else {
+                    log::debug!("refused {peer}: all {} connections are serving requests", conns.max());
+                    continue;
+                };
                 let (app, watcher) = (app.clone(), graceful.watcher());
                 match &opts.tls {
                     Some(tls) => {
                         let tls = tls.clone();
                         tokio::spawn(async move {
-                            match tls.accept(stream).await {
-                                Ok(stream) => serve_connection(stream, peer, app, watcher).await,
-                                Err(e) => log::debug!("TLS handshake with {peer}: {e}"),
+                            let close = slot.close.clone();
+                            tokio::select! {
+                                handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)) => match handshake {
+                                    Ok(Ok(stream)) => serve_connection(stream, peer, app, slot, watcher).await,
+                                    Ok(Err(e)) => log::debug!("TLS handshake with {peer}: {e}"),
+                                    Err(_) => log::debug!("TLS handshake with {peer}: timed out"),
+                                },
+                                _ = close.notified() => {}
                             }
                         });
                     }
                     None => {
-                        tokio::spawn(serve_connection(stream, peer, app, watcher));
+                        tokio::spawn(serve_connection(stream, peer, app, slot, watcher));
                     }
                 }
             }

@@ -263,3 +263,17 @@ enum BatchError {
     Unsupported,
     Io(std::io::Error),
 }
+
+/// Whether map reads through `fd` are allowed to this thread as it is now.
+/// Kernels before 6.5 with `kernel.unprivileged_bpf_disabled` refuse every
+/// bpf() call without CAP_BPF, even on an fd the process holds; later ones
+/// check only the fd. Used before capabilities are dropped for good.
+pub fn can_read(fd: std::os::fd::BorrowedFd<'_>, key_size: usize) -> bool {
+    let mut key = vec![0u8; key_size.max(1)];
+    // SAFETY: `key` has room for one key of the map's size; a null current
+    // key asks for the first one.
+    let rc = unsafe {
+        libbpf_sys::bpf_map_get_next_key(fd.as_raw_fd(), std::ptr::null(), key.as_mut_ptr().cast())
+    };
+    rc == 0 || rc == -libc::ENOENT
+}

@@ -31,7 +31,18 @@ impl Running {
     /// Like `start`, but returns the log instead of panicking when the
     /// exporter exits or never listens.
     pub fn try_start(args: &[&str]) -> Result<Running, String> {
-        let mut child = Command::new(BIN)
+        Self::try_start_with(args, |_| {})
+    }
+
+    /// Like `try_start`, with `configure` applied to the command first
+    /// (resource limits, environment).
+    pub fn try_start_with(
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Result<Running, String> {
+        let mut cmd = Command::new(BIN);
+        configure(&mut cmd);
+        let mut child = cmd
             .args(args)
             .arg("--web.listen-address=127.0.0.1:0")
             .env("RUST_LOG", "info")

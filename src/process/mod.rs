@@ -1,0 +1,5 @@
+//! The exporter process's own settings: its fd limit, and the privileges it
+//! keeps once programs are attached.
+
+pub mod capabilities;
+pub mod limits;
