@@ -13,6 +13,8 @@ pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod exporter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod host;
 pub mod http;
 pub mod maps;

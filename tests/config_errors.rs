@@ -6,31 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{scratch_dir, Running, BIN};
-
-const GOOD: &str = "object: syscalls
-metrics:
-  counters:
-    - name: syscalls_total
-      help: System calls by name
-      labels:
-        - name: syscall
-          size: 8
-          decoders:
-            - name: uint
-            - name: syscall
-";
-
-/// A healthy neighbour for broken configs that reuse `GOOD`'s metric name.
-const OTHER: &str = "object: syscalls
-metrics:
-  counters:
-    - name: syscall_errors_total
-      help: Failed system calls
-      labels:
-        - {name: syscall, size: 4, decoders: [{name: uint}, {name: syscall}]}
-        - {name: errno, size: 4, decoders: [{name: uint}, {name: errno}]}
-";
+use common::{scratch_dir, Running, BIN, SYSCALLS_COUNTER, SYSCALL_ERRORS};
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(format!("{name}.yaml")), text).expect("write config");
@@ -39,11 +15,11 @@ fn write(dir: &Path, name: &str, text: &str) {
 #[test]
 fn unknown_key_is_reported_with_line_and_others_keep_working() {
     let dir = scratch_dir("unknown-key");
-    write(&dir, "good", GOOD);
+    write(&dir, "good", SYSCALLS_COUNTER);
     write(
         &dir,
         "typo",
-        &GOOD.replace("      labels:", "      lables:"),
+        &SYSCALLS_COUNTER.replace("      labels:", "      lables:"),
     );
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     let scrape = exporter.scrape();
@@ -69,8 +45,12 @@ fn unknown_key_is_reported_with_line_and_others_keep_working() {
 #[test]
 fn key_size_mismatch_names_config_metric_and_both_sizes() {
     let dir = scratch_dir("size");
-    write(&dir, "good", OTHER);
-    write(&dir, "short", &GOOD.replace("size: 8", "size: 4"));
+    write(&dir, "good", SYSCALL_ERRORS);
+    write(
+        &dir,
+        "short",
+        &SYSCALLS_COUNTER.replace("size: 8", "size: 4"),
+    );
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     let log = exporter.log();
     let line = log
@@ -96,16 +76,16 @@ fn key_size_mismatch_names_config_metric_and_both_sizes() {
 fn bad_inputs_each_get_a_clear_error() {
     let cases: &[(&str, String, &[&str])] = &[
         ("syntax", "metrics:\n  counters:\n    - name: [unclosed\n".to_string(), &[":3", "syntax.yaml"]),
-        ("nomap", GOOD.replace("name: syscalls_total", "name: no_such_map"), &["no BPF map", "syscalls_total", ":4:"]),
-        ("decoder", GOOD.replace("- name: syscall\n", "- name: sycsall\n"), &["unknown decoder \"sycsall\"", "decoders[1]", ":11:"]),
-        ("object", GOOD.replace("object: syscalls", "object: nope"), &["no built-in object named \"nope\"", ":1:"]),
-        ("objpath", GOOD.replace("object: syscalls", "object: ./missing.bpf.o"), &["cannot read BPF object", "missing.bpf.o"]),
+        ("nomap", SYSCALLS_COUNTER.replace("name: syscalls_total", "name: no_such_map"), &["no BPF map", "syscalls_total", ":4:"]),
+        ("decoder", SYSCALLS_COUNTER.replace("- name: syscall\n", "- name: sycsall\n"), &["unknown decoder \"sycsall\"", "decoders[1]", ":11:"]),
+        ("object", SYSCALLS_COUNTER.replace("object: syscalls", "object: nope"), &["no built-in object named \"nope\"", ":1:"]),
+        ("objpath", SYSCALLS_COUNTER.replace("object: syscalls", "object: ./missing.bpf.o"), &["cannot read BPF object", "missing.bpf.o"]),
         ("empty", "metrics: {}\n".to_string(), &["at least one counter"]),
-        ("zero", GOOD.replace("size: 8", "size: 0"), &["size must be set", "labels[0].size"]),
+        ("zero", SYSCALLS_COUNTER.replace("size: 8", "size: 0"), &["size must be set", "labels[0].size"]),
         ("hist", "object: syscalls\nmetrics:\n  histograms:\n    - name: syscalls_total\n      help: h\n      bucket_type: exp3\n".to_string(), &["unknown variant `exp3`", ":6"]),
     ];
     let dir = scratch_dir("cases");
-    write(&dir, "good", OTHER);
+    write(&dir, "good", SYSCALL_ERRORS);
     for (name, text, _) in cases {
         write(&dir, name, text);
     }
@@ -136,8 +116,8 @@ fn bad_inputs_each_get_a_clear_error() {
 #[test]
 fn strict_and_check_fail_on_a_broken_config() {
     let dir = scratch_dir("strict");
-    write(&dir, "good", GOOD);
-    write(&dir, "bad", &GOOD.replace("size: 8", "size: 2"));
+    write(&dir, "good", SYSCALLS_COUNTER);
+    write(&dir, "bad", &SYSCALLS_COUNTER.replace("size: 8", "size: 2"));
     let d = format!("--config.dir={}", dir.display());
     let strict = Command::new(BIN)
         .args([&d, "--config.strict", "--web.listen-address=127.0.0.1:0"])
@@ -194,8 +174,8 @@ fn all_configs_broken_exits_with_the_reasons() {
 #[test]
 fn a_metric_name_defined_by_two_configs_is_refused_for_the_second() {
     let dir = scratch_dir("dup");
-    write(&dir, "a_first", GOOD);
-    write(&dir, "b_second", GOOD);
+    write(&dir, "a_first", SYSCALLS_COUNTER);
+    write(&dir, "b_second", SYSCALLS_COUNTER);
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     let scrape = exporter.scrape();
     assert_eq!(

@@ -7,32 +7,7 @@ mod common;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use common::{compile_bpf, rss_kib, scratch_dir, Running};
-
-/// The healthy neighbour: its metric must be served whatever else is broken.
-const GOOD: &str = "object: syscalls
-metrics:
-  counters:
-    - name: syscall_errors_total
-      help: Failed system calls
-      labels:
-        - {name: syscall, size: 4, decoders: [{name: uint}, {name: syscall}]}
-        - {name: errno, size: 4, decoders: [{name: uint}, {name: errno}]}
-";
-
-/// A counter on a map of the syscalls object; broken below one way each.
-const COUNTER: &str = "object: syscalls
-metrics:
-  counters:
-    - name: syscalls_total
-      help: System calls by name
-      labels:
-        - name: syscall
-          size: 8
-          decoders:
-            - name: uint
-            - name: syscall
-";
+use common::{compile_bpf, rss_kib, scratch_dir, Running, SYSCALLS_COUNTER, SYSCALL_ERRORS};
 
 const HISTOGRAM: &str = "object: biolatency
 metrics:
@@ -71,7 +46,7 @@ fn error_for(log: &str, dir: &Path, file: &str) -> String {
 #[test]
 fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
     let dir = scratch_dir("hostile");
-    write(&dir, "good", GOOD);
+    write(&dir, "good", SYSCALL_ERRORS);
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "linear_huge",
@@ -108,27 +83,27 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
         ),
         (
             "dunder",
-            COUNTER.replace("- name: syscall\n          size", "- name: __name__\n          size"),
+            SYSCALLS_COUNTER.replace("- name: syscall\n          size", "- name: __name__\n          size"),
             ":7: key `metrics.counters[0].labels[0].name`: label name \"__name__\" is reserved: names starting with `__` are Prometheus's own",
         ),
         (
             "size_wraps",
-            COUNTER.replace("size: 8", "size: 18446744073709551615\n          padding: 1"),
+            SYSCALLS_COUNTER.replace("size: 8", "size: 18446744073709551615\n          padding: 1"),
             ":8: key `metrics.counters[0].labels[0].size`: size 18446744073709551615 is above the limit of 65536 bytes",
         ),
         (
             "size_sum",
-            COUNTER.replace("size: 8", "size: 40000\n          padding: 30000"),
+            SYSCALLS_COUNTER.replace("size: 8", "size: 40000\n          padding: 30000"),
             ":8: key `metrics.counters[0].labels[0].size`: the labels up to here describe 70000 key bytes, above the limit of 65536",
         ),
         (
             "flush_zero",
-            COUNTER.replace("      help:", "      perf_event_array: true\n      flush_interval: 0s\n      help:"),
+            SYSCALLS_COUNTER.replace("      help:", "      perf_event_array: true\n      flush_interval: 0s\n      help:"),
             ":6: key `metrics.counters[0].flush_interval`: \"0s\" is zero; the duration must be positive",
         ),
         (
             "flush_huge",
-            COUNTER.replace(
+            SYSCALLS_COUNTER.replace(
                 "      help:",
                 "      perf_event_array: true\n      flush_interval: 9999999999999999999h\n      help:",
             ),
@@ -136,12 +111,12 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
         ),
         (
             "cgroup_map_is_metric",
-            format!("{COUNTER}cgroup_id_map:\n  name: syscalls_total\n  regexps: [.*]\n"),
+            format!("{SYSCALLS_COUNTER}cgroup_id_map:\n  name: syscalls_total\n  regexps: [.*]\n"),
             ":13: key `cgroup_id_map.name`: \"syscalls_total\" is also a metric's map; the exporter writes cgroup ids into this map, so it needs a map of its own",
         ),
         (
             "duplicate_key",
-            format!("{COUNTER}object: syscalls\n"),
+            format!("{SYSCALLS_COUNTER}object: syscalls\n"),
             ":12: key `object`: key \"object\" is given twice",
         ),
         (
@@ -151,13 +126,13 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
         ),
         (
             "no_help",
-            COUNTER.replace("      help: System calls by name\n", ""),
+            SYSCALLS_COUNTER.replace("      help: System calls by name\n", ""),
             ":4: key `metrics.counters[0]`: missing field `help`",
         ),
         (
             "alias_bomb",
             {
-                let mut t = COUNTER.replace(
+                let mut t = SYSCALLS_COUNTER.replace(
                     "            - name: syscall\n",
                     "            - name: static_map\n              static_map:\n                0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
                 );
@@ -204,12 +179,12 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
     write(
         &dir,
         "fifo_object",
-        &COUNTER.replace("object: syscalls\n", ""),
+        &SYSCALLS_COUNTER.replace("object: syscalls\n", ""),
     );
     write(
         &dir,
         "zero_object",
-        &COUNTER.replace("object: syscalls", "object: /dev/zero"),
+        &SYSCALLS_COUNTER.replace("object: syscalls", "object: /dev/zero"),
     );
 
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
@@ -290,7 +265,7 @@ fn an_object_with_a_non_utf8_program_name_is_served_or_refused_cleanly() {
     assert!(patched > 0, "{func} not found in the object");
     std::fs::write(&object, &bytes).expect("write object");
     std::fs::write(dir.join("bad.yaml"), &yaml).expect("write config");
-    write(&dir, "good", GOOD);
+    write(&dir, "good", SYSCALL_ERRORS);
 
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     let scrape = exporter.scrape();

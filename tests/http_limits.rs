@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{http_get, scratch_dir, Running};
+use ebpf_exporter::http::auth::basic_header as basic;
 
 /// Sends `request` raw and returns the status code (0 if the connection
 /// closed without an answer).
@@ -136,27 +137,6 @@ fn slow_headers_are_cut_off_and_405_names_the_allowed_methods() {
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
         "{text}"
     );
-}
-
-/// Base64 for a basic-auth header.
-fn basic(user: &str, password: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = format!("{user}:{password}").into_bytes();
-    let mut out = String::from("Basic ");
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Keeps `n` wrong-password requests in flight until `stop` is set; counts

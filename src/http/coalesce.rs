@@ -154,8 +154,11 @@ impl Coalescer {
         };
         let spawned = tokio::task::spawn_blocking(move || {
             lock(&health).running_since.get_or_insert_with(Instant::now);
+            // The guard is taken outside catch_unwind, so a panic is caught
+            // before it unwinds past the guard: the lock is not poisoned.
+            let mut source = lock(&exporter);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let body = lock(&exporter).scrape(variant.format);
+                let body = source.scrape(variant.format);
                 if variant.gzip {
                     gzip(body.as_bytes())
                 } else {
@@ -163,6 +166,7 @@ impl Coalescer {
                 }
             }))
             .map_err(|panic| ScrapeError::Panicked(panic_message(panic.as_ref())));
+            drop(source);
             {
                 let mut h = lock(&health);
                 h.running_since = None;

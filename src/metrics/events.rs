@@ -58,13 +58,26 @@ impl EventCounter {
                 let sample_counts = Arc::clone(&c);
                 let lost_counts = Arc::clone(&c);
                 let built = PerfBufferBuilder::new(&handle)
+                    // libbpf calls these from C: a panic must not unwind
+                    // into it (that aborts the process), so it is caught
+                    // and the record dropped.
                     .sample_cb(move |_cpu, data: &[u8]| {
-                        count_record(&sample_counts, &rows, &label_names, data)
+                        let counted =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                count_record(&sample_counts, &rows, &label_names, data)
+                            }));
+                        if counted.is_err() {
+                            log::error!(
+                                "a perf event record could not be counted: its decoding panicked"
+                            );
+                        }
                     })
                     .lost_cb(move |_cpu, n| {
-                        if let Ok(mut c) = lost_counts.lock() {
-                            c.lost += n;
-                        }
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            if let Ok(mut c) = lost_counts.lock() {
+                                c.lost += n;
+                            }
+                        }));
                     })
                     .build();
                 let buffer = match built {

@@ -12,6 +12,33 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ebpf-exporter");
 
+/// A config on the built-in syscalls object's counter map, in block style
+/// so that tests can break one line of it at a time.
+pub const SYSCALLS_COUNTER: &str = "object: syscalls
+metrics:
+  counters:
+    - name: syscalls_total
+      help: System calls by name
+      labels:
+        - name: syscall
+          size: 8
+          decoders:
+            - name: uint
+            - name: syscall
+";
+
+/// A healthy config on the syscalls object's other map: the neighbour that
+/// must keep serving beside broken configs.
+pub const SYSCALL_ERRORS: &str = "object: syscalls
+metrics:
+  counters:
+    - name: syscall_errors_total
+      help: Failed system calls
+      labels:
+        - {name: syscall, size: 4, decoders: [{name: uint}, {name: syscall}]}
+        - {name: errno, size: 4, decoders: [{name: uint}, {name: errno}]}
+";
+
 /// A running exporter on an ephemeral loopback port; killed on drop.
 pub struct Running {
     child: Child,

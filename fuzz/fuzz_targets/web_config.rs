@@ -1,0 +1,5 @@
+#![no_main]
+//! See `ebpf_exporter::fuzz::web_config`; `tests/fuzz_corpora.rs` replays this
+//! target's corpus and regressions through the same function.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ebpf_exporter::fuzz::web_config(data));
