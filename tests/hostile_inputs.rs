@@ -204,7 +204,7 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
         ),
         (
             "not_utf8.yaml",
-            ": cannot read config: not UTF-8 text (invalid byte at offset 22)",
+            ":2: not UTF-8 text: invalid byte at column 14",
         ),
         (
             "fifo_object.yaml",

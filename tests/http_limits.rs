@@ -106,6 +106,8 @@ fn scrapes_succeed_while_1500_idle_connections_are_held_under_a_1024_fd_limit() 
 #[test]
 fn slow_headers_are_cut_off_and_405_names_the_allowed_methods() {
     let exporter = Running::start(&[]);
+    let health = http_get(&exporter.addr, "/healthz", &[]);
+    assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
     let (status, text) = raw_status(
         &exporter.addr,
         "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

@@ -7,8 +7,7 @@ use super::error::ConfigError;
 use super::locate::Locator;
 use super::model::ConfigFile;
 use super::validate::validate;
-use super::yaml::parse_yaml;
-use crate::host::files;
+use super::yaml::{parse_yaml, read_yaml_file};
 
 /// Configs compiled into the binary from `config/*.yaml`.
 pub mod embedded {
@@ -69,13 +68,7 @@ pub fn parse_config(
 
 fn read_one(dir: &Path, name: &str, path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let text =
-        files::read_regular_text(path, files::MAX_CONFIG_BYTES).map_err(|e| ConfigError {
-            file: file.clone(),
-            line: None,
-            key: String::new(),
-            message: format!("cannot read config: {e}"),
-        })?;
+    let text = read_yaml_file(path, "config")?;
     parse_config(name, &file, ConfigSource::Dir(dir.to_path_buf()), &text)
 }
 

@@ -13,6 +13,30 @@ use serde::de::DeserializeOwned;
 use super::error::ConfigError;
 use super::locate::{Locator, MAX_DEPTH};
 
+/// Reads a YAML file named by the operator: a bounded regular file, in
+/// UTF-8. `what` names the file's role in messages ("config", "web config").
+pub fn read_yaml_file(path: &std::path::Path, what: &str) -> Result<String, ConfigError> {
+    let file = path.display().to_string();
+    let bytes = crate::host::files::read_regular(path, crate::host::files::MAX_CONFIG_BYTES)
+        .map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read {what}: {e}"),
+        })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+        let column = 1 + valid.iter().rev().take_while(|&&b| b != b'\n').count();
+        ConfigError {
+            file,
+            line: Some(line),
+            key: String::new(),
+            message: format!("not UTF-8 text: invalid byte at column {column}"),
+        }
+    })
+}
+
 /// Deserializes `text`, refusing what would be unbounded to parse.
 pub fn parse_yaml<T: DeserializeOwned>(
     file: &str,

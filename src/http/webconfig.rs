@@ -13,8 +13,7 @@ use serde::Deserialize;
 
 use crate::config::error::ConfigError;
 use crate::config::locate::Locator;
-use crate::config::yaml::parse_yaml;
-use crate::host::files;
+use crate::config::yaml::{parse_yaml, read_yaml_file};
 
 /// Parsed and checked `--web.config.file`.
 #[derive(Debug, Clone)]
@@ -191,13 +190,7 @@ struct RawHttp {
 /// Reads and checks a web config file.
 pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
     let file = path.display().to_string();
-    let text =
-        files::read_regular_text(path, files::MAX_CONFIG_BYTES).map_err(|e| ConfigError {
-            file: file.clone(),
-            line: None,
-            key: String::new(),
-            message: format!("cannot read web config: {e}"),
-        })?;
+    let text = read_yaml_file(path, "web config")?;
     // Relative paths in the file are relative to the file, as in the toolkit,
     // so a config directory can be moved as a whole.
     let dir = path.parent().unwrap_or(Path::new("."));
