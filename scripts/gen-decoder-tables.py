@@ -346,8 +346,20 @@ MOD_RS = HEADER_LINE + """
 //! that misses the decoder cache.
 
 mod errno;
+mod reference;
 mod syscalls_arm64;
 mod syscalls_x86_64;
+
+/// Which names the `syscall` and `errno` decoders give. The reference
+/// exporter's (the default, so that switching changes no series) follow
+/// strace's handler names and Go's errno names; the kernel's are its uapi
+/// macro names, plus the kernel-internal errno codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Names {
+    #[default]
+    Reference,
+    Kernel,
+}
 
 /// Syscall numbers differ between architectures (`openat` is 257 on x86_64
 /// and 56 on arm64), so a number means nothing without one.
@@ -370,24 +382,30 @@ const HOST: Option<Arch> = None;
 
 /// `None` for unassigned numbers and on architectures without a table, so
 /// the caller can fall back to printing the number.
-pub fn syscall_name(nr: u64) -> Option<&'static str> {
-    HOST.and_then(|arch| syscall_name_for(arch, nr))
+pub fn syscall_name(nr: u64, names: Names) -> Option<&'static str> {
+    HOST.and_then(|arch| syscall_name_for(arch, names, nr))
 }
 
 /// Like [`syscall_name`] for an explicit architecture, so that every table
 /// can be exercised whatever the build host is.
-pub fn syscall_name_for(arch: Arch, nr: u64) -> Option<&'static str> {
-    let table = match arch {
-        Arch::X86_64 => syscalls_x86_64::NAMES,
-        Arch::Arm64 => syscalls_arm64::NAMES,
+pub fn syscall_name_for(arch: Arch, names: Names, nr: u64) -> Option<&'static str> {
+    let table = match (arch, names) {
+        (Arch::X86_64, Names::Kernel) => syscalls_x86_64::NAMES,
+        (Arch::Arm64, Names::Kernel) => syscalls_arm64::NAMES,
+        (Arch::X86_64, Names::Reference) => reference::SYSCALLS_X86_64,
+        (Arch::Arm64, Names::Reference) => reference::SYSCALLS_ARM64,
     };
     lookup(table, nr)
 }
 
 /// Takes the positive code: the kernel returns `-errno`, so a caller holding
 /// a raw return value negates it first.
-pub fn errno_name(n: u64) -> Option<&'static str> {
-    lookup(errno::UAPI, n).or_else(|| lookup(errno::KERNEL, n.checked_sub(errno::KERNEL_BASE)?))
+pub fn errno_name(n: u64, names: Names) -> Option<&'static str> {
+    match names {
+        Names::Reference => lookup(reference::ERRNO, n),
+        Names::Kernel => lookup(errno::UAPI, n)
+            .or_else(|| lookup(errno::KERNEL, n.checked_sub(errno::KERNEL_BASE)?)),
+    }
 }
 
 fn lookup(table: &'static [Option<&'static str>], index: u64) -> Option<&'static str> {
@@ -412,7 +430,11 @@ mod tests {
             (257, "openat"),
             (435, "clone3"),
         ] {
-            assert_eq!(syscall_name_for(Arch::X86_64, nr), Some(name), "{nr}");
+            assert_eq!(
+                syscall_name_for(Arch::X86_64, Names::Kernel, nr),
+                Some(name),
+                "{nr}"
+            );
         }
     }
 
@@ -428,7 +450,11 @@ mod tests {
             (221, "execve"),
             (222, "mmap"),
         ] {
-            assert_eq!(syscall_name_for(Arch::Arm64, nr), Some(name), "{nr}");
+            assert_eq!(
+                syscall_name_for(Arch::Arm64, Names::Kernel, nr),
+                Some(name),
+                "{nr}"
+            );
         }
     }
 
@@ -445,38 +471,40 @@ mod tests {
             (524, "ENOTSUPP"),
             (531, "ENOGRACE"),
         ] {
-            assert_eq!(errno_name(n), Some(name), "{n}");
+            assert_eq!(errno_name(n, Names::Kernel), Some(name), "{n}");
         }
     }
 
     #[test]
     fn unknown_numbers_are_none() {
-        for arch in [Arch::X86_64, Arch::Arm64] {
-            assert_eq!(syscall_name_for(arch, 4096), None);
-            assert_eq!(syscall_name_for(arch, u64::MAX), None);
+        for names in [Names::Kernel, Names::Reference] {
+            for arch in [Arch::X86_64, Arch::Arm64] {
+                assert_eq!(syscall_name_for(arch, names, 4096), None);
+                assert_eq!(syscall_name_for(arch, names, u64::MAX), None);
+            }
+            // 244 starts arm64's arch-specific range, which it leaves empty.
+            assert_eq!(syscall_name_for(Arch::Arm64, names, 244), None);
+            assert_eq!(syscall_name(u64::MAX, names), None);
+            assert_eq!(errno_name(0, names), None);
+            assert_eq!(errno_name(200, names), None);
+            assert_eq!(errno_name(520, names), None);
+            assert_eq!(errno_name(4096, names), None);
+            assert_eq!(errno_name(u64::MAX, names), None);
+            // A raw `-ENOENT` read as u64 is not a code.
+            assert_eq!(errno_name(2u64.wrapping_neg(), names), None);
         }
-        // 244 is the start of arm64's arch-specific range, which it leaves empty.
-        assert_eq!(syscall_name_for(Arch::Arm64, 244), None);
-        assert_eq!(syscall_name(u64::MAX), None);
-        assert_eq!(errno_name(0), None);
-        assert_eq!(errno_name(200), None);
-        assert_eq!(errno_name(520), None);
-        assert_eq!(errno_name(4096), None);
-        assert_eq!(errno_name(u64::MAX), None);
-        // A raw `-ENOENT` read as u64 is not a code.
-        assert_eq!(errno_name(2u64.wrapping_neg()), None);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn host_table_is_x86_64() {
-        assert_eq!(syscall_name(257), Some("openat"));
+        assert_eq!(syscall_name(257, Names::Kernel), Some("openat"));
     }
 
     #[cfg(target_arch = "aarch64")]
     #[test]
     fn host_table_is_arm64() {
-        assert_eq!(syscall_name(56), Some("openat"));
+        assert_eq!(syscall_name(56, Names::Kernel), Some("openat"));
     }
 
     #[test]
@@ -486,6 +514,9 @@ mod tests {
             syscalls_arm64::NAMES,
             errno::UAPI,
             errno::KERNEL,
+            // Not the reference's syscall tables: strace names some
+            // numbers after a shared handler, as the reference prints them.
+            reference::ERRNO,
         ] {
             let names: Vec<_> = table.iter().flatten().collect();
             let unique: HashSet<_> = names.iter().collect();

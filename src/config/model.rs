@@ -150,6 +150,19 @@ pub struct DecoderSpec {
     /// Ours: byte order for `uint` (`big` for network order fields).
     #[serde(default)]
     pub byte_order: Option<ByteOrder>,
+    /// Ours: which names `syscall` and `errno` give. `reference` (the
+    /// default) is what the reference exporter prints, `kernel` the
+    /// kernel's own.
+    #[serde(default)]
+    pub names: Option<NameTable>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NameTable {
+    #[default]
+    Reference,
+    Kernel,
 }
 
 #[derive(Debug, Clone, Deserialize)]

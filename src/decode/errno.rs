@@ -1,14 +1,15 @@
-//! `errno`: an errno number (decimal text) to its name, such as `EPIPE`.
+//! `errno`: an errno number (decimal text) to its name, such as `EPIPE`,
+//! as Go's `unix.ErrnoName` (the reference) gives it unless `names: kernel`.
 
-use super::tables::errno_name;
+use super::tables::{errno_name, Names};
 use super::{parse_decimal, DecodeError, Decoded, Decoder};
 
-pub struct Errno;
+pub struct Errno(pub Names);
 
 impl Decoder for Errno {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let n = parse_decimal(input)?;
-        Ok(match errno_name(n) {
+        Ok(match errno_name(n, self.0) {
             Some(name) => Decoded::Value(name.as_bytes().to_vec()),
             None => Decoded::Value(format!("unknown:{n}").into_bytes()),
         })
@@ -19,13 +20,41 @@ impl Decoder for Errno {
 mod tests {
     use super::*;
 
+    fn decode(names: Names, n: u64) -> String {
+        match Errno(names).decode(n.to_string().as_bytes()) {
+            Ok(Decoded::Value(v)) => String::from_utf8(v).expect("utf-8"),
+            other => panic!("{n}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reference_names_match_the_snapshot_for_every_number() {
+        let snapshot = include_str!("../../scripts/data/reference-errno.txt");
+        let expected: std::collections::HashMap<u64, &str> = snapshot
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (n, name) = l.split_once(' ')?;
+                Some((n.parse().ok()?, name))
+            })
+            .collect();
+        assert_eq!(expected.len(), 131);
+        for n in 0..1024 {
+            let want = expected
+                .get(&n)
+                .map_or_else(|| format!("unknown:{n}"), |e| e.to_string());
+            assert_eq!(decode(Names::Reference, n), want, "{n}");
+        }
+        assert_eq!(decode(Names::Reference, 95), "ENOTSUP");
+        assert_eq!(decode(Names::Kernel, 95), "EOPNOTSUPP");
+        assert_eq!(decode(Names::Reference, 512), "unknown:512");
+        assert_eq!(decode(Names::Kernel, 512), "ERESTARTSYS");
+    }
+
     #[test]
     fn names_known_numbers() {
-        assert_eq!(Errno.decode(b"2"), Ok(Decoded::Value(b"ENOENT".to_vec())));
-        assert_eq!(
-            Errno.decode(b"4000"),
-            Ok(Decoded::Value(b"unknown:4000".to_vec()))
-        );
-        assert!(Errno.decode(b"").is_err());
+        assert_eq!(decode(Names::Reference, 2), "ENOENT");
+        assert_eq!(decode(Names::Kernel, 4000), "unknown:4000");
+        assert!(Errno(Names::Reference).decode(b"").is_err());
     }
 }

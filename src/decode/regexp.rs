@@ -57,6 +57,7 @@ mod tests {
             allow_unknown: false,
             regexps: Some(patterns.iter().map(|s| s.to_string()).collect()),
             byte_order: None,
+            names: None,
         })
     }
 

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use super::tables::Names;
 use super::Decoder;
-use crate::config::model::DecoderSpec;
+use crate::config::model::{DecoderSpec, NameTable};
 use crate::host::Host;
 
 /// A decoder spec that cannot become a decoder: an unknown name or bad options.
@@ -47,10 +48,20 @@ pub const NAMES: &[&str] = &[
 
 pub fn build_decoder(spec: &DecoderSpec, host: &Arc<Host>) -> Result<Box<dyn Decoder>, BuildError> {
     use super::pci::{Pci, PciKind};
+    if spec.names.is_some() && !matches!(spec.name.as_str(), "syscall" | "errno") {
+        return Err(BuildError::new(
+            spec,
+            "`names` applies only to the syscall and errno decoders",
+        ));
+    }
+    let names = match spec.names.unwrap_or_default() {
+        NameTable::Reference => Names::Reference,
+        NameTable::Kernel => Names::Kernel,
+    };
     let decoder: Box<dyn Decoder> = match spec.name.as_str() {
         "cgroup" => Box::new(super::cgroup::Cgroup::new(host.cgroups.clone())),
         "dname" => Box::new(super::dname::Dname),
-        "errno" => Box::new(super::errno::Errno),
+        "errno" => Box::new(super::errno::Errno(names)),
         "hex" => Box::new(super::hex::Hex),
         "ifname" => Box::new(super::ifname::IfName::new(host.clone())),
         "inet_ip" => Box::new(super::inet_ip::InetIp),
@@ -64,7 +75,7 @@ pub fn build_decoder(spec: &DecoderSpec, host: &Arc<Host>) -> Result<Box<dyn Dec
         "regexp" => Box::new(super::regexp::Regexp::from_spec(spec)?),
         "static_map" => Box::new(super::static_map::StaticMap::from_spec(spec)?),
         "string" => Box::new(super::string::Str),
-        "syscall" => Box::new(super::syscall::Syscall),
+        "syscall" => Box::new(super::syscall::Syscall(names)),
         "uint" => Box::new(super::uint::Uint::from_spec(spec)),
         other => {
             return Err(BuildError::new(
@@ -77,4 +88,22 @@ pub fn build_decoder(spec: &DecoderSpec, host: &Arc<Host>) -> Result<Box<dyn Dec
         }
     };
     Ok(decoder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_is_refused_on_other_decoders() {
+        let spec: DecoderSpec = serde_yaml::from_str("{name: uint, names: kernel}").expect("spec");
+        let e = build_decoder(&spec, &Host::new()).err().expect("refused");
+        assert_eq!(
+            e.to_string(),
+            "decoder `uint`: `names` applies only to the syscall and errno decoders"
+        );
+        let spec: DecoderSpec =
+            serde_yaml::from_str("{name: syscall, names: kernel}").expect("spec");
+        assert!(build_decoder(&spec, &Host::new()).is_ok());
+    }
 }

@@ -1,14 +1,15 @@
-//! `syscall`: a syscall number (decimal text) to its name on the host arch.
+//! `syscall`: a syscall number (decimal text) to its name on the host arch,
+//! in the reference exporter's spelling unless `names: kernel` is set.
 
-use super::tables::syscall_name;
+use super::tables::{syscall_name, Names};
 use super::{parse_decimal, DecodeError, Decoded, Decoder};
 
-pub struct Syscall;
+pub struct Syscall(pub Names);
 
 impl Decoder for Syscall {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let nr = parse_decimal(input)?;
-        Ok(match syscall_name(nr) {
+        Ok(match syscall_name(nr, self.0) {
             Some(name) => Decoded::Value(name.as_bytes().to_vec()),
             None => Decoded::Value(format!("unknown_syscall:{nr}").into_bytes()),
         })
@@ -19,13 +20,53 @@ impl Decoder for Syscall {
 mod tests {
     use super::*;
 
+    fn decode(names: Names, nr: u64) -> String {
+        match Syscall(names).decode(nr.to_string().as_bytes()) {
+            Ok(Decoded::Value(v)) => String::from_utf8(v).expect("utf-8"),
+            other => panic!("{nr}: {other:?}"),
+        }
+    }
+
+    /// Every number from 0 to 1023 against the checked-in snapshot of the
+    /// reference's table (its generator's input, scripts/data/).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn reference_names_match_the_snapshot_for_every_number() {
+        let snapshot = include_str!("../../scripts/data/reference-syscalls-x86_64.txt");
+        let expected: std::collections::HashMap<u64, &str> = snapshot
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (nr, name) = l.split_once(' ')?;
+                Some((nr.parse().ok()?, name))
+            })
+            .collect();
+        assert_eq!(expected.len(), 373);
+        for nr in 0..1024 {
+            let want = expected
+                .get(&nr)
+                .map_or_else(|| format!("unknown_syscall:{nr}"), |n| n.to_string());
+            assert_eq!(decode(Names::Reference, nr), want, "{nr}");
+        }
+        // What users of the reference see, and what the kernel calls them.
+        for (nr, reference, kernel) in [
+            (202, "futex_time64", "futex"),
+            (230, "clock_nanosleep_time64", "clock_nanosleep"),
+            (231, "exit", "exit_group"),
+            (7, "poll_time64", "poll"),
+            (17, "pread", "pread64"),
+            (94, "chown", "lchown"),
+        ] {
+            assert_eq!(decode(Names::Reference, nr), reference);
+            assert_eq!(decode(Names::Kernel, nr), kernel);
+        }
+        assert_eq!(decode(Names::Reference, 461), "lsm_list_modules");
+    }
+
     #[test]
     fn names_known_numbers() {
-        assert_eq!(Syscall.decode(b"1"), Ok(Decoded::Value(b"write".to_vec())));
-        assert_eq!(
-            Syscall.decode(b"99999"),
-            Ok(Decoded::Value(b"unknown_syscall:99999".to_vec()))
-        );
-        assert!(Syscall.decode(b"abc").is_err());
+        assert_eq!(decode(Names::Kernel, 1), "write");
+        assert_eq!(decode(Names::Reference, 99999), "unknown_syscall:99999");
+        assert!(Syscall(Names::Reference).decode(b"abc").is_err());
     }
 }
