@@ -1,6 +1,5 @@
 //! Command-line flags, spelled as in the reference exporter.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -30,13 +29,15 @@ pub struct Cli {
     #[arg(long = "config.strict")]
     pub config_strict: bool,
 
-    /// Address to listen on, as host:port or :port.
+    /// Address to listen on: host:port, :port, or fd://N for a socket passed
+    /// by systemd socket activation. Repeat to listen on several.
     #[arg(
         long = "web.listen-address",
         default_value = ":9435",
-        value_name = "ADDR"
+        value_name = "ADDR",
+        action = clap::ArgAction::Append
     )]
-    pub listen_address: String,
+    pub listen_address: Vec<String>,
 
     /// Path under which metrics are served.
     #[arg(
@@ -84,34 +85,24 @@ pub struct Cli {
     )]
     pub cache_max_idle: u32,
 
+    /// Log lines without timestamps (for journald, which adds its own).
+    #[arg(long = "log.no-timestamps")]
+    pub log_no_timestamps: bool,
+
+    /// The reference's skip-cache bound; accepted so its command lines run.
+    /// Here the decoded-label cache is bounded by
+    /// --decoder.cache-max-idle-scrapes instead.
+    #[arg(long = "config.skip-cache-size", value_name = "N", hide = true)]
+    pub skip_cache_size: Option<u64>,
+
     /// Log debug detail (also: RUST_LOG=debug).
     #[arg(long = "debug")]
     pub debug: bool,
 }
 
-/// Parses `:9435`, `0.0.0.0:9435` or `[::1]:9435`. A bare `:port` listens on
-/// all IPv6 and IPv4 addresses where the system allows, as Go's does.
-pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
-    let full = if s.starts_with(':') {
-        format!("[::]{s}")
-    } else {
-        s.to_string()
-    };
-    full.parse()
-        .map_err(|e| format!("--web.listen-address {s:?}: {e} (expected host:port or :port)"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listen_addresses() {
-        assert_eq!(parse_listen_address(":9435").map(|a| a.port()), Ok(9435));
-        assert!(parse_listen_address("127.0.0.1:0").is_ok());
-        assert!(parse_listen_address("[::1]:80").is_ok());
-        assert!(parse_listen_address("nope").is_err());
-    }
 
     #[test]
     fn reference_flag_spellings_parse() {
@@ -121,9 +112,17 @@ mod tests {
             "--config.names=a,b",
             "--config.strict",
             "--web.listen-address=127.0.0.1:0",
+            "--web.listen-address=fd://0",
+            "--capabilities.keep=cap_syslog",
+            "--log.no-timestamps",
+            "--config.skip-cache-size=1024",
         ])
         .expect("parses");
         assert_eq!(cli.config_names, vec!["a", "b"]);
-        assert!(cli.config_strict);
+        assert!(cli.config_strict && cli.log_no_timestamps);
+        assert_eq!(cli.listen_address, vec!["127.0.0.1:0", "fd://0"]);
+        assert_eq!(cli.skip_cache_size, Some(1024));
+        let plain = Cli::try_parse_from(["ebpf-exporter"]).expect("parses");
+        assert_eq!(plain.listen_address, vec![":9435"]);
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use clap::Parser;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use ebpf_exporter::cli::{parse_listen_address, Cli};
+use ebpf_exporter::cli::Cli;
 use ebpf_exporter::exporter::{self, ConfigReport, StartOptions};
 use ebpf_exporter::http::auth::BasicAuth;
 use ebpf_exporter::http::coalesce::Coalescer;
@@ -42,9 +42,20 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     let level = if cli.debug { "debug" } else { "info" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp_millis()
-        .init();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
+    if cli.log_no_timestamps {
+        logger.format_timestamp(None);
+    } else {
+        logger.format_timestamp_millis();
+    }
+    logger.init();
+    if cli.skip_cache_size.is_some() {
+        log::warn!(
+            "--config.skip-cache-size is accepted for compatibility and has no effect: \
+             decoded labels are cached per key and bounded by --decoder.cache-max-idle-scrapes"
+        );
+    }
 
     let nofile = match limits::raise_nofile() {
         Ok((soft, _)) => soft,
@@ -60,8 +71,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listen = match parse_listen_address(&cli.listen_address) {
-        Ok(a) => a,
+    let targets = match cli
+        .listen_address
+        .iter()
+        .map(|a| listen::parse_target(a))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(t) => t,
         Err(e) => {
             log::error!("{e}");
             return ExitCode::from(2);
@@ -153,22 +169,27 @@ fn main() -> ExitCode {
         let signals = Signals::install()?;
         // Bound before privileges are dropped: a port below 1024 needs
         // CAP_NET_BIND_SERVICE.
-        let listener = listen::bind(listen)?;
+        let mut listeners = Vec::new();
+        for target in &targets {
+            listeners.push(listen::open(target)?);
+        }
         if let Err(e) = drop_privileges(&keep, needs, &exporter) {
             log::error!("{e}");
             return Err(std::io::Error::other("could not drop capabilities"));
         }
         let scraper = Coalescer::new(exporter);
-        log::info!(
-            "listening on {scheme}://{}{}",
-            listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            cli.telemetry_path
-        );
+        for listener in &listeners {
+            log::info!(
+                "listening on {scheme}://{}{}",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                cli.telemetry_path
+            );
+        }
         serve(
-            listener,
+            listeners,
             scraper.clone(),
             reports,
             ServerOptions {
@@ -191,7 +212,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            log::error!("serving on {listen}: {e}");
+            log::error!("serving: {e}");
             ExitCode::FAILURE
         }
     }

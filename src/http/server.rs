@@ -205,9 +205,9 @@ async fn serve_connection<S>(
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
-/// (for at most a few seconds).
+/// (for at most a few seconds). Every listener shares one connection bound.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     scraper: Coalescer,
     reports: Arc<Vec<ConfigReport>>,
     opts: ServerOptions,
@@ -222,51 +222,72 @@ pub async fn serve(
         max_requests: opts.max_requests,
     });
     let conns = Connections::new(opts.max_connections);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of fds and the like: back off rather than spin.
-                        log::warn!("accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let Some(slot) = conns.admit() else {
-                    log::debug!("refused {peer}: all {} connections are serving requests", conns.max());
-                    continue;
-                };
-                let (app, watcher) = (app.clone(), graceful.watcher());
-                match &opts.tls {
-                    Some(tls) => {
-                        let tls = tls.clone();
-                        tokio::spawn(async move {
-                            let close = slot.close.clone();
-                            tokio::select! {
-                                handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)) => match handshake {
-                                    Ok(Ok(stream)) => serve_connection(stream, peer, app, slot, watcher).await,
-                                    Ok(Err(e)) => log::debug!("TLS handshake with {peer}: {e}"),
-                                    Err(_) => log::debug!("TLS handshake with {peer}: timed out"),
-                                },
-                                _ = close.notified() => {}
-                            }
-                        });
-                    }
-                    None => {
-                        tokio::spawn(serve_connection(stream, peer, app, slot, watcher));
-                    }
-                }
-            }
-            _ = &mut shutdown => break,
-        }
+    let graceful = Arc::new(GracefulShutdown::new());
+    let mut accepting = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let (app, conns, graceful, tls) = (
+            app.clone(),
+            conns.clone(),
+            graceful.clone(),
+            opts.tls.clone(),
+        );
+        accepting.spawn(accept_loop(listener, app, conns, graceful, tls));
     }
+    shutdown.await;
+    accepting.abort_all();
+    while accepting.join_next().await.is_some() {}
+    let graceful = Arc::try_unwrap(graceful)
+        .map_err(|_| std::io::Error::other("accept loops still hold the server"))?;
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(Duration::from_secs(5)) => log::warn!("shutdown: gave up waiting for open connections"),
     }
     Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    conns: Arc<Connections>,
+    graceful: Arc<GracefulShutdown>,
+    tls: Option<Arc<Tls>>,
+) {
+    loop {
+        let (stream, peer): (_, SocketAddr) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of fds and the like: back off rather than spin.
+                log::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = conns.admit() else {
+            log::debug!(
+                "refused {peer}: all {} connections are serving requests",
+                conns.max()
+            );
+            continue;
+        };
+        let (app, watcher) = (app.clone(), graceful.watcher());
+        match &tls {
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let close = slot.close.clone();
+                    tokio::select! {
+                        handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)) => match handshake {
+                            Ok(Ok(stream)) => serve_connection(stream, peer, app, slot, watcher).await,
+                            Ok(Err(e)) => log::debug!("TLS handshake with {peer}: {e}"),
+                            Err(_) => log::debug!("TLS handshake with {peer}: timed out"),
+                        },
+                        _ = close.notified() => {}
+                    }
+                });
+            }
+            None => {
+                tokio::spawn(serve_connection(stream, peer, app, slot, watcher));
+            }
+        }
+    }
 }
