@@ -78,6 +78,14 @@ fn is_kprobe(section: &str) -> bool {
     .any(|p| section.starts_with(p))
 }
 
+/// Whether the CPU's PMU is registered with perf (its name varies with the
+/// vendor and hybrid cores).
+fn has_cpu_pmu() -> bool {
+    ["cpu", "cpu_core", "cpu_atom", "armv8_pmuv3_0"]
+        .iter()
+        .any(|p| Path::new("/sys/bus/event_source/devices").join(p).exists())
+}
+
 fn kernel_has_kprobes() -> bool {
     Path::new("/sys/bus/event_source/devices/kprobe").exists()
         || Path::new("/sys/kernel/tracing/kprobe_events").exists()
@@ -116,6 +124,18 @@ pub fn classify_load_failure(
     if trampoline && (kind == ErrorKind::PermissionDenied || errno == libc::EPERM) {
         return LoadFailure::NoTrampolines {
             section: section.to_string(),
+            detail,
+        };
+    }
+    // Sections whose target libbpf looks up in the kernel's BTF at load;
+    // ESRCH is its "no such type" answer.
+    let btf_target = ["fentry/", "fexit/", "fmod_ret/", "lsm/", "tp_btf/", "iter/"]
+        .iter()
+        .find_map(|p| section.strip_prefix(p));
+    if let (Some(target), libc::ESRCH) = (btf_target, errno) {
+        return LoadFailure::NoSuchTarget {
+            section: section.to_string(),
+            target: target.to_string(),
             detail,
         };
     }
@@ -197,11 +217,21 @@ fn attach_perf_event(prog: &ProgramMut<'_>, spec: &str) -> Result<Vec<Link>, Att
             )
         } as i32;
         if fd < 0 {
+            let errno = last_errno();
+            // PERF_TYPE_HARDWARE and PERF_TYPE_HW_CACHE need a PMU; without
+            // one the kernel answers ENOENT.
+            if matches!(spec.type_, 0 | 3) && errno == libc::ENOENT && !has_cpu_pmu() {
+                return Err(AttachError::NoPmu {
+                    type_: spec.type_,
+                    config: spec.config,
+                    errno,
+                });
+            }
             return Err(AttachError::PerfOpen {
                 type_: spec.type_,
                 config: spec.config,
                 cpu,
-                errno: last_errno(),
+                errno,
             });
         }
         match prog.attach_perf_event(fd) {

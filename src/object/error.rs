@@ -52,6 +52,12 @@ fn said(lines: &[String]) -> String {
 pub enum LoadFailure {
     #[error("the kernel refused {section} with EPERM: BPF trampolines (fentry/fexit) are unavailable on this kernel (libbpf's RLIMIT_MEMLOCK hint does not apply); use a tracepoint, raw_tp or tp_btf program instead ({detail})")]
     NoTrampolines { section: String, detail: String },
+    #[error("{section} names {target:?}, which this kernel's BTF does not have (ESRCH): the function or tracepoint may be inlined, renamed or absent on this kernel ({detail})")]
+    NoSuchTarget {
+        section: String,
+        target: String,
+        detail: String,
+    },
     #[error("{detail}")]
     Refused { errno: i32, detail: String },
 }
@@ -71,6 +77,8 @@ pub enum AttachError {
     NoInterface(String),
     #[error("{0}")]
     PerfSpec(String),
+    #[error("this machine has no hardware performance counters (no PMU; usual in VMs), so the hardware event perf_event/type={type_},config={config} cannot be counted; use a software event (type=1) instead (errno {errno})")]
+    NoPmu { type_: u32, config: u64, errno: i32 },
     #[error("perf_event_open(type={type_}, config={config}) on CPU {cpu}: {}", std::io::Error::from_raw_os_error(*errno))]
     PerfOpen {
         type_: u32,

@@ -71,6 +71,13 @@ fn route(level: libbpf_sys::libbpf_print_level, bytes: &[u8], truncated: bool) {
         libbpf_sys::LIBBPF_INFO => log::info!(target: "libbpf", "{line}"),
         _ => log::debug!(target: "libbpf", "{line}"),
     }
+    // Only warnings are kept for errors: libbpf reports every failure at
+    // that level, and its info/debug chatter ("failed (-95) to create BPF
+    // token ..., skipping optional step") would otherwise be taken for the
+    // reason.
+    if level != libbpf_sys::LIBBPF_WARN {
+        return;
+    }
     let _ = CAPTURE.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if let Some(lines) = c.as_mut() {
@@ -80,7 +87,7 @@ fn route(level: libbpf_sys::libbpf_print_level, bytes: &[u8], truncated: bool) {
     });
 }
 
-/// Runs `f` and returns libbpf's log lines printed meanwhile on this thread.
+/// Runs `f` and returns libbpf's warnings printed meanwhile on this thread.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     let outer = CAPTURE.with(|c| c.replace(Some(Vec::new())));
     let out = f();

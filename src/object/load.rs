@@ -184,6 +184,26 @@ fn failed_in_log(lines: &[String]) -> Vec<String> {
     out
 }
 
+/// The error of loading the object with every program left out, if that
+/// fails too.
+fn object_wide_failure(
+    bytes: &ObjectBytes,
+    opts: &LoadOptions<'_>,
+    all: &BTreeSet<String>,
+) -> Option<ObjectError> {
+    let o = match open(bytes, opts, all) {
+        Ok(o) => o,
+        Err(e) => return Some(e),
+    };
+    let (result, log) = libbpf_log::capture(|| o.load().map_err(|e| (e, last_errno())));
+    result.err().map(|(e, errno)| ObjectError::Load {
+        origin: bytes.origin.clone(),
+        errno,
+        reason: e.to_string(),
+        libbpf: failure_lines(&log, None, 3),
+    })
+}
+
 /// Finds which programs cannot load when libbpf's log did not say: each is
 /// tried alone. Only runs on the failure path.
 fn probe_each(
@@ -280,6 +300,14 @@ pub fn load_object(
                     })
                     .collect();
                 if newly.is_empty() {
+                    // A failure no program is named in may be the object's
+                    // own (an extern this kernel lacks, a map it refuses):
+                    // then it fails with every program left out too, and no
+                    // program is to blame.
+                    let all: BTreeSet<String> = sections.keys().cloned().collect();
+                    if let Some(e) = object_wide_failure(bytes, opts, &all) {
+                        return Err(e);
+                    }
                     newly = probe_each(bytes, opts, &disabled);
                 }
                 if newly.is_empty() || disabled.len() + newly.len() > total {
