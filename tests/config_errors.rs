@@ -176,7 +176,11 @@ fn a_metric_name_defined_by_two_configs_is_refused_for_the_second() {
     let dir = scratch_dir("dup");
     write(&dir, "a_first", SYSCALLS_COUNTER);
     write(&dir, "b_second", SYSCALLS_COUNTER);
-    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    // Listed second-first: the winner is still the one whose name sorts first.
+    let exporter = Running::start(&[
+        &format!("--config.dir={}", dir.display()),
+        "--config.names=b_second,a_first",
+    ]);
     let scrape = exporter.scrape();
     assert_eq!(
         scrape.sum("ebpf_exporter_enabled_configs", &[("name", "a_first")]),
@@ -199,7 +203,9 @@ fn a_metric_name_defined_by_two_configs_is_refused_for_the_second() {
         "{log}"
     );
     assert!(
-        log.contains("already defined by config \"a_first\""),
+        log.contains(
+            "already defined by config \"a_first\", which keeps it; config \"b_second\" is refused"
+        ),
         "{log}"
     );
     assert!(common::promtool_check(&scrape.text).trim().is_empty());

@@ -31,7 +31,7 @@ pub struct StartOptions {
 /// or when configs were found but none could run.
 pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
     crate::object::libbpf_log::install();
-    let configs: Vec<Result<Config, ConfigError>> = match &opts.config_dir {
+    let mut configs: Vec<Result<Config, ConfigError>> = match &opts.config_dir {
         Some(dir) if opts.config_names.is_empty() => {
             config::load_dir(dir).map_err(anyhow::Error::new)?
         }
@@ -41,9 +41,14 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
     if configs.is_empty() {
         bail!("no configs found");
     }
+    // Started in name order whatever order --config.names gave, so which
+    // of two configs claiming one metric name wins never depends on how
+    // they were listed.
+    configs.sort_by(|a, b| sort_key(a).cmp(sort_key(b)));
     let host = Host::new();
     // Metric name -> config that defines it: two families of one name make
-    // the whole exposition invalid, so the second config is refused.
+    // the whole exposition invalid, so the config whose name sorts later is
+    // refused, with an error naming both.
     let mut owners: HashMap<String, String> = HashMap::new();
     let mut running = Vec::new();
     let mut reports = Vec::new();
@@ -157,12 +162,24 @@ fn start_one(
     }
 }
 
+fn sort_key(c: &Result<Config, ConfigError>) -> &str {
+    match c {
+        Ok(c) => &c.name,
+        Err(e) => &e.file,
+    }
+}
+
 fn duplicate_metric(config: &Config, owners: &HashMap<String, String>) -> Option<ConfigError> {
     config.specs().find_map(|spec| {
         owners.get(spec.name).map(|owner| {
             config.error(
                 &spec.key("name"),
-                format!("metric {:?} is already defined by config {owner:?}; metric names must be unique across configs", spec.name),
+                format!(
+                    "metric {:?} is already defined by config {owner:?}, which keeps it; \
+                     config {:?} is refused (metric names must be unique across configs; \
+                     of two, the config whose name sorts first wins)",
+                    spec.name, config.name
+                ),
             )
         })
     })

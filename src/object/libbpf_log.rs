@@ -111,7 +111,11 @@ mod tests {
             assert_eq!(theirs, vec!["elsewhere".to_string()]);
             route(libbpf_sys::LIBBPF_WARN, b"long", true);
             // Debug chatter is logged but never taken for a reason.
-            route(libbpf_sys::LIBBPF_DEBUG, b"failed (-95) to create BPF token", false);
+            route(
+                libbpf_sys::LIBBPF_DEBUG,
+                b"failed (-95) to create BPF token",
+                false,
+            );
         });
         assert_eq!(
             lines,
