@@ -58,14 +58,34 @@ pub fn parse_yaml<T: DeserializeOwned>(
     let locator = Locator::scan(text).map_err(|r| error(r.line, r.key, r.message))?;
     match serde_yaml::from_str(text) {
         Ok(value) => Ok((value, locator)),
-        Err(e) => Err(yaml_error(file, &locator, &e)),
+        Err(e) => Err(yaml_error(file, text, &locator, &e)),
     }
 }
 
 /// Turns serde_yaml's message (which embeds the key path and position) into
 /// our file:line: key: message shape.
-pub fn yaml_error(file: &str, locator: &Locator, e: &serde_yaml::Error) -> ConfigError {
+pub fn yaml_error(
+    file: &str,
+    source: &str,
+    locator: &Locator,
+    e: &serde_yaml::Error,
+) -> ConfigError {
     let text = e.to_string();
+    // libyaml's reader errors ("control characters are not allowed") give a
+    // byte position instead of a line.
+    if let Some((message, pos)) = text.rsplit_once(" at position ") {
+        if let Ok(pos) = pos.trim().parse::<usize>() {
+            let before = source.as_bytes().get(..pos).unwrap_or(source.as_bytes());
+            let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+            let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
+            return ConfigError {
+                file: file.to_string(),
+                line: Some(line),
+                key: String::new(),
+                message: format!("{message} (column {column})"),
+            };
+        }
+    }
     // serde_yaml writes "path.to.key: message at line N column M".
     let text = match text.rfind(" at line ") {
         Some(cut) => text[..cut].to_string(),
@@ -259,6 +279,16 @@ mod tests {
         let shared = "l: &l [{name: x, size: 4}]\nm: *l\nn: *l\n";
         let (v, _) = parse_yaml::<serde_yaml::Value>("t.yaml", shared).expect("anchors");
         assert_eq!(v["n"][0]["size"], serde_yaml::Value::from(4));
+    }
+
+    #[test]
+    fn reader_errors_get_the_line_of_their_byte() {
+        let e =
+            parse_yaml::<serde_yaml::Value>("t.yaml", "a: 1\nb: x\u{1}y\n").expect_err("control");
+        assert_eq!(
+            e.to_string(),
+            "t.yaml:2: control characters are not allowed (column 5)"
+        );
     }
 
     #[test]
