@@ -30,14 +30,7 @@ mod tests {
     #[test]
     fn reference_names_match_the_snapshot_for_every_number() {
         let snapshot = include_str!("../../scripts/data/reference-errno.txt");
-        let expected: std::collections::HashMap<u64, &str> = snapshot
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (n, name) = l.split_once(' ')?;
-                Some((n.parse().ok()?, name))
-            })
-            .collect();
+        let expected = crate::decode::snapshot_table(snapshot);
         assert_eq!(expected.len(), 131);
         for n in 0..1024 {
             let want = expected

@@ -84,3 +84,16 @@ pub(crate) fn parse_decimal(input: &[u8]) -> Result<u64, DecodeError> {
             ))
         })
 }
+
+/// Reads a `number name` snapshot of scripts/data/ (comments start with
+/// `#`), which the table tests compare the decoders with.
+#[cfg(test)]
+pub(crate) fn snapshot_table(text: &str) -> std::collections::HashMap<u64, &str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (nr, name) = l.split_once(' ')?;
+            Some((nr.parse().ok()?, name))
+        })
+        .collect()
+}

@@ -33,14 +33,7 @@ mod tests {
     #[test]
     fn reference_names_match_the_snapshot_for_every_number() {
         let snapshot = include_str!("../../scripts/data/reference-syscalls-x86_64.txt");
-        let expected: std::collections::HashMap<u64, &str> = snapshot
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (nr, name) = l.split_once(' ')?;
-                Some((nr.parse().ok()?, name))
-            })
-            .collect();
+        let expected = crate::decode::snapshot_table(snapshot);
         assert_eq!(expected.len(), 373);
         for nr in 0..1024 {
             let want = expected
