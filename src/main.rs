@@ -229,7 +229,8 @@ fn drop_privileges(keep: &Keep, needs: Needs, exporter: &exporter::Exporter) -> 
         Keep::Auto => needs.caps(),
         Keep::Only(set) => *set,
     };
-    let report = capabilities::drop_to(wanted, &|| exporter.maps_readable())?;
+    let widen = matches!(keep, Keep::Auto);
+    let report = capabilities::drop_to(wanted, widen, &|| exporter.maps_readable())?;
     if report.added_for_maps != capabilities::CapSet::default() {
         log::info!(
             "this kernel needs {} to read maps, so it is kept",

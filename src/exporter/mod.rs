@@ -64,18 +64,19 @@ pub struct HostUse {
 
 impl HostUse {
     pub fn of(config: &Config) -> Self {
-        let decoders = || {
-            config
-                .specs()
-                .flat_map(|s| s.labels.iter())
-                .flat_map(|l| l.decoders.iter())
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-        };
-        let names = decoders();
+        let decoders = config
+            .specs()
+            .flat_map(|s| s.labels.iter())
+            .flat_map(|l| l.decoders.iter())
+            .map(|d| d.name.as_str());
+        let (mut kallsyms, mut cgroup_tree) = (false, config.spec.cgroup_id_map.is_some());
+        for name in decoders {
+            kallsyms |= matches!(name, "ksym" | "kstack");
+            cgroup_tree |= name == "cgroup";
+        }
         Self {
-            kallsyms: names.iter().any(|n| matches!(*n, "ksym" | "kstack")),
-            cgroup_tree: config.spec.cgroup_id_map.is_some() || names.contains(&"cgroup"),
+            kallsyms,
+            cgroup_tree,
         }
     }
 }

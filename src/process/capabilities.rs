@@ -339,10 +339,10 @@ pub struct DropReport {
 
 /// Drops every capability not in `keep`, in every thread, sets NoNewPrivs,
 /// and checks the result in /proc. `probe` makes a bpf() call on an open
-/// fd; it is run with the reduced set still only effective, so that a
-/// kernel that needs CAP_BPF for map reads is found before the drop is
-/// final.
-pub fn drop_to(keep: CapSet, probe: &dyn Fn() -> bool) -> Result<DropReport, String> {
+/// fd; with `widen`, it is run with the reduced set still only effective,
+/// so that a kernel that needs CAP_BPF for map reads is found, and CAP_BPF
+/// kept, before the drop is final. An explicit list is not widened.
+pub fn drop_to(keep: CapSet, widen: bool, probe: &dyn Fn() -> bool) -> Result<DropReport, String> {
     let last = last_cap();
     let (effective, permitted) = current().map_err(|e| format!("reading capabilities: {e}"))?;
     let mut keep = keep.and(permitted);
@@ -350,7 +350,7 @@ pub fn drop_to(keep: CapSet, probe: &dyn Fn() -> bool) -> Result<DropReport, Str
     // Try the reduced set as effective only (permitted kept), so it can be
     // widened again if map reads fail under it.
     set_effective(keep, permitted)?;
-    if !probe() {
+    if widen && !probe() {
         for cap in [CAP_BPF, CAP_SYS_ADMIN] {
             if cap > last || !permitted.has(cap) {
                 continue;
