@@ -14,7 +14,7 @@ use ebpf_exporter::http::tls::Tls;
 use ebpf_exporter::http::{serve, webconfig, ServerOptions};
 use ebpf_exporter::object::ProgramState;
 use ebpf_exporter::process::capabilities::{self, Keep, Needs};
-use ebpf_exporter::process::limits;
+use ebpf_exporter::process::{limits, sd_notify};
 
 /// Called once after every config is attached. A config can hang a uprobe on
 /// this symbol of the exporter's own binary as a one-time init hook, as with
@@ -177,6 +177,7 @@ fn main() -> ExitCode {
             log::error!("{e}");
             return Err(std::io::Error::other("could not drop capabilities"));
         }
+        let running = exporter.configs().len();
         let scraper = Coalescer::new(exporter);
         for listener in &listeners {
             log::info!(
@@ -188,6 +189,7 @@ fn main() -> ExitCode {
                 cli.telemetry_path
             );
         }
+        sd_notify::notify(&format!("READY=1\nSTATUS=serving {running} config(s)"));
         serve(
             listeners,
             scraper.clone(),
@@ -199,7 +201,10 @@ fn main() -> ExitCode {
                 max_connections,
                 max_requests: cli.max_requests,
             },
-            signals.shutdown(),
+            async {
+                signals.shutdown().await;
+                sd_notify::notify("STOPPING=1");
+            },
         )
         .await?;
         // Dropping the exporter closes links and objects: programs detach.

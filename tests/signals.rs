@@ -40,3 +40,31 @@ fn hangup_and_usr1_do_not_kill_and_quit_stops_cleanly() {
     );
     assert!(e.log().contains("SIGQUIT: shutting down"));
 }
+
+/// With `NOTIFY_SOCKET` set (systemd `Type=notify`), READY=1 is sent once
+/// the exporter serves, and STOPPING=1 when SIGTERM starts the shutdown.
+#[test]
+fn sd_notify_reports_ready_and_stopping() {
+    let dir = common::scratch_dir("sd-notify");
+    let path = dir.join("notify");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let e = Running::try_start_with(&["--config.names=syscalls"], |cmd| {
+        cmd.env("NOTIFY_SOCKET", &path);
+    })
+    .unwrap_or_else(|log| panic!("{log}"));
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("READY=1 arrives");
+    assert_eq!(
+        std::str::from_utf8(&buf[..n]),
+        Ok("READY=1\nSTATUS=serving 1 config(s)")
+    );
+    assert_eq!(e.get("/metrics").status, 200, "ready means serving");
+    signal(&e, libc::SIGTERM);
+    let n = socket.recv(&mut buf).expect("STOPPING=1 arrives");
+    assert_eq!(std::str::from_utf8(&buf[..n]), Ok("STOPPING=1"));
+    let (status, log) = e.stop();
+    assert!(status.success(), "{log}");
+}

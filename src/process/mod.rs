@@ -3,3 +3,4 @@
 
 pub mod capabilities;
 pub mod limits;
+pub mod sd_notify;
