@@ -21,3 +21,4 @@ pub mod maps;
 pub mod metrics;
 pub mod object;
 pub mod process;
+pub mod spans;

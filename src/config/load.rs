@@ -222,6 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn spans_only_configs_are_valid_and_ring_buffers_are_read_once() {
+        let spans = "tracing:\n  spans:\n    - name: s\n      ringbuf: rb\n      labels:\n        - {name: trace_id, size: 16, decoders: [{name: hex}]}\n";
+        assert!(parse(spans).is_ok());
+        let twice = format!("{spans}    - name: t\n      ringbuf: rb\n");
+        let e = parse(&twice).expect_err("twice");
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("tracing.spans[1].ringbuf", Some(8))
+        );
+        let e = parse("kaddrs: [x]\n").expect_err("nothing");
+        assert!(e.message.contains("no metrics and no tracing spans"), "{e}");
+    }
+
+    #[test]
     fn syntax_errors_carry_a_line() {
         let e = parse("metrics:\n  counters:\n    - name: [x\n").expect_err("syntax");
         assert!(e.line.is_some(), "{e}");

@@ -22,15 +22,36 @@ pub const MAX_KEY_BYTES: usize = 64 << 10;
 
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     let m = &config.spec.metrics;
-    let spans = config.spec.tracing.as_ref().map_or(0, |t| t.spans.len());
-    if m.counters.is_empty() && m.gauges.is_empty() && m.histograms.is_empty() {
-        let message = if spans > 0 {
-            "only tracing spans are configured, and ebpf-exporter does not export spans; \
-             at least one counter, gauge or histogram is required"
-        } else {
-            "no metrics: at least one counter, gauge or histogram is required"
-        };
-        return Err(config.error("metrics", message));
+    let spans = config
+        .spec
+        .tracing
+        .as_ref()
+        .map_or(&[][..], |t| &t.spans[..]);
+    if m.counters.is_empty() && m.gauges.is_empty() && m.histograms.is_empty() && spans.is_empty() {
+        return Err(config.error(
+            "metrics",
+            "no metrics and no tracing spans: at least one counter, gauge, histogram or span is required",
+        ));
+    }
+    let mut rings: HashSet<&str> = HashSet::new();
+    for (i, span) in spans.iter().enumerate() {
+        let at = format!("tracing.spans[{i}]");
+        if span.ringbuf.is_empty() {
+            return Err(config.error(
+                &format!("{at}.ringbuf"),
+                "ringbuf must name the span's BPF ring buffer",
+            ));
+        }
+        if !rings.insert(&span.ringbuf) {
+            return Err(config.error(
+                &format!("{at}.ringbuf"),
+                format!(
+                    "ring buffer {:?} is read by two spans; each record can be read once",
+                    span.ringbuf
+                ),
+            ));
+        }
+        check_labels(config, &at, &span.labels)?;
     }
 
     let mut seen: HashSet<&str> = HashSet::new();

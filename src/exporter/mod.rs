@@ -12,6 +12,8 @@ use crate::encode::{Format, TextWriter};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
 use crate::metrics::Collector;
 use crate::object::LoadedObject;
+use crate::spans::reader::SpanReader;
+use crate::spans::SpanStats;
 
 pub use report::ConfigReport;
 pub use self_metrics::SelfMetrics;
@@ -25,6 +27,7 @@ pub struct RunningConfig {
     uses: HostUse,
     collectors: Vec<Box<dyn Collector>>,
     _cgroup_sync: Option<CgroupIdMapTask>,
+    _spans: Vec<SpanReader>,
     object: LoadedObject,
 }
 
@@ -33,6 +36,7 @@ impl RunningConfig {
         config: &Config,
         collectors: Vec<Box<dyn Collector>>,
         cgroup_sync: Option<CgroupIdMapTask>,
+        spans: Vec<SpanReader>,
         object: LoadedObject,
     ) -> Self {
         Self {
@@ -40,6 +44,7 @@ impl RunningConfig {
             uses: HostUse::of(config),
             collectors,
             _cgroup_sync: cgroup_sync,
+            _spans: spans,
             object,
         }
     }
@@ -87,10 +92,15 @@ pub struct Exporter {
     self_metrics: SelfMetrics,
     /// Size of the previous scrape, so the next buffer is allocated once.
     last_len: usize,
+    spans: Arc<SpanStats>,
 }
 
 impl Exporter {
-    pub fn new(configs: Vec<RunningConfig>, reports: Vec<ConfigReport>) -> Self {
+    pub fn new(
+        configs: Vec<RunningConfig>,
+        reports: Vec<ConfigReport>,
+        spans: Arc<SpanStats>,
+    ) -> Self {
         let reports = Arc::new(reports);
         let self_metrics = SelfMetrics::new(&reports);
         Self {
@@ -98,6 +108,7 @@ impl Exporter {
             reports,
             self_metrics,
             last_len: 0,
+            spans,
         }
     }
 
@@ -149,6 +160,22 @@ impl Exporter {
             }
         }
         self.self_metrics.collect(&mut out);
+        let spans = self.spans.snapshot();
+        if !spans.is_empty() {
+            use crate::metrics::sink::{render_labels, Kind, Sink};
+            out.family(
+                "ebpf_exporter_spans_total",
+                "Spans read from ring buffers, by config and what became of them",
+                Kind::Counter,
+            );
+            for (config, counts) in spans {
+                for (result, n) in counts.by_result() {
+                    let labels =
+                        render_labels(["config", "result"], &[config.clone(), result.to_string()]);
+                    out.sample_u64(&labels, None, n);
+                }
+            }
+        }
         let text = out.finish();
         self.last_len = text.len();
         text

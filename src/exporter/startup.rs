@@ -8,11 +8,16 @@ use anyhow::bail;
 
 use super::{ConfigReport, Exporter, RunningConfig};
 use crate::config::{self, Config, ConfigError};
+use crate::decode::RowDecoder;
 use crate::host::Host;
 use crate::maps::cgroup_id_map::CgroupIdMapSync;
 use crate::metrics::{bind_collectors, Collector};
 use crate::object::load::LoadOptions;
-use crate::object::{load_object, resolve_object};
+use crate::object::{load_object, resolve_object, LoadedObject};
+use crate::spans::export::{self, SpanQueue};
+use crate::spans::reader::{SpanReader, SpanSource};
+use crate::spans::SpanStats;
+use libbpf_rs::MapCore;
 
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
@@ -46,6 +51,7 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
     // they were listed.
     configs.sort_by(|a, b| sort_key(a).cmp(sort_key(b)));
     let host = Host::new();
+    let spans = SpanRuntime::default();
     // Metric name -> config that defines it: two families of one name make
     // the whole exposition invalid, so the config whose name sorts later is
     // refused, with an error naming both.
@@ -66,7 +72,7 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
             reports.push(ConfigReport::new(&config).failed(e.to_string()));
             continue;
         }
-        let (state, report) = start_one(&config, opts, &host);
+        let (state, report) = start_one(&config, opts, &host, &spans);
         if state.is_some() {
             for spec in config.specs() {
                 owners.insert(spec.name.to_string(), config.name.clone());
@@ -93,18 +99,94 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
             why.join("\n  ")
         );
     }
-    Ok(Exporter::new(running, reports))
+    Ok(Exporter::new(running, reports, spans.stats))
+}
+
+/// The span export queue, started by the first config that has spans, and
+/// the counts every config's spans add to.
+#[derive(Default)]
+struct SpanRuntime {
+    queue: std::cell::OnceCell<Result<SpanQueue, String>>,
+    stats: Arc<SpanStats>,
+}
+
+/// Starts a reader for each of the config's spans.
+fn start_spans(
+    config: &Config,
+    loaded: &LoadedObject,
+    host: &Arc<Host>,
+    runtime: &SpanRuntime,
+) -> Result<Vec<SpanReader>, ConfigError> {
+    let Some(tracing) = &config.spec.tracing else {
+        return Ok(Vec::new());
+    };
+    let mut readers = Vec::new();
+    for (i, span) in tracing.spans.iter().enumerate() {
+        let at = format!("tracing.spans[{i}]");
+        let queue = runtime
+            .queue
+            .get_or_init(export::start)
+            .as_ref()
+            .map_err(|e| config.error(&at, e.clone()))?;
+        let handle = loaded
+            .map_handle(&span.ringbuf)
+            .map_err(|e| config.error(&format!("{at}.ringbuf"), e.to_string()))?;
+        if handle.map_type() != libbpf_rs::MapType::RingBuf {
+            return Err(config.error(
+                &format!("{at}.ringbuf"),
+                format!(
+                    "map {:?} is {:?}, not a RINGBUF",
+                    span.ringbuf,
+                    handle.map_type()
+                ),
+            ));
+        }
+        let rows = RowDecoder::new(&span.labels, host).map_err(|e| {
+            config.error(
+                &format!(
+                    "{at}.labels[{}].decoders[{}]",
+                    e.label_index, e.decoder_index
+                ),
+                e.to_string(),
+            )
+        })?;
+        let name = if span.name.is_empty() {
+            span.ringbuf.clone()
+        } else {
+            span.name.clone()
+        };
+        let service: Arc<str> = span
+            .service
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(export::default_service)
+            .into();
+        let source = SpanSource {
+            config: config.name.clone(),
+            name,
+            service,
+            rows,
+        };
+        readers.push(
+            SpanReader::start(
+                source,
+                handle,
+                queue.clone(),
+                runtime.stats.for_config(&config.name),
+            )
+            .map_err(|e| config.error(&format!("{at}.ringbuf"), e))?,
+        );
+    }
+    Ok(readers)
 }
 
 fn start_one(
     config: &Config,
     opts: &StartOptions,
     host: &Arc<Host>,
+    spans: &SpanRuntime,
 ) -> (Option<RunningConfig>, ConfigReport) {
     let mut report = ConfigReport::new(config);
-    for warning in unsupported_keys(config) {
-        log::warn!("{warning}");
-    }
     let result = (|| -> Result<RunningConfig, ConfigError> {
         let bytes = resolve_object(config)?;
         report.object = bytes.origin.clone();
@@ -140,7 +222,14 @@ fn start_one(
                 )
             }
         };
-        Ok(RunningConfig::new(config, collectors, cgroup_sync, loaded))
+        let span_readers = start_spans(config, &loaded, host, spans)?;
+        Ok(RunningConfig::new(
+            config,
+            collectors,
+            cgroup_sync,
+            span_readers,
+            loaded,
+        ))
     })();
     match result {
         Ok(state) => {
@@ -183,26 +272,4 @@ fn duplicate_metric(config: &Config, owners: &HashMap<String, String>) -> Option
             )
         })
     })
-}
-
-/// Reference keys this exporter parses but does not act on; said out loud
-/// so nobody wonders why nothing happens.
-fn unsupported_keys(config: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    if config
-        .spec
-        .tracing
-        .as_ref()
-        .is_some_and(|t| !t.spans.is_empty())
-    {
-        out.push(
-            config
-                .error(
-                    "tracing",
-                    "tracing spans are not exported by ebpf-exporter; the key is ignored",
-                )
-                .to_string(),
-        );
-    }
-    out
 }

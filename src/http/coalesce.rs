@@ -242,7 +242,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_share_one_scrape() {
-        let exporter = Exporter::new(Vec::new(), Vec::new());
+        let exporter = Exporter::new(Vec::new(), Vec::new(), Default::default());
         let c = Coalescer::new(exporter);
         // Hold the exporter so the first scrape stays in flight while the
         // others arrive.
