@@ -231,6 +231,8 @@ mod tests {
             (e.key.as_str(), e.line),
             ("tracing.spans[1].ringbuf", Some(8))
         );
+        // Span labels are attribute keys: dots are fine, unlike in metrics.
+        assert!(parse(&spans.replace("name: trace_id", "name: cpu.orig")).is_ok());
         let e = parse("kaddrs: [x]\n").expect_err("nothing");
         assert!(e.message.contains("no metrics and no tracing spans"), "{e}");
     }

@@ -51,7 +51,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        check_labels(config, &at, &span.labels)?;
+        check_label_list(config, &at, &span.labels, Names::Attributes)?;
     }
 
     let mut seen: HashSet<&str> = HashSet::new();
@@ -142,12 +142,37 @@ fn check_help(config: &Config, at: &str, help: &str) -> Result<(), ConfigError> 
     Ok(())
 }
 
+/// Whose rules label names follow: metric labels are Prometheus label
+/// names; span labels are OpenTelemetry attribute keys, which may hold
+/// dots (`cpu.orig` in the reference's sched-trace).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Names {
+    Prometheus,
+    Attributes,
+}
+
 fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), ConfigError> {
+    check_label_list(config, at, labels, Names::Prometheus)
+}
+
+fn check_label_list(
+    config: &Config,
+    at: &str,
+    labels: &[Label],
+    rules: Names,
+) -> Result<(), ConfigError> {
     let mut names: HashSet<&str> = HashSet::new();
     let mut key_bytes = 0usize;
     for (i, label) in labels.iter().enumerate() {
         let key = format!("{at}.labels[{i}]");
-        if !is_label_name(&label.name) {
+        if rules == Names::Attributes {
+            if label.name.is_empty() || label.name.chars().any(char::is_control) {
+                return Err(config.error(
+                    &format!("{key}.name"),
+                    "a span label needs a name without control characters",
+                ));
+            }
+        } else if !is_label_name(&label.name) {
             return Err(config.error(
                 &format!("{key}.name"),
                 format!(
@@ -156,7 +181,7 @@ fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), Confi
                 ),
             ));
         }
-        if label.name.starts_with("__") {
+        if rules == Names::Prometheus && label.name.starts_with("__") {
             return Err(config.error(
                 &format!("{key}.name"),
                 format!(
@@ -165,7 +190,7 @@ fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), Confi
                 ),
             ));
         }
-        if label.name == "le" || label.name == "quantile" {
+        if rules == Names::Prometheus && (label.name == "le" || label.name == "quantile") {
             return Err(config.error(
                 &format!("{key}.name"),
                 format!("label name {:?} is reserved by Prometheus", label.name),
