@@ -7,8 +7,9 @@ set -euo pipefail
 # Tests run: bpftool, prometheus (promtool and a real server), pci.ids,
 # util-linux (losetup, mount), iproute2 (ip), iputils-ping (ping),
 # e2fsprogs (mkfs.ext4), coreutils (dd, sleep), curl, openssl, python3.
-# The README's worked example compiles against libbpf-dev's headers.
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool prometheus pci.ids
+# The README's worked example compiles against libbpf-dev's headers;
+# systemtap-sdt-dev gives tests/spans.rs the USDT probes of its demo program.
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool prometheus pci.ids systemtap-sdt-dev
   util-linux iproute2 iputils-ping e2fsprogs coreutils curl openssl python3 libbpf-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -108,12 +108,10 @@ fn http_receiver(rt: &tokio::runtime::Runtime, got: Received) -> String {
     addr
 }
 
-fn spans_dir() -> PathBuf {
+/// A config directory with the spans object, one per test (they run at once).
+fn spans_dir(test: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
-    let dir = scratch_dir(&format!(
-        "spans-{}",
-        std::thread::current().name().unwrap_or("t").len()
-    ));
+    let dir = scratch_dir(&format!("spans-{test}"));
     compile_bpf(&root.join("spans.bpf.c"), &dir.join("spans.bpf.o"));
     std::fs::copy(root.join("spans.yaml"), dir.join("spans.yaml")).expect("copy");
     dir
@@ -131,6 +129,10 @@ fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
     })
     .unwrap_or_else(|log| panic!("{log}"))
 }
+
+/// Every exporter started here sees every process's close(987654), so the
+/// tests that emit spans take turns, and counts stay exact.
+static EMITTING: Mutex<()> = Mutex::new(());
 
 /// Makes the program emit `n` spans.
 fn emit(n: usize) {
@@ -210,10 +212,11 @@ fn check_received(got: &Received) {
 
 #[test]
 fn spans_arrive_over_otlp_grpc() {
+    let _turn = EMITTING.lock().unwrap_or_else(|p| p.into_inner());
     let rt = runtime();
     let got: Received = Arc::default();
     let addr = grpc_receiver(&rt, got.clone());
-    let dir = spans_dir();
+    let dir = spans_dir("grpc");
     let exporter = start(
         &dir,
         &[
@@ -234,10 +237,11 @@ fn spans_arrive_over_otlp_grpc() {
 
 #[test]
 fn spans_arrive_over_otlp_http_protobuf() {
+    let _turn = EMITTING.lock().unwrap_or_else(|p| p.into_inner());
     let rt = runtime();
     let got: Received = Arc::default();
     let addr = http_receiver(&rt, got.clone());
-    let dir = spans_dir();
+    let dir = spans_dir("http");
     let _exporter = start(
         &dir,
         &[
@@ -251,12 +255,13 @@ fn spans_arrive_over_otlp_http_protobuf() {
 
 #[test]
 fn an_absent_collector_costs_spans_not_the_exporter() {
+    let _turn = EMITTING.lock().unwrap_or_else(|p| p.into_inner());
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let dir = spans_dir();
+    let dir = spans_dir("absent");
     let exporter = start(
         &dir,
         &[
@@ -311,4 +316,59 @@ fn an_absent_collector_costs_spans_not_the_exporter() {
     );
     let rss = common::rss_kib(exporter.pid(), "VmHWM:");
     assert!(rss < 128 * 1024, "bounded memory: {rss} KiB");
+}
+
+/// Parent-span stitching from user space, as in the reference's tracing
+/// demos: USDT probes in a program of ours hand the parent to the kernel
+/// side, whose child spans arrive with that trace and parent.
+#[test]
+fn usdt_probes_hand_the_parent_span_to_the_kernel_side() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    let dir = scratch_dir("spans-usdt");
+    let demo = dir.join("usdt_parent");
+    common::run(
+        std::process::Command::new("gcc")
+            .args(["-O1", "-o"])
+            .arg(&demo)
+            .arg(root.join("usdt_parent.c")),
+    );
+    let source = std::fs::read_to_string(root.join("usdt_spans.bpf.c.in"))
+        .expect("read")
+        .replace("@BIN@", &demo.display().to_string());
+    std::fs::write(dir.join("usdt_spans.bpf.c"), source).expect("write");
+    compile_bpf(&dir.join("usdt_spans.bpf.c"), &dir.join("usdt_spans.bpf.o"));
+    std::fs::copy(root.join("usdt_spans.yaml"), dir.join("usdt_spans.yaml")).expect("copy");
+
+    let rt = runtime();
+    let got: Received = Arc::default();
+    let addr = grpc_receiver(&rt, got.clone());
+    let exporter = start(
+        &dir,
+        &[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{addr}")),
+        ],
+    );
+    let log = exporter.log();
+    assert!(
+        log.contains("3/3 programs attached"),
+        "both USDT probes attach: {log}"
+    );
+    common::run(std::process::Command::new(&demo).arg("5"));
+    assert!(
+        eventually(Duration::from_secs(20), || spans_of(&got).len() >= 5),
+        "5 child spans arrive"
+    );
+    let mut trace = 0x0a0b0c0d0e0f1011u64.to_le_bytes().to_vec();
+    trace.extend(0x1213141516171819u64.to_le_bytes());
+    for (service, span) in spans_of(&got) {
+        assert_eq!(service, "usdt-test");
+        assert_eq!(
+            span.name, "usdt-child",
+            "the span's name, no span_name label"
+        );
+        assert_eq!(span.trace_id, trace);
+        assert_eq!(span.parent_span_id, vec![0x22; 8]);
+        assert_eq!(span.end_time_unix_nano - span.start_time_unix_nano, 777);
+    }
 }

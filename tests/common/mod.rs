@@ -420,6 +420,17 @@ pub fn compile_bpf(src: &Path, out: &Path) {
             root.join("bpf/include").join(arch.0).display()
         ))
         .arg(format!("-I{libbpf}"))
+        // libbpf's usdt.bpf.h reaches <asm/errno.h>, which Debian keeps in
+        // the multiarch directory; as the reference's Makefile does, it is
+        // searched after everything else.
+        .arg(format!(
+            "-idirafter/usr/include/{}-linux-gnu",
+            if cfg!(target_arch = "aarch64") {
+                "aarch64"
+            } else {
+                "x86_64"
+            }
+        ))
         .arg("-c")
         .arg(src)
         .arg("-o")
