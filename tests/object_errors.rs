@@ -58,6 +58,12 @@ fn missing_targets_are_named() {
         ),
         "{report}"
     );
+    assert!(
+        line(&report, "program on_missing_usdt").contains(
+            "NOT ATTACHED: usdt//nonexistent/ee-demo:ebpf_exporter:probe: the binary \"/nonexistent/ee-demo\" it probes does not exist"
+        ),
+        "{report}"
+    );
     // This machine has no hardware PMU (see docs/machine notes).
     assert!(
         !Path::new("/sys/bus/event_source/devices/cpu").exists(),

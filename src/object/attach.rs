@@ -30,6 +30,17 @@ pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>,
             section: section.to_string(),
         });
     }
+    if let Some(target) = section.strip_prefix("usdt/") {
+        // usdt/PATH:PROVIDER:NAME; the path itself may hold ':'.
+        let binary = target.rsplitn(3, ':').nth(2).unwrap_or(target);
+        if !Path::new(binary).exists() {
+            return Err(AttachError::NoUsdtBinary {
+                binary: binary.to_string(),
+                section: section.to_string(),
+                errno: libc::ENOENT,
+            });
+        }
+    }
     if section.starts_with("tracepoint/") || section.starts_with("tp/") {
         tracefs::ensure_mounted().map_err(AttachError::Host)?;
     }

@@ -69,6 +69,12 @@ pub enum AttachError {
     NoKprobes { section: String, errno: i32 },
     #[error("kernel function for {section} not found: it may be inlined, renamed or absent on this kernel (errno {errno})")]
     NoSuchFunction { section: String, errno: i32 },
+    #[error("{section}: the binary {binary:?} it probes does not exist (a relative path is taken from the exporter's working directory) (errno {errno})")]
+    NoUsdtBinary {
+        section: String,
+        binary: String,
+        errno: i32,
+    },
     #[error("tracepoint for {section} does not exist on this kernel (errno {errno})")]
     NoSuchTracepoint { section: String, errno: i32 },
     #[error("section {section:?} names no attach target, so it cannot be auto-attached (use e.g. uprobe/PATH:FUNCTION, or a perf_event/type=..,config=..,frequency=.. section)")]

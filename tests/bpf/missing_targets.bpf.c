@@ -3,6 +3,7 @@
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -31,6 +32,12 @@ int BPF_PROG(on_missing_tracepoint)
 
 SEC("perf_event/type=0,config=0,frequency=99")
 int on_cycles(void *ctx)
+{
+	return 0;
+}
+
+SEC("usdt//nonexistent/ee-demo:ebpf_exporter:probe")
+int BPF_USDT(on_missing_usdt)
 {
 	return 0;
 }
