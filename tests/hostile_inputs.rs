@@ -122,7 +122,7 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
         (
             "no_metrics",
             "object: syscalls\n\nkaddrs: [x]\n".to_string(),
-            ":1: key `metrics`: no metrics: at least one counter, gauge or histogram is required",
+            ":1: key `metrics`: no metrics and no tracing spans: at least one counter, gauge, histogram or span is required",
         ),
         (
             "no_help",
