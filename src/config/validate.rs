@@ -320,14 +320,14 @@ fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), Confi
     // Each bucket needs its own finite `le`: equal bounds (an index too
     // large for an f64 to tell from the next) or an infinite one (a
     // multiplier that overflows) would make duplicate series.
+    let key = if h.bucket_type == BucketType::Fixed {
+        format!("{at}.bucket_keys")
+    } else {
+        format!("{at}.bucket_max")
+    };
     let mut last: Option<(u64, f64)> = None;
     for idx in h.bucket_indexes() {
         let bound = h.bound(idx);
-        let key = if h.bucket_type == BucketType::Fixed {
-            format!("{at}.bucket_keys")
-        } else {
-            format!("{at}.bucket_max")
-        };
         if !bound.is_finite() {
             return Err(config.error(
                 &key,

@@ -25,9 +25,7 @@ pub fn read_yaml_file(path: &std::path::Path, what: &str) -> Result<String, Conf
             message: format!("cannot read {what}: {e}"),
         })?;
     String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
-        let column = 1 + valid.iter().rev().take_while(|&&b| b != b'\n').count();
+        let (line, column) = line_column(e.as_bytes(), e.utf8_error().valid_up_to());
         ConfigError {
             file,
             line: Some(line),
@@ -35,6 +33,15 @@ pub fn read_yaml_file(path: &std::path::Path, what: &str) -> Result<String, Conf
             message: format!("not UTF-8 text: invalid byte at column {column}"),
         }
     })
+}
+
+/// The 1-based line and column of byte `offset` in `text` (the end, if
+/// past it).
+fn line_column(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
+    (line, column)
 }
 
 /// Deserializes `text`, refusing what would be unbounded to parse.
@@ -75,9 +82,7 @@ pub fn yaml_error(
     // byte position instead of a line.
     if let Some((message, pos)) = text.rsplit_once(" at position ") {
         if let Ok(pos) = pos.trim().parse::<usize>() {
-            let before = source.as_bytes().get(..pos).unwrap_or(source.as_bytes());
-            let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-            let column = 1 + before.iter().rev().take_while(|&&b| b != b'\n').count();
+            let (line, column) = line_column(source.as_bytes(), pos);
             return ConfigError {
                 file: file.to_string(),
                 line: Some(line),

@@ -14,13 +14,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use tokio::sync::Semaphore;
+
+use super::lock;
 
 /// bcrypt checks running at once (one per core here).
 const CONCURRENT_CHECKS: usize = 2;
@@ -49,11 +51,6 @@ pub enum Verdict {
     Denied,
     /// Too many checks already queued: retry later (429).
     Busy,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Both tables are caches: a panic half-way cannot make them lie.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl BasicAuth {

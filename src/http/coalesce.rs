@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use super::lock;
 use crate::encode::Format;
 use crate::exporter::Exporter;
 
@@ -79,12 +80,6 @@ pub struct Coalescer {
     /// The scrape in flight per variant, which late arrivals join.
     flights: Arc<StdMutex<HashMap<Variant, Flight>>>,
     health: Arc<StdMutex<Health>>,
-}
-
-/// Locks ignoring poison: a scrape that panicked is caught and reported,
-/// and the next one must still run.
-fn lock<T>(m: &StdMutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Coalescer {
@@ -240,6 +235,21 @@ mod tests {
         gzip: false,
     };
 
+    /// `n` requests for `variant` started together; their bodies in order.
+    async fn scrape_at_once(c: &Coalescer, variant: Variant, n: usize) -> Vec<Bytes> {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.scrape(variant).await })
+            })
+            .collect();
+        let mut bodies = Vec::new();
+        for h in handles {
+            bodies.push(h.await.expect("task").expect("scrape"));
+        }
+        bodies
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_share_one_scrape() {
         let exporter = Exporter::new(Vec::new(), Vec::new(), Default::default());
@@ -252,16 +262,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(300));
         });
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let handles: Vec<_> = (0..10)
-            .map(|_| {
-                let c = c.clone();
-                tokio::spawn(async move { c.scrape(TEXT).await })
-            })
-            .collect();
-        let mut bodies = Vec::new();
-        for h in handles {
-            bodies.push(h.await.expect("task").expect("scrape"));
-        }
+        let bodies = scrape_at_once(&c, TEXT, 10).await;
         let _ = held.join();
         // Every request got the very same buffer: one scrape served all.
         assert!(bodies.windows(2).all(|w| w[0].as_ptr() == w[1].as_ptr()));
@@ -330,16 +331,7 @@ mod tests {
             format: Format::Text,
             gzip: true,
         };
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let c = c.clone();
-                tokio::spawn(async move { c.scrape(gz).await })
-            })
-            .collect();
-        let mut bodies = Vec::new();
-        for h in handles {
-            bodies.push(h.await.expect("task").expect("scrape"));
-        }
+        let bodies = scrape_at_once(&c, gz, 8).await;
         assert_eq!(scrapes.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(
             bodies.windows(2).all(|w| w[0].as_ptr() == w[1].as_ptr()),

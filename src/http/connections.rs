@@ -62,8 +62,7 @@ impl Connections {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        // The table holds no invariant a panic could break half-way.
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        super::lock(&self.table)
     }
 
     /// Admits a new connection, closing the oldest idle one if the table is

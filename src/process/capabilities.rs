@@ -23,7 +23,7 @@
 //! the same raw syscalls, as glibc does for setuid().
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const CAP_DAC_READ_SEARCH: u32 = 2;
@@ -251,14 +251,10 @@ pub fn check_can_load() -> Result<(), String> {
     })
 }
 
-/// The target of a drop, read by the signal handler: effective/permitted
-/// low and high words, and the bounding-set mask low and high words.
-static TARGET: [AtomicU32; 4] = [
-    AtomicU32::new(0),
-    AtomicU32::new(0),
-    AtomicU32::new(0),
-    AtomicU32::new(0),
-];
+/// The set a drop keeps, effective, permitted and bounding alike; read by
+/// the signal handler. A 64-bit atomic is lock-free on every target this
+/// builds for, so reading it is signal-safe.
+static TARGET: AtomicU64 = AtomicU64::new(0);
 static LAST_CAP: AtomicU32 = AtomicU32::new(40);
 static DONE: AtomicUsize = AtomicUsize::new(0);
 static FAILED: AtomicUsize = AtomicUsize::new(0);
@@ -266,15 +262,12 @@ static FAILED: AtomicUsize = AtomicUsize::new(0);
 /// Drops this thread's capabilities to the target. Only raw syscalls and
 /// atomics, so it is safe in a signal handler and cannot panic.
 fn drop_this_thread() -> bool {
-    let keep = |cap: u32| {
-        let word = &TARGET[2 + (cap / 32) as usize];
-        word.load(Ordering::SeqCst) & (1 << (cap % 32)) != 0
-    };
+    let keep = CapSet(TARGET.load(Ordering::SeqCst));
     let mut ok = true;
     // SAFETY: prctl with integer arguments only.
     ok &= unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0;
     for cap in 0..=LAST_CAP.load(Ordering::SeqCst) {
-        if !keep(cap) {
+        if !keep.has(cap) {
             // SAFETY: prctl with integer arguments only. Dropping from the
             // bounding set needs CAP_SETPCAP, which is still effective here.
             unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
@@ -290,27 +283,7 @@ fn drop_this_thread() -> bool {
             0,
         )
     };
-    let mut header = CapHeader {
-        version: CAP_V3,
-        pid: 0,
-    };
-    let lo = TARGET[0].load(Ordering::SeqCst);
-    let hi = TARGET[1].load(Ordering::SeqCst);
-    let data = [
-        CapData {
-            effective: lo,
-            permitted: lo,
-            inheritable: 0,
-        },
-        CapData {
-            effective: hi,
-            permitted: hi,
-            inheritable: 0,
-        },
-    ];
-    // SAFETY: header and data are the v3 layout capset expects, and live
-    // across the call.
-    ok &= unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } == 0;
+    ok &= capset(keep, keep);
     ok
 }
 
@@ -366,11 +339,7 @@ pub fn drop_to(keep: CapSet, widen: bool, probe: &dyn Fn() -> bool) -> Result<Dr
     // Back to full effective: dropping the bounding set needs CAP_SETPCAP.
     set_effective(effective, permitted)?;
 
-    let bounding = keep;
-    TARGET[0].store(keep.0 as u32, Ordering::SeqCst);
-    TARGET[1].store((keep.0 >> 32) as u32, Ordering::SeqCst);
-    TARGET[2].store(bounding.0 as u32, Ordering::SeqCst);
-    TARGET[3].store((bounding.0 >> 32) as u32, Ordering::SeqCst);
+    TARGET.store(keep.0, Ordering::SeqCst);
     LAST_CAP.store(last, Ordering::SeqCst);
 
     let me = gettid();
@@ -418,6 +387,18 @@ pub fn drop_to(keep: CapSet, widen: bool, probe: &dyn Fn() -> bool) -> Result<Dr
 }
 
 fn set_effective(effective: CapSet, permitted: CapSet) -> Result<(), String> {
+    if !capset(effective, permitted) {
+        return Err(format!(
+            "setting capabilities: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// capset(2) for this thread, with an empty inheritable set. A raw syscall
+/// on stack data only, so the signal handler can use it too.
+fn capset(effective: CapSet, permitted: CapSet) -> bool {
     let mut header = CapHeader {
         version: CAP_V3,
         pid: 0,
@@ -430,13 +411,7 @@ fn set_effective(effective: CapSet, permitted: CapSet) -> Result<(), String> {
     });
     // SAFETY: header and data are the v3 layout capset expects, and live
     // across the call.
-    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
-        return Err(format!(
-            "setting capabilities: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) == 0 }
 }
 
 fn install_handler() -> Result<(), String> {
