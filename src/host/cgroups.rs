@@ -16,12 +16,13 @@
 //! `rescan_interval`, and on that interval while `cgroup_id_map` needs it.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+
+use super::inotify::{Event, Inotify};
 use std::time::{Duration, Instant};
 
 /// In polling mode, a cgroup created after the last walk resolves on its
@@ -283,18 +284,12 @@ fn watch_loop(monitor: Weak<CgroupMonitor>, mut watcher: Watcher) {
 /// An inotify instance watching cgroup directories for children coming
 /// and going.
 struct Watcher {
-    fd: std::os::fd::OwnedFd,
+    inotify: Inotify,
     /// Watch descriptor → the directory it watches.
     dirs: HashMap<i32, PathBuf>,
     /// A watch could not be added for lack of watches: events would miss
     /// part of the tree.
     exhausted: bool,
-}
-
-struct Event {
-    wd: i32,
-    mask: u32,
-    name: Vec<u8>,
 }
 
 const WATCH_MASK: u32 = libc::IN_CREATE
@@ -306,71 +301,26 @@ const WATCH_MASK: u32 = libc::IN_CREATE
 
 impl Watcher {
     fn new() -> std::io::Result<Self> {
-        // SAFETY: no pointers; returns a new fd or -1 with errno set.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fd was just returned to us and nothing else owns it.
-        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         Ok(Self {
-            fd,
+            inotify: Inotify::new()?,
             dirs: HashMap::new(),
             exhausted: false,
         })
     }
 
     fn add(&mut self, dir: &Path) {
-        let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
-            return;
-        };
-        use std::os::fd::AsRawFd;
-        // SAFETY: c is a valid NUL-terminated path for the call.
-        let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c.as_ptr(), WATCH_MASK) };
-        if wd >= 0 {
-            self.dirs.insert(wd, dir.to_path_buf());
-        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSPC) {
-            self.exhausted = true;
+        match self.inotify.add(dir, WATCH_MASK) {
+            Ok(wd) => {
+                self.dirs.insert(wd, dir.to_path_buf());
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => self.exhausted = true,
+            // Other errors: the directory went away meanwhile.
+            Err(_) => {}
         }
-        // Other errors: the directory went away meanwhile.
     }
 
-    /// Waits up to `timeout` for events and reads what is queued.
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Vec<Event>> {
-        use std::os::fd::AsRawFd;
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: pfd is one valid pollfd for the call.
-        let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if ready < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            };
-        }
-        if ready == 0 {
-            return Ok(Vec::new());
-        }
-        // SAFETY: buf is valid for writes of buf.len() bytes.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ) {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            };
-        }
-        Ok(parse_events(&buf[..n as usize]))
+        self.inotify.read(buf, timeout)
     }
 
     /// Applies events to `paths`; true when the queue overflowed and only
@@ -403,28 +353,6 @@ impl Watcher {
         }
         false
     }
-}
-
-fn parse_events(mut bytes: &[u8]) -> Vec<Event> {
-    let mut out = Vec::new();
-    // struct inotify_event { int wd; u32 mask; u32 cookie; u32 len; char name[len]; }
-    while bytes.len() >= 16 {
-        let word = |i: usize| [bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]];
-        let wd = i32::from_ne_bytes(word(0));
-        let mask = u32::from_ne_bytes(word(4));
-        let len = u32::from_ne_bytes(word(12)) as usize;
-        let Some(name) = bytes.get(16..16 + len) else {
-            break;
-        };
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        out.push(Event {
-            wd,
-            mask,
-            name: name[..end].to_vec(),
-        });
-        bytes = &bytes[16 + len..];
-    }
-    out
 }
 
 /// This host's cgroup2 mount, from /proc/self/mountinfo.
@@ -625,31 +553,5 @@ mod tests {
             RESCAN_INTERVAL,
         ));
         assert_eq!(m.resolve(7), None);
-    }
-
-    #[test]
-    fn parses_inotify_records() {
-        let mut raw = Vec::new();
-        for (wd, mask, name) in [
-            (1i32, libc::IN_CREATE | libc::IN_ISDIR, "a"),
-            (2, libc::IN_IGNORED, ""),
-        ] {
-            let padded = if name.is_empty() { 0 } else { 16 };
-            raw.extend_from_slice(&wd.to_ne_bytes());
-            raw.extend_from_slice(&mask.to_ne_bytes());
-            raw.extend_from_slice(&0u32.to_ne_bytes());
-            raw.extend_from_slice(&(padded as u32).to_ne_bytes());
-            let mut n = name.as_bytes().to_vec();
-            n.resize(padded, 0);
-            raw.extend_from_slice(&n);
-        }
-        raw.extend_from_slice(&[1, 2, 3]); // a torn tail is ignored
-        let events = parse_events(&raw);
-        assert_eq!(events.len(), 2);
-        assert_eq!(
-            (events[0].wd, events[0].name.as_slice()),
-            (1, b"a".as_slice())
-        );
-        assert_eq!((events[1].wd, events[1].mask), (2, libc::IN_IGNORED));
     }
 }

@@ -8,6 +8,7 @@
 pub mod cgroups;
 pub mod cpus;
 pub mod files;
+pub mod inotify;
 pub mod interfaces;
 pub mod kallsyms;
 pub mod partitions;
