@@ -33,6 +33,9 @@ pub struct Config {
     pub source: ConfigSource,
     pub spec: ConfigFile,
     pub locator: Locator,
+    /// Hash of the YAML text: a reload leaves a config whose text and
+    /// object are unchanged running, untouched.
+    pub digest: u64,
 }
 
 impl Config {
@@ -45,6 +48,15 @@ impl Config {
             message: message.into(),
         }
     }
+}
+
+/// A hash to tell one version of a file from another within this process
+/// (not stable across processes; never stored).
+pub fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// Parses and checks one config text.
@@ -61,6 +73,7 @@ pub fn parse_config(
         source,
         spec,
         locator,
+        digest: digest(text.as_bytes()),
     };
     validate(&config)?;
     Ok(config)

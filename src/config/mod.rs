@@ -8,6 +8,7 @@ pub mod locate;
 pub mod model;
 pub mod specs;
 pub mod validate;
+pub mod watch;
 pub mod yaml;
 
 pub use duration::parse_duration;

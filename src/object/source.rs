@@ -15,6 +15,9 @@ pub struct ObjectBytes {
     /// `built-in:NAME` or the file path, for messages.
     pub origin: String,
     pub bytes: Cow<'static, [u8]>,
+    /// The file read, for objects on disk: what a config watcher must
+    /// also watch when it lies outside the config directory.
+    pub path: Option<PathBuf>,
 }
 
 pub fn resolve_object(config: &Config) -> Result<ObjectBytes, ConfigError> {
@@ -34,6 +37,7 @@ pub fn resolve_object(config: &Config) -> Result<ObjectBytes, ConfigError> {
             .map(|bytes| ObjectBytes {
                 origin: format!("built-in:{object}"),
                 bytes: Cow::Borrowed(bytes),
+                path: None,
             })
             .ok_or_else(|| {
                 config.error(
@@ -55,6 +59,7 @@ pub fn resolve_object(config: &Config) -> Result<ObjectBytes, ConfigError> {
                 .map(|bytes| ObjectBytes {
                     origin: format!("built-in:{}", config.name),
                     bytes: Cow::Borrowed(bytes),
+                    path: None,
                 })
                 .ok_or_else(|| {
                     let beside = dir
@@ -86,5 +91,6 @@ fn read_file(config: &Config, path: &Path) -> Result<ObjectBytes, ConfigError> {
     Ok(ObjectBytes {
         origin: path.display().to_string(),
         bytes: Cow::Owned(bytes),
+        path: Some(path.to_path_buf()),
     })
 }
