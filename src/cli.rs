@@ -29,6 +29,26 @@ pub struct Cli {
     #[arg(long = "config.strict")]
     pub config_strict: bool,
 
+    /// Allow live reloads (SIGHUP, the config watcher, /-/reload). On by
+    /// default with --config.dir; built-in configs are compiled in, so a
+    /// reload of them can only retry those that failed.
+    #[arg(long = "config.reload", overrides_with = "no_reload")]
+    pub reload: bool,
+
+    /// Turn live reloads off: SIGHUP is ignored, and the capabilities that
+    /// loading needs are dropped after start-up.
+    #[arg(long = "no-config.reload", overrides_with = "reload")]
+    pub no_reload: bool,
+
+    /// Do not watch --config.dir for changes (SIGHUP and /-/reload still
+    /// reload).
+    #[arg(long = "no-config.watch")]
+    pub no_watch: bool,
+
+    /// Enable `POST /-/reload` (and PUT), as Prometheus spells it.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
     /// Address to listen on: host:port, :port, or fd://N for a socket passed
     /// by systemd socket activation. Repeat to listen on several.
     #[arg(
@@ -100,6 +120,14 @@ pub struct Cli {
     pub debug: bool,
 }
 
+impl Cli {
+    /// Whether live reloads are on: asked for, or configs come from a
+    /// directory and they were not turned off.
+    pub fn reload_enabled(&self) -> bool {
+        !self.no_reload && (self.reload || self.config_dir.is_some())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +152,15 @@ mod tests {
         assert_eq!(cli.skip_cache_size, Some(1024));
         let plain = Cli::try_parse_from(["ebpf-exporter"]).expect("parses");
         assert_eq!(plain.listen_address, vec![":9435"]);
+        assert!(
+            !plain.reload_enabled(),
+            "built-in configs: nothing to reload"
+        );
+        assert!(cli.reload_enabled(), "a config dir reloads by default");
+        let off = Cli::try_parse_from(["ebpf-exporter", "--config.dir=d", "--no-config.reload"])
+            .expect("parses");
+        assert!(!off.reload_enabled());
+        let on = Cli::try_parse_from(["ebpf-exporter", "--config.reload"]).expect("parses");
+        assert!(on.reload_enabled());
     }
 }

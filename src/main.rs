@@ -5,7 +5,9 @@ use clap::Parser;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use ebpf_exporter::cli::Cli;
-use ebpf_exporter::exporter::{self, ConfigReport, StartOptions};
+use ebpf_exporter::config::watch::{self, DirWatch, Fingerprint};
+use ebpf_exporter::exporter::reloader::Hooks;
+use ebpf_exporter::exporter::{self, ConfigReport, ReloadHandle, Reloader, StartOptions};
 use ebpf_exporter::http::auth::BasicAuth;
 use ebpf_exporter::http::coalesce::Coalescer;
 use ebpf_exporter::http::connections::fit_to_fd_limit;
@@ -109,6 +111,19 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
+    let reload_on = cli.reload_enabled();
+    if cli.enable_lifecycle && !reload_on {
+        log::error!("--web.enable-lifecycle serves /-/reload, which --no-config.reload turns off");
+        return ExitCode::from(2);
+    }
+    // Taken before the configs are read: a change made while they load is
+    // then seen by the watcher.
+    let watch_dir = cli
+        .config_dir
+        .clone()
+        .filter(|_| reload_on && !cli.no_watch && !cli.config_check);
+    let seen = watch_dir.as_deref().map(|dir| Fingerprint::take(dir, &[]));
+
     let opts = StartOptions {
         config_dir: cli.config_dir.clone(),
         config_names: cli.config_names.clone(),
@@ -117,7 +132,7 @@ fn main() -> ExitCode {
         cache_max_idle: cli.cache_max_idle,
     };
     let started = std::time::Instant::now();
-    let exporter = match exporter::start(&opts) {
+    let (exporter, loader) = match exporter::start(&opts) {
         Ok(e) => e,
         Err(e) => {
             log::error!("{e:#}");
@@ -132,7 +147,7 @@ fn main() -> ExitCode {
     );
 
     if cli.config_check {
-        let ok = print_report(&exporter.reports);
+        let ok = print_report(&exporter.reports());
         return if ok {
             ExitCode::SUCCESS
         } else {
@@ -151,12 +166,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let reports = exporter.reports.clone();
+    let reports = exporter.report_board();
     let used = exporter.host_use();
     let needs = Needs {
         kallsyms: used.kallsyms,
         cgroup_tree: used.cgroup_tree,
         tls_files,
+        reload: reload_on,
     };
     let max_connections = fit_to_fd_limit(cli.max_connections, nofile, limits::open_fds());
     if max_connections < cli.max_connections {
@@ -178,7 +194,15 @@ fn main() -> ExitCode {
             return Err(std::io::Error::other("could not drop capabilities"));
         }
         let running = exporter.configs().len();
-        let scraper = Coalescer::new(exporter);
+        let shared = Arc::new(std::sync::Mutex::new(exporter));
+        let scraper = Coalescer::shared(Arc::clone(&shared));
+        let live = if reload_on {
+            Some(start_reloads(loader, &shared, watch_dir, seen)?)
+        } else {
+            drop(loader);
+            None
+        };
+        let handle = live.as_ref().map(|l| l.reloader.handle());
         for listener in &listeners {
             log::info!(
                 "listening on {scheme}://{}{}",
@@ -200,13 +224,19 @@ fn main() -> ExitCode {
                 auth,
                 max_connections,
                 max_requests: cli.max_requests,
+                lifecycle: handle.clone().filter(|_| cli.enable_lifecycle),
             },
             async {
-                signals.shutdown().await;
+                signals.run(handle).await;
                 sd_notify::notify("STOPPING=1");
             },
         )
         .await?;
+        if let Some(live) = live {
+            drop(live.watch);
+            let reloader = live.reloader;
+            let _ = tokio::task::spawn_blocking(move || reloader.stop()).await;
+        }
         // Dropping the exporter closes links and objects: programs detach.
         scraper.detach_all().await;
         Ok::<(), std::io::Error>(())
@@ -223,9 +253,55 @@ fn main() -> ExitCode {
     }
 }
 
-/// The signals the exporter acts on. Installed before "listening" is
-/// logged, so a signal sent as soon as the port answers is never met by
-/// its default action.
+/// What keeps configs live: the reload thread and the directory watcher.
+struct Live {
+    reloader: Reloader,
+    watch: Option<DirWatch>,
+}
+
+/// Starts the reload thread, and the watcher that asks it for reloads.
+fn start_reloads(
+    loader: exporter::Loader,
+    shared: &Arc<std::sync::Mutex<exporter::Exporter>>,
+    watch_dir: Option<std::path::PathBuf>,
+    seen: Option<Fingerprint>,
+) -> std::io::Result<Live> {
+    let extra = loader.watched();
+    let hooks = Hooks {
+        starting: Box::new(|| sd_notify::notify(&sd_notify::reloading())),
+        finished: Box::new(|outcome| {
+            let status = if outcome.success {
+                "reloaded".to_string()
+            } else {
+                format!("reloaded with {} problem(s)", outcome.errors.len())
+            };
+            sd_notify::notify(&format!("READY=1\nSTATUS={status}: {}", outcome.summary()));
+        }),
+    };
+    let reloader = Reloader::spawn(loader, Arc::clone(shared), hooks)?;
+    let watch = match watch_dir {
+        None => None,
+        Some(dir) => {
+            let handle = reloader.handle();
+            let initial = seen.unwrap_or_else(|| Fingerprint::take(&dir, &[]));
+            log::info!(
+                "watching {} for config changes (applied {} ms after the last write)",
+                dir.display(),
+                watch::DEBOUNCE.as_millis()
+            );
+            Some(DirWatch::start(
+                dir,
+                extra,
+                initial,
+                watch::DEBOUNCE,
+                watch::POLL,
+                move || handle.request("config watch"),
+            )?)
+        }
+    };
+    Ok(Live { reloader, watch })
+}
+
 /// Drops capabilities in every thread, as `--capabilities.keep` asks.
 fn drop_privileges(keep: &Keep, needs: Needs, exporter: &exporter::Exporter) -> Result<(), String> {
     let (_, permitted) = capabilities::current().map_err(|e| e.to_string())?;
@@ -276,16 +352,20 @@ impl Signals {
         })
     }
 
-    /// Resolves on SIGTERM, SIGINT or SIGQUIT. SIGHUP and SIGUSR1, whose
-    /// default action would kill the process without a word, are logged
-    /// and ignored: a stray `kill -HUP` must not take every config down.
-    async fn shutdown(mut self) {
+    /// Resolves on SIGTERM, SIGINT or SIGQUIT. SIGHUP reloads when reloads
+    /// are on; otherwise it and SIGUSR1, whose default action would kill
+    /// the process without a word, are logged and ignored: a stray
+    /// `kill -HUP` must not take every config down.
+    async fn run(mut self, reload: Option<ReloadHandle>) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return log::info!("SIGTERM: shutting down"),
                 _ = self.int.recv() => return log::info!("SIGINT: shutting down"),
                 _ = self.quit.recv() => return log::info!("SIGQUIT: shutting down"),
-                _ = self.hup.recv() => log::warn!("SIGHUP: ignored (configs are read at start-up only)"),
+                _ = self.hup.recv() => match &reload {
+                    Some(r) => r.request("SIGHUP"),
+                    None => log::warn!("SIGHUP: ignored (live reload is off: built-in configs, or --no-config.reload)"),
+                },
                 _ = self.usr1.recv() => log::warn!("SIGUSR1: ignored"),
             }
         }

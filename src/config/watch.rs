@@ -306,7 +306,10 @@ mod tests {
         std::fs::remove_dir_all(d.join("..v1")).expect("rm old");
         settle();
         assert_eq!(count.load(Ordering::SeqCst), 1);
-        assert_eq!(std::fs::read_to_string(d.join("a.yaml")).expect("read"), "two");
+        assert_eq!(
+            std::fs::read_to_string(d.join("a.yaml")).expect("read"),
+            "two"
+        );
     }
 
     #[test]
@@ -322,7 +325,7 @@ mod tests {
         let _w = DirWatch::start(
             dir.path().to_path_buf(),
             Arc::clone(&extra),
-            Fingerprint::take(dir.path(), &[object.clone()]),
+            Fingerprint::take(dir.path(), std::slice::from_ref(&object)),
             Duration::from_millis(100),
             Duration::from_millis(300),
             move || {

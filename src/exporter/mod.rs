@@ -1,11 +1,16 @@
 //! Ties the data path together: starts every config (isolating failures),
-//! and renders a scrape from all of them plus the exporter's own metrics.
+//! applies reloads as one step between scrapes, and renders a scrape from
+//! all of them plus the exporter's own metrics.
 
+pub mod reload;
+pub mod reloader;
 pub mod report;
 pub mod self_metrics;
 pub mod startup;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::encode::{Format, TextWriter};
@@ -15,7 +20,9 @@ use crate::object::LoadedObject;
 use crate::spans::reader::SpanReader;
 use crate::spans::SpanStats;
 
-pub use report::ConfigReport;
+pub use reload::{Loader, Outcome};
+pub use reloader::{ReloadHandle, Reloader};
+pub use report::{ConfigReport, ReportBoard};
 pub use self_metrics::SelfMetrics;
 pub use startup::{start, StartOptions};
 
@@ -24,6 +31,12 @@ pub use startup::{start, StartOptions};
 /// object's programs detach and its maps close.
 pub struct RunningConfig {
     pub name: String,
+    /// Of the YAML text and the object bytes this version was built from.
+    pub digest: u64,
+    /// Metric names this version defines, which no other config may use.
+    pub metric_names: Vec<String>,
+    /// The object file read, if on disk.
+    pub object_path: Option<std::path::PathBuf>,
     uses: HostUse,
     collectors: Vec<Box<dyn Collector>>,
     _cgroup_sync: Option<CgroupIdMapTask>,
@@ -41,12 +54,23 @@ impl RunningConfig {
     ) -> Self {
         Self {
             name: config.name.clone(),
+            digest: config.digest,
+            metric_names: config.specs().map(|s| s.name.to_string()).collect(),
+            object_path: None,
             uses: HostUse::of(config),
             collectors,
             _cgroup_sync: cgroup_sync,
             _spans: spans,
             object,
         }
+    }
+
+    /// The maps its collectors read, for forgetting their self-metrics.
+    fn map_names(&self) -> Vec<String> {
+        self.collectors
+            .iter()
+            .map(|c| c.id().map_name.clone())
+            .collect()
     }
 
     /// Stops collecting and detaches every program; the kernel frees the
@@ -86,9 +110,30 @@ impl HostUse {
     }
 }
 
+/// One configuration load, ready to apply in one step.
+#[derive(Default)]
+pub struct Change {
+    /// Versions to start, each replacing a running one of its name if any.
+    pub start: Vec<RunningConfig>,
+    /// Their reports, by the same index.
+    pub started: Vec<ConfigReport>,
+    /// Configs whose file is gone: stopped, forgotten.
+    pub remove: Vec<String>,
+    /// Configs whose file failed; a running version keeps running.
+    pub failed: Vec<ConfigReport>,
+    /// Running configs found unchanged: any error of a refused edit since
+    /// reverted is cleared.
+    pub unchanged: Vec<String>,
+    /// Whether the load applied everything, and whether it was a reload.
+    pub success: bool,
+    pub reload: bool,
+}
+
 pub struct Exporter {
+    /// In name order, which is scrape order.
     configs: Vec<RunningConfig>,
-    pub reports: Arc<Vec<ConfigReport>>,
+    reports: BTreeMap<String, ConfigReport>,
+    board: ReportBoard,
     self_metrics: SelfMetrics,
     /// Size of the previous scrape, so the next buffer is allocated once.
     last_len: usize,
@@ -96,17 +141,13 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    pub fn new(
-        configs: Vec<RunningConfig>,
-        reports: Vec<ConfigReport>,
-        spans: Arc<SpanStats>,
-    ) -> Self {
-        let reports = Arc::new(reports);
-        let self_metrics = SelfMetrics::new(&reports);
+    /// An exporter with nothing running; start-up and reloads fill it.
+    pub fn new(spans: Arc<SpanStats>) -> Self {
         Self {
-            configs,
-            reports,
-            self_metrics,
+            configs: Vec::new(),
+            reports: BTreeMap::new(),
+            board: ReportBoard::default(),
+            self_metrics: SelfMetrics::new(),
             last_len: 0,
             spans,
         }
@@ -114,6 +155,66 @@ impl Exporter {
 
     pub fn configs(&self) -> &[RunningConfig] {
         &self.configs
+    }
+
+    /// The reports as of the last load, in name order.
+    pub fn reports(&self) -> Arc<Vec<ConfigReport>> {
+        self.board.get()
+    }
+
+    /// A handle that sees every later load's reports.
+    pub fn report_board(&self) -> ReportBoard {
+        self.board.clone()
+    }
+
+    /// Applies a load in one step and hands back the versions it stopped,
+    /// to be detached by the caller after the lock is released: a scrape
+    /// sees either the old set or the new one, and never waits for kernel
+    /// teardown.
+    pub fn apply(&mut self, change: Change) -> Vec<RunningConfig> {
+        let now = SystemTime::now();
+        let mut stopped = Vec::new();
+        let mut take = |configs: &mut Vec<RunningConfig>, name: &str| {
+            if let Some(i) = configs.iter().position(|c| c.name == name) {
+                stopped.push(configs.remove(i));
+            }
+        };
+        for name in &change.remove {
+            take(&mut self.configs, name);
+            self.reports.remove(name);
+        }
+        for (config, mut report) in change.start.into_iter().zip(change.started) {
+            take(&mut self.configs, &config.name);
+            report.running = true;
+            report.loaded_at = Some(now);
+            self.reports.insert(config.name.clone(), report);
+            let at = self.configs.partition_point(|c| c.name < config.name);
+            self.configs.insert(at, config);
+        }
+        for failed in change.failed {
+            match self.reports.get_mut(&failed.name) {
+                Some(old) if old.running => old.error = failed.error,
+                _ => {
+                    self.reports.insert(failed.name.clone(), failed);
+                }
+            }
+        }
+        for name in &change.unchanged {
+            if let Some(r) = self.reports.get_mut(name) {
+                r.error = None;
+            }
+        }
+        for old in &stopped {
+            self.self_metrics.forget(&old.name, &old.map_names());
+            if !self.configs.iter().any(|c| c.name == old.name) {
+                self.spans.forget(&old.name);
+            }
+        }
+        let reports: Vec<ConfigReport> = self.reports.values().cloned().collect();
+        self.self_metrics.set_reports(&reports);
+        self.self_metrics.loaded(change.success, change.reload, now);
+        self.board.set(reports);
+        stopped
     }
 
     /// Whether this thread, with its capabilities as they are now, can read

@@ -1,5 +1,8 @@
-//! What start-up made of one config: shown on the landing page, in
-//! `--config.check` and in self-metrics.
+//! What start-up and each reload made of one config: shown on the landing
+//! page, in `--config.check` and in self-metrics.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use crate::config::{Config, ConfigError};
 use crate::object::{ProgramState, ProgramStatus};
@@ -10,8 +13,18 @@ pub struct ConfigReport {
     pub file: String,
     /// Where the BPF object came from.
     pub object: String,
-    /// `None` when the config is running; otherwise why it is not.
+    /// Why the config's file as it is now does not run; `None` when it
+    /// runs as written.
     pub error: Option<String>,
+    /// Whether a version of the config serves: the current one, or, after a
+    /// refused change, the previous one (then `error` says why).
+    pub running: bool,
+    /// Versions of this config started so far; a new one means its series
+    /// were reset.
+    pub generation: u64,
+    /// When the running version started.
+    pub loaded_at: Option<SystemTime>,
+    /// Of the running version, or of the failed attempt if none runs.
     pub programs: Vec<ProgramStatus>,
     pub metrics: Vec<String>,
 }
@@ -24,6 +37,9 @@ impl ConfigReport {
             file: config.file.clone(),
             object: String::new(),
             error: None,
+            running: false,
+            generation: 0,
+            loaded_at: None,
             programs: Vec::new(),
             metrics: Vec::new(),
         }
@@ -37,6 +53,9 @@ impl ConfigReport {
             file: e.file.clone(),
             object: String::new(),
             error: Some(e.to_string()),
+            running: false,
+            generation: 0,
+            loaded_at: None,
             programs: Vec::new(),
             metrics: Vec::new(),
         }
@@ -67,5 +86,24 @@ impl ConfigReport {
             ));
         }
         out
+    }
+}
+
+/// The reports as last published, for readers outside the scrape lock (the
+/// landing page): a reload swaps in a new list, readers keep the one they
+/// took.
+#[derive(Clone, Default)]
+pub struct ReportBoard(Arc<RwLock<Arc<Vec<ConfigReport>>>>);
+
+impl ReportBoard {
+    pub fn get(&self) -> Arc<Vec<ConfigReport>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set(&self, reports: Vec<ConfigReport>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(reports);
     }
 }

@@ -2,7 +2,9 @@
 //! through our encoder so they follow the negotiated format.
 
 use prometheus::proto::MetricType;
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use super::ConfigReport;
 use crate::metrics::sink::render_labels;
@@ -11,6 +13,15 @@ use crate::object::program_info::prog_info_by_id;
 
 pub struct SelfMetrics {
     registry: Registry,
+    enabled: IntGaugeVec,
+    info: IntGaugeVec,
+    attached: IntGaugeVec,
+    generation: IntGaugeVec,
+    loaded_at: GaugeVec,
+    last_load_ok: IntGaugeVec,
+    last_reload_ok: IntGauge,
+    last_reload_success: Gauge,
+    reloads: IntCounterVec,
     decoder_errors: IntCounterVec,
     map_read_errors: IntCounterVec,
     map_entries: IntGaugeVec,
@@ -19,22 +30,37 @@ pub struct SelfMetrics {
     program_ids: Vec<u32>,
 }
 
+fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g =
         IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition is valid");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
+    register(registry, g)
+}
+
+fn seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl SelfMetrics {
-    pub fn new(reports: &[ConfigReport]) -> Self {
+    pub fn new() -> Self {
         let registry = Registry::new();
         let enabled = gauge_vec(
             &registry,
             "ebpf_exporter_enabled_configs",
-            "Configs requested at start-up: 1 if running, 0 if it failed",
+            "Configs requested: 1 if a version of it runs, 0 if none could start",
             &["name"],
         );
         let info = gauge_vec(
@@ -49,6 +75,59 @@ impl SelfMetrics {
             "Whether an eBPF program is attached (1) or failed to load or attach (0)",
             &["config", "program", "id"],
         );
+        let generation = gauge_vec(
+            &registry,
+            "ebpf_exporter_config_generation",
+            "Versions of the config started since the exporter started; an increase means its series were reset",
+            &["config"],
+        );
+        let loaded_at = register(
+            &registry,
+            GaugeVec::new(
+                Opts::new(
+                    "ebpf_exporter_config_load_timestamp_seconds",
+                    "When the running version of the config was started, in seconds since the epoch",
+                ),
+                &["config"],
+            )
+            .expect("static metric definition is valid"),
+        );
+        let last_load_ok = gauge_vec(
+            &registry,
+            "ebpf_exporter_config_last_load_successful",
+            "Whether the config's file as it is now runs (1), or was refused (0; a previous version may still run)",
+            &["config"],
+        );
+        let last_reload_ok = register(
+            &registry,
+            IntGauge::new(
+                "ebpf_exporter_config_last_reload_successful",
+                "Whether the last configuration load (start-up or reload) applied every config",
+            )
+            .expect("static metric definition is valid"),
+        );
+        let last_reload_success = register(
+            &registry,
+            Gauge::new(
+                "ebpf_exporter_config_last_reload_success_timestamp_seconds",
+                "When a configuration load last applied every config, in seconds since the epoch",
+            )
+            .expect("static metric definition is valid"),
+        );
+        let reloads = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "ebpf_exporter_config_reloads_total",
+                    "Configuration reloads (not counting start-up), by result",
+                ),
+                &["result"],
+            )
+            .expect("static metric definition is valid"),
+        );
+        for result in ["success", "failure"] {
+            reloads.with_label_values(&[result]);
+        }
         let build = gauge_vec(
             &registry,
             "ebpf_exporter_build_info",
@@ -62,28 +141,6 @@ impl SelfMetrics {
                 &libbpf_version(),
             ])
             .set(1);
-        let mut program_ids = Vec::new();
-        for r in reports {
-            enabled
-                .with_label_values(&[r.name.as_str()])
-                .set(i64::from(r.ok()));
-            for p in &r.programs {
-                let id = p.id.map(|i| i.to_string()).unwrap_or_default();
-                if let (Some(i), Some(tag)) = (p.id, &p.tag) {
-                    info.with_label_values(&[
-                        r.name.as_str(),
-                        p.name.as_str(),
-                        tag.as_str(),
-                        id.as_str(),
-                    ])
-                    .set(1);
-                    program_ids.push(i);
-                }
-                attached
-                    .with_label_values(&[r.name.as_str(), p.name.as_str(), id.as_str()])
-                    .set(i64::from(p.attached() && r.ok()));
-            }
-        }
         let decoder_errors = IntCounterVec::new(
             Opts::new(
                 "ebpf_exporter_decoder_errors_total",
@@ -95,9 +152,6 @@ impl SelfMetrics {
         registry
             .register(Box::new(decoder_errors.clone()))
             .expect("metric registered once");
-        for r in reports.iter().filter(|r| r.ok()) {
-            decoder_errors.with_label_values(&[r.name.as_str()]);
-        }
         let map_read_errors = IntCounterVec::new(
             Opts::new(
                 "ebpf_exporter_map_read_errors_total",
@@ -126,11 +180,91 @@ impl SelfMetrics {
         ));
         Self {
             registry,
+            enabled,
+            info,
+            attached,
+            generation,
+            loaded_at,
+            last_load_ok,
+            last_reload_ok,
+            last_reload_success,
+            reloads,
             decoder_errors,
             map_read_errors,
             map_entries,
             cache_entries,
-            program_ids,
+            program_ids: Vec::new(),
+        }
+    }
+
+    /// Replaces the per-config state families with what `reports` say.
+    pub fn set_reports(&mut self, reports: &[ConfigReport]) {
+        for v in [
+            &self.enabled,
+            &self.info,
+            &self.attached,
+            &self.generation,
+            &self.last_load_ok,
+        ] {
+            v.reset();
+        }
+        self.loaded_at.reset();
+        self.program_ids.clear();
+        for r in reports {
+            let name = r.name.as_str();
+            self.enabled
+                .with_label_values(&[name])
+                .set(i64::from(r.running));
+            self.last_load_ok
+                .with_label_values(&[name])
+                .set(i64::from(r.ok()));
+            if r.running {
+                self.generation
+                    .with_label_values(&[name])
+                    .set(r.generation as i64);
+                if let Some(at) = r.loaded_at {
+                    self.loaded_at.with_label_values(&[name]).set(seconds(at));
+                }
+                self.decoder_errors.with_label_values(&[name]);
+            }
+            for p in &r.programs {
+                let id = p.id.map(|i| i.to_string()).unwrap_or_default();
+                if let (Some(i), Some(tag), true) = (p.id, &p.tag, r.running) {
+                    self.info
+                        .with_label_values(&[name, p.name.as_str(), tag.as_str(), id.as_str()])
+                        .set(1);
+                    self.program_ids.push(i);
+                }
+                self.attached
+                    .with_label_values(&[name, p.name.as_str(), id.as_str()])
+                    .set(i64::from(p.attached() && r.running));
+            }
+        }
+    }
+
+    /// Drops the per-map and per-config series of a version that stopped:
+    /// its maps may not exist in the next version, and a removed config
+    /// must leave no series behind.
+    pub fn forget(&self, config: &str, maps: &[String]) {
+        let _ = self.decoder_errors.remove_label_values(&[config]);
+        for map in maps {
+            let labels = [config, map.as_str()];
+            let _ = self.map_read_errors.remove_label_values(&labels);
+            let _ = self.map_entries.remove_label_values(&labels);
+            let _ = self.cache_entries.remove_label_values(&labels);
+        }
+    }
+
+    /// Records a configuration load; `reload` is false for start-up,
+    /// which sets the state but is not counted as a reload.
+    pub fn loaded(&self, success: bool, reload: bool, at: SystemTime) {
+        self.last_reload_ok.set(i64::from(success));
+        if success {
+            self.last_reload_success.set(seconds(at));
+        }
+        if reload {
+            let result = if success { "success" } else { "failure" };
+            self.reloads.with_label_values(&[result]).inc();
         }
     }
 

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
-use super::{ConfigReport, Exporter, RunningConfig};
-use crate::config::{self, Config, ConfigError};
+use super::{ConfigReport, Exporter, Loader, RunningConfig};
+use crate::config::{Config, ConfigError};
 use crate::decode::RowDecoder;
 use crate::host::Host;
 use crate::maps::cgroup_id_map::CgroupIdMapSync;
 use crate::metrics::{bind_collectors, Collector};
 use crate::object::load::LoadOptions;
-use crate::object::{load_object, resolve_object, LoadedObject};
+use crate::object::source::ObjectBytes;
+use crate::object::{load_object, LoadedObject};
 use crate::spans::export::{self, SpanQueue};
 use crate::spans::reader::{SpanReader, SpanSource};
 use crate::spans::SpanStats;
@@ -32,82 +33,41 @@ pub struct StartOptions {
     pub cache_max_idle: u32,
 }
 
-/// Loads all configs. Fails only when `strict` is set and something failed,
-/// or when configs were found but none could run.
-pub fn start(opts: &StartOptions) -> anyhow::Result<Exporter> {
+/// Loads all configs: the first load of a `Loader`, with start-up's rules on
+/// top. Fails only when `strict` is set and something failed, or when
+/// configs were found but none could run.
+pub fn start(opts: &StartOptions) -> anyhow::Result<(Exporter, Loader)> {
     crate::object::libbpf_log::install();
-    let mut configs: Vec<Result<Config, ConfigError>> = match &opts.config_dir {
-        Some(dir) if opts.config_names.is_empty() => {
-            config::load_dir(dir).map_err(anyhow::Error::new)?
-        }
-        Some(dir) => config::load_named(dir, &opts.config_names),
-        None => config::load_embedded(&opts.config_names),
-    };
-    if configs.is_empty() {
+    let mut loader = Loader::new(opts.clone(), Host::new());
+    let exporter = std::sync::Mutex::new(Exporter::new(loader.span_stats()));
+    let outcome = loader.load(&exporter, false);
+    let exporter = exporter.into_inner().unwrap_or_else(|p| p.into_inner());
+    if outcome.seen == 0 {
         bail!("no configs found");
     }
-    // Started in name order whatever order --config.names gave, so which
-    // of two configs claiming one metric name wins never depends on how
-    // they were listed.
-    configs.sort_by(|a, b| sort_key(a).cmp(sort_key(b)));
-    let host = Host::new();
-    let spans = SpanRuntime::default();
-    // Metric name -> config that defines it: two families of one name make
-    // the whole exposition invalid, so the config whose name sorts later is
-    // refused, with an error naming both.
-    let mut owners: HashMap<String, String> = HashMap::new();
-    let mut running = Vec::new();
-    let mut reports = Vec::new();
-    for loaded in configs {
-        let config = match loaded {
-            Ok(config) => config,
-            Err(e) => {
-                log::error!("{e}");
-                reports.push(ConfigReport::unparsed(&e));
-                continue;
-            }
-        };
-        if let Some(e) = duplicate_metric(&config, &owners) {
-            log::error!("{e}");
-            reports.push(ConfigReport::new(&config).failed(e.to_string()));
-            continue;
-        }
-        let (state, report) = start_one(&config, opts, &host, &spans);
-        if state.is_some() {
-            for spec in config.specs() {
-                owners.insert(spec.name.to_string(), config.name.clone());
-            }
-        }
-        running.extend(state);
-        reports.push(report);
-    }
-    if opts.strict {
-        let problems: Vec<String> = reports.iter().flat_map(ConfigReport::problems).collect();
-        if !problems.is_empty() {
-            bail!(
-                "--config.strict: {} problem(s):\n  {}",
-                problems.len(),
-                problems.join("\n  ")
-            );
-        }
-    }
-    if running.is_empty() {
-        let why: Vec<String> = reports.iter().filter_map(|r| r.error.clone()).collect();
+    if opts.strict && !outcome.success {
         bail!(
-            "none of the {} config(s) could start:\n  {}",
-            reports.len(),
-            why.join("\n  ")
+            "--config.strict: {} problem(s):\n  {}",
+            outcome.errors.len(),
+            outcome.errors.join("\n  ")
         );
     }
-    Ok(Exporter::new(running, reports, spans.stats))
+    if exporter.configs().is_empty() {
+        bail!(
+            "none of the {} config(s) could start:\n  {}",
+            outcome.seen,
+            outcome.errors.join("\n  ")
+        );
+    }
+    Ok((exporter, loader))
 }
 
 /// The span export queue, started by the first config that has spans, and
 /// the counts every config's spans add to.
 #[derive(Default)]
-struct SpanRuntime {
+pub(super) struct SpanRuntime {
     queue: std::cell::OnceCell<Result<SpanQueue, String>>,
-    stats: Arc<SpanStats>,
+    pub(super) stats: Arc<SpanStats>,
 }
 
 /// Starts a reader for each of the config's spans.
@@ -180,16 +140,18 @@ fn start_spans(
     Ok(readers)
 }
 
-fn start_one(
+/// Builds one config from its object bytes: loads, attaches and binds it,
+/// ready to publish. Nothing of it is visible to scrapes yet.
+pub(super) fn start_one(
     config: &Config,
+    bytes: &ObjectBytes,
     opts: &StartOptions,
     host: &Arc<Host>,
     spans: &SpanRuntime,
 ) -> (Option<RunningConfig>, ConfigReport) {
     let mut report = ConfigReport::new(config);
+    report.object = bytes.origin.clone();
     let result = (|| -> Result<RunningConfig, ConfigError> {
-        let bytes = resolve_object(config)?;
-        report.object = bytes.origin.clone();
         let addrs = if config.spec.kaddrs.is_empty() {
             HashMap::new()
         } else {
@@ -202,7 +164,7 @@ fn start_one(
             btf_path: opts.btf_path.as_deref(),
         };
         let loaded =
-            load_object(&bytes, &load_opts).map_err(|e| config.error("object", e.to_string()))?;
+            load_object(bytes, &load_opts).map_err(|e| config.error("object", e.to_string()))?;
         report.programs = loaded.programs.clone();
         let collectors: Vec<Box<dyn Collector>> =
             bind_collectors(config, &loaded, host, opts.cache_max_idle.max(1))?;
@@ -223,13 +185,9 @@ fn start_one(
             }
         };
         let span_readers = start_spans(config, &loaded, host, spans)?;
-        Ok(RunningConfig::new(
-            config,
-            collectors,
-            cgroup_sync,
-            span_readers,
-            loaded,
-        ))
+        let mut running = RunningConfig::new(config, collectors, cgroup_sync, span_readers, loaded);
+        running.object_path = bytes.path.clone();
+        Ok(running)
     })();
     match result {
         Ok(state) => {
@@ -249,27 +207,4 @@ fn start_one(
             (None, report.failed(e.to_string()))
         }
     }
-}
-
-fn sort_key(c: &Result<Config, ConfigError>) -> &str {
-    match c {
-        Ok(c) => &c.name,
-        Err(e) => &e.file,
-    }
-}
-
-fn duplicate_metric(config: &Config, owners: &HashMap<String, String>) -> Option<ConfigError> {
-    config.specs().find_map(|spec| {
-        owners.get(spec.name).map(|owner| {
-            config.error(
-                &spec.key("name"),
-                format!(
-                    "metric {:?} is already defined by config {owner:?}, which keeps it; \
-                     config {:?} is refused (metric names must be unique across configs; \
-                     of two, the config whose name sorts first wins)",
-                    spec.name, config.name
-                ),
-            )
-        })
-    })
 }

@@ -76,7 +76,7 @@ const STUCK_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Coalescer {
-    exporter: Arc<StdMutex<Box<dyn Source>>>,
+    exporter: Arc<StdMutex<dyn Source>>,
     /// The scrape in flight per variant, which late arrivals join.
     flights: Arc<StdMutex<HashMap<Variant, Flight>>>,
     health: Arc<StdMutex<Health>>,
@@ -84,8 +84,14 @@ pub struct Coalescer {
 
 impl Coalescer {
     pub fn new(exporter: impl Source) -> Self {
+        Self::shared(Arc::new(StdMutex::new(exporter)))
+    }
+
+    /// Serialises scrapes of a source that others (the reloader) also
+    /// lock between scrapes.
+    pub fn shared<S: Source>(exporter: Arc<StdMutex<S>>) -> Self {
         Self {
-            exporter: Arc::new(StdMutex::new(Box::new(exporter))),
+            exporter,
             flights: Arc::new(StdMutex::new(HashMap::new())),
             health: Arc::new(StdMutex::new(Health::default())),
         }
@@ -252,7 +258,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_share_one_scrape() {
-        let exporter = Exporter::new(Vec::new(), Vec::new(), Default::default());
+        let exporter = Exporter::new(Default::default());
         let c = Coalescer::new(exporter);
         // Hold the exporter so the first scrape stays in flight while the
         // others arrive.

@@ -18,6 +18,6 @@ pub use server::{serve, ServerOptions};
 /// table) holds no invariant a panic could break half-way, and a scrape
 /// that panicked is caught and reported: the next request must still be
 /// served, not fail on a poisoned lock for good.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

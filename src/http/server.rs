@@ -1,4 +1,5 @@
-//! The hyper server: `/metrics` (or the configured path), `/`, `/healthz`.
+//! The hyper server: `/metrics` (or the configured path), `/`, `/healthz`,
+//! and `/-/reload` when the lifecycle API is on.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use super::coalesce::{Coalescer, Variant};
 use super::connections::{Connections, Slot};
 use super::tls::Tls;
 use super::{auth, landing, negotiate};
-use crate::exporter::ConfigReport;
+use crate::exporter::{ReloadHandle, ReportBoard};
 
 pub struct ServerOptions {
     pub metrics_path: String,
@@ -38,6 +39,8 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// `--web.max-requests`: scrapes in flight at once; 0 for no limit.
     pub max_requests: usize,
+    /// `--web.enable-lifecycle`: `POST /-/reload` reloads the configs.
+    pub lifecycle: Option<ReloadHandle>,
 }
 
 /// A client must send a request's headers within this long, and an idle
@@ -50,7 +53,8 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct App {
     scraper: Coalescer,
-    reports: Arc<Vec<ConfigReport>>,
+    reports: ReportBoard,
+    lifecycle: Option<ReloadHandle>,
     metrics_path: String,
     auth: Option<Arc<BasicAuth>>,
     /// `None` when unlimited.
@@ -91,6 +95,9 @@ async fn handle(
                 return Ok(r);
             }
         }
+    }
+    if req.uri().path() == "/-/reload" {
+        return Ok(reload(&app, req.method()).await);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
@@ -153,7 +160,7 @@ async fn handle(
         "/" => text(
             StatusCode::OK,
             "text/html; charset=utf-8",
-            landing::render(&app.reports, &app.metrics_path),
+            landing::render(&app.reports.get(), &app.metrics_path),
         ),
         "/healthz" => match app.scraper.health() {
             Ok(()) => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
@@ -169,6 +176,46 @@ async fn handle(
             "not found\n",
         ),
     })
+}
+
+/// `/-/reload`, as Prometheus spells it: POST or PUT, off unless enabled.
+/// Answers once a reload that read the configs after the request is done.
+async fn reload(app: &App, method: &Method) -> Response<Full<Bytes>> {
+    const PLAIN: &str = "text/plain; charset=utf-8";
+    if method != Method::POST && method != Method::PUT {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "only POST and PUT\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
+        return r;
+    }
+    let Some(reloader) = &app.lifecycle else {
+        return text(
+            StatusCode::FORBIDDEN,
+            PLAIN,
+            "the lifecycle API is not enabled (--web.enable-lifecycle)\n",
+        );
+    };
+    match reloader.request_and_wait("POST /-/reload").await {
+        Ok(outcome) if outcome.success => text(
+            StatusCode::OK,
+            PLAIN,
+            format!("reloaded: {}\n", outcome.summary()),
+        ),
+        Ok(outcome) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            PLAIN,
+            format!(
+                "reload failed: {}\n{}\n",
+                outcome.summary(),
+                outcome.errors.join("\n")
+            ),
+        ),
+        Err(_) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            PLAIN,
+            "shutting down: no reload\n",
+        ),
+    }
 }
 
 /// Serves HTTP/1 on one connection, plain or TLS, until it closes, a
@@ -209,13 +256,14 @@ async fn serve_connection<S>(
 pub async fn serve(
     listeners: Vec<TcpListener>,
     scraper: Coalescer,
-    reports: Arc<Vec<ConfigReport>>,
+    reports: ReportBoard,
     opts: ServerOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let app = Arc::new(App {
         scraper,
         reports,
+        lifecycle: opts.lifecycle,
         metrics_path: opts.metrics_path,
         auth: opts.auth,
         scrapes: (opts.max_requests > 0).then(|| Semaphore::new(opts.max_requests)),

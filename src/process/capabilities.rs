@@ -167,11 +167,17 @@ pub struct Needs {
     pub cgroup_tree: bool,
     /// Re-reading certificate files for rotation.
     pub tls_files: bool,
+    /// Live reload: loading and attaching programs of configs that are not
+    /// written yet, so whatever any config might need.
+    pub reload: bool,
 }
 
 impl Needs {
     pub fn caps(self) -> CapSet {
         let mut set = CapSet::default();
+        if self.reload {
+            set = reload_caps(last_cap() >= CAP_BPF, kernel_release());
+        }
         if self.kallsyms {
             set = set.with(CAP_SYSLOG);
         }
@@ -180,6 +186,37 @@ impl Needs {
         }
         set
     }
+}
+
+/// What loading and attaching any config takes: CAP_BPF and CAP_PERFMON
+/// (CAP_SYS_ADMIN on kernels older than 5.8, which have neither),
+/// CAP_NET_ADMIN for XDP, tc and cgroup socket programs, CAP_SYSLOG for
+/// `kaddrs` and symbol decoders, CAP_DAC_READ_SEARCH for cgroup decoders and
+/// objects under restricted directories, and on kernels before 5.11, which
+/// charge BPF memory to RLIMIT_MEMLOCK, CAP_SYS_RESOURCE to raise it.
+pub fn reload_caps(knows_bpf: bool, release: Option<(u32, u32)>) -> CapSet {
+    let mut set = CapSet::default()
+        .with(CAP_NET_ADMIN)
+        .with(CAP_SYSLOG)
+        .with(CAP_DAC_READ_SEARCH);
+    set = if knows_bpf {
+        set.with(CAP_BPF).with(CAP_PERFMON)
+    } else {
+        set.with(CAP_SYS_ADMIN)
+    };
+    if release.is_some_and(|r| r < (5, 11)) {
+        set = set.with(CAP_SYS_RESOURCE);
+    }
+    set
+}
+
+/// The running kernel's (major, minor), from uname.
+fn kernel_release() -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let mut parts = text.trim().split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 #[repr(C)]

@@ -27,6 +27,21 @@ pub fn notify(state: &str) {
     }
 }
 
+/// The message that starts a reload: systemd (`Type=notify-reload`, or
+/// any notify service) shows the unit as reloading until the next
+/// `READY=1`, and uses the timestamp to tell this reload from an earlier
+/// one.
+pub fn reloading() -> String {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let usec = ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000;
+    format!("RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading configs")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

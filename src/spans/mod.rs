@@ -57,6 +57,12 @@ impl SpanStats {
         configs.entry(config.to_string()).or_default().clone()
     }
 
+    /// Drops a removed config's counts, so its series go with it.
+    pub fn forget(&self, config: &str) {
+        let mut configs = self.configs.lock().unwrap_or_else(|p| p.into_inner());
+        configs.remove(config);
+    }
+
     pub fn snapshot(&self) -> Vec<(String, Arc<SpanCounts>)> {
         let configs = self.configs.lock().unwrap_or_else(|p| p.into_inner());
         configs

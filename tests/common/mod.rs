@@ -128,6 +128,16 @@ impl Running {
         http_get(&self.addr, path, headers)
     }
 
+    pub fn post(&self, path: &str) -> Response {
+        http_request(&self.addr, "POST", path, &[])
+    }
+
+    /// Sends `sig` to the exporter.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child process.
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, sig) }, 0);
+    }
+
     /// The kernel id of loaded program `name`, from the exporter's own
     /// `ebpf_exporter_ebpf_program_info` (for BPF_PROG_TEST_RUN-driven tests).
     pub fn program_id(&self, name: &str) -> u32 {
@@ -181,9 +191,16 @@ impl Response {
 
 /// A minimal HTTP/1.1 GET, so tests need no HTTP client crate.
 pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    http_request(addr, "GET", path, headers)
+}
+
+/// A minimal HTTP/1.1 request without a body.
+pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut s = TcpStream::connect(addr).expect("connect to exporter");
     s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
