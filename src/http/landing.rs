@@ -26,9 +26,18 @@ pub fn render(reports: &[ConfigReport], metrics_path: &str) -> String {
         esc(metrics_path)
     );
     for r in reports {
-        let status = match &r.error {
-            None => "<span class=\"ok\">running</span>".to_string(),
-            Some(e) => format!("<span class=\"bad\">failed: {}</span>", esc(e)),
+        let status = match (&r.error, r.running) {
+            (None, _) => format!(
+                "<span class=\"ok\">running</span> (generation {})",
+                r.generation
+            ),
+            (Some(e), true) => format!(
+                "<span class=\"ok\">running</span> generation {}; \
+                 <span class=\"bad\">the file as it is now was refused, so this version keeps running: {}</span>",
+                r.generation,
+                esc(e)
+            ),
+            (Some(e), false) => format!("<span class=\"bad\">failed: {}</span>", esc(e)),
         };
         let _ = write!(
             h,

@@ -524,6 +524,35 @@ mod tests {
     }
 
     #[test]
+    fn reloads_keep_what_loading_needs_on_each_kernel() {
+        let modern = reload_caps(true, Some((6, 18)));
+        assert_eq!(
+            modern,
+            CapSet::of(&[
+                CAP_DAC_READ_SEARCH,
+                CAP_NET_ADMIN,
+                CAP_SYSLOG,
+                CAP_PERFMON,
+                CAP_BPF
+            ])
+        );
+        assert!(!modern.has(CAP_SYS_ADMIN));
+        // 5.4: no CAP_BPF yet, and BPF memory is charged to RLIMIT_MEMLOCK.
+        let old = reload_caps(false, Some((5, 4)));
+        assert!(old.has(CAP_SYS_ADMIN) && old.has(CAP_SYS_RESOURCE) && !old.has(CAP_BPF));
+        // 5.10 knows CAP_BPF but still charges memlock.
+        assert!(reload_caps(true, Some((5, 10))).has(CAP_SYS_RESOURCE));
+        assert!(!reload_caps(true, Some((5, 11))).has(CAP_SYS_RESOURCE));
+        let serving = Needs {
+            kallsyms: true,
+            cgroup_tree: false,
+            tls_files: false,
+            reload: false,
+        };
+        assert_eq!(serving.caps(), CapSet::of(&[CAP_SYSLOG]));
+    }
+
+    #[test]
     fn status_fields_parse() {
         let s = "Name:\tx\nCapEff:\t0000000000000004\nCapBnd:\t000001ffffffffff\n";
         assert_eq!(status_field(s, "CapEff:"), Some(CapSet::of(&[2])));
