@@ -137,7 +137,7 @@ fn main() {
         ms(percentile(&mut reload_times, 0.9))
     );
     println!("  {:<8} {:>10} {:>10} {:>10}", "", "median", "p90", "p99");
-    let mut row = |name: &str, v: &mut Vec<Duration>| {
+    let row = |name: &str, v: &mut Vec<Duration>| {
         let p = [0.5, 0.9, 0.99].map(|q| percentile(v, q));
         println!(
             "  {name:<8} {:>10} {:>10} {:>10}",
