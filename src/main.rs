@@ -18,9 +18,10 @@ use ebpf_exporter::object::ProgramState;
 use ebpf_exporter::process::capabilities::{self, Keep, Needs};
 use ebpf_exporter::process::{limits, sd_notify};
 
-/// Called once after every config is attached. A config can hang a uprobe on
-/// this symbol of the exporter's own binary as a one-time init hook, as with
-/// the reference exporter.
+/// Called once after every config is attached at start-up, and after each
+/// reload that started a config. A config can hang a uprobe on this symbol
+/// of the exporter's own binary as an init hook, as with the reference
+/// exporter.
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn post_attach_mark() {
@@ -270,6 +271,11 @@ fn start_reloads(
     let hooks = Hooks {
         starting: Box::new(|| sd_notify::notify(&sd_notify::reloading())),
         finished: Box::new(|outcome| {
+            // New configs may hang their one-time init on this hook, as at
+            // start-up.
+            if !outcome.started.is_empty() {
+                post_attach_mark();
+            }
             let status = if outcome.success {
                 "reloaded".to_string()
             } else {

@@ -647,3 +647,91 @@ fn reload_keeps_what_loading_needs_and_only_when_on() {
         "{err}"
     );
 }
+
+#[test]
+fn a_metric_moves_between_configs_in_one_reload() {
+    let _serial = serial();
+    let dir = common::scratch_dir("reload-move");
+    // z holds the counter; the edit hands it to a, which sorts first.
+    write(&dir, "z.yaml", SYSCALLS_COUNTER);
+    let dir_arg = format!("--config.dir={}", dir.display());
+    let e = Running::start(&[&dir_arg, "--web.enable-lifecycle", "--no-config.watch"]);
+    write(&dir, "z.yaml", SYSCALL_ERRORS);
+    write(&dir, "a.yaml", SYSCALLS_COUNTER);
+    let body = assert_reloaded(&e);
+    assert!(body.contains("2 started"), "{body}");
+    let s = e.scrape();
+    assert!(s.has(COUNTER) && s.has(ERRORS), "{}", s.text);
+    assert_eq!(generation(&s, "a"), 1.0);
+    assert_eq!(generation(&s, "z"), 2.0);
+    // A real clash is still refused, naming both, and the holder keeps it.
+    write(&dir, "b.yaml", SYSCALLS_COUNTER);
+    let r = reload(&e);
+    assert_eq!(r.status, 500);
+    assert!(
+        r.text()
+            .contains("metric \"syscalls_total\" is already defined by config \"a\""),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn a_new_version_that_loses_programs_or_does_not_load_keeps_the_old_one() {
+    let _serial = serial();
+    let dir = common::scratch_dir("reload-worse");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/reload_versions.bpf.c");
+    common::compile_bpf(&src, &dir.join("v1.bpf.o"));
+    common::compile_bpf_with(&src, &dir.join("lost.bpf.o"), &["NEW_PROGRAM_FAILS"]);
+    common::compile_bpf_with(&src, &dir.join("refused.bpf.o"), &["VERIFIER_REFUSES"]);
+    std::fs::write(dir.join("garbage.bpf.o"), b"\x7fELF not really").expect("write");
+    let config = |object: &str| {
+        format!(
+            "object: ./{object}\nmetrics:\n  counters:\n    - name: reload_hits_total\n      help: Syscalls seen\n      labels:\n        - {{name: k, size: 4, decoders: [{{name: uint}}]}}\n"
+        )
+    };
+    write(&dir, "a.yaml", &config("v1.bpf.o"));
+    let dir_arg = format!("--config.dir={}", dir.display());
+    let e = Running::start(&[&dir_arg, "--web.enable-lifecycle", "--no-config.watch"]);
+    let first = e.scrape();
+    let programs = program_ids(&first, "a");
+    assert_eq!(programs.len(), 1);
+    let mut last = first;
+    for (object, expected) in [
+        ("lost.bpf.o", "program(s) on_missing did not load or attach"),
+        (
+            "refused.bpf.o",
+            "program(s) reads_null did not load or attach",
+        ),
+        ("garbage.bpf.o", "garbage.bpf.o"),
+    ] {
+        write(&dir, "a.yaml", &config(object));
+        let r = reload(&e);
+        assert_eq!(r.status, 500, "{object}: {}", r.text());
+        assert!(r.text().contains(expected), "{object}: {}", r.text());
+        assert!(
+            r.text()
+                .contains(&format!("{}:1: key `object`", dir.join("a.yaml").display())),
+            "{object}: {}",
+            r.text()
+        );
+        let now = e.scrape();
+        assert_eq!(
+            program_ids(&now, "a"),
+            programs,
+            "{object}: the old version runs"
+        );
+        assert_eq!(generation(&now, "a"), 1.0, "{object}");
+        assert_grew(&last, &now, "ebpf_exporter_reload_hits_total");
+        last = now;
+    }
+    // A version with every program attached applies.
+    common::compile_bpf(&src, &dir.join("v2.bpf.o"));
+    write(
+        &dir,
+        "a.yaml",
+        &config("v2.bpf.o").replace("Syscalls seen", "Syscalls, seen"),
+    );
+    assert_reloaded(&e);
+    assert_eq!(generation(&e.scrape(), "a"), 2.0);
+}

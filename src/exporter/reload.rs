@@ -166,6 +166,7 @@ impl Loader {
         };
         outcome.seen = found.len();
         // What runs now: digest and metric names by config.
+        let mut not_attached: HashMap<String, HashSet<String>> = HashMap::new();
         let (running, reported) = {
             let exporter = lock(exporter);
             let running: HashMap<String, (u64, Vec<String>)> = exporter
@@ -173,7 +174,13 @@ impl Loader {
                 .iter()
                 .map(|c| (c.name.clone(), (c.digest, c.metric_names.clone())))
                 .collect();
-            let reported: Vec<String> = exporter.reports().iter().map(|r| r.name.clone()).collect();
+            let reports = exporter.reports();
+            let reported: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
+            // Programs each running version lacks, which a new version may
+            // lack too without being worse.
+            for r in reports.iter().filter(|r| r.running) {
+                not_attached.insert(r.name.clone(), missing_programs(r));
+            }
             (running, reported)
         };
         let present: HashSet<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
@@ -227,6 +234,33 @@ impl Loader {
                 }
                 let (built, mut report) =
                     start_one(&config, &bytes, &self.opts, &self.host, &self.spans);
+                // A new version that lacks a program its running version
+                // has would lose data: the running version stays.
+                let built = match (built, not_attached.get(&config.name)) {
+                    (Some(built), Some(before)) => {
+                        let lost: Vec<String> = missing_programs(&report)
+                            .difference(before)
+                            .cloned()
+                            .collect();
+                        if lost.is_empty() {
+                            Some(built)
+                        } else {
+                            built.detach();
+                            let e = config.error(
+                                "object",
+                                format!(
+                                    "the new version's program(s) {} did not load or attach; \
+                                     the running version keeps running",
+                                    lost.join(", ")
+                                ),
+                            );
+                            log::error!("{e}");
+                            report = report.failed(e.to_string());
+                            None
+                        }
+                    }
+                    (built, _) => built,
+                };
                 match built {
                     Some(mut built) => {
                         built.digest = digest;
@@ -319,6 +353,16 @@ impl Loader {
         }
         Plan::Build(Box::new((config, bytes, digest)))
     }
+}
+
+/// Names of a report's programs that did not load or attach.
+fn missing_programs(report: &ConfigReport) -> HashSet<String> {
+    report
+        .programs
+        .iter()
+        .filter(|p| !p.attached())
+        .map(|p| p.name.clone())
+        .collect()
 }
 
 fn duplicate_metric(config: &Config, owners: &HashMap<String, String>) -> Option<ConfigError> {

@@ -421,6 +421,11 @@ pub fn promtool_check(text: &str) -> String {
 
 /// Compiles a BPF C source the way an operator would for an external object.
 pub fn compile_bpf(src: &Path, out: &Path) {
+    compile_bpf_with(src, out, &[]);
+}
+
+/// `compile_bpf` with extra `-D` definitions, for variants of one source.
+pub fn compile_bpf_with(src: &Path, out: &Path, defines: &[&str]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let libbpf = env!("EE_LIBBPF_INCLUDE");
     let arch = if cfg!(target_arch = "aarch64") {
@@ -448,6 +453,7 @@ pub fn compile_bpf(src: &Path, out: &Path) {
                 "x86_64"
             }
         ))
+        .args(defines.iter().map(|d| format!("-D{d}")))
         .arg("-c")
         .arg(src)
         .arg("-o")
