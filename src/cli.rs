@@ -11,6 +11,9 @@ use clap::Parser;
     about = "Turns eBPF map contents into Prometheus metrics"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Directory of config files. Without it, the built-in configs run.
     #[arg(long = "config.dir", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
@@ -24,6 +27,11 @@ pub struct Cli {
     /// anything failed.
     #[arg(long = "config.check")]
     pub config_check: bool,
+
+    /// With --config.check: also print where each label sits in its map's
+    /// key (member, offset, size, decoders).
+    #[arg(long = "config.check-layout")]
+    pub config_check_layout: bool,
 
     /// Treat any config or attach failure as fatal.
     #[arg(long = "config.strict")]
@@ -118,6 +126,17 @@ pub struct Cli {
     /// Log debug detail (also: RUST_LOG=debug).
     #[arg(long = "debug")]
     pub debug: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print a starter config for a BPF object, from its BTF: every map
+    /// that looks like a metric, with labels from its key's members and
+    /// suggested decoders, and a list of the maps skipped and why.
+    Describe {
+        /// A `.bpf.o` path, or the name of a built-in object.
+        object: String,
+    },
 }
 
 impl Cli {

@@ -5,12 +5,14 @@
 //! labels) → [`metrics`] (samples and their state) → [`encode`] (exposition
 //! formats) → [`exporter`] (start-up, scrape loop) → [`http`] (serving), with
 //! [`host`] (shared kernel and system lookups) beneath them all, and
-//! [`process`] (fd limit, capabilities) beside [`http`] at the top. What may
+//! [`process`] (fd limit, capabilities) beside [`http`] at the top, and
+//! [`describe`] (a starter config from an object's BTF) beside the exporter. What may
 //! depend on what, and why: `docs/architecture.md`.
 
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod describe;
 pub mod encode;
 pub mod exporter;
 #[doc(hidden)]

@@ -53,6 +53,9 @@ fn main() -> ExitCode {
         logger.format_timestamp_millis();
     }
     logger.init();
+    if let Some(ebpf_exporter::cli::Command::Describe { object }) = &cli.command {
+        return describe(object);
+    }
     if cli.skip_cache_size.is_some() {
         log::warn!(
             "--config.skip-cache-size is accepted for compatibility and has no effect: \
@@ -148,7 +151,7 @@ fn main() -> ExitCode {
     );
 
     if cli.config_check {
-        let ok = print_report(&exporter.reports());
+        let ok = print_report(&exporter.reports(), cli.config_check_layout);
         return if ok {
             ExitCode::SUCCESS
         } else {
@@ -378,8 +381,60 @@ impl Signals {
     }
 }
 
+/// `describe OBJECT`: the starter config on stdout, checked by the same
+/// parser and validation any config goes through.
+fn describe(object: &str) -> ExitCode {
+    use ebpf_exporter::host::files;
+    let path_like = object.contains('/') || object.ends_with(".o");
+    let (key, bytes) = if path_like {
+        let path = std::path::Path::new(object);
+        match files::read_regular(path, files::MAX_OBJECT_BYTES) {
+            Ok(bytes) => {
+                let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                (abs.display().to_string(), bytes)
+            }
+            Err(e) => {
+                log::error!("describe {object}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        match ebpf_exporter::object::embedded::find(object) {
+            Some(bytes) => (object.to_string(), bytes.to_vec()),
+            None => {
+                log::error!(
+                    "describe {object}: no built-in object of that name (built-in: {}); a path must contain '/' or end in .o",
+                    ebpf_exporter::object::embedded::names().join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let plans = match ebpf_exporter::describe::plan(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("describe {object}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let yaml = ebpf_exporter::describe::render(&key, object, &plans);
+    if let Err(e) = ebpf_exporter::config::parse_config(
+        "described",
+        "<describe output>",
+        ebpf_exporter::config::ConfigSource::Embedded,
+        &yaml,
+    ) {
+        // Nothing to describe gives an empty config, which is an error.
+        log::error!("describe {object}: the config written does not validate: {e}");
+        print!("{yaml}");
+        return ExitCode::FAILURE;
+    }
+    print!("{yaml}");
+    ExitCode::SUCCESS
+}
+
 /// Prints one block per config for `--config.check`; true if all is well.
-fn print_report(reports: &[ConfigReport]) -> bool {
+fn print_report(reports: &[ConfigReport], layout: bool) -> bool {
     let mut ok = true;
     let (mut attached, mut total) = (0, 0);
     for r in reports {
@@ -412,8 +467,13 @@ fn print_report(reports: &[ConfigReport]) -> bool {
                 }
             }
         }
-        for m in &r.metrics {
+        for (i, m) in r.metrics.iter().enumerate() {
             println!("  metric {m}");
+            if layout {
+                for line in r.layouts.get(i).into_iter().flatten() {
+                    println!("    {line}");
+                }
+            }
         }
     }
     let good = reports.iter().filter(|r| r.ok()).count();

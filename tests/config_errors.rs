@@ -81,7 +81,7 @@ fn bad_inputs_each_get_a_clear_error() {
         ("object", SYSCALLS_COUNTER.replace("object: syscalls", "object: nope"), &["no built-in object named \"nope\"", ":1:"]),
         ("objpath", SYSCALLS_COUNTER.replace("object: syscalls", "object: ./missing.bpf.o"), &["cannot read BPF object", "missing.bpf.o"]),
         ("empty", "metrics: {}\n".to_string(), &["at least one counter"]),
-        ("zero", SYSCALLS_COUNTER.replace("size: 8", "size: 0"), &["size must be set", "labels[0].size"]),
+        ("zero", SYSCALLS_COUNTER.replace("size: 8", "size: 0"), &["size must be greater than 0", "labels[0].size"]),
         ("hist", "object: syscalls\nmetrics:\n  histograms:\n    - name: syscalls_total\n      help: h\n      bucket_type: exp3\n".to_string(), &["unknown variant `exp3`", ":6"]),
     ];
     let dir = scratch_dir("cases");

@@ -156,7 +156,7 @@ mod tests {
     #[test]
     fn accepts_a_reference_config() {
         let c = parse(OK).expect("valid");
-        assert_eq!(c.spec.metrics.counters[0].labels[0].size, 4);
+        assert_eq!(c.spec.metrics.counters[0].labels[0].size, Some(4));
     }
 
     #[test]

@@ -118,12 +118,34 @@ fn pow2(i: u64) -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct Label {
     pub name: String,
+    /// Bytes of key this label decodes. Optional where the map's key type
+    /// has BTF: the label then takes the size of its struct member.
     #[serde(default)]
-    pub size: usize,
+    pub size: Option<usize>,
+    /// Bytes skipped after it (the reference's way to follow C alignment).
     #[serde(default)]
-    pub padding: usize,
+    pub padding: Option<usize>,
+    /// Ours: the key struct member this label reads (`a.b` for a member of
+    /// a nested struct); defaults to the member named like the label.
+    #[serde(default)]
+    pub field: Option<String>,
     #[serde(default)]
     pub decoders: Vec<DecoderSpec>,
+    /// Where the label sits in the key, once bound to its BTF member;
+    /// `None` for the reference's sequential layout.
+    #[serde(skip)]
+    pub offset: Option<usize>,
+}
+
+impl Label {
+    /// The size as given or bound (0 while neither).
+    pub fn size(&self) -> usize {
+        self.size.unwrap_or(0)
+    }
+
+    pub fn padding(&self) -> usize {
+        self.padding.unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

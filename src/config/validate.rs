@@ -51,7 +51,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        check_label_list(config, &at, &span.labels, Names::Attributes)?;
+        // Ring buffer records have no BTF type: every size is needed.
+        check_label_list(config, &at, &span.labels, Names::Attributes, true)?;
     }
 
     let mut seen: HashSet<&str> = HashSet::new();
@@ -59,7 +60,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         let at = &spec.at;
         check_metric_name(config, at, spec.name, &mut seen)?;
         check_help(config, at, spec.help)?;
-        check_labels(config, at, spec.labels)?;
+        let sized = matches!(spec.kind, SpecKind::Counter(c) if c.perf_event_array);
+        check_labels(config, at, spec.labels, sized)?;
         match spec.kind {
             SpecKind::Counter(c) | SpecKind::Gauge(c) => {
                 if c.perf_event_array && matches!(spec.kind, SpecKind::Gauge(_)) {
@@ -151,8 +153,14 @@ enum Names {
     Attributes,
 }
 
-fn check_labels(config: &Config, at: &str, labels: &[Label]) -> Result<(), ConfigError> {
-    check_label_list(config, at, labels, Names::Prometheus)
+/// `sized`: records with no BTF type (perf event arrays) need every size.
+fn check_labels(
+    config: &Config,
+    at: &str,
+    labels: &[Label],
+    sized: bool,
+) -> Result<(), ConfigError> {
+    check_label_list(config, at, labels, Names::Prometheus, sized)
 }
 
 fn check_label_list(
@@ -160,6 +168,7 @@ fn check_label_list(
     at: &str,
     labels: &[Label],
     rules: Names,
+    sized: bool,
 ) -> Result<(), ConfigError> {
     let mut names: HashSet<&str> = HashSet::new();
     let mut key_bytes = 0usize;
@@ -202,13 +211,41 @@ fn check_label_list(
                 format!("label {:?} is defined twice", label.name),
             ));
         }
-        if label.size == 0 {
+        match label.size {
+            Some(0) => {
+                return Err(config.error(&format!("{key}.size"), "size must be greater than 0"))
+            }
+            None if sized => {
+                return Err(config.error(
+                    &format!("{key}.size"),
+                    "size must be set: these records have no BTF type to take it from",
+                ))
+            }
+            None if label.padding.is_some() => {
+                return Err(config.error(
+                    &format!("{key}.padding"),
+                    "padding without size: a label without size takes its member's place from BTF, padding included",
+                ))
+            }
+            _ => {}
+        }
+        if label.field.is_some() && label.size.is_some() {
             return Err(config.error(
-                &format!("{key}.size"),
-                "size must be set and greater than 0",
+                &format!("{key}.field"),
+                "give either field (size from BTF) or size (the reference's layout), not both",
             ));
         }
-        for (field, value) in [("size", label.size), ("padding", label.padding)] {
+        if label
+            .field
+            .as_deref()
+            .is_some_and(|f| f.is_empty() || f.split('.').any(str::is_empty))
+        {
+            return Err(config.error(
+                &format!("{key}.field"),
+                "field must name a member, such as `pid` or `flow.sport`",
+            ));
+        }
+        for (field, value) in [("size", label.size()), ("padding", label.padding())] {
             if value > MAX_KEY_BYTES {
                 return Err(config.error(
                     &format!("{key}.{field}"),
@@ -216,7 +253,7 @@ fn check_label_list(
                 ));
             }
         }
-        key_bytes += label.size + label.padding;
+        key_bytes += label.size() + label.padding();
         if key_bytes > MAX_KEY_BYTES {
             return Err(config.error(
                 &format!("{key}.size"),

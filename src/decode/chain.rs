@@ -80,7 +80,7 @@ pub struct RowDecoder {
 
 impl RowDecoder {
     pub fn new(labels: &[Label], host: &Arc<Host>) -> Result<Self, ChainBuildError> {
-        let mut offset = 0;
+        let (mut offset, mut key_size) = (0, 0);
         let mut out = Vec::with_capacity(labels.len());
         for (label_index, label) in labels.iter().enumerate() {
             let chain = label
@@ -96,17 +96,19 @@ impl RowDecoder {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let at = label.offset.unwrap_or(offset);
             out.push(LabelDecoder {
                 name: label.name.clone(),
-                offset,
-                size: label.size,
+                offset: at,
+                size: label.size(),
                 chain,
             });
-            offset += label.size + label.padding;
+            offset = at + label.size() + label.padding();
+            key_size = key_size.max(offset);
         }
         Ok(Self {
             labels: out,
-            key_size: offset,
+            key_size,
             zero_key_only: false,
         })
     }

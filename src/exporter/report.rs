@@ -27,6 +27,8 @@ pub struct ConfigReport {
     /// Of the running version, or of the failed attempt if none runs.
     pub programs: Vec<ProgramStatus>,
     pub metrics: Vec<String>,
+    /// Per metric, where each label sits in the key.
+    pub layouts: Vec<Vec<String>>,
 }
 
 impl ConfigReport {
@@ -42,6 +44,7 @@ impl ConfigReport {
             loaded_at: None,
             programs: Vec::new(),
             metrics: Vec::new(),
+            layouts: Vec::new(),
         }
     }
 
@@ -58,6 +61,7 @@ impl ConfigReport {
             loaded_at: None,
             programs: Vec::new(),
             metrics: Vec::new(),
+            layouts: Vec::new(),
         }
     }
 

@@ -169,6 +169,7 @@ pub(super) fn start_one(
         let collectors: Vec<Box<dyn Collector>> =
             bind_collectors(config, &loaded, host, opts.cache_max_idle.max(1))?;
         report.metrics = collectors.iter().map(|c| c.id().name.clone()).collect();
+        report.layouts = collectors.iter().map(|c| c.id().layout.clone()).collect();
         // Maps the programs filter on are filled before the config serves.
         let cgroup_sync = match &config.spec.cgroup_id_map {
             None => None,

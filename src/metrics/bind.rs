@@ -10,6 +10,7 @@ use super::buckets::BucketLayout;
 use super::collect::{MetricCollector, MetricKind};
 use super::collector::{Collector, MetricId};
 use super::events::{EventCounter, DEFAULT_FLUSH};
+use super::layout;
 use crate::config::model::Label;
 use crate::config::{parse_duration, Config, ConfigError, MetricSpec, SpecKind};
 use crate::decode::chain::ChainBuildError;
@@ -47,7 +48,46 @@ fn metric_id(spec: &MetricSpec<'_>) -> MetricId {
         name: format!("{PREFIX}{}", spec.name),
         help: spec.help.to_string(),
         map_name: spec.name.to_string(),
+        layout: Vec::new(),
     }
+}
+
+/// One line per label: where it reads the key, and what decodes it.
+fn layout_lines(
+    labels: &[Label],
+    key: Option<(&crate::object::btf::Btf, crate::object::btf::TypeId)>,
+) -> Vec<String> {
+    let members = key.map(|(btf, ty)| (btf, layout::fields(btf, ty)));
+    let mut offset = 0;
+    labels
+        .iter()
+        .map(|l| {
+            let at = l.offset.unwrap_or(offset);
+            offset = at + l.size() + l.padding();
+            let member = members
+                .as_ref()
+                .and_then(|(btf, all)| {
+                    let f = all
+                        .iter()
+                        .filter(|f| f.offset == at)
+                        .find(|f| f.size == l.size())?;
+                    Some(format!("member {} ({})", f.path, btf.describe(f.ty)))
+                })
+                .unwrap_or_else(|| "bytes".to_string());
+            let decoders: Vec<&str> = l.decoders.iter().map(|d| d.name.as_str()).collect();
+            format!(
+                "label {}: {member} at offset {at}, size {}{}, decoders {}",
+                l.name,
+                l.size(),
+                if l.padding() > 0 {
+                    format!(", then {} bytes of padding", l.padding())
+                } else {
+                    String::new()
+                },
+                decoders.join(" → ")
+            )
+        })
+        .collect()
 }
 
 fn map_handle(
@@ -147,13 +187,13 @@ fn bind_one(
         .iter()
         .position(|l| l.name == "cpu")
         .filter(|_| percpu);
-    let key_labels: Vec<Label> = spec
+    let (index, key_labels): (Vec<usize>, Vec<Label>) = spec
         .labels
         .iter()
         .enumerate()
         .filter(|(i, _)| Some(*i) != cpu_index)
-        .map(|(_, l)| l.clone())
-        .collect();
+        .map(|(i, l)| (i, l.clone()))
+        .unzip();
     if let (MetricKind::Histogram(_), Some(i)) = (&kind, cpu_index) {
         if i == spec.labels.len() - 1 {
             return Err(config.error(
@@ -163,14 +203,34 @@ fn bind_one(
         }
     }
 
-    let described: usize = key_labels.iter().map(|l| l.size + l.padding).sum();
     let key_size = handle.key_size() as usize;
+    let histogram = matches!(kind, MetricKind::Histogram(_));
+    let key_type = object
+        .types
+        .as_ref()
+        .and_then(|t| Some((&t.btf, t.key(spec.name)?)));
+    let key_labels = layout::bind_key(
+        &key_labels,
+        &index,
+        key_type,
+        key_size,
+        spec.name,
+        histogram,
+    )
+    .map_err(|e| {
+        config.error(
+            &e.key(&spec.at),
+            format!("metric {:?}: {}", spec.name, e.message),
+        )
+    })?;
+    let bound = key_labels.iter().any(|l| l.offset.is_some());
+    let described: usize = key_labels.iter().map(|l| l.size() + l.padding()).sum();
     let zero_key =
         key_labels.is_empty() && key_size == 4 && !matches!(kind, MetricKind::Histogram(_));
-    if described != key_size && !zero_key {
+    if described != key_size && !zero_key && !bound {
         let sizes: Vec<String> = key_labels
             .iter()
-            .map(|l| format!("{}={}+{}", l.name, l.size, l.padding))
+            .map(|l| format!("{}={}+{}", l.name, l.size(), l.padding()))
             .collect();
         return Err(config.error(
             &format!("{}.labels", spec.at),
@@ -197,8 +257,10 @@ fn bind_one(
     };
     let rows = rows.map_err(|e| chain_error(config, spec, e))?;
     let reader = MapReader::new(handle, spec.name);
+    let mut id = metric_id(spec);
+    id.layout = layout_lines(&key_labels, key_type);
     Ok(MetricCollector::new(
-        metric_id(spec),
+        id,
         kind,
         reader,
         rows,

@@ -276,6 +276,7 @@ mod tests {
                 name: "ebpf_exporter_t".into(),
                 help: "t".into(),
                 map_name: "t".into(),
+                layout: Vec::new(),
             },
             kind,
             MapReader::new(handle, "t"),

@@ -30,6 +30,9 @@ pub struct MetricId {
     pub name: String,
     pub help: String,
     pub map_name: String,
+    /// Where each label sits in the key, one line per label, for
+    /// `--config.check-layout`.
+    pub layout: Vec<String>,
 }
 
 pub trait Collector: Send {

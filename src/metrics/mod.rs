@@ -9,6 +9,7 @@ pub mod cache;
 pub mod collect;
 pub mod collector;
 pub mod events;
+pub mod layout;
 pub mod sink;
 
 pub use bind::{bind_collectors, PREFIX};

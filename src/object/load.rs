@@ -48,6 +48,8 @@ impl ProgramStatus {
 pub struct LoadedObject {
     pub object: Object,
     pub programs: Vec<ProgramStatus>,
+    /// Map key and value types, for binding labels to struct members.
+    pub types: Option<super::btf::ObjectTypes>,
     /// Held for their lifetime: dropping a link detaches its program.
     _links: Vec<Link>,
 }
@@ -378,9 +380,11 @@ pub fn load_object(
             tag: info.map(|i| i.tag),
         });
     }
+    let types = super::btf::ObjectTypes::of(&object);
     Ok(LoadedObject {
         object,
         programs,
+        types,
         _links: links,
     })
 }

@@ -3,6 +3,7 @@
 //! program on its own.
 
 pub mod attach;
+pub mod btf;
 pub mod embedded;
 pub mod error;
 pub mod kaddrs;

@@ -1,0 +1,451 @@
+//! `ebpf-exporter describe OBJECT`: a starter config from an object's BTF.
+//!
+//! Every map that looks like a metric (a hash or array of u64 values)
+//! becomes a counter, gauge or histogram whose labels are its key's
+//! members, with no sizes: they bind to the members at load. Decoders are
+//! guessed from member types and names. What is skipped is listed, with
+//! why. The object is opened, never loaded, so this needs no privileges.
+
+use std::fmt::Write;
+
+use libbpf_rs::MapType;
+
+use crate::metrics::layout::{fields, Field};
+use crate::object::btf::{Btf, Kind, ObjectTypes, TypeId};
+
+/// What `describe` made of one map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapPlan {
+    Metric(MetricPlan),
+    Skipped { map: String, why: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricPlan {
+    pub map: String,
+    pub kind: MetricKind,
+    pub labels: Vec<LabelPlan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    /// exp2 buckets 0..=max.
+    Histogram {
+        max: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelPlan {
+    pub name: String,
+    /// Set when the member's path is not the label's name.
+    pub field: Option<String>,
+    /// Only for keys without BTF.
+    pub size: Option<usize>,
+    pub decoders: Vec<String>,
+    /// `uint` in network byte order.
+    pub big_endian: bool,
+    /// The C type and offset, as a comment.
+    pub comment: String,
+}
+
+/// Opens `bytes` (without loading) and plans a config for each map.
+pub fn plan(bytes: &[u8]) -> Result<Vec<MapPlan>, String> {
+    let object = libbpf_rs::ObjectBuilder::default()
+        .open_memory(bytes)
+        .map_err(|e| format!("cannot open the object: {e}"))?;
+    let types = ObjectTypes::of_open(&object);
+    let mut plans = Vec::new();
+    for map in object.maps() {
+        let name = map.name().to_string_lossy().into_owned();
+        let info = MapInfo {
+            name: name.clone(),
+            map_type: map.map_type(),
+            key_size: map.key_size() as usize,
+            value_size: map.value_size() as usize,
+            max_entries: map.max_entries(),
+        };
+        plans.push(plan_map(&info, types.as_ref()));
+    }
+    Ok(plans)
+}
+
+pub struct MapInfo {
+    pub name: String,
+    pub map_type: MapType,
+    pub key_size: usize,
+    pub value_size: usize,
+    pub max_entries: u32,
+}
+
+fn skipped(map: &str, why: impl Into<String>) -> MapPlan {
+    MapPlan::Skipped {
+        map: map.to_string(),
+        why: why.into(),
+    }
+}
+
+pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> MapPlan {
+    if m.name.contains('.') {
+        return skipped(&m.name, "a global-variable section, not a map of counts");
+    }
+    let metric_map = matches!(
+        m.map_type,
+        MapType::Hash
+            | MapType::LruHash
+            | MapType::Array
+            | MapType::PercpuHash
+            | MapType::PercpuArray
+            | MapType::LruPercpuHash
+    );
+    if !metric_map {
+        let why = match m.map_type {
+            MapType::RingBuf => "a RINGBUF map: records for tracing spans, not counts".to_string(),
+            MapType::PerfEventArray => {
+                "a PERF_EVENT_ARRAY map: events, which a counter with perf_event_array: true and sized labels can count".to_string()
+            }
+            other => format!("a {other:?} map, which metrics do not read"),
+        };
+        return skipped(&m.name, why);
+    }
+    let value = types.and_then(|t| Some((&t.btf, t.value(&m.name)?)));
+    if m.value_size != 8 {
+        let what = value
+            .map(|(btf, id)| btf.describe(id))
+            .unwrap_or_else(|| "values".to_string());
+        return skipped(
+            &m.name,
+            format!(
+                "its values are {what} ({} bytes); metrics read u64 values",
+                m.value_size
+            ),
+        );
+    }
+    if let Some((btf, id)) = value {
+        let integer = matches!(
+            btf.resolve(id).map(|(_, t)| &t.kind),
+            Some(Kind::Int { .. } | Kind::Enum { .. })
+        );
+        if !integer {
+            return skipped(
+                &m.name,
+                format!("its values are {}, not an integer count", btf.describe(id)),
+            );
+        }
+    }
+    let key = types.and_then(|t| Some((&t.btf, t.key(&m.name)?)));
+    let mut kind = guess_kind(&m.name);
+    let labels = match key {
+        Some((btf, id)) => {
+            let all = fields(btf, id);
+            if all.is_empty() {
+                scalar_label(btf, id, m)
+            } else {
+                struct_labels(btf, &all)
+            }
+        }
+        None => vec![LabelPlan {
+            name: "key".into(),
+            field: None,
+            size: Some(m.key_size),
+            decoders: vec!["uint".into()],
+            big_endian: false,
+            comment: format!("{} bytes; the object has no key type", m.key_size),
+        }],
+    };
+    // A last member named like a bucket makes a histogram, as does an
+    // array indexed by slot with a histogram-like name.
+    let bucket_like = |n: &str| {
+        let n = n.rsplit('.').next().unwrap_or(n);
+        matches!(n, "slot" | "bucket" | "le" | "hist_slot" | "bin")
+    };
+    let last = labels
+        .last()
+        .map(|l| l.field.as_deref().unwrap_or(&l.name).to_string());
+    let histogram_name = m.name.contains("hist") || m.name.ends_with("_seconds");
+    if last.as_deref().is_some_and(bucket_like)
+        || (histogram_name && labels.len() == 1 && labels[0].name == "key")
+    {
+        let max = u64::from(m.max_entries.saturating_sub(1)).min(63);
+        kind = MetricKind::Histogram { max: max.min(26) };
+    }
+    if labels.len() == 1 && m.map_type == MapType::Array && m.max_entries == 1 {
+        // A one-entry array is one unlabelled series (key 0).
+        return MapPlan::Metric(MetricPlan {
+            map: m.name.clone(),
+            kind,
+            labels: Vec::new(),
+        });
+    }
+    MapPlan::Metric(MetricPlan {
+        map: m.name.clone(),
+        kind,
+        labels,
+    })
+}
+
+fn guess_kind(map: &str) -> MetricKind {
+    let gauge_words = [
+        "inflight",
+        "in_flight",
+        "current",
+        "active",
+        "queue",
+        "depth",
+        "usage",
+        "_now",
+        "running",
+        "pending",
+        "open",
+    ];
+    if !map.ends_with("_total") && gauge_words.iter().any(|w| map.contains(w)) {
+        MetricKind::Gauge
+    } else {
+        MetricKind::Counter
+    }
+}
+
+fn scalar_label(btf: &Btf, id: TypeId, m: &MapInfo) -> Vec<LabelPlan> {
+    let name = if m.map_type == MapType::Array {
+        "index"
+    } else {
+        "key"
+    };
+    let (decoders, big) = decoders_for(btf, id, name);
+    vec![LabelPlan {
+        name: name.into(),
+        field: None,
+        size: None,
+        decoders,
+        big_endian: big,
+        comment: btf.describe(id),
+    }]
+}
+
+/// Labels for the leaf members of a key struct: nested structs are
+/// flattened, and of a union only its first member is read.
+fn struct_labels(btf: &Btf, all: &[Field]) -> Vec<LabelPlan> {
+    let mut out: Vec<LabelPlan> = Vec::new();
+    let mut covered_to = 0usize;
+    for f in all {
+        let composite = matches!(
+            btf.resolve(f.ty).map(|(_, t)| &t.kind),
+            Some(Kind::Struct { .. } | Kind::Union { .. })
+        );
+        if composite || f.bitfield || f.size == 0 {
+            continue;
+        }
+        // A later member of a union overlaps what was already read.
+        if f.offset < covered_to {
+            continue;
+        }
+        covered_to = f.offset + f.size;
+        let leaf = f.path.rsplit('.').next().unwrap_or(&f.path);
+        let mut name = sanitize(&f.path);
+        if matches!(name.as_str(), "le" | "quantile" | "cpu") || name.starts_with("__") {
+            name = format!("key_{}", name.trim_start_matches('_'));
+        }
+        while out.iter().any(|l| l.name == name) {
+            name.push('_');
+        }
+        let (decoders, big) = decoders_for(btf, f.ty, leaf);
+        out.push(LabelPlan {
+            field: (name != f.path).then(|| f.path.clone()),
+            name,
+            size: None,
+            decoders,
+            big_endian: big,
+            comment: format!("{} at offset {}", btf.describe(f.ty), f.offset),
+        });
+    }
+    out
+}
+
+fn sanitize(path: &str) -> String {
+    let mut s: String = path
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.starts_with(|c: char| c.is_ascii_digit()) || s.is_empty() {
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// Decoders for a member, from its type and name. `ifname`, `majorminor`,
+/// `ksym` and `inet_ip` read the raw bytes; `cgroup`, `syscall` and
+/// `errno` read the number `uint` makes of them, as in the reference.
+fn decoders_for(btf: &Btf, ty: TypeId, name: &str) -> (Vec<String>, bool) {
+    let v = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let size = btf.size_of(ty).unwrap_or(0);
+    let typedef = btf.typedef_name(ty).unwrap_or("");
+    let big = typedef.starts_with("__be");
+    let lower = name.to_ascii_lowercase();
+    let resolved = btf.resolve(ty).map(|(_, t)| t.kind.clone());
+    if let Some(Kind::Array { elem, .. }) = &resolved {
+        let char_elem = matches!(
+            btf.resolve(*elem).map(|(_, t)| &t.kind),
+            Some(Kind::Int { char: true, .. })
+        ) || btf.describe(*elem) == "char";
+        if char_elem {
+            return (v(&["string"]), false);
+        }
+        if is_addr(&lower) && (size == 4 || size == 16) {
+            return (v(&["inet_ip"]), false);
+        }
+        return (v(&["hex"]), false);
+    }
+    if !matches!(resolved, Some(Kind::Int { .. } | Kind::Enum { .. })) {
+        return (v(&["hex"]), false);
+    }
+    let d = if lower.ends_with("ifindex") || lower == "ifidx" {
+        v(&["ifname"])
+    } else if lower == "dev" || lower.ends_with("_dev") || typedef == "dev_t" {
+        v(&["majorminor"])
+    } else if matches!(
+        lower.as_str(),
+        "cgroup" | "cgroup_id" | "cgid" | "cgroupid" | "cg_id"
+    ) {
+        v(&["uint", "cgroup"])
+    } else if matches!(
+        lower.as_str(),
+        "syscall" | "syscall_nr" | "syscall_id" | "nr" | "sysnr" | "sys_nr"
+    ) {
+        v(&["uint", "syscall"])
+    } else if matches!(lower.as_str(), "errno" | "err" | "error") {
+        v(&["uint", "errno"])
+    } else if is_addr(&lower) && (size == 4 || size == 16) {
+        v(&["inet_ip"])
+    } else if matches!(lower.as_str(), "ip" | "func" | "caller" | "pc" | "addr") && size == 8 {
+        v(&["ksym"])
+    } else {
+        v(&["uint"])
+    };
+    let big = big && d.len() == 1 && d[0] == "uint";
+    (d, big)
+}
+
+fn is_addr(name: &str) -> bool {
+    name.ends_with("addr")
+        || matches!(
+            name,
+            "ip" | "saddr" | "daddr" | "src" | "dst" | "ip4" | "ip6"
+        )
+}
+
+fn help_of(map: &str) -> String {
+    let words = map.trim_end_matches("_total").replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => map.to_string(),
+    }
+}
+
+/// The config, as YAML text.
+/// `object_key` is the config's `object:` value; `described` what the user
+/// asked for, for the header.
+pub fn render(object_key: &str, described: &str, plans: &[MapPlan]) -> String {
+    let mut y = String::new();
+    let _ = writeln!(
+        y,
+        "# Written by `ebpf-exporter describe {described}`: a starting point. Check each\n\
+         # metric's type and help, and each label's decoders, against what the\n\
+         # program stores. Labels have no sizes: they bind to the key's members\n\
+         # in the object's BTF when the config loads."
+    );
+    let _ = writeln!(y, "object: {}", yaml_str(object_key));
+    let metrics: Vec<&MetricPlan> = plans
+        .iter()
+        .filter_map(|p| match p {
+            MapPlan::Metric(m) => Some(m),
+            MapPlan::Skipped { .. } => None,
+        })
+        .collect();
+    y.push_str("metrics:\n");
+    for (section, want) in [("counters", 0), ("gauges", 1), ("histograms", 2)] {
+        let of: Vec<&&MetricPlan> = metrics
+            .iter()
+            .filter(|m| {
+                want == match m.kind {
+                    MetricKind::Counter => 0,
+                    MetricKind::Gauge => 1,
+                    MetricKind::Histogram { .. } => 2,
+                }
+            })
+            .collect();
+        if of.is_empty() {
+            continue;
+        }
+        let _ = writeln!(y, "  {section}:");
+        for m in of {
+            let _ = writeln!(y, "    - name: {}", m.map);
+            let _ = writeln!(y, "      help: {}", yaml_str(&help_of(&m.map)));
+            if let MetricKind::Histogram { max } = m.kind {
+                let _ = writeln!(
+                    y,
+                    "      # The bucket is the last label; check the range and the unit\n      # (bucket_multiplier) against the program."
+                );
+                let _ = writeln!(
+                    y,
+                    "      bucket_type: exp2\n      bucket_min: 0\n      bucket_max: {max}"
+                );
+            }
+            if m.labels.is_empty() {
+                continue;
+            }
+            y.push_str("      labels:\n");
+            for l in &m.labels {
+                let _ = writeln!(y, "        - name: {}  # {}", l.name, l.comment);
+                if let Some(f) = &l.field {
+                    let _ = writeln!(y, "          field: {f}");
+                }
+                if let Some(size) = l.size {
+                    let _ = writeln!(y, "          size: {size}");
+                }
+                y.push_str("          decoders:\n");
+                for d in &l.decoders {
+                    let _ = writeln!(y, "            - name: {d}");
+                    if d == "uint" && l.big_endian {
+                        y.push_str("              byte_order: big\n");
+                    }
+                }
+            }
+        }
+    }
+    let skipped: Vec<(&str, &str)> = plans
+        .iter()
+        .filter_map(|p| match p {
+            MapPlan::Skipped { map, why } => Some((map.as_str(), why.as_str())),
+            MapPlan::Metric(_) => None,
+        })
+        .collect();
+    if !skipped.is_empty() {
+        y.push_str("# Skipped:\n");
+        for (map, why) in skipped {
+            let _ = writeln!(y, "#   {map}: {why}");
+        }
+    }
+    y
+}
+
+fn yaml_str(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _-./+()".contains(c))
+        && !s.starts_with([' ', '-'])
+        && !s.ends_with(' ');
+    if plain {
+        s.to_string()
+    } else {
+        format!("{s:?}")
+    }
+}

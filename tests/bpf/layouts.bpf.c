@@ -1,0 +1,115 @@
+// Key layouts for tests/layouts.rs: structs with alignment padding,
+// nested and anonymous members, byte arrays, network-order typedefs, a
+// scalar key and a map that declares sizes only. `fill` writes known keys.
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// A u8 followed by a u64: 3 bytes of padding nobody writes in YAML.
+struct op_key {
+	u32 dev;
+	u8 op;
+	u64 slot;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct op_key);
+	__type(value, u64);
+} op_latency_seconds SEC(".maps");
+
+struct flow_key {
+	u32 saddr;
+	__be16 sport;
+	u8 proto;
+	char comm[16];
+	struct {
+		u32 pid;
+		u32 tgid;
+	} ids;
+	union {
+		u32 ifindex;
+		u32 raw;
+	};
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct flow_key);
+	__type(value, u64);
+} flow_packets_total SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 64);
+	__type(key, u32);
+	__type(value, u64);
+} scalar_hits_total SEC(".maps");
+
+// Sizes only: no key type to bind to.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__uint(key_size, 8);
+	__uint(value_size, 8);
+} sized_only_total SEC(".maps");
+
+// Not metric maps, for describe to skip.
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
+struct big_value {
+	u64 a;
+	u64 b;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8);
+	__type(key, u32);
+	__type(value, struct big_value);
+} pairs SEC(".maps");
+
+static void add(void *map, void *key, u64 n)
+{
+	u64 *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		__sync_fetch_and_add(v, n);
+	else
+		bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
+}
+
+SEC("syscall")
+int fill(void *ctx)
+{
+	struct op_key ok = {};
+	struct flow_key fk = {};
+	u32 k = 7;
+	u64 sk = 0x0102030405060708ULL;
+
+	// Major 4095 names no device anywhere: majorminor says unknown.
+	ok.dev = 0xFFF01;
+	ok.op = 1;
+	for (int slot = 0; slot < 4; slot++) {
+		ok.slot = slot;
+		add(&op_latency_seconds, &ok, slot + 1);
+	}
+	fk.saddr = bpf_htonl(0x0a000001);
+	fk.sport = bpf_htons(443);
+	fk.proto = 6;
+	__builtin_memcpy(fk.comm, "curl", 5);
+	fk.ids.pid = 42;
+	fk.ids.tgid = 40;
+	fk.ifindex = 1;
+	add(&flow_packets_total, &fk, 3);
+	add(&scalar_hits_total, &k, 5);
+	add(&sized_only_total, &sk, 2);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,289 @@
+//! Layouts from BTF, with a real object (tests/bpf/layouts.bpf.c): labels
+//! without sizes bind to key members, reference layouts are checked against
+//! the key struct, and `describe` writes a config that serves unchanged.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{prog_fd, test_run, Running, Scrape};
+
+/// A scratch dir holding the compiled object as `layouts.bpf.o`.
+fn object_dir(name: &str) -> PathBuf {
+    let dir = common::scratch_dir(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/layouts.bpf.c");
+    common::compile_bpf(&src, &dir.join("layouts.bpf.o"));
+    dir
+}
+
+/// Starts the exporter on `dir`, runs the object's `fill` program once and
+/// scrapes.
+fn serve_and_fill(dir: &Path) -> (Running, Scrape) {
+    let e = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    test_run(&prog_fd(e.program_id("fill")));
+    let s = e.scrape();
+    (e, s)
+}
+
+fn samples(s: &Scrape, prefix: &str) -> Vec<String> {
+    let mut lines: Vec<String> = s
+        .text
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+const BOUND: &str = "metrics:
+  counters:
+    - name: flow_packets_total
+      help: Packets by flow
+      labels:
+        - {name: saddr, decoders: [{name: inet_ip}]}
+        - {name: sport, decoders: [{name: uint, byte_order: big}]}
+        - {name: proto, decoders: [{name: uint}]}
+        - {name: comm, decoders: [{name: string}]}
+        - {name: pid, field: ids.pid, decoders: [{name: uint}]}
+        - {name: ifindex, decoders: [{name: uint}]}
+    - name: scalar_hits_total
+      help: Hits by key, summed over CPUs
+      labels:
+        - {name: k, decoders: [{name: uint}]}
+    - name: sized_only_total
+      help: A key without BTF, in the reference's format
+      labels:
+        - {name: k, size: 8, decoders: [{name: uint}]}
+  histograms:
+    - name: op_latency_seconds
+      help: Latency by device and operation
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 3
+      labels:
+        - {name: dev, decoders: [{name: uint}]}
+        - {name: op, decoders: [{name: uint}]}
+        - {name: bucket, decoders: [{name: uint}]}
+";
+
+#[test]
+fn labels_without_sizes_bind_to_key_members() {
+    let dir = object_dir("layouts-bound");
+    std::fs::write(dir.join("layouts.yaml"), BOUND).expect("write");
+    let (_e, s) = serve_and_fill(&dir);
+    assert_eq!(
+        samples(&s, "ebpf_exporter_flow_packets_total{"),
+        vec![
+            "ebpf_exporter_flow_packets_total{saddr=\"10.0.0.1\",sport=\"443\",proto=\"6\",comm=\"curl\",pid=\"42\",ifindex=\"1\"} 3"
+        ]
+    );
+    assert_eq!(
+        samples(&s, "ebpf_exporter_scalar_hits_total{"),
+        vec!["ebpf_exporter_scalar_hits_total{k=\"7\"} 5"]
+    );
+    assert_eq!(
+        samples(&s, "ebpf_exporter_sized_only_total{"),
+        vec!["ebpf_exporter_sized_only_total{k=\"72623859790382856\"} 2"]
+    );
+    // The bucket binds to the key's last member; slots 0..3 hold 1..4.
+    assert_eq!(
+        samples(&s, "ebpf_exporter_op_latency_seconds_bucket{"),
+        vec![
+            "ebpf_exporter_op_latency_seconds_bucket{dev=\"1048321\",op=\"1\",le=\"+Inf\"} 10",
+            "ebpf_exporter_op_latency_seconds_bucket{dev=\"1048321\",op=\"1\",le=\"1\"} 1",
+            "ebpf_exporter_op_latency_seconds_bucket{dev=\"1048321\",op=\"1\",le=\"2\"} 3",
+            "ebpf_exporter_op_latency_seconds_bucket{dev=\"1048321\",op=\"1\",le=\"4\"} 6",
+            "ebpf_exporter_op_latency_seconds_bucket{dev=\"1048321\",op=\"1\",le=\"8\"} 10",
+        ]
+    );
+}
+
+/// `--config.check` on a config whose one metric is `histogram` with
+/// `labels`, in the reference's format; its output and success.
+fn check_histogram(dir: &Path, labels: &str) -> (bool, String) {
+    let config = format!(
+        "metrics:\n  histograms:\n    - name: op_latency_seconds\n      help: Latency\n      bucket_type: exp2\n      bucket_min: 0\n      bucket_max: 3\n      labels:\n{labels}"
+    );
+    std::fs::write(dir.join("layouts.yaml"), config).expect("write");
+    let out = Command::new(common::BIN)
+        .args(["--config.check", &format!("--config.dir={}", dir.display())])
+        .output()
+        .expect("runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let config_ok = text.contains("config layouts (") && text.contains("): OK, object");
+    (config_ok, text)
+}
+
+#[test]
+fn reference_layouts_are_checked_against_btf() {
+    let dir = object_dir("layouts-checked");
+    let file = dir.join("layouts.yaml").display().to_string();
+    // The reference's classic mistake: no padding after a u8 that a u64
+    // follows.
+    let (ok, out) = check_histogram(
+        &dir,
+        "        - {name: dev, size: 4, decoders: [{name: uint}]}\n        - {name: op, size: 1, decoders: [{name: uint}]}\n        - {name: bucket, size: 8, decoders: [{name: uint}]}\n",
+    );
+    assert!(!ok, "{out}");
+    let expected = format!(
+        "{file}:10: key `metrics.histograms[0].labels[1].size`: metric \"op_latency_seconds\": \
+         label \"op\" is size 1 but member \"op\" (u8 at offset 4) is followed by 3 bytes of padding \
+         before \"slot\" (u64 at offset 8): add padding: 3"
+    );
+    assert!(out.contains(&expected), "{out}");
+    // Padding given, but wrong.
+    let (ok, out) = check_histogram(
+        &dir,
+        "        - {name: dev, size: 4, decoders: [{name: uint}]}\n        - {name: op, size: 1, padding: 1, decoders: [{name: uint}]}\n        - {name: bucket, size: 8, decoders: [{name: uint}]}\n",
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("labels[1].padding`"), "{out}");
+    assert!(out.contains(": use padding: 3"), "{out}");
+    // A label that cuts a member.
+    let (ok, out) = check_histogram(
+        &dir,
+        "        - {name: dev, size: 2, padding: 2, decoders: [{name: uint}]}\n        - {name: op, size: 4, decoders: [{name: uint}]}\n        - {name: bucket, size: 8, decoders: [{name: uint}]}\n",
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("label \"dev\" covers key bytes 0..2, which cuts member \"dev\" (u32 at offset 0, 4 bytes) in two"),
+        "{out}"
+    );
+    // What works in the reference keeps working: explicit padding, or a
+    // u8 given the 4 bytes up to the next member.
+    for op in [
+        "{name: op, size: 1, padding: 3, decoders: [{name: uint}]}",
+        "{name: op, size: 4, decoders: [{name: uint}]}",
+    ] {
+        let (ok, out) = check_histogram(
+            &dir,
+            &format!("        - {{name: dev, size: 4, decoders: [{{name: uint}}]}}\n        - {op}\n        - {{name: bucket, size: 8, decoders: [{{name: uint}}]}}\n"),
+        );
+        assert!(ok, "{op}: {out}");
+    }
+    // Binding errors name the member list, the size, or the missing BTF.
+    let (ok, out) = check_histogram(
+        &dir,
+        "        - {name: dev, decoders: [{name: uint}]}\n        - {name: op, field: opcode, decoders: [{name: uint}]}\n        - {name: bucket, decoders: [{name: uint}]}\n",
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("labels[1].field`: metric \"op_latency_seconds\": map \"op_latency_seconds\"'s key struct op_key has no member \"opcode\"; its members: dev, op, slot"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_layout_prints_where_labels_sit() {
+    let dir = object_dir("layouts-print");
+    std::fs::write(dir.join("layouts.yaml"), BOUND).expect("write");
+    let out = Command::new(common::BIN)
+        .args([
+            "--config.check",
+            "--config.check-layout",
+            &format!("--config.dir={}", dir.display()),
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "    label comm: member comm (char[16]) at offset 7, size 16, decoders string",
+        "    label pid: member ids.pid (u32) at offset 24, size 4, decoders uint",
+        "    label sport: member sport (__be16) at offset 4, size 2, decoders uint",
+        "    label bucket: member slot (u64) at offset 8, size 8, decoders uint",
+        "    label k: bytes at offset 0, size 8, decoders uint",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn describe_writes_a_config_that_serves_unchanged() {
+    let dir = object_dir("layouts-describe");
+    let object = dir.join("layouts.bpf.o");
+    let out = Command::new(common::BIN)
+        .args(["describe", &object.display().to_string()])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !yaml.contains("size: 1") && !yaml.contains("padding"),
+        "{yaml}"
+    );
+    for skipped in [
+        "#   events: a RINGBUF map",
+        "#   pairs: its values are struct big_value (16 bytes)",
+    ] {
+        assert!(yaml.contains(skipped), "{skipped:?} in:\n{yaml}");
+    }
+    // Saved under another name, elsewhere: the object path is absolute.
+    let elsewhere = common::scratch_dir("layouts-describe-cfg");
+    std::fs::write(elsewhere.join("mine.yaml"), &yaml).expect("write");
+    let (_e, s) = serve_and_fill(&elsewhere);
+    assert!(
+        s.text
+            .contains("ebpf_exporter_decoder_errors_total{config=\"mine\"} 0"),
+        "{}",
+        s.text
+    );
+    assert_eq!(
+        samples(&s, "ebpf_exporter_flow_packets_total{"),
+        vec![
+            "ebpf_exporter_flow_packets_total{saddr=\"10.0.0.1\",sport=\"443\",proto=\"6\",comm=\"curl\",ids_pid=\"42\",ids_tgid=\"40\",ifindex=\"lo\"} 3"
+        ]
+    );
+    assert_eq!(
+        samples(&s, "ebpf_exporter_scalar_hits_total{"),
+        vec!["ebpf_exporter_scalar_hits_total{key=\"7\"} 5"]
+    );
+    assert!(
+        s.text.contains(
+            "ebpf_exporter_op_latency_seconds_bucket{dev=\"unknown:4095:1\",op=\"1\",le=\"8\"} 10"
+        ),
+        "{}",
+        s.text
+    );
+}
+
+#[test]
+fn describe_works_on_every_built_in_object() {
+    let list = Command::new(common::BIN)
+        .args(["describe", "no-such-object"])
+        .output()
+        .expect("runs");
+    assert_eq!(list.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&list.stderr);
+    let names: Vec<String> = err
+        .split("(built-in: ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the built-in list")
+        .split(", ")
+        .map(str::to_string)
+        .collect();
+    assert!(names.len() >= 27, "{names:?}");
+    for name in names {
+        let out = Command::new(common::BIN)
+            .args(["describe", &name])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "describe {name}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("object: {name}\n")),
+            "{name}"
+        );
+    }
+}
