@@ -22,7 +22,11 @@ pub enum MapPlan {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricPlan {
+    /// The metric's name; the map's own when it reads the whole value.
+    pub name: String,
     pub map: String,
+    /// The value member it reads, for struct values.
+    pub value: Option<String>,
     pub kind: MetricKind,
     pub labels: Vec<LabelPlan>,
 }
@@ -67,7 +71,7 @@ pub fn plan(bytes: &[u8]) -> Result<Vec<MapPlan>, String> {
             value_size: map.value_size() as usize,
             max_entries: map.max_entries(),
         };
-        plans.push(plan_map(&info, types.as_ref()));
+        plans.extend(plan_map(&info, types.as_ref()));
     }
     Ok(plans)
 }
@@ -87,9 +91,12 @@ fn skipped(map: &str, why: impl Into<String>) -> MapPlan {
     }
 }
 
-pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> MapPlan {
+pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
     if m.name.contains('.') {
-        return skipped(&m.name, "a global-variable section, not a map of counts");
+        return vec![skipped(
+            &m.name,
+            "a global-variable section, not a map of counts",
+        )];
     }
     let metric_map = matches!(
         m.map_type,
@@ -108,35 +115,9 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> MapPlan {
             }
             other => format!("a {other:?} map, which metrics do not read"),
         };
-        return skipped(&m.name, why);
-    }
-    let value = types.and_then(|t| Some((&t.btf, t.value(&m.name)?)));
-    if m.value_size != 8 {
-        let what = value
-            .map(|(btf, id)| btf.describe(id))
-            .unwrap_or_else(|| "values".to_string());
-        return skipped(
-            &m.name,
-            format!(
-                "its values are {what} ({} bytes); metrics read u64 values",
-                m.value_size
-            ),
-        );
-    }
-    if let Some((btf, id)) = value {
-        let integer = matches!(
-            btf.resolve(id).map(|(_, t)| &t.kind),
-            Some(Kind::Int { .. } | Kind::Enum { .. })
-        );
-        if !integer {
-            return skipped(
-                &m.name,
-                format!("its values are {}, not an integer count", btf.describe(id)),
-            );
-        }
+        return vec![skipped(&m.name, why)];
     }
     let key = types.and_then(|t| Some((&t.btf, t.key(&m.name)?)));
-    let mut kind = guess_kind(&m.name);
     let labels = match key {
         Some((btf, id)) => {
             let all = fields(btf, id);
@@ -155,7 +136,40 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> MapPlan {
             comment: format!("{} bytes; the object has no key type", m.key_size),
         }],
     };
-    // A last member named like a bucket makes a histogram, as does an
+    // A one-entry array is one unlabelled series (key 0).
+    let labels = if labels.len() == 1 && m.map_type == MapType::Array && m.max_entries == 1 {
+        Vec::new()
+    } else {
+        labels
+    };
+    let value = types.and_then(|t| Some((&t.btf, t.value(&m.name)?)));
+    if let Some((btf, id)) = value {
+        if !fields(btf, id).is_empty() {
+            return struct_value_plans(m, btf, id, &labels);
+        }
+    }
+    if m.value_size != 8 {
+        let what = value
+            .map(|(btf, id)| btf.describe(id))
+            .unwrap_or_else(|| "values".to_string());
+        return vec![skipped(
+            &m.name,
+            format!(
+                "its values are {what} ({} bytes), with no members to read: metrics read u64 values or struct members",
+                m.value_size
+            ),
+        )];
+    }
+    if let Some((btf, id)) = value {
+        if !is_count(btf, id) {
+            return vec![skipped(
+                &m.name,
+                format!("its values are {}, not an integer count", btf.describe(id)),
+            )];
+        }
+    }
+    let mut kind = guess_kind(&m.name);
+    // A last key member named like a bucket makes a histogram, as does an
     // array indexed by slot with a histogram-like name.
     let bucket_like = |n: &str| {
         let n = n.rsplit('.').next().unwrap_or(n);
@@ -166,24 +180,105 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> MapPlan {
         .map(|l| l.field.as_deref().unwrap_or(&l.name).to_string());
     let histogram_name = m.name.contains("hist") || m.name.ends_with("_seconds");
     if last.as_deref().is_some_and(bucket_like)
-        || (histogram_name && labels.len() == 1 && labels[0].name == "key")
+        || (histogram_name
+            && labels.len() == 1
+            && matches!(labels[0].name.as_str(), "key" | "index"))
     {
-        let max = u64::from(m.max_entries.saturating_sub(1)).min(63);
+        let max = u64::from(m.max_entries.saturating_sub(1));
         kind = MetricKind::Histogram { max: max.min(26) };
     }
-    if labels.len() == 1 && m.map_type == MapType::Array && m.max_entries == 1 {
-        // A one-entry array is one unlabelled series (key 0).
-        return MapPlan::Metric(MetricPlan {
-            map: m.name.clone(),
-            kind,
-            labels: Vec::new(),
-        });
-    }
-    MapPlan::Metric(MetricPlan {
+    vec![MapPlan::Metric(MetricPlan {
+        name: m.name.clone(),
         map: m.name.clone(),
+        value: None,
         kind,
         labels,
-    })
+    })]
+}
+
+/// An integer a map can count in: not `char` (text) or `bool`.
+fn is_count(btf: &Btf, id: TypeId) -> bool {
+    match btf.resolve(id) {
+        Some((_, t)) if t.name == "char" => false,
+        Some((_, t)) => matches!(
+            t.kind,
+            Kind::Int {
+                size: 1 | 2 | 4 | 8,
+                bool: false,
+                ..
+            } | Kind::Enum { .. }
+        ),
+        None => false,
+    }
+}
+
+/// One metric per integer member of a struct value, and a histogram per
+/// array of integer counts in it (libbpf-tools' `u32 slots[N]`).
+fn struct_value_plans(m: &MapInfo, btf: &Btf, value: TypeId, labels: &[LabelPlan]) -> Vec<MapPlan> {
+    let mut out = Vec::new();
+    let all = fields(btf, value);
+    let arrays = all
+        .iter()
+        .filter(|f| {
+            matches!(btf.resolve(f.ty).map(|(_, t)| &t.kind), Some(Kind::Array { elem, .. }) if is_count(btf, *elem))
+        })
+        .count();
+    for f in &all {
+        let Some((_, t)) = btf.resolve(f.ty) else {
+            continue;
+        };
+        let member = sanitize(&f.path);
+        match &t.kind {
+            Kind::Struct { .. } | Kind::Union { .. } => continue,
+            Kind::Array { elem, nelems } if is_count(btf, *elem) => {
+                let name = if arrays == 1 {
+                    m.name.clone()
+                } else {
+                    format!("{}_{member}", m.name)
+                };
+                out.push(MapPlan::Metric(MetricPlan {
+                    name,
+                    map: m.name.clone(),
+                    value: Some(f.path.clone()),
+                    kind: MetricKind::Histogram {
+                        max: u64::from(nelems.saturating_sub(1)).min(63),
+                    },
+                    labels: labels.to_vec(),
+                }));
+            }
+            _ if is_count(btf, f.ty) && !f.bitfield => {
+                let mut kind = guess_kind(&member);
+                if kind == MetricKind::Counter {
+                    kind = guess_kind(&m.name);
+                }
+                let mut name = format!("{}_{member}", m.name.trim_end_matches("_total"));
+                if kind == MetricKind::Counter && !name.ends_with("_total") {
+                    name.push_str("_total");
+                }
+                out.push(MapPlan::Metric(MetricPlan {
+                    name,
+                    map: m.name.clone(),
+                    value: Some(f.path.clone()),
+                    kind,
+                    labels: labels.to_vec(),
+                }));
+            }
+            _ => out.push(skipped(
+                &format!("{}.{}", m.name, f.path),
+                format!("value member of type {}, not a count", btf.describe(f.ty)),
+            )),
+        }
+    }
+    if out.is_empty() {
+        out.push(skipped(
+            &m.name,
+            format!(
+                "its values are {}, with no integer members",
+                btf.describe(value)
+            ),
+        ));
+    }
+    out
 }
 
 fn guess_kind(map: &str) -> MetricKind {
@@ -241,7 +336,7 @@ fn struct_labels(btf: &Btf, all: &[Field]) -> Vec<LabelPlan> {
         if f.offset < covered_to {
             continue;
         }
-        covered_to = f.offset + f.size;
+        covered_to = f.offset.saturating_add(f.size);
         let leaf = f.path.rsplit('.').next().unwrap_or(&f.path);
         let mut name = sanitize(&f.path);
         if matches!(name.as_str(), "le" | "quantile" | "cpu") || name.starts_with("__") {
@@ -387,12 +482,23 @@ pub fn render(object_key: &str, described: &str, plans: &[MapPlan]) -> String {
         }
         let _ = writeln!(y, "  {section}:");
         for m in of {
-            let _ = writeln!(y, "    - name: {}", m.map);
-            let _ = writeln!(y, "      help: {}", yaml_str(&help_of(&m.map)));
+            let _ = writeln!(y, "    - name: {}", m.name);
+            let _ = writeln!(y, "      help: {}", yaml_str(&help_of(&m.name)));
+            if m.name != m.map {
+                let _ = writeln!(y, "      map: {}", m.map);
+            }
+            if let Some(v) = &m.value {
+                let _ = writeln!(y, "      value: {v}");
+            }
             if let MetricKind::Histogram { max } = m.kind {
                 let _ = writeln!(
                     y,
-                    "      # The bucket is the last label; check the range and the unit\n      # (bucket_multiplier) against the program."
+                    "      # {}; check the range and the unit\n      # (bucket_multiplier) against the program.",
+                    if m.value.is_some() {
+                        "Bucket i is element i of the value's array"
+                    } else {
+                        "The bucket is the last label"
+                    }
                 );
                 let _ = writeln!(
                     y,

@@ -49,6 +49,14 @@ pub struct Counter {
     /// be published in seconds as Prometheus conventions ask.
     #[serde(default)]
     pub value_multiplier: Option<f64>,
+    /// Ours: the map to read, when it is not named like the metric (so
+    /// that several metrics can read one map).
+    #[serde(default)]
+    pub map: Option<String>,
+    /// Ours: the member of a struct value this metric exports (`a.b` for a
+    /// nested one), from the map's value BTF.
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -76,6 +84,15 @@ pub struct Histogram {
     pub bucket_multiplier: Option<f64>,
     #[serde(default)]
     pub labels: Vec<Label>,
+    /// Ours: the map to read, when it is not named like the metric.
+    #[serde(default)]
+    pub map: Option<String>,
+    /// Ours: an array member of the map's value holding the bucket counts
+    /// (`u64 slots[27]`, one key per label set, as libbpf-tools store
+    /// histograms); element i is bucket index i, and there is no bucket
+    /// label.
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 impl Histogram {

@@ -18,6 +18,10 @@ pub struct MetricSpec<'a> {
     /// The key path of the metric, e.g. `metrics.counters[0]`.
     pub at: String,
     pub name: &'a str,
+    /// The map it reads: `map:`, or the metric's own name.
+    pub map: &'a str,
+    /// The value member it reads (`value:`), if the values are structs.
+    pub value: Option<&'a str>,
     pub help: &'a str,
     pub labels: &'a [Label],
     pub kind: SpecKind<'a>,
@@ -42,6 +46,8 @@ impl Config {
         let counters = m.counters.iter().enumerate().map(|(i, c)| MetricSpec {
             at: format!("metrics.counters[{i}]"),
             name: &c.name,
+            map: c.map.as_deref().unwrap_or(&c.name),
+            value: c.value.as_deref(),
             help: &c.help,
             labels: &c.labels,
             kind: SpecKind::Counter(c),
@@ -49,6 +55,8 @@ impl Config {
         let gauges = m.gauges.iter().enumerate().map(|(i, c)| MetricSpec {
             at: format!("metrics.gauges[{i}]"),
             name: &c.name,
+            map: c.map.as_deref().unwrap_or(&c.name),
+            value: c.value.as_deref(),
             help: &c.help,
             labels: &c.labels,
             kind: SpecKind::Gauge(c),
@@ -56,6 +64,8 @@ impl Config {
         let histograms = m.histograms.iter().enumerate().map(|(i, h)| MetricSpec {
             at: format!("metrics.histograms[{i}]"),
             name: &h.name,
+            map: h.map.as_deref().unwrap_or(&h.name),
+            value: h.value.as_deref(),
             help: &h.help,
             labels: &h.labels,
             kind: SpecKind::Histogram(h),

@@ -60,6 +60,23 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         let at = &spec.at;
         check_metric_name(config, at, spec.name, &mut seen)?;
         check_help(config, at, spec.help)?;
+        if spec.map.is_empty() {
+            return Err(config.error(&spec.key("map"), "map must name a BPF map"));
+        }
+        if let Some(v) = spec.value {
+            if v.is_empty() || v.split('.').any(str::is_empty) {
+                return Err(config.error(
+                    &spec.key("value"),
+                    "value must name a member of the map's value struct, such as `bytes` or `stats.drops`",
+                ));
+            }
+            if spec.is_event_counter() {
+                return Err(config.error(
+                    &spec.key("value"),
+                    "value applies to maps, not to perf_event_array counters",
+                ));
+            }
+        }
         let sized = matches!(spec.kind, SpecKind::Counter(c) if c.perf_event_array);
         check_labels(config, at, spec.labels, sized)?;
         match spec.kind {
@@ -88,7 +105,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
     if let Some(map) = &config.spec.cgroup_id_map {
-        if config.specs().any(|s| s.name == map.name) {
+        if config.specs().any(|s| s.map == map.name) {
             return Err(config.error(
                 "cgroup_id_map.name",
                 format!(
@@ -273,10 +290,13 @@ fn check_label_list(
 }
 
 fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), ConfigError> {
-    if h.labels.is_empty() {
+    // With `value:` the buckets are an array in the value, and there is
+    // no bucket label.
+    if h.labels.is_empty() && h.value.is_none() {
         return Err(config.error(
             &format!("{at}.labels"),
-            "a histogram needs at least one label: the last one is the bucket index",
+            "a histogram needs at least one label: the last one is the bucket index \
+             (or `value:` naming an array of bucket counts in the map's value)",
         ));
     }
     match h.bucket_type {

@@ -47,7 +47,7 @@ fn metric_id(spec: &MetricSpec<'_>) -> MetricId {
     MetricId {
         name: format!("{PREFIX}{}", spec.name),
         help: spec.help.to_string(),
-        map_name: spec.name.to_string(),
+        map_name: spec.map.to_string(),
         layout: Vec::new(),
     }
 }
@@ -95,9 +95,10 @@ fn map_handle(
     object: &LoadedObject,
     spec: &MetricSpec<'_>,
 ) -> Result<MapHandle, ConfigError> {
+    let at = if spec.map != spec.name { "map" } else { "name" };
     object
-        .map_handle(spec.name)
-        .map_err(|e| config.error(&spec.key("name"), format!("metric {:?}: {e}", spec.name)))
+        .map_handle(spec.map)
+        .map_err(|e| config.error(&spec.key(at), format!("metric {:?}: {e}", spec.name)))
 }
 
 /// Points a decoder build error at the decoder in the original label list.
@@ -194,7 +195,10 @@ fn bind_one(
         .filter(|(i, _)| Some(*i) != cpu_index)
         .map(|(i, l)| (i, l.clone()))
         .unzip();
-    if let (MetricKind::Histogram(_), Some(i)) = (&kind, cpu_index) {
+    // Buckets come from the key's last label, or from an array in the
+    // value (`value:`), in which case every label is a key label.
+    let buckets_in_key = matches!(kind, MetricKind::Histogram(_)) && spec.value.is_none();
+    if let (true, Some(i)) = (buckets_in_key, cpu_index) {
         if i == spec.labels.len() - 1 {
             return Err(config.error(
                 &format!("{}.labels[{i}]", spec.at),
@@ -204,18 +208,17 @@ fn bind_one(
     }
 
     let key_size = handle.key_size() as usize;
-    let histogram = matches!(kind, MetricKind::Histogram(_));
     let key_type = object
         .types
         .as_ref()
-        .and_then(|t| Some((&t.btf, t.key(spec.name)?)));
+        .and_then(|t| Some((&t.btf, t.key(spec.map)?)));
     let key_labels = layout::bind_key(
         &key_labels,
         &index,
         key_type,
         key_size,
-        spec.name,
-        histogram,
+        spec.map,
+        buckets_in_key,
     )
     .map_err(|e| {
         config.error(
@@ -225,8 +228,7 @@ fn bind_one(
     })?;
     let bound = key_labels.iter().any(|l| l.offset.is_some());
     let described: usize = key_labels.iter().map(|l| l.size() + l.padding()).sum();
-    let zero_key =
-        key_labels.is_empty() && key_size == 4 && !matches!(kind, MetricKind::Histogram(_));
+    let zero_key = key_labels.is_empty() && key_size == 4 && !buckets_in_key;
     if described != key_size && !zero_key && !bound {
         let sizes: Vec<String> = key_labels
             .iter()
@@ -238,17 +240,31 @@ fn bind_one(
                 "metric {:?}: labels describe {described} bytes of key ({}), but map {:?} has {key_size}-byte keys",
                 spec.name,
                 if sizes.is_empty() { "no labels".to_string() } else { sizes.join(", ") },
-                spec.name
+                spec.map
             ),
         ));
     }
     let value_size = handle.value_size() as usize;
-    if value_size != 8 {
-        return Err(config.error(
-            &name_key,
-            format!("metric {:?}: map values are {value_size} bytes; metric maps need 8-byte (u64) values", spec.name),
-        ));
-    }
+    let value_type = object
+        .types
+        .as_ref()
+        .and_then(|t| Some((&t.btf, t.value(spec.map)?)));
+    let needed = match (&kind, spec.value) {
+        (MetricKind::Histogram(_), Some(_)) => match spec.kind {
+            SpecKind::Histogram(h) => Some(h.bucket_indexes().max().map_or(0, |m| m + 1)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let value =
+        layout::bind_value(value_type, value_size, spec.value, spec.map, needed).map_err(|e| {
+            let at = if spec.value.is_some() {
+                "value"
+            } else {
+                "name"
+            };
+            config.error(&spec.key(at), format!("metric {:?}: {e}", spec.name))
+        })?;
 
     let rows = if zero_key {
         Ok(RowDecoder::zero_key())
@@ -256,15 +272,11 @@ fn bind_one(
         RowDecoder::new(&key_labels, host)
     };
     let rows = rows.map_err(|e| chain_error(config, spec, e))?;
-    let reader = MapReader::new(handle, spec.name);
+    let reader = MapReader::new(handle, spec.map);
     let mut id = metric_id(spec);
     id.layout = layout_lines(&key_labels, key_type);
-    Ok(MetricCollector::new(
-        id,
-        kind,
-        reader,
-        rows,
-        cpu_index.is_some(),
-        cache_max_idle,
-    ))
+    Ok(
+        MetricCollector::new(id, kind, reader, rows, cpu_index.is_some(), cache_max_idle)
+            .reading(value),
+    )
 }

@@ -7,6 +7,7 @@ use crate::maps::MapReader;
 use super::buckets::BucketLayout;
 use super::cache::KeyCache;
 use super::collector::{Collected, Collector, MapStats, MetricId};
+use super::layout::ValueRead;
 use super::sink::{render_labels, Kind, Sink};
 
 pub enum MetricKind {
@@ -14,6 +15,15 @@ pub enum MetricKind {
     Counter(Option<f64>),
     Gauge(Option<f64>),
     Histogram(BucketLayout),
+}
+
+impl MetricKind {
+    fn filter_bucket(&self, bucket_in_key: bool) -> Option<&BucketLayout> {
+        match self {
+            MetricKind::Histogram(b) if bucket_in_key => Some(b),
+            _ => None,
+        }
+    }
 }
 
 pub struct MetricCollector {
@@ -29,6 +39,8 @@ pub struct MetricCollector {
     acc: Vec<u64>,
     seen: Vec<bool>,
     cpu_names: Vec<String>,
+    /// What each value holds for this metric.
+    value: ValueRead,
 }
 
 impl MetricCollector {
@@ -53,7 +65,14 @@ impl MetricCollector {
             acc: Vec::new(),
             seen: Vec::new(),
             cpu_names,
+            value: ValueRead::Whole,
         }
+    }
+
+    /// Reads a member of struct values instead of whole u64 values.
+    pub fn reading(mut self, value: ValueRead) -> Self {
+        self.value = value;
+        self
     }
 
     fn stats(&self, read_failed: bool) -> Option<MapStats> {
@@ -104,7 +123,8 @@ impl Collector for MetricCollector {
                 None => match self.rows.decode(key) {
                     Ok(Row::Drop) => self.cache.put(key, position, None, false),
                     Ok(Row::Labels { values, unknown }) => {
-                        match render(&self.label_names, &values, &self.kind) {
+                        let in_key = !matches!(self.value, ValueRead::Array { .. });
+                        match render(&self.label_names, &values, &self.kind, in_key) {
                             Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
                             Err(e) => {
                                 log::debug!("{}: {e}", self.id.name);
@@ -139,15 +159,40 @@ impl Collector for MetricCollector {
             }
             self.seen[slot] = true;
             let base = slot * ncols * width;
-            if percpu {
-                for (cpu, chunk) in value.chunks_exact(stride).enumerate() {
-                    let col = if self.split_cpus { cpu } else { 0 };
-                    let a = &mut self.acc[base + col * width + pos];
-                    *a = a.wrapping_add(read_u64(chunk));
-                }
+            let chunks = if percpu {
+                value.chunks_exact(stride)
             } else {
-                let a = &mut self.acc[base + pos];
-                *a = a.wrapping_add(read_u64(value));
+                value.chunks_exact(value.len().max(1))
+            };
+            for (cpu, chunk) in chunks.enumerate() {
+                let col = if self.split_cpus { cpu } else { 0 };
+                let at = base + col * width;
+                match self.value {
+                    ValueRead::Whole => {
+                        let a = &mut self.acc[at + pos];
+                        *a = a.wrapping_add(read_u64(chunk));
+                    }
+                    ValueRead::Field { offset, width } => {
+                        let a = &mut self.acc[at + pos];
+                        *a = a.wrapping_add(ValueRead::read(chunk, offset, width));
+                    }
+                    ValueRead::Array {
+                        offset,
+                        width: elem,
+                        count,
+                    } => {
+                        let MetricKind::Histogram(b) = &self.kind else {
+                            continue;
+                        };
+                        for i in 0..count {
+                            if let Some(p) = b.position(i as u64) {
+                                let a = &mut self.acc[at + p];
+                                *a =
+                                    a.wrapping_add(ValueRead::read(chunk, offset + i * elem, elem));
+                            }
+                        }
+                    }
+                }
             }
         }
         self.cache.end_scrape(self.reader.len());
@@ -212,8 +257,15 @@ const IGNORED_BUCKET: u32 = u32::MAX;
 
 /// Renders the label text for a row; for histograms the last label is the
 /// bucket index, which becomes the bucket's position instead of a label.
-fn render(names: &[String], values: &[String], kind: &MetricKind) -> Result<(String, u32), String> {
-    let MetricKind::Histogram(b) = kind else {
+/// `bucket_in_key` is false when the buckets come from an array in the
+/// value: then every label is a label.
+fn render(
+    names: &[String],
+    values: &[String],
+    kind: &MetricKind,
+    bucket_in_key: bool,
+) -> Result<(String, u32), String> {
+    let Some(b) = kind.filter_bucket(bucket_in_key) else {
         return Ok((render_labels(names.iter().map(String::as_str), values), 0));
     };
     let (bucket, rest) = values

@@ -228,7 +228,7 @@ pub fn bind_key(
                 ),
             });
         }
-        if f.offset + f.size > key_size || f.size == 0 {
+        if f.offset.saturating_add(f.size) > key_size || f.size == 0 {
             return Err(LayoutError {
                 label: at(i),
                 field: "",
@@ -302,12 +302,12 @@ fn check_sequential(
         }
         let cut = leaves
             .iter()
-            .filter(|f| f.offset < end && start < f.offset + f.size)
-            .find(|f| f.offset < start || f.offset + f.size > end);
+            .filter(|f| f.offset < end && start < f.offset.saturating_add(f.size))
+            .find(|f| f.offset < start || f.offset.saturating_add(f.size) > end);
         let last_whole = leaves
             .iter()
-            .filter(|f| f.offset >= start && f.offset + f.size <= end)
-            .max_by_key(|f| f.offset + f.size)
+            .filter(|f| f.offset >= start && f.offset.saturating_add(f.size) <= end)
+            .max_by_key(|f| f.offset.saturating_add(f.size))
             .copied();
         let Some(f) = cut else {
             previous = Some((i, label, last_whole));
@@ -315,9 +315,9 @@ fn check_sequential(
         };
         let in_gap = !leaves
             .iter()
-            .any(|l| l.offset <= start && start < l.offset + l.size);
+            .any(|l| l.offset <= start && start < l.offset.saturating_add(l.size));
         if let (true, Some((j, prev, Some(m)))) = (in_gap && f.offset > start, previous) {
-            let gap = f.offset - (m.offset + m.size);
+            let gap = f.offset.saturating_sub(m.offset.saturating_add(m.size));
             let given = prev.padding();
             let fix = if prev.padding.is_some() {
                 format!("use padding: {}", given + f.offset - start)
@@ -344,10 +344,10 @@ fn check_sequential(
         }
         let at_start = leaves.iter().find(|l| l.offset == start);
         let hint = match at_start {
-            Some(m) if m.offset + m.size <= f.offset => format!(
+            Some(m) if m.offset.saturating_add(m.size) <= f.offset => format!(
                 "use size: {} to end before it, or {} to take it whole",
                 f.offset - start,
-                f.offset + f.size - start
+                f.offset.saturating_add(f.size) - start
             ),
             Some(m) => format!(
                 "member {:?} ({}) is {} bytes: use size: {}",
@@ -371,4 +371,166 @@ fn check_sequential(
         });
     }
     Ok(())
+}
+
+/// What a metric reads from each map value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueRead {
+    /// The whole value, a u64 (the reference's only kind).
+    Whole,
+    /// An integer member of a struct value.
+    Field { offset: usize, width: usize },
+    /// An array of integer bucket counts in a struct value.
+    Array {
+        offset: usize,
+        width: usize,
+        count: usize,
+    },
+}
+
+impl ValueRead {
+    /// The integer `width` bytes at `offset` of `value` (zero-extended).
+    pub fn read(value: &[u8], offset: usize, width: usize) -> u64 {
+        let mut b = [0u8; 8];
+        if let Some(src) = value.get(offset..offset + width.min(8)) {
+            if cfg!(target_endian = "little") {
+                b[..src.len()].copy_from_slice(src);
+            } else {
+                b[8 - src.len()..].copy_from_slice(src);
+            }
+        }
+        u64::from_ne_bytes(b)
+    }
+}
+
+/// Decides what a metric reads from values of `value_size` bytes whose BTF
+/// type, if known, is `value`; `member` is the config's `value:`.
+/// `histogram`: the member must be an array of bucket counts, of which
+/// `buckets` (the highest bucket index used, plus one) must fit.
+pub fn bind_value(
+    value: Option<(&Btf, TypeId)>,
+    value_size: usize,
+    member: Option<&str>,
+    map: &str,
+    histogram: Option<u64>,
+) -> Result<ValueRead, String> {
+    let members_of = |btf: &Btf, ty: TypeId| {
+        fields(btf, ty)
+            .iter()
+            .filter(|f| f.depth == 0)
+            .map(|f| format!("{} ({})", f.path, btf.describe(f.ty)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(member) = member else {
+        if value_size == 8 {
+            return Ok(ValueRead::Whole);
+        }
+        return Err(match value {
+            Some((btf, ty)) if !fields(btf, ty).is_empty() => format!(
+                "map {map:?}'s values are {} ({value_size} bytes): name the member to export with \
+                 `value:` (members: {})",
+                btf.describe(ty),
+                members_of(btf, ty)
+            ),
+            _ => format!(
+                "map {map:?}'s values are {value_size} bytes; metric maps need 8-byte (u64) values, \
+                 or a struct value with BTF and `value:` naming a member"
+            ),
+        });
+    };
+    let Some((btf, ty)) = value else {
+        return Err(format!(
+            "map {map:?} declares no value type in BTF, so `value: {member}` cannot be found"
+        ));
+    };
+    let all = fields(btf, ty);
+    let Some(f) = find(&all, member) else {
+        return Err(format!(
+            "map {map:?}'s value {} has no member {member:?}; its members: {}",
+            btf.describe(ty),
+            members_of(btf, ty)
+        ));
+    };
+    if f.bitfield {
+        return Err(format!(
+            "member {:?} of map {map:?}'s value is a bitfield; values are read whole bytes",
+            f.path
+        ));
+    }
+    // The kernel's value size is what is read; BTF that claims more (a
+    // malformed object) must not send reads, or loops, past it.
+    if f.offset.saturating_add(f.size) > value_size || f.size == 0 {
+        return Err(format!(
+            "member {:?} ({} bytes at offset {}) does not fit map {map:?}'s {value_size}-byte values",
+            f.path, f.size, f.offset
+        ));
+    }
+    // Counts, not text: clang spells `char` as a signed 1-byte int, so
+    // it is told apart by name.
+    let integer = |id: TypeId| {
+        btf.resolve(id).is_some_and(|(_, t)| t.name != "char")
+            && matches!(
+                btf.resolve(id).map(|(_, t)| &t.kind),
+                Some(
+                    Kind::Int {
+                        size: 1 | 2 | 4 | 8,
+                        char: false,
+                        bool: false,
+                        ..
+                    } | Kind::Enum {
+                        size: 1 | 2 | 4 | 8,
+                        ..
+                    }
+                )
+            )
+    };
+    match histogram {
+        None => {
+            if !integer(f.ty) {
+                return Err(format!(
+                    "member {:?} of map {map:?}'s value is {}, not an integer of 1, 2, 4 or 8 bytes",
+                    f.path,
+                    btf.describe(f.ty)
+                ));
+            }
+            Ok(ValueRead::Field {
+                offset: f.offset,
+                width: f.size,
+            })
+        }
+        Some(needed) => {
+            let Some((_, t)) = btf.resolve(f.ty) else {
+                return Err(format!("member {:?} has no type", f.path));
+            };
+            let Kind::Array { elem, nelems } = t.kind else {
+                return Err(format!(
+                    "member {:?} of map {map:?}'s value is {}: a histogram's `value:` names an \
+                     array of bucket counts, such as u64 slots[27]",
+                    f.path,
+                    btf.describe(f.ty)
+                ));
+            };
+            if !integer(elem) {
+                return Err(format!(
+                    "member {:?} is an array of {}, not of integer counts",
+                    f.path,
+                    btf.describe(elem)
+                ));
+            }
+            if needed > u64::from(nelems) {
+                return Err(format!(
+                    "the buckets go up to index {}, but member {:?} ({}) has {nelems} elements",
+                    needed - 1,
+                    f.path,
+                    btf.describe(f.ty)
+                ));
+            }
+            Ok(ValueRead::Array {
+                offset: f.offset,
+                width: btf.size_of(elem).unwrap_or(8) as usize,
+                count: nelems as usize,
+            })
+        }
+    }
 }

@@ -74,6 +74,33 @@ struct {
 	__type(value, struct big_value);
 } pairs SEC(".maps");
 
+// Struct values: several metrics from one map, summed over CPUs or not.
+struct ee_flow_stats {
+	u64 bytes;
+	u32 packets;
+	u16 drops;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8);
+	__type(key, u32);
+	__type(value, struct ee_flow_stats);
+} flow_stats SEC(".maps");
+
+// A histogram as libbpf-tools keep one: the bucket counts in the value.
+struct hist {
+	u32 slots[8];
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8);
+	__type(key, u32);
+	__type(value, struct hist);
+} hists SEC(".maps");
+
 static void add(void *map, void *key, u64 n)
 {
 	u64 *v = bpf_map_lookup_elem(map, key);
@@ -109,6 +136,17 @@ int fill(void *ctx)
 	add(&flow_packets_total, &fk, 3);
 	add(&scalar_hits_total, &k, 5);
 	add(&sized_only_total, &sk, 2);
+
+	struct big_value pair = { .a = 10, .b = 20 };
+	bpf_map_update_elem(&pairs, &k, &pair, BPF_ANY);
+	// Per-CPU: this CPU's copy only; the others stay zero.
+	struct ee_flow_stats fs = { .bytes = 1500, .packets = 3, .drops = 1 };
+	bpf_map_update_elem(&flow_stats, &k, &fs, BPF_ANY);
+	struct hist h = {};
+	for (int i = 0; i < 8; i++)
+		h.slots[i] = i;
+	__builtin_memcpy(h.comm, "sleep", 6);
+	bpf_map_update_elem(&hists, &k, &h, BPF_ANY);
 	return 0;
 }
 
