@@ -73,3 +73,56 @@ fn readme_worked_example_runs_as_written() {
     // The test harness itself never calls getpid, so the count is exact.
     assert_eq!(count, 25.0);
 }
+
+#[test]
+fn readme_btf_example_runs_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("read README.md");
+    let dir = scratch_dir("readme-btf");
+    std::fs::write(
+        dir.join("io.bpf.c"),
+        block(&readme, "`io.bpf.c`, counting", "c"),
+    )
+    .expect("write");
+    common::compile_bpf(&dir.join("io.bpf.c"), &dir.join("io.bpf.o"));
+    // describe writes a config that validates and names both members.
+    let described =
+        run(Command::new(common::BIN)
+            .args(["describe", &dir.join("io.bpf.o").display().to_string()]));
+    for line in [
+        "    - name: io_calls_total",
+        "      value: calls",
+        "    - name: io_bytes_total",
+        "          decoders:\n            - name: string",
+    ] {
+        assert!(described.contains(line), "{line:?} in:\n{described}");
+    }
+    std::fs::write(
+        dir.join("io.yaml"),
+        block(&readme, "Edited into shape, `io.yaml`", "yaml"),
+    )
+    .expect("write");
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let me = std::process::id().to_string();
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("open /dev/null");
+    for _ in 0..10 {
+        std::io::Write::write_all(&mut out, &[0u8; 1000]).expect("write");
+    }
+    let mut bytes = 0.0;
+    let counted = eventually(Duration::from_secs(5), || {
+        let s = exporter.scrape();
+        bytes = s.sum(
+            "ebpf_exporter_io_bytes_total",
+            &[("pid", &me), ("op", "write")],
+        );
+        bytes >= 10_000.0
+            && s.sum(
+                "ebpf_exporter_io_calls_total",
+                &[("pid", &me), ("op", "write")],
+            ) >= 10.0
+    });
+    assert!(counted, "bytes written by this process: {bytes}");
+}

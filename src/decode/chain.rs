@@ -123,6 +123,13 @@ impl RowDecoder {
         }
     }
 
+    /// For labels bound to members: the key is the map's whole key, trailing
+    /// padding and unread members included.
+    pub fn with_key_size(mut self, key_size: usize) -> Self {
+        self.key_size = key_size.max(self.key_size);
+        self
+    }
+
     /// Total bytes the labels describe, sizes plus padding.
     pub fn key_size(&self) -> usize {
         self.key_size

@@ -272,6 +272,11 @@ fn bind_one(
         RowDecoder::new(&key_labels, host)
     };
     let rows = rows.map_err(|e| chain_error(config, spec, e))?;
+    let rows = if bound {
+        rows.with_key_size(key_size)
+    } else {
+        rows
+    };
     let reader = MapReader::new(handle, spec.map);
     let mut id = metric_id(spec);
     id.layout = layout_lines(&key_labels, key_type);

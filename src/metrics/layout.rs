@@ -534,3 +534,63 @@ pub fn bind_value(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::btf::tests::{blob, name_off};
+
+    /// struct v { u64 a; u32 slots[1 << 30]; }: BTF claiming far more than
+    /// the kernel's 16-byte values.
+    fn lying_value() -> (Btf, TypeId) {
+        let names = ["u64", "u32", "v", "a", "slots"];
+        let m = |n: &str| name_off(&names, n);
+        let raw = blob(
+            &[
+                ("u64", 1 << 24, 8, vec![64]),
+                ("u32", 1 << 24, 4, vec![32]),
+                ("", 3 << 24, 0, vec![2, 2, 1 << 30]),
+                (
+                    "v",
+                    (4 << 24) | 2,
+                    16,
+                    vec![m("a"), 1, 0, m("slots"), 3, 64],
+                ),
+            ],
+            &["a", "slots"],
+        );
+        (Btf::parse(&raw).expect("parses"), 4)
+    }
+
+    #[test]
+    fn value_members_must_fit_the_kernels_value_size() {
+        let (btf, v) = lying_value();
+        assert_eq!(
+            bind_value(Some((&btf, v)), 16, Some("a"), "m", None),
+            Ok(ValueRead::Field {
+                offset: 0,
+                width: 8
+            })
+        );
+        let e = bind_value(Some((&btf, v)), 16, Some("slots"), "m", Some(4)).expect_err("lies");
+        assert!(e.contains("does not fit map \"m\"'s 16-byte values"), "{e}");
+        let e = bind_value(Some((&btf, v)), 16, None, "m", None).expect_err("struct");
+        assert!(e.contains("name the member to export with `value:` (members: a (u64), slots (u32[1073741824]))"), "{e}");
+    }
+
+    #[test]
+    fn reads_integers_of_each_width() {
+        let bytes: Vec<u8> = (1u8..=16).collect();
+        let v = ValueRead::read(&bytes, 2, 2);
+        assert_eq!(v, u64::from(u16::from_ne_bytes([3, 4])));
+        assert_eq!(
+            ValueRead::read(&bytes, 15, 4),
+            0,
+            "past the end reads nothing"
+        );
+        assert_eq!(
+            ValueRead::read(&bytes, 8, 8),
+            u64::from_ne_bytes([9, 10, 11, 12, 13, 14, 15, 16])
+        );
+    }
+}
