@@ -418,6 +418,16 @@ fn describe(object: &str) -> ExitCode {
         }
     };
     let yaml = ebpf_exporter::describe::render(&key, object, &plans);
+    if !plans
+        .iter()
+        .any(|p| matches!(p, ebpf_exporter::describe::MapPlan::Metric(_)))
+    {
+        print!("{yaml}");
+        log::error!(
+            "describe {object}: no map of this object holds counts a metric can read (see the skipped list)"
+        );
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = ebpf_exporter::config::parse_config(
         "described",
         "<describe output>",

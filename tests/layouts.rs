@@ -66,6 +66,13 @@ const BOUND: &str = "metrics:
         - {name: dev, decoders: [{name: uint}]}
         - {name: op, decoders: [{name: uint}]}
         - {name: bucket, decoders: [{name: uint}]}
+    - name: array_hist_seconds
+      help: A struct-keyed array, created again without BTF by libbpf
+      bucket_type: linear
+      bucket_min: 0
+      bucket_max: 2
+      labels:
+        - {name: slot, decoders: [{name: uint}]}
 ";
 
 #[test]
@@ -86,6 +93,15 @@ fn labels_without_sizes_bind_to_key_members() {
     assert_eq!(
         samples(&s, "ebpf_exporter_sized_only_total{"),
         vec!["ebpf_exporter_sized_only_total{k=\"72623859790382856\"} 2"]
+    );
+    assert_eq!(
+        samples(&s, "ebpf_exporter_array_hist_seconds_bucket{"),
+        vec![
+            "ebpf_exporter_array_hist_seconds_bucket{le=\"+Inf\"} 5",
+            "ebpf_exporter_array_hist_seconds_bucket{le=\"0\"} 0",
+            "ebpf_exporter_array_hist_seconds_bucket{le=\"1\"} 0",
+            "ebpf_exporter_array_hist_seconds_bucket{le=\"2\"} 5",
+        ]
     );
     // The bucket binds to the key's last member; slots 0..3 hold 1..4.
     assert_eq!(

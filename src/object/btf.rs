@@ -458,19 +458,8 @@ pub struct ObjectTypes {
 }
 
 impl ObjectTypes {
-    /// From a loaded object.
-    pub fn of(object: &libbpf_rs::Object) -> Option<Self> {
-        use libbpf_rs::{AsRawLibbpf, MapCore};
-        let maps = object.maps().map(|m| {
-            (
-                m.name().to_string_lossy().into_owned(),
-                m.as_libbpf_object().as_ptr().cast_const(),
-            )
-        });
-        Self::read(object.as_libbpf_object().as_ptr(), maps)
-    }
-
-    /// From an object opened but not loaded (`describe`).
+    /// From an object opened but not yet loaded: loading may drop a map's
+    /// type ids (libbpf retries a refused map without BTF).
     pub fn of_open(object: &libbpf_rs::OpenObject) -> Option<Self> {
         use libbpf_rs::AsRawLibbpf;
         let maps = object.maps().map(|m| {

@@ -269,7 +269,7 @@ pub fn load_object(
     opts: &LoadOptions<'_>,
 ) -> Result<LoadedObject, ObjectError> {
     let mut refused: BTreeMap<String, LoadFailure> = BTreeMap::new();
-    let object = loop {
+    let (object, types) = loop {
         let disabled: BTreeSet<String> = refused.keys().cloned().collect();
         let open_obj = open(bytes, opts, &disabled)?;
         let sections: HashMap<String, String> = open_obj
@@ -282,9 +282,13 @@ pub fn load_object(
             })
             .collect();
         let total = sections.len();
+        // Taken before loading: a map that libbpf creates again without BTF
+        // (a kernel refusing its key type) loses its type ids, but not the
+        // object its types.
+        let types = super::btf::ObjectTypes::of_open(&open_obj);
         let (result, log) = libbpf_log::capture(|| open_obj.load().map_err(|e| (e, last_errno())));
         match result {
-            Ok(object) => break object,
+            Ok(object) => break (object, types),
             Err((e, errno)) => {
                 let mut newly: Vec<(String, Failed)> = failed_in_log(&log)
                     .into_iter()
@@ -380,7 +384,6 @@ pub fn load_object(
             tag: info.map(|i| i.tag),
         });
     }
-    let types = super::btf::ObjectTypes::of(&object);
     Ok(LoadedObject {
         object,
         programs,

@@ -56,6 +56,20 @@ struct {
 	__uint(value_size, 8);
 } sized_only_total SEC(".maps");
 
+// An array keyed by a struct: the kernel wants a plain u32 key type for
+// arrays, so libbpf creates this map again without BTF, and its key type
+// must come from the object as opened.
+struct slot_key {
+	u32 slot;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, struct slot_key);
+	__type(value, u64);
+} array_hist_seconds SEC(".maps");
+
 // Not metric maps, for describe to skip.
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -136,6 +150,8 @@ int fill(void *ctx)
 	add(&flow_packets_total, &fk, 3);
 	add(&scalar_hits_total, &k, 5);
 	add(&sized_only_total, &sk, 2);
+	struct slot_key slot = { .slot = 2 };
+	add(&array_hist_seconds, &slot, 5);
 
 	struct big_value pair = { .a = 10, .b = 20 };
 	bpf_map_update_elem(&pairs, &k, &pair, BPF_ANY);
