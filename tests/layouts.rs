@@ -433,3 +433,273 @@ fn struct_value_errors_name_the_members() {
         assert!(text.contains(&expected), "{expected}\nin:\n{text}");
     }
 }
+
+/// BOUND, in the reference's format: every size and padding by hand.
+const HAND_SIZED: &str = "metrics:
+  counters:
+    - name: flow_packets_total
+      help: Packets by flow
+      labels:
+        - {name: saddr, size: 4, decoders: [{name: inet_ip}]}
+        - {name: sport, size: 2, decoders: [{name: uint, byte_order: big}]}
+        - {name: proto, size: 1, decoders: [{name: uint}]}
+        - {name: comm, size: 16, padding: 1, decoders: [{name: string}]}
+        - {name: pid, size: 4, padding: 4, decoders: [{name: uint}]}
+        - {name: ifindex, size: 4, decoders: [{name: uint}]}
+    - name: scalar_hits_total
+      help: Hits by key, summed over CPUs
+      labels:
+        - {name: k, size: 4, decoders: [{name: uint}]}
+    - name: sized_only_total
+      help: A key without BTF, in the reference's format
+      labels:
+        - {name: k, size: 8, decoders: [{name: uint}]}
+  histograms:
+    - name: op_latency_seconds
+      help: Latency by device and operation
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 3
+      labels:
+        - {name: dev, size: 4, decoders: [{name: uint}]}
+        - {name: op, size: 1, padding: 3, decoders: [{name: uint}]}
+        - {name: bucket, size: 8, decoders: [{name: uint}]}
+    - name: array_hist_seconds
+      help: A struct-keyed array, created again without BTF by libbpf
+      bucket_type: linear
+      bucket_min: 0
+      bucket_max: 2
+      labels:
+        - {name: slot, size: 4, decoders: [{name: uint}]}
+";
+
+/// The metric families of a scrape, self-metrics left out.
+fn families(s: &Scrape) -> String {
+    s.text
+        .lines()
+        .filter(|l| {
+            let name = l
+                .trim_start_matches("# HELP ")
+                .trim_start_matches("# TYPE ");
+            !name.starts_with("ebpf_exporter_enabled")
+                && !name.starts_with("ebpf_exporter_ebpf_program")
+                && !name.starts_with("ebpf_exporter_config")
+                && !name.starts_with("ebpf_exporter_build")
+                && !name.starts_with("ebpf_exporter_decode")
+                && !name.starts_with("ebpf_exporter_map_")
+                && !name.starts_with("process_")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn hand_sized_and_btf_bound_configs_scrape_byte_identical() {
+    let mut scrapes = Vec::new();
+    for (name, config) in [("bound", BOUND), ("hand", HAND_SIZED)] {
+        let dir = object_dir(&format!("layouts-same-{name}"));
+        std::fs::write(dir.join("layouts.yaml"), config).expect("write");
+        let (_e, s) = serve_and_fill(&dir);
+        scrapes.push(families(&s));
+    }
+    assert!(
+        scrapes[0].contains("ebpf_exporter_flow_packets_total{"),
+        "{}",
+        scrapes[0]
+    );
+    assert_eq!(scrapes[0], scrapes[1]);
+}
+
+#[test]
+fn an_array_value_histogram_equals_the_one_key_per_bucket_map() {
+    let dir = object_dir("layouts-hist-same");
+    std::fs::write(
+        dir.join("layouts.yaml"),
+        "metrics:
+  histograms:
+    - name: from_array
+      help: h
+      map: hists
+      value: slots
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 7
+      labels:
+        - {name: k, decoders: [{name: uint}]}
+    - name: from_keys
+      help: h
+      map: hist_by_slot
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 7
+      labels:
+        - {name: k, decoders: [{name: uint}]}
+        - {name: slot, decoders: [{name: uint}]}
+",
+    )
+    .expect("write");
+    let (_e, s) = serve_and_fill(&dir);
+    let buckets = |metric: &str| {
+        samples(&s, &format!("ebpf_exporter_{metric}_bucket{{"))
+            .into_iter()
+            .map(|l| l.replacen(metric, "h", 1))
+            .collect::<Vec<_>>()
+    };
+    let from_array = buckets("from_array");
+    assert_eq!(from_array.len(), 9, "{from_array:?}");
+    assert_eq!(from_array, buckets("from_keys"));
+    assert!(from_array.contains(&"ebpf_exporter_h_bucket{k=\"7\",le=\"128\"} 28".to_string()));
+}
+
+#[test]
+fn describe_output_of_every_shipped_object_starts_and_serves() {
+    let list = Command::new(common::BIN)
+        .args(["describe", "no-such-object"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&list.stderr);
+    let names: Vec<String> = err
+        .split("(built-in: ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the built-in list")
+        .split(", ")
+        .map(str::to_string)
+        .collect();
+    let dir = common::scratch_dir("layouts-describe-all");
+    // Objects of tests/bpf that have metric maps and whose programs all
+    // attach here (the others exist to fail, or hold ring buffers only).
+    let tests_bpf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    let mut objects: Vec<String> = names.clone();
+    for own in ["decoders", "churn", "cgroup_filter", "external", "layouts"] {
+        let object = dir.join(format!("{own}.bpf.o"));
+        common::compile_bpf(&tests_bpf.join(format!("{own}.bpf.c")), &object);
+        objects.push(object.display().to_string());
+    }
+    // Perf event arrays only: nothing to describe, said plainly.
+    let events = dir.join("events.bpf.o");
+    common::compile_bpf(&tests_bpf.join("events.bpf.c"), &events);
+    let out = Command::new(common::BIN)
+        .args(["describe", &events.display().to_string()])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("no map of this object holds counts a metric can read"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a PERF_EVENT_ARRAY map"));
+    let configs = dir.join("configs");
+    std::fs::create_dir_all(&configs).expect("mkdir");
+    let mut described = Vec::new();
+    for object in &objects {
+        let out = Command::new(common::BIN)
+            .args(["describe", object])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "describe {object}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let base = Path::new(object)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(object)
+            .trim_end_matches(".bpf.o")
+            .to_string();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let config = ebpf_exporter::config::parse_config(
+            &base,
+            "described",
+            ebpf_exporter::config::ConfigSource::Embedded,
+            &text,
+        )
+        .unwrap_or_else(|e| panic!("describe {object}: {e}\n{text}"));
+        // Each config alone: metric names may repeat across objects.
+        let one = configs.join(&base);
+        std::fs::create_dir_all(&one).expect("mkdir");
+        std::fs::write(one.join(format!("{base}.yaml")), &text).expect("write");
+        described.push((base, one, config));
+    }
+    let mut served = 0;
+    for (base, one, config) in &described {
+        let out = Command::new(common::BIN)
+            .args(["--config.check", &format!("--config.dir={}", one.display())])
+            .output()
+            .expect("runs");
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            report.contains("): OK, object"),
+            "{base}: {report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Attached, apart from programs that are run, not attached, and
+        // kprobes and trampolines on this machine, whose kernel has neither.
+        for line in report.lines().filter(|l| l.contains("NOT ")) {
+            assert!(
+                line.contains("(syscall)")
+                    || line.contains("this kernel lacks kprobe support")
+                    || line.contains("BPF trampolines (fentry/fexit) are unavailable"),
+                "{base}: {line}"
+            );
+        }
+        let e = Running::start(&[&format!("--config.dir={}", one.display())]);
+        if e.scrape().has("ebpf_exporter_build_info") {
+            for program in ["fill", "fill_maps"] {
+                if e.get("/metrics")
+                    .text()
+                    .contains(&format!("program=\"{program}\""))
+                {
+                    test_run(&prog_fd(e.program_id(program)));
+                }
+            }
+        }
+        // Some traffic for the tracing programs.
+        let _ = std::fs::write(one.join("junk"), vec![0u8; 65536]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let s = e.scrape();
+        for spec in config.specs() {
+            let name = format!("ebpf_exporter_{}", spec.name);
+            let expected: std::collections::BTreeSet<&str> =
+                spec.labels.iter().map(|l| l.name.as_str()).collect();
+            let rows: Vec<_> = s
+                .samples
+                .iter()
+                .filter(|x| x.name == name || x.name == format!("{name}_bucket"))
+                .collect();
+            for row in &rows {
+                let got: std::collections::BTreeSet<&str> = row
+                    .labels
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| *k != "le")
+                    .collect();
+                // A histogram's bucket label becomes `le`.
+                let histogram = row.name.ends_with("_bucket") && spec.value.is_none();
+                let want: std::collections::BTreeSet<&str> = if histogram {
+                    let last = spec.labels.last().map(|l| l.name.as_str());
+                    expected
+                        .iter()
+                        .copied()
+                        .filter(|n| Some(*n) != last)
+                        .collect()
+                } else {
+                    expected.clone()
+                };
+                assert_eq!(got, want, "{base}: {name}");
+            }
+            served += usize::from(!rows.is_empty());
+        }
+        assert!(
+            s.text.contains(&format!(
+                "ebpf_exporter_decoder_errors_total{{config=\"{base}\"}} 0"
+            )),
+            "{base}: decode errors\n{}",
+            s.text
+        );
+    }
+    eprintln!(
+        "{} objects described; {served} described metrics had series",
+        described.len()
+    );
+    assert!(served >= 15, "only {served} described metrics had series");
+}

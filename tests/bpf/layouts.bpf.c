@@ -56,6 +56,20 @@ struct {
 	__uint(value_size, 8);
 } sized_only_total SEC(".maps");
 
+// The same histogram as `hists`, one key per bucket as the reference keeps
+// histograms.
+struct keyed_slot {
+	u32 k;
+	u32 slot;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, struct keyed_slot);
+	__type(value, u64);
+} hist_by_slot SEC(".maps");
+
 // An array keyed by a struct: the kernel wants a plain u32 key type for
 // arrays, so libbpf creates this map again without BTF, and its key type
 // must come from the object as opened.
@@ -159,8 +173,13 @@ int fill(void *ctx)
 	struct ee_flow_stats fs = { .bytes = 1500, .packets = 3, .drops = 1 };
 	bpf_map_update_elem(&flow_stats, &k, &fs, BPF_ANY);
 	struct hist h = {};
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 8; i++) {
+		struct keyed_slot ks = { .k = k, .slot = i };
+		u64 n = i;
+
 		h.slots[i] = i;
+		bpf_map_update_elem(&hist_by_slot, &ks, &n, BPF_ANY);
+	}
 	__builtin_memcpy(h.comm, "sleep", 6);
 	bpf_map_update_elem(&hists, &k, &h, BPF_ANY);
 	return 0;
