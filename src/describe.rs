@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use libbpf_rs::MapType;
 
+use crate::metrics::bind::is_metric_map;
 use crate::metrics::layout::{fields, Field};
 use crate::object::btf::{Btf, Kind, ObjectTypes, TypeId};
 
@@ -98,16 +99,7 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
             "a global-variable section, not a map of counts",
         )];
     }
-    let metric_map = matches!(
-        m.map_type,
-        MapType::Hash
-            | MapType::LruHash
-            | MapType::Array
-            | MapType::PercpuHash
-            | MapType::PercpuArray
-            | MapType::LruPercpuHash
-    );
-    if !metric_map {
+    if !is_metric_map(m.map_type) {
         let why = match m.map_type {
             MapType::RingBuf => "a RINGBUF map: records for tracing spans, not counts".to_string(),
             MapType::PerfEventArray => {

@@ -22,6 +22,20 @@ use crate::object::LoadedObject;
 /// The metric name prefix, fixed as in the reference.
 pub const PREFIX: &str = "ebpf_exporter_";
 
+/// Map types whose entries a metric reads (keys to labels, values to
+/// numbers); `describe` offers these and only these.
+pub fn is_metric_map(map_type: MapType) -> bool {
+    matches!(
+        map_type,
+        MapType::Hash
+            | MapType::LruHash
+            | MapType::Array
+            | MapType::PercpuHash
+            | MapType::PercpuArray
+            | MapType::LruPercpuHash
+    )
+}
+
 /// One collector per configured metric: event counters for
 /// `perf_event_array` counters, map collectors for the rest.
 pub fn bind_collectors(
@@ -161,15 +175,7 @@ fn bind_one(
     };
     let handle = map_handle(config, object, spec)?;
     let map_type = handle.map_type();
-    if !matches!(
-        map_type,
-        MapType::Hash
-            | MapType::LruHash
-            | MapType::Array
-            | MapType::PercpuHash
-            | MapType::PercpuArray
-            | MapType::LruPercpuHash
-    ) {
+    if !is_metric_map(map_type) {
         return Err(config.error(
             &name_key,
             format!(

@@ -171,6 +171,12 @@ pub fn bind_key(
     };
     let mut out = Vec::with_capacity(labels.len());
     for (i, label) in labels.iter().enumerate() {
+        // The key the member was named by.
+        let named_by = if label.field.is_some() {
+            "field"
+        } else {
+            "name"
+        };
         let wanted = label.field.as_deref().unwrap_or(&label.name);
         let last = i + 1 == labels.len();
         let found = find(&all, wanted).or_else(|| {
@@ -183,11 +189,7 @@ pub fn bind_key(
         let Some(f) = found else {
             return Err(LayoutError {
                 label: at(i),
-                field: if label.field.is_some() {
-                    "field"
-                } else {
-                    "name"
-                },
+                field: named_by,
                 message: format!(
                     "map {map:?}'s key {} has no member {wanted:?}; its members: {}{}",
                     btf.describe(ty),
@@ -203,11 +205,7 @@ pub fn bind_key(
         if f.bitfield {
             return Err(LayoutError {
                 label: at(i),
-                field: if label.field.is_some() {
-                    "field"
-                } else {
-                    "name"
-                },
+                field: named_by,
                 message: format!(
                     "member {:?} of map {map:?}'s key is a bitfield; labels read whole bytes",
                     f.path
