@@ -113,6 +113,17 @@ pub struct Cli {
     )]
     pub cache_max_idle: u32,
 
+    /// Most label sets a metric exports per scrape, for metrics whose config
+    /// sets no `max_series`; the rest are folded into one `__overflow__`
+    /// series and counted in ebpf_exporter_series_limited_total. 0: no limit.
+    #[arg(long = "metrics.max-series", default_value_t = 0, value_name = "N")]
+    pub max_series: usize,
+
+    /// Where the kubelet writes logs (its `pods/` and `containers/`
+    /// directories name the pods and containers of the kube_* decoders).
+    #[arg(long = "kubernetes.log-dir", value_name = "DIR")]
+    pub kubelet_log_dir: Option<PathBuf>,
+
     /// Log lines without timestamps (for journald, which adds its own).
     #[arg(long = "log.no-timestamps")]
     pub log_no_timestamps: bool,

@@ -99,6 +99,12 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
             "a global-variable section, not a map of counts",
         )];
     }
+    if m.name == crate::maps::pressure::FAILURES_MAP {
+        return vec![skipped(
+            &m.name,
+            "the shared helpers' insert failures, exported as ebpf_exporter_map_update_failures_total",
+        )];
+    }
     if !is_metric_map(m.map_type) {
         let why = match m.map_type {
             MapType::RingBuf => "a RINGBUF map: records for tracing spans, not counts".to_string(),

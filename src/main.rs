@@ -134,6 +134,8 @@ fn main() -> ExitCode {
         strict: cli.config_strict,
         btf_path: cli.btf_path.clone(),
         cache_max_idle: cli.cache_max_idle,
+        max_series: (cli.max_series > 0).then_some(cli.max_series),
+        kubelet_log_dir: cli.kubelet_log_dir.clone(),
     };
     let started = std::time::Instant::now();
     let (exporter, loader) = match exporter::start(&opts) {

@@ -41,9 +41,41 @@ static __always_inline __u32 ee_log2_ceil(__u64 v)
 	return r + 1;
 }
 
+/* Inserts the helpers below could not make, by the id of the map that
+ * refused them (a full hash map, an out-of-range array index): the
+ * exporter exports them as ebpf_exporter_map_update_failures_total{map},
+ * so a full map is never silent. Per-CPU, so counting costs no atomics;
+ * its 64 entries cover every map of one object. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} ee_update_failures SEC(".maps");
+
+/* The id of a map, read through BTF (kernel 5.10 and later, for every
+ * program type). */
+static __always_inline __u32 ee_map_id(void *map)
+{
+	return ((struct bpf_map *)map)->id;
+}
+
+static __always_inline void ee_count_failure(void *map)
+{
+	__u32 id = ee_map_id(map);
+	__u64 one = 1, *n;
+
+	n = bpf_map_lookup_elem(&ee_update_failures, &id);
+	if (n)
+		*n += 1;
+	else
+		bpf_map_update_elem(&ee_update_failures, &id, &one, BPF_NOEXIST);
+}
+
 /* Adds delta to the u64 stored under key, creating the entry on first use.
  * The update with BPF_NOEXIST loses no increments when two CPUs race to
- * create the same key: the loser's insert fails and it re-reads the winner's. */
+ * create the same key: the loser's insert fails and it re-reads the winner's.
+ * An insert that fails for another reason (the map is full) is counted. */
 static __always_inline void ee_map_add(void *map, const void *key, __u64 delta)
 {
 	__u64 *slot, zero = 0;
@@ -52,16 +84,19 @@ static __always_inline void ee_map_add(void *map, const void *key, __u64 delta)
 	if (!slot) {
 		bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
 		slot = bpf_map_lookup_elem(map, key);
-		if (!slot)
+		if (!slot) {
+			ee_count_failure(map);
 			return;
+		}
 	}
 	__sync_fetch_and_add(slot, delta);
 }
 
-/* Sets the u64 under key, for gauges. */
+/* Sets the u64 under key, for gauges; a refused update is counted. */
 static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 {
-	bpf_map_update_elem(map, key, &value, BPF_ANY);
+	if (bpf_map_update_elem(map, key, &value, BPF_ANY))
+		ee_count_failure(map);
 }
 
 /* Counts one observation in bucket `bkt` of the histogram under `key` (a

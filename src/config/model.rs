@@ -20,6 +20,20 @@ pub struct ConfigFile {
     pub kaddrs: Vec<String>,
     #[serde(default)]
     pub cgroup_id_map: Option<CgroupIdMap>,
+    /// Ours: the series limit of each metric of this config that sets none.
+    #[serde(default)]
+    pub max_series: Option<usize>,
+}
+
+/// What happens to label sets past a metric's `max_series`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Overflow {
+    /// Summed into one series whose labels all read `__overflow__`.
+    #[default]
+    Fold,
+    /// Left out.
+    Drop,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -57,6 +71,11 @@ pub struct Counter {
     /// nested one), from the map's value BTF.
     #[serde(default)]
     pub value: Option<String>,
+    /// Ours: at most this many label sets per scrape.
+    #[serde(default)]
+    pub max_series: Option<usize>,
+    #[serde(default)]
+    pub overflow: Option<Overflow>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -93,6 +112,11 @@ pub struct Histogram {
     /// label.
     #[serde(default)]
     pub value: Option<String>,
+    /// Ours: at most this many label sets (histograms) per scrape.
+    #[serde(default)]
+    pub max_series: Option<usize>,
+    #[serde(default)]
+    pub overflow: Option<Overflow>,
 }
 
 impl Histogram {
@@ -148,6 +172,11 @@ pub struct Label {
     pub field: Option<String>,
     #[serde(default)]
     pub decoders: Vec<DecoderSpec>,
+    /// Ours: every not-found result of the decoders (`unknown:…`,
+    /// `unknown_cgroup_id:…`) becomes the one value `unknown`, so that a
+    /// churn of unknown ids makes one series, not thousands.
+    #[serde(default)]
+    pub fold_unknown: bool,
     /// Where the label sits in the key, once bound to its BTF member;
     /// `None` for the reference's sequential layout.
     #[serde(skip)]

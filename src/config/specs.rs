@@ -25,6 +25,9 @@ pub struct MetricSpec<'a> {
     pub help: &'a str,
     pub labels: &'a [Label],
     pub kind: SpecKind<'a>,
+    /// The metric's own `max_series`, else the config's.
+    pub max_series: Option<usize>,
+    pub overflow: crate::config::model::Overflow,
 }
 
 impl MetricSpec<'_> {
@@ -51,6 +54,8 @@ impl Config {
             help: &c.help,
             labels: &c.labels,
             kind: SpecKind::Counter(c),
+            max_series: c.max_series.or(self.spec.max_series),
+            overflow: c.overflow.unwrap_or_default(),
         });
         let gauges = m.gauges.iter().enumerate().map(|(i, c)| MetricSpec {
             at: format!("metrics.gauges[{i}]"),
@@ -60,6 +65,8 @@ impl Config {
             help: &c.help,
             labels: &c.labels,
             kind: SpecKind::Gauge(c),
+            max_series: c.max_series.or(self.spec.max_series),
+            overflow: c.overflow.unwrap_or_default(),
         });
         let histograms = m.histograms.iter().enumerate().map(|(i, h)| MetricSpec {
             at: format!("metrics.histograms[{i}]"),
@@ -69,6 +76,8 @@ impl Config {
             help: &h.help,
             labels: &h.labels,
             kind: SpecKind::Histogram(h),
+            max_series: h.max_series.or(self.spec.max_series),
+            overflow: h.overflow.unwrap_or_default(),
         });
         counters.chain(gauges).chain(histograms)
     }

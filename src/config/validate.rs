@@ -60,6 +60,12 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         let at = &spec.at;
         check_metric_name(config, at, spec.name, &mut seen)?;
         check_help(config, at, spec.help)?;
+        if spec.max_series == Some(0) {
+            return Err(config.error(
+                &spec.key("max_series"),
+                "max_series must be at least 1 (leave it out for no limit)",
+            ));
+        }
         if spec.map.is_empty() {
             return Err(config.error(&spec.key("map"), "map must name a BPF map"));
         }
@@ -103,6 +109,12 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             }
             SpecKind::Histogram(h) => check_histogram(config, at, h)?,
         }
+    }
+    if config.spec.max_series == Some(0) {
+        return Err(config.error(
+            "max_series",
+            "max_series must be at least 1 (leave it out for no limit)",
+        ));
     }
     if let Some(map) = &config.spec.cgroup_id_map {
         if config.specs().any(|s| s.map == map.name) {

@@ -14,6 +14,7 @@ pub struct LabelDecoder {
     pub offset: usize,
     pub size: usize,
     chain: Vec<Box<dyn Decoder>>,
+    fold_unknown: bool,
 }
 
 impl LabelDecoder {
@@ -35,6 +36,11 @@ impl LabelDecoder {
             unknown |= matches!(current, Decoded::Unknown(_));
         }
         Ok(match current {
+            // Still marked unknown, so it is cached briefly and heals into
+            // the real value once that can be found.
+            Decoded::Value(_) | Decoded::Unknown(_) if unknown && self.fold_unknown => {
+                Decoded::Unknown(b"unknown".to_vec())
+            }
             Decoded::Value(v) if unknown => Decoded::Unknown(v),
             other => other,
         })
@@ -102,6 +108,7 @@ impl RowDecoder {
                 offset: at,
                 size: label.size(),
                 chain,
+                fold_unknown: label.fold_unknown,
             });
             offset = at + label.size() + label.padding();
             key_size = key_size.max(offset);

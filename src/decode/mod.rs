@@ -14,6 +14,7 @@ pub mod ifname;
 pub mod inet_ip;
 pub mod kstack;
 pub mod ksym;
+pub mod kube;
 pub mod majorminor;
 pub mod pci;
 pub mod regexp;
@@ -21,6 +22,7 @@ pub mod registry;
 pub mod static_map;
 pub mod string;
 pub mod syscall;
+pub mod systemd_unit;
 pub mod tables;
 pub mod uint;
 

@@ -34,6 +34,9 @@ pub const NAMES: &[&str] = &[
     "inet_ip",
     "kstack",
     "ksym",
+    "kube_container",
+    "kube_namespace",
+    "kube_pod",
     "majorminor",
     "pci_class",
     "pci_device",
@@ -43,10 +46,12 @@ pub const NAMES: &[&str] = &[
     "static_map",
     "string",
     "syscall",
+    "systemd_unit",
     "uint",
 ];
 
 pub fn build_decoder(spec: &DecoderSpec, host: &Arc<Host>) -> Result<Box<dyn Decoder>, BuildError> {
+    use super::kube::{Kube, Part};
     use super::pci::{Pci, PciKind};
     if spec.names.is_some() && !matches!(spec.name.as_str(), "syscall" | "errno") {
         return Err(BuildError::new(
@@ -67,6 +72,9 @@ pub fn build_decoder(spec: &DecoderSpec, host: &Arc<Host>) -> Result<Box<dyn Dec
         "inet_ip" => Box::new(super::inet_ip::InetIp),
         "kstack" => Box::new(super::kstack::Kstack::new(host.clone())),
         "ksym" => Box::new(super::ksym::Ksym::new(host.clone())),
+        "kube_container" => Box::new(Kube::new(Part::Container, host.clone())),
+        "kube_namespace" => Box::new(Kube::new(Part::Namespace, host.clone())),
+        "kube_pod" => Box::new(Kube::new(Part::Pod, host.clone())),
         "majorminor" => Box::new(super::majorminor::MajorMinor::new(host.clone())),
         "pci_class" => Box::new(Pci::new(PciKind::Class, host.clone())),
         "pci_device" => Box::new(Pci::new(PciKind::Device, host.clone())),
@@ -76,6 +84,7 @@ pub fn build_decoder(spec: &DecoderSpec, host: &Arc<Host>) -> Result<Box<dyn Dec
         "static_map" => Box::new(super::static_map::StaticMap::from_spec(spec)?),
         "string" => Box::new(super::string::Str),
         "syscall" => Box::new(super::syscall::Syscall(names)),
+        "systemd_unit" => Box::new(super::systemd_unit::SystemdUnit),
         "uint" => Box::new(super::uint::Uint::from_spec(spec)),
         other => {
             return Err(BuildError::new(

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use crate::config::Config;
 use crate::encode::{Format, TextWriter};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
+use crate::maps::pressure::{UpdateFailures, FAILURES_MAP};
 use crate::metrics::Collector;
 use crate::object::LoadedObject;
 use crate::spans::reader::SpanReader;
@@ -40,6 +41,8 @@ pub struct RunningConfig {
     uses: HostUse,
     collectors: Vec<Box<dyn Collector>>,
     _cgroup_sync: Option<CgroupIdMapTask>,
+    /// Inserts the BPF helpers could not make, per metric map.
+    failures: Option<UpdateFailures>,
     _spans: Vec<SpanReader>,
     object: LoadedObject,
 }
@@ -58,6 +61,7 @@ impl RunningConfig {
             metric_names: config.specs().map(|s| s.name.to_string()).collect(),
             object_path: None,
             uses: HostUse::of(config),
+            failures: failures_of(&object, &collectors),
             collectors,
             _cgroup_sync: cgroup_sync,
             _spans: spans,
@@ -80,6 +84,22 @@ impl RunningConfig {
         drop(self);
         log::debug!("detached a config with {programs} program(s)");
     }
+}
+
+/// The failure counts of an object built with the shared helpers.
+fn failures_of(object: &LoadedObject, collectors: &[Box<dyn Collector>]) -> Option<UpdateFailures> {
+    let failures = object.map_handle(FAILURES_MAP).ok()?;
+    let mut maps: Vec<(String, libbpf_rs::MapHandle)> = Vec::new();
+    for c in collectors {
+        let name = &c.id().map_name;
+        if maps.iter().any(|(m, _)| m == name) {
+            continue;
+        }
+        if let Ok(h) = object.map_handle(name) {
+            maps.push((name.clone(), h));
+        }
+    }
+    Some(UpdateFailures::new(failures, maps))
 }
 
 /// Host tables a config reads while serving, not only at start-up.
@@ -205,7 +225,9 @@ impl Exporter {
             }
         }
         for old in &stopped {
-            self.self_metrics.forget(&old.name, &old.map_names());
+            let metrics: Vec<String> = old.collectors.iter().map(|c| c.id().name.clone()).collect();
+            self.self_metrics
+                .forget(&old.name, &old.map_names(), &metrics);
             if !self.configs.iter().any(|c| c.name == old.name) {
                 self.spans.forget(&old.name);
             }
@@ -257,7 +279,12 @@ impl Exporter {
             for collector in &mut config.collectors {
                 let collected = collector.collect(&mut out);
                 self.self_metrics
-                    .observe(&config.name, &collector.id().map_name, &collected);
+                    .observe(&config.name, collector.id(), &collected);
+            }
+            if let Some(failures) = &mut config.failures {
+                for (map, total) in failures.read() {
+                    self.self_metrics.update_failures(&config.name, map, total);
+                }
             }
         }
         self.self_metrics.collect(&mut out);

@@ -8,7 +8,7 @@ use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Re
 
 use super::ConfigReport;
 use crate::metrics::sink::render_labels;
-use crate::metrics::{Collected, Kind, Sink};
+use crate::metrics::{Collected, Kind, MetricId, Sink};
 use crate::object::program_info::prog_info_by_id;
 
 pub struct SelfMetrics {
@@ -25,6 +25,10 @@ pub struct SelfMetrics {
     decoder_errors: IntCounterVec,
     map_read_errors: IntCounterVec,
     map_entries: IntGaugeVec,
+    map_max_entries: IntGaugeVec,
+    map_update_failures: IntCounterVec,
+    events_lost: IntCounterVec,
+    series_limited: IntCounterVec,
     cache_entries: IntGaugeVec,
     /// Loaded programs, for run-time statistics read at scrape time.
     program_ids: Vec<u32>,
@@ -169,6 +173,34 @@ impl SelfMetrics {
             "Entries read from a metric's BPF map in the last scrape",
             &["config", "map"],
         );
+        let map_max_entries = gauge_vec(
+            &registry,
+            "ebpf_exporter_map_max_entries",
+            "Capacity of a metric's BPF map: a hash map whose entries reach it refuses new keys",
+            &["config", "map"],
+        );
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            register(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels)
+                    .expect("static metric definition is valid"),
+            )
+        };
+        let map_update_failures = counter_vec(
+            "ebpf_exporter_map_update_failures_total",
+            "Map inserts the programs' shared helpers could not make (the map was full), per metric map",
+            &["config", "map"],
+        );
+        let events_lost = counter_vec(
+            "ebpf_exporter_events_lost_total",
+            "Records a perf event buffer lost because user space did not keep up",
+            &["config", "map"],
+        );
+        let series_limited = counter_vec(
+            "ebpf_exporter_series_limited_total",
+            "Label sets over a metric's series limit, folded into its overflow series or dropped, summed over scrapes",
+            &["config", "metric"],
+        );
         let cache_entries = gauge_vec(
             &registry,
             "ebpf_exporter_decode_cache_entries",
@@ -192,6 +224,10 @@ impl SelfMetrics {
             decoder_errors,
             map_read_errors,
             map_entries,
+            map_max_entries,
+            map_update_failures,
+            events_lost,
+            series_limited,
             cache_entries,
             program_ids: Vec::new(),
         }
@@ -245,13 +281,21 @@ impl SelfMetrics {
     /// Drops the per-map and per-config series of a version that stopped:
     /// its maps may not exist in the next version, and a removed config
     /// must leave no series behind.
-    pub fn forget(&self, config: &str, maps: &[String]) {
+    pub fn forget(&self, config: &str, maps: &[String], metrics: &[String]) {
         let _ = self.decoder_errors.remove_label_values(&[config]);
         for map in maps {
             let labels = [config, map.as_str()];
             let _ = self.map_read_errors.remove_label_values(&labels);
             let _ = self.map_entries.remove_label_values(&labels);
+            let _ = self.map_max_entries.remove_label_values(&labels);
+            let _ = self.map_update_failures.remove_label_values(&labels);
+            let _ = self.events_lost.remove_label_values(&labels);
             let _ = self.cache_entries.remove_label_values(&labels);
+        }
+        for metric in metrics {
+            let _ = self
+                .series_limited
+                .remove_label_values(&[config, metric.as_str()]);
         }
     }
 
@@ -269,14 +313,28 @@ impl SelfMetrics {
     }
 
     /// Records what one collector of `config` did in this scrape.
-    pub fn observe(&self, config: &str, map: &str, c: &Collected) {
+    pub fn observe(&self, config: &str, id: &MetricId, c: &Collected) {
+        let map = id.map_name.as_str();
         if c.decode_errors > 0 {
             self.decoder_errors
                 .with_label_values(&[config])
                 .inc_by(c.decode_errors);
         }
+        // Present at 0 from the first scrape, so rate() and alerts work
+        // before the first event.
+        self.series_limited
+            .with_label_values(&[config, id.name.as_str()])
+            .inc_by(c.series_limited);
+        if let Some(lost) = c.events_lost {
+            self.events_lost
+                .with_label_values(&[config, map])
+                .inc_by(lost);
+        }
         let Some(stats) = c.map else { return };
         let labels = [config, map];
+        self.map_max_entries
+            .with_label_values(&labels)
+            .set(i64::from(stats.max_entries));
         if stats.read_failed {
             self.map_read_errors.with_label_values(&labels).inc();
         }
@@ -286,6 +344,12 @@ impl SelfMetrics {
         self.cache_entries
             .with_label_values(&labels)
             .set(stats.cached_keys as i64);
+    }
+
+    /// Sets a map's failed inserts to `total`, as the BPF side counts them.
+    pub fn update_failures(&self, config: &str, map: &str, total: u64) {
+        let c = self.map_update_failures.with_label_values(&[config, map]);
+        c.inc_by(total.saturating_sub(c.get()));
     }
 
     /// Writes the exporter's own families, after every config's.

@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::decode::RowDecoder;
 use crate::host::Host;
 use crate::maps::cgroup_id_map::CgroupIdMapSync;
+use crate::metrics::bind::BindOptions;
 use crate::metrics::{bind_collectors, Collector};
 use crate::object::load::LoadOptions;
 use crate::object::source::ObjectBytes;
@@ -31,6 +32,10 @@ pub struct StartOptions {
     pub btf_path: Option<PathBuf>,
     /// Scrapes a key may go unseen before its decoded labels are forgotten.
     pub cache_max_idle: u32,
+    /// `--metrics.max-series`.
+    pub max_series: Option<usize>,
+    /// `--kubernetes.log-dir`: where the kubelet writes pod logs.
+    pub kubelet_log_dir: Option<PathBuf>,
 }
 
 /// Loads all configs: the first load of a `Loader`, with start-up's rules on
@@ -38,7 +43,11 @@ pub struct StartOptions {
 /// configs were found but none could run.
 pub fn start(opts: &StartOptions) -> anyhow::Result<(Exporter, Loader)> {
     crate::object::libbpf_log::install();
-    let mut loader = Loader::new(opts.clone(), Host::new());
+    let host = match &opts.kubelet_log_dir {
+        Some(dir) => Host::with_kubelet_logs(dir.clone()),
+        None => Host::new(),
+    };
+    let mut loader = Loader::new(opts.clone(), host);
     let exporter = std::sync::Mutex::new(Exporter::new(loader.span_stats()));
     let outcome = loader.load(&exporter, false);
     let exporter = exporter.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -166,8 +175,15 @@ pub(super) fn start_one(
         let loaded =
             load_object(bytes, &load_opts).map_err(|e| config.error("object", e.to_string()))?;
         report.programs = loaded.programs.clone();
-        let collectors: Vec<Box<dyn Collector>> =
-            bind_collectors(config, &loaded, host, opts.cache_max_idle.max(1))?;
+        let collectors: Vec<Box<dyn Collector>> = bind_collectors(
+            config,
+            &loaded,
+            host,
+            BindOptions {
+                cache_max_idle: opts.cache_max_idle.max(1),
+                max_series: opts.max_series,
+            },
+        )?;
         report.metrics = collectors.iter().map(|c| c.id().name.clone()).collect();
         report.layouts = collectors.iter().map(|c| c.id().layout.clone()).collect();
         // Maps the programs filter on are filled before the config serves.

@@ -11,6 +11,7 @@ pub mod files;
 pub mod inotify;
 pub mod interfaces;
 pub mod kallsyms;
+pub mod kubernetes;
 pub mod partitions;
 pub mod pci_ids;
 pub mod refresh;
@@ -27,10 +28,19 @@ pub struct Host {
     pub partitions: partitions::Partitions,
     pub interfaces: interfaces::Interfaces,
     pub pci_ids: pci_ids::PciIds,
+    pub kubernetes: kubernetes::Kubernetes,
 }
 
 impl Host {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// With the kubelet's logs under `log_dir` instead of /var/log.
+    pub fn with_kubelet_logs(log_dir: std::path::PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            kubernetes: kubernetes::Kubernetes::new(log_dir),
+            ..Self::default()
+        })
     }
 }

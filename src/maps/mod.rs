@@ -1,6 +1,7 @@
 //! Reading BPF maps: whole-map snapshots into reusable buffers.
 
 pub mod cgroup_id_map;
+pub mod pressure;
 pub mod read;
 
 pub use read::{MapReader, ReadError};

@@ -83,6 +83,12 @@ impl MapReader {
     pub fn is_percpu(&self) -> bool {
         self.map_type.is_percpu()
     }
+    /// The map's capacity.
+    pub fn max_entries(&self) -> u32 {
+        use libbpf_rs::MapCore;
+        self.handle.max_entries()
+    }
+
     /// CPUs each value is repeated for (1 for shared maps).
     pub fn ncpus(&self) -> usize {
         self.ncpus

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use libbpf_rs::{MapCore, MapHandle, MapType};
 
 use super::buckets::BucketLayout;
-use super::collect::{MetricCollector, MetricKind};
+use super::collect::{MetricCollector, MetricKind, SeriesLimit};
 use super::collector::{Collector, MetricId};
 use super::events::{EventCounter, DEFAULT_FLUSH};
 use super::layout;
-use crate::config::model::Label;
+use crate::config::model::{Label, Overflow};
 use crate::config::{parse_duration, Config, ConfigError, MetricSpec, SpecKind};
 use crate::decode::chain::ChainBuildError;
 use crate::decode::RowDecoder;
@@ -38,11 +38,19 @@ pub fn is_metric_map(map_type: MapType) -> bool {
 
 /// One collector per configured metric: event counters for
 /// `perf_event_array` counters, map collectors for the rest.
+/// Binding settings that come from flags rather than the config.
+#[derive(Debug, Clone, Copy)]
+pub struct BindOptions {
+    pub cache_max_idle: u32,
+    /// `--metrics.max-series`: the limit of metrics whose config sets none.
+    pub max_series: Option<usize>,
+}
+
 pub fn bind_collectors(
     config: &Config,
     object: &LoadedObject,
     host: &Arc<Host>,
-    cache_max_idle: u32,
+    opts: BindOptions,
 ) -> Result<Vec<Box<dyn Collector>>, ConfigError> {
     config
         .specs()
@@ -50,7 +58,7 @@ pub fn bind_collectors(
             Ok(if spec.is_event_counter() {
                 Box::new(bind_events(config, object, host, &spec)?)
             } else {
-                Box::new(bind_one(config, object, host, &spec, cache_max_idle)?)
+                Box::new(bind_one(config, object, host, &spec, opts)?)
             })
         })
         .collect()
@@ -165,7 +173,7 @@ fn bind_one(
     object: &LoadedObject,
     host: &Arc<Host>,
     spec: &MetricSpec<'_>,
-    cache_max_idle: u32,
+    opts: BindOptions,
 ) -> Result<MetricCollector, ConfigError> {
     let name_key = spec.key("name");
     let kind = match spec.kind {
@@ -286,8 +294,18 @@ fn bind_one(
     let reader = MapReader::new(handle, spec.map);
     let mut id = metric_id(spec);
     id.layout = layout_lines(&key_labels, key_type);
-    Ok(
-        MetricCollector::new(id, kind, reader, rows, cpu_index.is_some(), cache_max_idle)
-            .reading(value),
+    let limit = SeriesLimit {
+        max_series: spec.max_series.or(opts.max_series).unwrap_or(usize::MAX),
+        fold: spec.overflow == Overflow::Fold,
+    };
+    Ok(MetricCollector::new(
+        id,
+        kind,
+        reader,
+        rows,
+        cpu_index.is_some(),
+        opts.cache_max_idle,
     )
+    .reading(value)
+    .limited(limit))
 }

@@ -41,7 +41,31 @@ pub struct MetricCollector {
     cpu_names: Vec<String>,
     /// What each value holds for this metric.
     value: ValueRead,
+    limit: SeriesLimit,
+    /// The overflow row's label text, and its accumulators.
+    overflow_labels: String,
+    overflow_acc: Vec<u64>,
 }
+
+/// At most `max_series` label sets per scrape; the rest are folded into
+/// one row whose every label reads [`OVERFLOW_VALUE`], or dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesLimit {
+    pub max_series: usize,
+    pub fold: bool,
+}
+
+impl Default for SeriesLimit {
+    fn default() -> Self {
+        Self {
+            max_series: usize::MAX,
+            fold: true,
+        }
+    }
+}
+
+/// The value every label of the overflow series has.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
 
 impl MetricCollector {
     pub fn new(
@@ -66,7 +90,25 @@ impl MetricCollector {
             seen: Vec::new(),
             cpu_names,
             value: ValueRead::Whole,
+            limit: SeriesLimit::default(),
+            overflow_labels: String::new(),
+            overflow_acc: Vec::new(),
         }
+    }
+
+    /// Caps the label sets exported per scrape.
+    pub fn limited(mut self, limit: SeriesLimit) -> Self {
+        let names: Vec<&str> = self.label_names.iter().map(String::as_str).collect();
+        // A histogram's last label is its bucket, not a label of the row.
+        let names = match (&self.kind, self.value) {
+            (MetricKind::Histogram(_), ValueRead::Array { .. })
+            | (MetricKind::Counter(_) | MetricKind::Gauge(_), _) => names,
+            (MetricKind::Histogram(_), _) => names[..names.len().saturating_sub(1)].to_vec(),
+        };
+        let values = vec![OVERFLOW_VALUE.to_string(); names.len()];
+        self.overflow_labels = render_labels(names, &values);
+        self.limit = limit;
+        self
     }
 
     /// Reads a member of struct values instead of whole u64 values.
@@ -80,6 +122,7 @@ impl MetricCollector {
             entries: self.reader.len(),
             cached_keys: self.cache.len(),
             read_failed,
+            max_entries: self.reader.max_entries(),
         })
     }
 }
@@ -212,36 +255,85 @@ impl Collector for MetricCollector {
         }
         out.family(&self.id.name, &self.id.help, kind);
         let mut buckets: Vec<(f64, u64)> = Vec::new();
+        // Label sets past the limit, in slot order (slots are given out as
+        // label sets first appear, so the series kept are the oldest and
+        // stay the same scrape after scrape), are folded into one overflow
+        // row, or dropped.
+        let row_len = ncols * width;
+        let mut overflow = std::mem::take(&mut self.overflow_acc);
+        overflow.clear();
+        overflow.resize(row_len, 0);
+        let mut emitted = 0usize;
         for slot in 0..slots {
             if !self.seen[slot] {
                 continue;
             }
-            let labels = self.cache.slot_text(slot as u32);
-            for col in 0..ncols {
-                let extra = self
-                    .split_cpus
-                    .then(|| ("cpu", self.cpu_names[col].as_str()));
-                let base = slot * ncols * width + col * width;
-                match &self.kind {
-                    MetricKind::Histogram(b) => {
-                        buckets.clear();
-                        let mut cumulative = 0u64;
-                        for (i, bound) in b.bounds.iter().enumerate() {
-                            cumulative = cumulative.wrapping_add(self.acc[base + i]);
-                            buckets.push((*bound, cumulative));
-                        }
-                        let sum = self.acc[base + b.len()] as f64 * b.multiplier;
-                        out.histogram(labels, extra, &buckets, cumulative, sum);
+            let base = slot * row_len;
+            if emitted >= self.limit.max_series {
+                result.series_limited += 1;
+                if self.limit.fold {
+                    for (o, a) in overflow.iter_mut().zip(&self.acc[base..base + row_len]) {
+                        *o = o.wrapping_add(*a);
                     }
-                    MetricKind::Counter(Some(m)) | MetricKind::Gauge(Some(m)) => {
-                        out.sample_f64(labels, extra, self.acc[base] as f64 * m)
-                    }
-                    _ => out.sample_u64(labels, extra, self.acc[base]),
                 }
-                result.series += 1;
+                continue;
+            }
+            emitted += 1;
+            let labels = self.cache.slot_text(slot as u32);
+            result.series +=
+                self.write_row(out, labels, &self.acc[base..base + row_len], &mut buckets);
+        }
+        if result.series_limited > 0 && self.limit.fold {
+            let labels = self.overflow_labels.clone();
+            result.series += self.write_row(out, &labels, &overflow, &mut buckets);
+        }
+        self.overflow_acc = overflow;
+        result
+    }
+}
+
+impl MetricCollector {
+    /// Writes one label set's samples (one per column); returns how many.
+    fn write_row(
+        &self,
+        out: &mut dyn Sink,
+        labels: &str,
+        acc: &[u64],
+        buckets: &mut Vec<(f64, u64)>,
+    ) -> usize {
+        let ncols = acc.len() / self.width().max(1);
+        let width = self.width();
+        for col in 0..ncols {
+            let extra = self
+                .split_cpus
+                .then(|| ("cpu", self.cpu_names[col].as_str()));
+            let base = col * width;
+            match &self.kind {
+                MetricKind::Histogram(b) => {
+                    buckets.clear();
+                    let mut cumulative = 0u64;
+                    for (i, bound) in b.bounds.iter().enumerate() {
+                        cumulative = cumulative.wrapping_add(acc[base + i]);
+                        buckets.push((*bound, cumulative));
+                    }
+                    let sum = acc[base + b.len()] as f64 * b.multiplier;
+                    out.histogram(labels, extra, buckets, cumulative, sum);
+                }
+                MetricKind::Counter(Some(m)) | MetricKind::Gauge(Some(m)) => {
+                    out.sample_f64(labels, extra, acc[base] as f64 * m)
+                }
+                _ => out.sample_u64(labels, extra, acc[base]),
             }
         }
-        result
+        ncols
+    }
+
+    /// Accumulators per column.
+    fn width(&self) -> usize {
+        match &self.kind {
+            MetricKind::Histogram(b) => b.len() + 1,
+            _ => 1,
+        }
     }
 }
 

@@ -12,6 +12,10 @@ pub struct Collected {
     pub decode_errors: u64,
     /// For collectors that read a map.
     pub map: Option<MapStats>,
+    /// Records a perf buffer lost since the last scrape (event counters).
+    pub events_lost: Option<u64>,
+    /// Label sets over the metric's series limit in this scrape.
+    pub series_limited: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub struct MapStats {
     /// Raw keys whose labels the key cache holds.
     pub cached_keys: usize,
     pub read_failed: bool,
+    /// The map's capacity, to show how full it is.
+    pub max_entries: u32,
 }
 
 /// What a metric is called and where it reads from.

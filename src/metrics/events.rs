@@ -122,13 +122,9 @@ impl Collector for EventCounter {
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let decode_errors = std::mem::take(&mut c.decode_errors);
-        if c.lost > 0 {
-            log::warn!(
-                "{}: {} perf records lost (buffer full)",
-                self.id.name,
-                c.lost
-            );
-            c.lost = 0;
+        let lost = std::mem::take(&mut c.lost);
+        if lost > 0 {
+            log::warn!("{}: {lost} perf records lost (buffer full)", self.id.name);
         }
         let series = c.by_labels.len();
         if series > 0 {
@@ -141,6 +137,8 @@ impl Collector for EventCounter {
             series,
             decode_errors,
             map: None,
+            events_lost: Some(lost),
+            series_limited: 0,
         }
     }
 }

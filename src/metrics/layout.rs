@@ -132,34 +132,32 @@ pub fn bind_key(
     };
     let all = fields(btf, ty);
     if all.is_empty() {
-        // A scalar or array key: one label can take all of it.
-        if labels.len() == 1 && labels[0].field.is_none() {
-            let mut l = labels[0].clone();
-            if l.size.is_some_and(|s| s != key_size) {
+        // A scalar or array key: each label reads all of it (several
+        // labels decode one id in several ways: pod, namespace, unit).
+        let mut out = Vec::with_capacity(labels.len());
+        for (i, label) in labels.iter().enumerate() {
+            if label.field.is_some() || label.size.is_some_and(|s| s != key_size) {
                 return Err(LayoutError {
-                    label: at(0),
-                    field: "size",
+                    label: at(i),
+                    field: if label.field.is_some() {
+                        "field"
+                    } else {
+                        "size"
+                    },
                     message: format!(
-                        "label {:?} is size {}, but map {map:?}'s key is {} ({key_size} bytes)",
-                        l.name,
-                        l.size(),
+                        "map {map:?}'s key is {} ({key_size} bytes), not a struct: a label without \
+                         size reads all of it; give every label a size to split it",
                         btf.describe(ty)
                     ),
                 });
             }
+            let mut l = label.clone();
             l.size = Some(key_size);
+            l.padding = None;
             l.offset = Some(0);
-            return Ok(vec![l]);
+            out.push(l);
         }
-        return Err(LayoutError {
-            label: None,
-            field: "",
-            message: format!(
-                "map {map:?}'s key is {}, not a struct: only a single label can take its size from \
-                 BTF; give each label a size to split it",
-                btf.describe(ty)
-            ),
-        });
+        return Ok(out);
     }
     let top_level: Vec<&Field> = all.iter().filter(|f| f.depth == 0).collect();
     let members = || {

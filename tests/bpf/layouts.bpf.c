@@ -4,6 +4,7 @@
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <exporter.bpf.h>
 
 // A u8 followed by a u64: 3 bytes of padding nobody writes in YAML.
 struct op_key {
@@ -84,6 +85,22 @@ struct {
 	__type(value, u64);
 } array_hist_seconds SEC(".maps");
 
+// Filled from user space with thousands of keys, for series limits.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, u64);
+} many_total SEC(".maps");
+
+// Four entries, thirty writers: the shared helpers count what is refused.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, u32);
+	__type(value, u64);
+} tiny_total SEC(".maps");
+
 // Not metric maps, for describe to skip.
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -129,7 +146,7 @@ struct {
 	__type(value, struct hist);
 } hists SEC(".maps");
 
-static void add(void *map, void *key, u64 n)
+static void add_(void *map, void *key, u64 n)
 {
 	u64 *v = bpf_map_lookup_elem(map, key);
 
@@ -152,7 +169,7 @@ int fill(void *ctx)
 	ok.op = 1;
 	for (int slot = 0; slot < 4; slot++) {
 		ok.slot = slot;
-		add(&op_latency_seconds, &ok, slot + 1);
+		add_(&op_latency_seconds, &ok, slot + 1);
 	}
 	fk.saddr = bpf_htonl(0x0a000001);
 	fk.sport = bpf_htons(443);
@@ -161,11 +178,18 @@ int fill(void *ctx)
 	fk.ids.pid = 42;
 	fk.ids.tgid = 40;
 	fk.ifindex = 1;
-	add(&flow_packets_total, &fk, 3);
-	add(&scalar_hits_total, &k, 5);
-	add(&sized_only_total, &sk, 2);
+	add_(&flow_packets_total, &fk, 3);
+	add_(&scalar_hits_total, &k, 5);
+	add_(&sized_only_total, &sk, 2);
+	// Referenced, so tests find it among the program's maps; user space
+	// fills it.
+	u64 *many = bpf_map_lookup_elem(&many_total, &sk);
+	if (many)
+		__sync_fetch_and_add(many, 0);
+	for (u32 w = 0; w < 30; w++)
+		ee_map_add(&tiny_total, &w, 1);
 	struct slot_key slot = { .slot = 2 };
-	add(&array_hist_seconds, &slot, 5);
+	add_(&array_hist_seconds, &slot, 5);
 
 	struct big_value pair = { .a = 10, .b = 20 };
 	bpf_map_update_elem(&pairs, &k, &pair, BPF_ANY);
