@@ -71,6 +71,13 @@ fn perf_records_are_counted_and_bad_ones_skipped() {
     assert!(s
         .text
         .contains("# TYPE ebpf_exporter_getpid_events_total counter"));
+    // Losses are exported, at zero when there are none.
+    let lost = s.find(
+        "ebpf_exporter_events_lost_total",
+        &[("config", "events"), ("map", "getpid_events_total")],
+    );
+    assert_eq!(lost.len(), 1, "{}", s.text);
+    assert_eq!(lost[0].value, 0.0);
 }
 
 #[test]

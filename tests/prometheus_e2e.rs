@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -27,13 +28,20 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(dir: &Path, target: &str) -> Prometheus {
+        Self::start_with(dir, &[target], "")
+    }
+
+    /// Scraping `targets` as job `ebpf`, with `extra` top-level config.
+    fn start_with(dir: &Path, targets: &[&str], extra: &str) -> Prometheus {
         let port = free_port();
         let config = dir.join("prometheus.yml");
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: ebpf\n    static_configs:\n      - targets: ['{target}']\n"
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{extra}\
+                 scrape_configs:\n  - job_name: ebpf\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
             ),
         )
         .expect("write prometheus.yml");
@@ -283,4 +291,109 @@ fn example_queries() -> Vec<(String, String)> {
     }
     assert!(out.len() > 10, "examples lost their queries: {out:?}");
     out
+}
+
+/// Every alert in examples/prometheus/alerts.yml, evaluated by a real
+/// Prometheus against an exporter provoked into each condition (with `for:`
+/// set to 0 so the test need not wait). EbpfExporterEventsLost is only
+/// evaluated: a perf buffer overflow cannot be provoked deterministically.
+#[test]
+fn every_example_alert_fires_when_provoked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = scratch_dir("alerts");
+    let configs = dir.join("configs");
+    std::fs::create_dir_all(&configs).expect("mkdir");
+    common::compile_bpf(
+        &root.join("tests/bpf/layouts.bpf.c"),
+        &configs.join("layouts.bpf.o"),
+    );
+    // A small map that fills, and a metric over its series limit.
+    std::fs::write(
+        configs.join("layouts.yaml"),
+        "metrics:\n  counters:\n    - name: tiny_total\n      help: Four entries\n      max_series: 1\n      labels:\n        - {name: w, decoders: [{name: uint}]}\n",
+    )
+    .expect("write");
+    // A config that cannot start, and one whose program cannot attach here.
+    std::fs::write(
+        configs.join("broken.yaml"),
+        "object: syscalls\nmetrics:\n  counters:\n    - name: no_such_map\n      help: h\n      labels:\n        - {name: k, size: 8, decoders: [{name: uint}]}\n",
+    )
+    .expect("write");
+    common::compile_bpf(
+        &root.join("tests/bpf/external.bpf.c"),
+        &configs.join("external.bpf.o"),
+    );
+    std::fs::copy(root.join("tests/bpf/external.yaml"), configs.join("external.yaml")).expect("copy");
+    let e = Running::start(&[
+        &format!("--config.dir={}", configs.display()),
+        "--web.enable-lifecycle",
+        "--no-config.watch",
+    ]);
+    common::test_run(&common::prog_fd(e.program_id("fill")));
+    // A reload that fails: the layouts config breaks; its old version runs.
+    std::fs::write(configs.join("layouts.yaml"), "metrics: [\n").expect("write");
+    assert_eq!(e.post("/-/reload").status, 500);
+    // A target that is down.
+    let down = free_port();
+
+    let alerts = std::fs::read_to_string(root.join("examples/prometheus/alerts.yml"))
+        .expect("read alerts.yml");
+    let immediate = alerts
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("for:") {
+                "        for: 0s".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let pdir = dir.join("prometheus");
+    std::fs::create_dir_all(&pdir).expect("mkdir");
+    std::fs::write(pdir.join("alerts.yml"), immediate).expect("write");
+    let check = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(pdir.join("alerts.yml"))
+        .output()
+        .expect("promtool runs");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let p = Prometheus::start_with(
+        &pdir,
+        &[&e.addr, &format!("127.0.0.1:{down}")],
+        "rule_files: [alerts.yml]\n",
+    );
+    // The test's job is "ebpf", which the Down alert's job matcher covers.
+    let firing = |p: &Prometheus| -> BTreeSet<String> {
+        let r = http_get(&p.addr, "/api/v1/alerts", &[]);
+        let v: serde_yaml::Value = serde_yaml::from_str(&r.text()).expect("JSON");
+        v["data"]["alerts"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["state"].as_str() == Some("firing"))
+            .filter_map(|a| a["labels"]["alertname"].as_str().map(str::to_string))
+            .collect()
+    };
+    let expected: BTreeSet<String> = [
+        "EbpfExporterDown",
+        "EbpfExporterConfigDisabled",
+        "EbpfExporterReloadFailed",
+        "EbpfExporterProgramNotAttached",
+        "EbpfExporterMapUpdateFailures",
+        "EbpfExporterMapFull",
+        "EbpfExporterSeriesLimited",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect();
+    let mut now = BTreeSet::new();
+    let all = eventually(Duration::from_secs(60), || {
+        // Fresh failures for the increase() windows.
+        common::test_run(&common::prog_fd(e.program_id("fill")));
+        now = firing(&p);
+        expected.is_subset(&now)
+    });
+    assert!(all, "firing: {now:?}, missing: {:?}", expected.difference(&now).collect::<Vec<_>>());
+    assert!(!now.contains("EbpfExporterEventsLost"), "{now:?}");
 }
