@@ -63,7 +63,7 @@ int BPF_PROG(bio_inflight_issue, struct request *rq)
 		}
 		return 0;
 	}
-	if (bpf_map_update_elem(&issued, &rq, &dev, BPF_NOEXIST))
+	if (ee_map_put(&issued, &rq, &dev, BPF_NOEXIST))
 		return 0; /* full, or another CPU just recorded it */
 	ee_map_add(&bio_inflight_requests, &dev, 1);
 	return 0;

@@ -25,7 +25,7 @@ int BPF_PROG(bio_issue, struct request *rq)
 {
 	u64 ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(&start, &rq, &ts, BPF_ANY);
+	ee_map_put(&start, &rq, &ts, BPF_ANY);
 	return 0;
 }
 

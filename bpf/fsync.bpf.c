@@ -38,7 +38,7 @@ int BPF_PROG(ext4_fsync_enter, struct file *file, int datasync)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u64 ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(&fsync_start, &tid, &ts, BPF_ANY);
+	ee_map_put(&fsync_start, &tid, &ts, BPF_ANY);
 	return 0;
 }
 

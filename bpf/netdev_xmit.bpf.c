@@ -43,7 +43,7 @@ int BPF_PROG(netdev_start_xmit, const struct sk_buff *skb)
 {
 	u64 key = (u64)skb, ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(&xmit_start, &key, &ts, BPF_ANY);
+	ee_map_put(&xmit_start, &key, &ts, BPF_ANY);
 	return 0;
 }
 

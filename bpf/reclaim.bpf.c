@@ -60,7 +60,7 @@ static __always_inline void mark_start(void *map)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u64 ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(map, &tid, &ts, BPF_ANY);
+	ee_map_put(map, &tid, &ts, BPF_ANY);
 }
 
 /* Microseconds since this thread's start mark, or -1 if there is none. */

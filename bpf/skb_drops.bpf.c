@@ -180,7 +180,7 @@ static __noinline int fill_xlate(void)
 		k = bpf_core_enum_value(enum skb_drop_reason, name);           \
 		v = (u64)name + 1;                                             \
 		if (k < XLATE_SIZE)                                            \
-			bpf_map_update_elem(&drop_reason_xlate, &k, &v, BPF_ANY); \
+			ee_map_put(&drop_reason_xlate, &k, &v, BPF_ANY); \
 	}
 	EE_DROP_REASONS(X)
 #undef X

@@ -45,7 +45,7 @@ int tcp_connect_state(struct trace_event_raw_inet_sock_set_state *ctx)
 
 	if (ctx->newstate == TCP_SYN_SENT) {
 		ts = bpf_ktime_get_ns();
-		bpf_map_update_elem(&syn_sent_at, &sk, &ts, BPF_ANY);
+		ee_map_put(&syn_sent_at, &sk, &ts, BPF_ANY);
 		return 0;
 	}
 	if (ctx->oldstate != TCP_SYN_SENT)

@@ -39,7 +39,7 @@ int BPF_PROG(workqueue_queue, int req_cpu, struct pool_workqueue *pwq, struct wo
 {
 	u64 ptr = (u64)work, ts = bpf_ktime_get_ns();
 
-	bpf_map_update_elem(&queued_at, &ptr, &ts, BPF_ANY);
+	ee_map_put(&queued_at, &ptr, &ts, BPF_ANY);
 	return 0;
 }
 

@@ -189,8 +189,35 @@ impl Drop for Load {
 
 #[test]
 fn prometheus_scrapes_and_queries_the_default_configs() {
-    let exporter = Running::start(&[]);
+    // The default set, plus the DaemonSet example's workload config that the
+    // dashboard's workload panel reads.
     let dir = scratch_dir("prometheus-e2e");
+    let configs = dir.join("configs");
+    std::fs::create_dir_all(&configs).expect("mkdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let defaults = std::fs::read_to_string(root.join("config/DEFAULTS")).expect("DEFAULTS");
+    for name in defaults
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        std::fs::copy(
+            root.join(format!("config/{name}.yaml")),
+            configs.join(format!("{name}.yaml")),
+        )
+        .expect("copy a default config");
+    }
+    let daemonset =
+        std::fs::read_to_string(root.join("examples/kubernetes/daemonset.yaml")).expect("read");
+    let workload = serde_yaml::Deserializer::from_str(&daemonset)
+        .filter_map(|doc| {
+            let v = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).ok()?;
+            v["data"]["workload_cpu.yaml"].as_str().map(str::to_string)
+        })
+        .next()
+        .expect("the DaemonSet's ConfigMap has workload_cpu.yaml");
+    std::fs::write(configs.join("workload_cpu.yaml"), workload).expect("write");
+    let exporter = Running::start(&[&format!("--config.dir={}", configs.display())]);
     let prom = Prometheus::start(&dir, &exporter.addr);
     let _load = Load::start(&dir);
 
@@ -282,6 +309,8 @@ fn example_queries() -> Vec<(String, String)> {
                 let expr = expr
                     .replace("$__rate_interval", "10s")
                     .replace("$instance", ".*")
+                    .replace("$namespace", ".*")
+                    .replace("$pod", ".*")
                     .replace("$device", ".*")
                     .replace("$topk", "10");
                 let title = panel["title"].as_str().unwrap_or("?");

@@ -72,6 +72,18 @@ static __always_inline void ee_count_failure(void *map)
 		bpf_map_update_elem(&ee_update_failures, &id, &one, BPF_NOEXIST);
 }
 
+/* bpf_map_update_elem for a program's own state (start timestamps and the
+ * like): a refused insert loses a sample just as a full metric map does, so
+ * it is counted too. -EEXIST under BPF_NOEXIST is an answer, not a failure. */
+static __always_inline long ee_map_put(void *map, const void *key, const void *value, __u64 flags)
+{
+	long err = bpf_map_update_elem(map, key, value, flags);
+
+	if (err && err != -17 /* EEXIST */)
+		ee_count_failure(map);
+	return err;
+}
+
 /* Adds delta to the u64 stored under key, creating the entry on first use.
  * The update with BPF_NOEXIST loses no increments when two CPUs race to
  * create the same key: the loser's insert fails and it re-reads the winner's.

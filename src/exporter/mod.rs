@@ -69,12 +69,19 @@ impl RunningConfig {
         }
     }
 
-    /// The maps its collectors read, for forgetting their self-metrics.
+    /// The maps its self-metrics can name, for forgetting them.
     fn map_names(&self) -> Vec<String> {
-        self.collectors
+        let mut names: Vec<String> = self
+            .collectors
             .iter()
             .map(|c| c.id().map_name.clone())
-            .collect()
+            .collect();
+        if let Some(f) = &self.failures {
+            names.extend(f.names().map(str::to_string));
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Stops collecting and detaches every program; the kernel frees the
@@ -88,17 +95,19 @@ impl RunningConfig {
 
 /// The failure counts of an object built with the shared helpers.
 fn failures_of(object: &LoadedObject, collectors: &[Box<dyn Collector>]) -> Option<UpdateFailures> {
+    use libbpf_rs::MapCore;
     let failures = object.map_handle(FAILURES_MAP).ok()?;
-    let mut maps: Vec<(String, libbpf_rs::MapHandle)> = Vec::new();
-    for c in collectors {
-        let name = &c.id().map_name;
-        if maps.iter().any(|(m, _)| m == name) {
-            continue;
-        }
-        if let Ok(h) = object.map_handle(name) {
-            maps.push((name.clone(), h));
-        }
-    }
+    let maps: Vec<(String, libbpf_rs::MapHandle, bool)> = object
+        .object
+        .maps()
+        .map(|m| m.name().to_string_lossy().into_owned())
+        .filter(|name| !name.contains('.') && name != FAILURES_MAP)
+        .filter_map(|name| {
+            let metric = collectors.iter().any(|c| c.id().map_name == name);
+            let handle = object.map_handle(&name).ok()?;
+            Some((name, handle, metric))
+        })
+        .collect();
     Some(UpdateFailures::new(failures, maps))
 }
 

@@ -11,18 +11,20 @@ pub const FAILURES_MAP: &str = "ee_update_failures";
 
 pub struct UpdateFailures {
     reader: MapReader,
-    /// Map id → map name, for the maps a config exports.
-    maps: Vec<(u32, String)>,
+    /// Map id → map name, and whether a metric reads it (shown at 0 from
+    /// the start; the program's own state maps show once they fail).
+    maps: Vec<(u32, String, bool)>,
     totals: Vec<u64>,
 }
 
 impl UpdateFailures {
-    /// `failures` is the object's failure map; `maps` the metric maps, whose
-    /// ids the helpers key their counts by.
-    pub fn new(failures: MapHandle, maps: Vec<(String, MapHandle)>) -> Self {
-        let maps: Vec<(u32, String)> = maps
+    /// `failures` is the object's failure map; `maps` the object's maps
+    /// (whose ids the helpers key their counts by), each with whether a
+    /// metric reads it.
+    pub fn new(failures: MapHandle, maps: Vec<(String, MapHandle, bool)>) -> Self {
+        let maps: Vec<(u32, String, bool)> = maps
             .into_iter()
-            .filter_map(|(name, h)| Some((h.info().ok()?.info.id, name)))
+            .filter_map(|(name, h, metric)| Some((h.info().ok()?.info.id, name, metric)))
             .collect();
         let totals = vec![0; maps.len()];
         Self {
@@ -32,7 +34,13 @@ impl UpdateFailures {
         }
     }
 
-    /// Failed inserts so far, per metric map (every map listed, 0 included).
+    /// Every map failures can be reported for.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.maps.iter().map(|(_, name, _)| name.as_str())
+    }
+
+    /// Failed inserts so far: every metric map, 0 included, and any other
+    /// map that has refused one.
     pub fn read(&mut self) -> impl Iterator<Item = (&str, u64)> {
         self.totals.iter_mut().for_each(|t| *t = 0);
         if self.reader.read().is_ok() {
@@ -44,7 +52,7 @@ impl UpdateFailures {
                 else {
                     continue;
                 };
-                let Some(i) = self.maps.iter().position(|(m, _)| *m == id) else {
+                let Some(i) = self.maps.iter().position(|(m, _, _)| *m == id) else {
                     continue;
                 };
                 let sum: u64 = value
@@ -62,6 +70,7 @@ impl UpdateFailures {
         self.maps
             .iter()
             .zip(&self.totals)
-            .map(|((_, name), total)| (name.as_str(), *total))
+            .filter(|((_, _, metric), total)| *metric || **total > 0)
+            .map(|((_, name, _), total)| (name.as_str(), *total))
     }
 }
