@@ -352,7 +352,11 @@ fn every_example_alert_fires_when_provoked() {
         &root.join("tests/bpf/external.bpf.c"),
         &configs.join("external.bpf.o"),
     );
-    std::fs::copy(root.join("tests/bpf/external.yaml"), configs.join("external.yaml")).expect("copy");
+    std::fs::copy(
+        root.join("tests/bpf/external.yaml"),
+        configs.join("external.yaml"),
+    )
+    .expect("copy");
     let e = Running::start(&[
         &format!("--config.dir={}", configs.display()),
         "--web.enable-lifecycle",
@@ -386,7 +390,11 @@ fn every_example_alert_fires_when_provoked() {
         .arg(pdir.join("alerts.yml"))
         .output()
         .expect("promtool runs");
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
     let p = Prometheus::start_with(
         &pdir,
         &[&e.addr, &format!("127.0.0.1:{down}")],
@@ -423,6 +431,10 @@ fn every_example_alert_fires_when_provoked() {
         now = firing(&p);
         expected.is_subset(&now)
     });
-    assert!(all, "firing: {now:?}, missing: {:?}", expected.difference(&now).collect::<Vec<_>>());
+    assert!(
+        all,
+        "firing: {now:?}, missing: {:?}",
+        expected.difference(&now).collect::<Vec<_>>()
+    );
     assert!(!now.contains("EbpfExporterEventsLost"), "{now:?}");
 }
