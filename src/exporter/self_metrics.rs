@@ -335,8 +335,10 @@ impl SelfMetrics {
         self.map_max_entries
             .with_label_values(&labels)
             .set(i64::from(stats.max_entries));
+        // At 0 from the first scrape, like every error counter.
+        let read_errors = self.map_read_errors.with_label_values(&labels);
         if stats.read_failed {
-            self.map_read_errors.with_label_values(&labels).inc();
+            read_errors.inc();
         }
         self.map_entries
             .with_label_values(&labels)
