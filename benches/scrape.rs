@@ -9,12 +9,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{prog_fd, rss_kib, test_run};
+use common::{prog_fd, prog_map_ids, rss_kib, test_run};
 use ebpf_exporter::encode::{Format, TextWriter};
 use ebpf_exporter::host::cpus::possible as possible_cpus;
 use ebpf_exporter::maps::MapReader;
@@ -36,23 +36,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn fmt_ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Map ids a program uses: the fill program references every bench map.
-fn prog_map_ids(fd: &OwnedFd) -> Vec<u32> {
-    let mut ids = vec![0u32; 16];
-    // SAFETY: zeroed info is valid; the kernel writes at most nr_map_ids ids.
-    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
-    info.nr_map_ids = ids.len() as u32;
-    info.map_ids = ids.as_mut_ptr() as u64;
-    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
-    // SAFETY: info, ids and len outlive the call.
-    let rc = unsafe {
-        libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info as *mut _ as *mut _, &mut len)
-    };
-    assert_eq!(rc, 0, "prog info");
-    ids.truncate(info.nr_map_ids as usize);
-    ids
 }
 
 /// The reference exporter's method: next key, then lookup, per entry.

@@ -24,7 +24,7 @@ fn map_of(e: &Running, program: &str, name: &str) -> MapHandle {
     let fd = prog_fd(e.program_id(program));
     // The fill program references every map of the object; the kernel
     // keeps 15 characters of each name.
-    for id in prog_map_ids(&fd) {
+    for id in common::prog_map_ids(&fd) {
         let h = MapHandle::from_map_id(id).expect("map by id");
         let kernel = h.name().to_string_lossy().into_owned();
         if name.starts_with(&kernel) && !kernel.is_empty() {
@@ -32,23 +32,6 @@ fn map_of(e: &Running, program: &str, name: &str) -> MapHandle {
         }
     }
     panic!("no map {name}");
-}
-
-fn prog_map_ids(fd: &std::os::fd::OwnedFd) -> Vec<u32> {
-    use std::os::fd::AsRawFd;
-    let mut ids = vec![0u32; 64];
-    // SAFETY: zeroed info is valid; the kernel writes at most nr_map_ids ids.
-    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
-    info.nr_map_ids = ids.len() as u32;
-    info.map_ids = ids.as_mut_ptr() as u64;
-    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
-    // SAFETY: info, ids and len outlive the call.
-    let rc = unsafe {
-        libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info as *mut _ as *mut _, &mut len)
-    };
-    assert_eq!(rc, 0, "prog info");
-    ids.truncate(info.nr_map_ids as usize);
-    ids
 }
 
 fn fill_many(e: &Running, keys: impl Iterator<Item = u64>) {

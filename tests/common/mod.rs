@@ -558,3 +558,22 @@ pub fn python_in_cgroup(cg: &Path, python: &str) {
         .expect("child runs");
     assert!(status.success(), "{script}");
 }
+
+/// Ids of the maps a program uses (a fill program references every map of
+/// its object).
+pub fn prog_map_ids(fd: &std::os::fd::OwnedFd) -> Vec<u32> {
+    use std::os::fd::AsRawFd;
+    let mut ids = vec![0u32; 64];
+    // SAFETY: zeroed info is valid; the kernel writes at most nr_map_ids ids.
+    let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+    info.nr_map_ids = ids.len() as u32;
+    info.map_ids = ids.as_mut_ptr() as u64;
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+    // SAFETY: info, ids and len outlive the call.
+    let rc = unsafe {
+        libbpf_sys::bpf_prog_get_info_by_fd(fd.as_raw_fd(), &mut info as *mut _ as *mut _, &mut len)
+    };
+    assert_eq!(rc, 0, "prog info: {}", std::io::Error::last_os_error());
+    ids.truncate((info.nr_map_ids as usize).min(64));
+    ids
+}
