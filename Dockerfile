@@ -21,7 +21,7 @@ FROM rust:1-bookworm AS builder
 # and links libelf and zlib from the system.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      clang llvm libelf-dev zlib1g-dev pkg-config make gcc \
+      clang llvm libelf-dev zlib1g-dev pkg-config make gcc pci.ids \
  && rm -rf /var/lib/apt/lists/*
 
 # The official image installs rustup's minimal profile but still ships a
@@ -34,28 +34,34 @@ WORKDIR /src
 # The whole tree (less what .dockerignore drops), so every target Cargo.toml
 # declares, benches included, is there when cargo reads the manifest.
 COPY . .
+# A static, stripped binary: glibc, libelf and zlib linked in, so the image
+# needs no libraries at all. The revision and build date go into
+# `--version` and ebpf_exporter_build_info (EBPF_EXPORTER_REVISION can be
+# passed as a build argument where the build context has no .git).
 # Cache mounts keep downloaded crates and compiled dependencies between
 # builds (BuildKit and buildah/podman alike), so a source edit rebuilds only
 # this crate. The binary is copied out because cache mounts are not layers.
+ARG EBPF_EXPORTER_REVISION=""
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin ebpf-exporter \
- && install -D -m 0755 target/release/ebpf-exporter /out/ebpf-exporter
+    EBPF_EXPORTER_REVISION="$EBPF_EXPORTER_REVISION" \
+    RUSTFLAGS="-C target-feature=+crt-static" \
+    CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols \
+    cargo build --release --locked --bin ebpf-exporter --target "$(rustc -vV | sed -n 's/^host: //p')" \
+ && mkdir -p /out/root/usr/local/bin /out/root/usr/share/misc /out/root/etc/ebpf-exporter \
+ && install -m 0755 target/*/release/ebpf-exporter /out/root/ebpf_exporter \
+ && ln -s /ebpf_exporter /out/root/usr/local/bin/ebpf-exporter \
+ && cp -a config /out/root/etc/ebpf-exporter/config \
+ && cp /usr/share/misc/pci.ids /out/root/usr/share/misc/pci.ids
 
 # --- runtime -----------------------------------------------------------------
-FROM debian:bookworm-slim
+# Nothing but the binary (at the reference image's /ebpf_exporter, and at
+# /usr/local/bin/ebpf-exporter), pci.ids for the pci_* decoders, and the
+# built-in configs as a starting point for `--config.dir`. No shell: debug
+# with `podman exec` tools from the host, or the exporter's own /healthz.
+FROM scratch
 
-# libelf1 and zlib1g are the only shared libraries beyond libc (`ldd`);
-# pci.ids names PCI vendors and devices for the pci_* label decoders.
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libelf1 zlib1g pci.ids \
- && rm -rf /var/lib/apt/lists/*
-
-COPY --from=builder /out/ebpf-exporter /usr/local/bin/ebpf-exporter
-# The built-in configs are embedded in the binary; this copy is a starting
-# point for `--config.dir=/etc/ebpf-exporter/config` with edited configs.
-COPY config /etc/ebpf-exporter/config
+COPY --from=builder /out/root/ /
 
 EXPOSE 9435
-ENTRYPOINT ["/usr/local/bin/ebpf-exporter"]
+ENTRYPOINT ["/ebpf_exporter"]

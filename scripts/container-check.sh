@@ -123,12 +123,19 @@ rm -rf "$work/base" "$work/rust"
 say "base images ready"
 
 # --- build ---------------------------------------------------------------------
-build_args=()
+build_args=(--build-arg "EBPF_EXPORTER_REVISION=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)")
 [ "${CONTAINER_CHECK_FRESH:-0}" = 1 ] && build_args+=(--no-cache)
 tb=$(date +%s)
 "${podman[@]}" build "${build_args[@]}" -t "$image" -f Dockerfile . >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log" >&2; exit 1; }
-say "image built in $(($(date +%s) - tb))s: $("${podman[@]}" image inspect -f '{{.Size}}' "$image" | numfmt --to=iec)"
+size=$("${podman[@]}" image inspect -f '{{.Size}}' "$image")
+say "image built in $(($(date +%s) - tb))s: $(numfmt --to=iec "$size")"
+# A static binary on scratch: the whole image stays small.
+max_size=$((15 * 1024 * 1024))
+if ((size > max_size)); then
+  echo "container-check: image is $(numfmt --to=iec "$size"), over the 15M budget" >&2
+  exit 1
+fi
 
 # --- run ------------------------------------------------------------------------
 # Privileges, and why each is there:

@@ -150,7 +150,27 @@ pub enum Command {
     },
 }
 
+/// `--version`, as the reference spells it, plus what a Rust build adds.
+pub fn long_version(libbpf: &str) -> String {
+    format!(
+        "{} (revision: {})\n  build date: {}\n  rustc: {}\n  libbpf: {libbpf}\n  platform: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("EE_REVISION"),
+        env!("EE_BUILD_DATE"),
+        env!("EE_RUSTC"),
+        env!("EE_TARGET"),
+    )
+}
+
 impl Cli {
+    /// Parses the process's arguments, with the long version filled in.
+    pub fn parse_args(libbpf: &str) -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let cmd = Self::command().long_version(long_version(libbpf));
+        let matches = cmd.get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
     /// Whether live reloads are on: asked for, or configs come from a
     /// directory and they were not turned off.
     pub fn reload_enabled(&self) -> bool {

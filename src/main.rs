@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use ebpf_exporter::cli::Cli;
@@ -43,7 +42,7 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args(&ebpf_exporter::exporter::self_metrics::libbpf_version());
     let level = if cli.debug { "debug" } else { "info" };
     let mut logger =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));

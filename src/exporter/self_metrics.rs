@@ -136,13 +136,16 @@ impl SelfMetrics {
             &registry,
             "ebpf_exporter_build_info",
             "Build information of ebpf-exporter",
-            &["version", "revision", "libbpf_version"],
+            &["version", "revision", "libbpf_version", "rustc_version", "target", "build_date"],
         );
         build
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),
-                option_env!("EBPF_EXPORTER_REVISION").unwrap_or("unknown"),
+                env!("EE_REVISION"),
                 &libbpf_version(),
+                env!("EE_RUSTC"),
+                env!("EE_TARGET"),
+                env!("EE_BUILD_DATE"),
             ])
             .set(1);
         let decoder_errors = IntCounterVec::new(
@@ -412,7 +415,7 @@ impl SelfMetrics {
     }
 }
 
-fn libbpf_version() -> String {
+pub fn libbpf_version() -> String {
     // SAFETY: plain getters with no arguments.
     let (major, minor) = unsafe {
         (
