@@ -134,9 +134,28 @@ pub struct Cli {
     #[arg(long = "config.skip-cache-size", value_name = "N", hide = true)]
     pub skip_cache_size: Option<u64>,
 
-    /// Log debug detail (also: RUST_LOG=debug).
+    /// Log debug detail (the same as --log.level=debug; RUST_LOG also works).
     #[arg(long = "debug")]
     pub debug: bool,
+
+    /// Lowest level logged.
+    #[arg(
+        long = "log.level",
+        value_enum,
+        default_value = "info",
+        value_name = "LEVEL"
+    )]
+    pub log_level: crate::process::logging::Level,
+
+    /// Line format: text (human), logfmt or json (for Loki and other
+    /// collectors).
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    pub log_format: crate::process::logging::Format,
 }
 
 #[derive(Debug, clap::Subcommand)]

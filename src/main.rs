@@ -15,7 +15,7 @@ use ebpf_exporter::http::tls::Tls;
 use ebpf_exporter::http::{serve, webconfig, ServerOptions};
 use ebpf_exporter::object::ProgramState;
 use ebpf_exporter::process::capabilities::{self, Keep, Needs};
-use ebpf_exporter::process::{limits, sd_notify};
+use ebpf_exporter::process::{limits, logging, sd_notify};
 
 /// Called once after every config is attached at start-up, and after each
 /// reload that started a config. A config can hang a uprobe on this symbol
@@ -43,15 +43,14 @@ fn tune_allocator() {
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse_args(&ebpf_exporter::exporter::self_metrics::libbpf_version());
-    let level = if cli.debug { "debug" } else { "info" };
-    let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
-    if cli.log_no_timestamps {
-        logger.format_timestamp(None);
+    let level = if cli.debug {
+        logging::Level::Debug
     } else {
-        logger.format_timestamp_millis();
-    }
-    logger.init();
+        cli.log_level
+    };
+    // journald stamps every line itself: a second timestamp is noise.
+    let timestamps = !cli.log_no_timestamps && !logging::stderr_is_journal();
+    logging::init(cli.log_format, level, timestamps);
     if let Some(ebpf_exporter::cli::Command::Describe { object }) = &cli.command {
         return describe(object);
     }
@@ -97,10 +96,14 @@ fn main() -> ExitCode {
     }
     // Checked before any BPF is loaded: a bad security setting must stop
     // start-up, never fall back to plain, open HTTP.
-    let (tls, auth) = match &cli.web_config_file {
-        None => (None, None),
+    let (tls, auth, headers) = match &cli.web_config_file {
+        None => (None, None, Vec::new()),
         Some(path) => match webconfig::load(path).and_then(|web| Ok((Tls::new(&web)?, web))) {
-            Ok((tls, web)) => (tls.map(Arc::new), BasicAuth::new(&web.basic_auth_users)),
+            Ok((tls, web)) => (
+                tls.map(Arc::new),
+                BasicAuth::new(&web.basic_auth_users),
+                web.headers.clone(),
+            ),
             Err(e) => {
                 log::error!("--web.config.file: {e}");
                 return ExitCode::from(2);
@@ -230,6 +233,8 @@ fn main() -> ExitCode {
                 max_connections,
                 max_requests: cli.max_requests,
                 lifecycle: handle.clone().filter(|_| cli.enable_lifecycle),
+                web_config_file: cli.web_config_file.clone(),
+                headers,
             },
             async {
                 signals.run(handle).await;

@@ -136,7 +136,14 @@ impl SelfMetrics {
             &registry,
             "ebpf_exporter_build_info",
             "Build information of ebpf-exporter",
-            &["version", "revision", "libbpf_version", "rustc_version", "target", "build_date"],
+            &[
+                "version",
+                "revision",
+                "libbpf_version",
+                "rustc_version",
+                "target",
+                "build_date",
+            ],
         );
         build
             .with_label_values(&[
@@ -210,9 +217,6 @@ impl SelfMetrics {
             "Raw keys whose decoded labels are cached, per map",
             &["config", "map"],
         );
-        let _ = registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ));
         Self {
             registry,
             enabled,
@@ -379,6 +383,7 @@ impl SelfMetrics {
             }
         }
         self.write_program_stats(out);
+        write_process_stats(out);
     }
 
     /// Run time and count per program, which the kernel only counts while
@@ -412,6 +417,53 @@ impl SelfMetrics {
         for (labels, _, count) in &stats {
             out.sample_u64(labels, None, *count);
         }
+    }
+}
+
+/// The standard process families, exact to the clock tick.
+fn write_process_stats(out: &mut dyn Sink) {
+    let p = crate::host::procstat::read();
+    let families: [(&str, &str, Kind, f64); 6] = [
+        (
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            Kind::Counter,
+            p.cpu_seconds,
+        ),
+        (
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            Kind::Gauge,
+            p.max_fds as f64,
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            Kind::Gauge,
+            p.open_fds as f64,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            Kind::Gauge,
+            p.resident_bytes as f64,
+        ),
+        (
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            Kind::Gauge,
+            p.start_time_seconds,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            Kind::Gauge,
+            p.virtual_bytes as f64,
+        ),
+    ];
+    for (name, help, kind, value) in families {
+        out.family(name, help, kind);
+        out.sample_f64("", None, value);
     }
 }
 

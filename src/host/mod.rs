@@ -14,6 +14,7 @@ pub mod kallsyms;
 pub mod kubernetes;
 pub mod partitions;
 pub mod pci_ids;
+pub mod procstat;
 pub mod refresh;
 pub mod tracefs;
 

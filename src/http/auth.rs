@@ -32,7 +32,8 @@ const MAX_WAITING: usize = 8;
 const MAX_FAILED: usize = 4096;
 
 pub struct BasicAuth {
-    users: BTreeMap<String, String>,
+    /// Replaced when the web config file changes (`set_users`).
+    users: std::sync::RwLock<BTreeMap<String, String>>,
     /// User to the password that last verified, compared in constant time.
     verified: Mutex<HashMap<String, Vec<u8>>>,
     /// Keyed hashes of (user, password) pairs that failed. The key is
@@ -60,13 +61,34 @@ impl BasicAuth {
             return None;
         }
         Some(Arc::new(BasicAuth {
-            users: users.clone(),
+            users: std::sync::RwLock::new(users.clone()),
             verified: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashSet::new()),
             hasher: ahash::RandomState::new(),
             checks: Semaphore::new(CONCURRENT_CHECKS),
             waiting: AtomicUsize::new(0),
         }))
+    }
+
+    /// Replaces the users (the web config file changed). Remembered
+    /// verdicts go with the old users.
+    pub fn set_users(&self, users: &BTreeMap<String, String>) {
+        let mut current = self.users.write().unwrap_or_else(|p| p.into_inner());
+        if *current == *users {
+            return;
+        }
+        *current = users.clone();
+        drop(current);
+        lock(&self.verified).clear();
+        lock(&self.failed).clear();
+    }
+
+    fn hash_of(&self, user: &str) -> Option<String> {
+        self.users
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .cloned()
     }
 
     /// Whether the `Authorization` header holds a configured user's password.
@@ -77,7 +99,8 @@ impl BasicAuth {
         else {
             return Verdict::Denied;
         };
-        let known = self.users.contains_key(&user);
+        let own = self.hash_of(&user);
+        let known = own.is_some();
         if known
             && lock(&self.verified)
                 .get(&user)
@@ -91,12 +114,15 @@ impl BasicAuth {
         }
         // An unknown user still costs one bcrypt, against some configured
         // hash, so response times do not reveal which usernames exist.
-        let Some(hash) = self
-            .users
-            .get(&user)
-            .or_else(|| self.users.values().next())
-            .cloned()
-        else {
+        let any = || {
+            self.users
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .next()
+                .cloned()
+        };
+        let Some(hash) = own.or_else(any) else {
             return Verdict::Denied;
         };
         let Some(_permit) = self.permit().await else {

@@ -5,29 +5,48 @@ use crate::encode::Format;
 /// OpenMetrics when the client lists it in Accept (Prometheus does, first),
 /// otherwise the classic text format.
 pub fn format_from_accept(accept: Option<&str>) -> Format {
+    negotiate(accept).0
+}
+
+/// OpenMetrics 0.0.1 and 1.0.0 are the same text; a client asking for
+/// 0.0.1 gets it labelled so, as client_golang does.
+const OPENMETRICS_0_0_1: &str = "application/openmetrics-text; version=0.0.1; charset=utf-8";
+
+/// The format to write and the Content-Type to send it with.
+pub fn negotiate(accept: Option<&str>) -> (Format, &'static str) {
     let Some(accept) = accept else {
-        return Format::Text;
+        return (Format::Text, Format::Text.content_type());
     };
-    let mut best: Option<(f32, Format)> = None;
+    let mut best: Option<(f32, Format, &'static str)> = None;
     for part in accept.split(',') {
         let mut fields = part.split(';').map(str::trim);
         let media = fields.next().unwrap_or("");
         let mut q = 1.0f32;
+        let mut version = None;
         for p in fields {
             if let Some(v) = p.strip_prefix("q=") {
                 q = v.parse().unwrap_or(0.0);
+            } else if let Some(v) = p.strip_prefix("version=") {
+                version = Some(v);
             }
         }
-        let format = match media {
-            "application/openmetrics-text" => Format::OpenMetrics,
-            "text/plain" | "*/*" | "text/*" => Format::Text,
+        let (format, content_type) = match media {
+            "application/openmetrics-text" if version == Some("0.0.1") => {
+                (Format::OpenMetrics, OPENMETRICS_0_0_1)
+            }
+            "application/openmetrics-text" => {
+                (Format::OpenMetrics, Format::OpenMetrics.content_type())
+            }
+            "text/plain" | "*/*" | "text/*" => (Format::Text, Format::Text.content_type()),
             _ => continue,
         };
-        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
-            best = Some((q, format));
+        if q > 0.0 && best.is_none_or(|(bq, _, _)| q > bq) {
+            best = Some((q, format, content_type));
         }
     }
-    best.map_or(Format::Text, |(_, f)| f)
+    best.map_or((Format::Text, Format::Text.content_type()), |(_, f, c)| {
+        (f, c)
+    })
 }
 
 /// Whether the client accepts gzip (and did not refuse it with q=0).
@@ -45,6 +64,23 @@ pub fn wants_gzip(accept_encoding: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn openmetrics_0_0_1_is_labelled_as_asked() {
+        let (f, ct) = super::negotiate(Some(
+            "application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5",
+        ));
+        assert_eq!(f, super::Format::OpenMetrics);
+        assert_eq!(
+            ct,
+            "application/openmetrics-text; version=0.0.1; charset=utf-8"
+        );
+        let (_, ct) = super::negotiate(Some("application/openmetrics-text;version=1.0.0"));
+        assert_eq!(
+            ct,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+    }
+
     use super::*;
 
     #[test]

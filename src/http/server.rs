@@ -25,7 +25,7 @@ use super::auth::{BasicAuth, Verdict};
 use super::coalesce::{Coalescer, Variant};
 use super::connections::{Connections, Slot};
 use super::tls::Tls;
-use super::{auth, landing, negotiate};
+use super::{auth, landing, lock, negotiate};
 use crate::exporter::{ReloadHandle, ReportBoard};
 
 pub struct ServerOptions {
@@ -41,6 +41,10 @@ pub struct ServerOptions {
     pub max_requests: usize,
     /// `--web.enable-lifecycle`: `POST /-/reload` reloads the configs.
     pub lifecycle: Option<ReloadHandle>,
+    /// `--web.config.file`, re-read for users and headers when it changes.
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// `http_server_config.headers`, added to every response.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A client must send a request's headers within this long, and an idle
@@ -56,10 +60,84 @@ struct App {
     reports: ReportBoard,
     lifecycle: Option<ReloadHandle>,
     metrics_path: String,
-    auth: Option<Arc<BasicAuth>>,
+    /// The web config's users and headers, re-read when its file changes.
+    web: LiveWeb,
     /// `None` when unlimited.
     scrapes: Option<Semaphore>,
     max_requests: usize,
+}
+
+/// What the web config file sets per request: basic-auth users and
+/// response headers. The file is checked at most once a second, and a
+/// changed file is applied if it parses (certificates are reloaded by the
+/// TLS acceptor the same way); a file that does not parse keeps what runs.
+struct LiveWeb {
+    file: Option<std::path::PathBuf>,
+    auth: std::sync::RwLock<Option<Arc<BasicAuth>>>,
+    headers: std::sync::RwLock<Vec<(hyper::header::HeaderName, HeaderValue)>>,
+    checked: std::sync::Mutex<(Option<std::time::Instant>, Option<(i64, i64, u64, u64)>)>,
+}
+
+fn stamp(path: &std::path::Path) -> Option<(i64, i64, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.mtime(), m.mtime_nsec(), m.ino(), m.size()))
+}
+
+fn header_pairs(headers: &[(String, String)]) -> Vec<(hyper::header::HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter_map(|(n, v)| {
+            Some((
+                hyper::header::HeaderName::from_bytes(n.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ))
+        })
+        .collect()
+}
+
+impl LiveWeb {
+    fn auth(&self) -> Option<Arc<BasicAuth>> {
+        self.refresh();
+        self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn refresh(&self) {
+        let Some(path) = &self.file else { return };
+        let mut checked = lock(&self.checked);
+        if checked
+            .0
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        checked.0 = Some(std::time::Instant::now());
+        let now = stamp(path);
+        if now == checked.1 {
+            return;
+        }
+        checked.1 = now;
+        drop(checked);
+        match super::webconfig::load(path) {
+            Ok(web) => {
+                let mut auth = self.auth.write().unwrap_or_else(|p| p.into_inner());
+                match (&*auth, web.basic_auth_users.is_empty()) {
+                    (Some(a), false) => a.set_users(&web.basic_auth_users),
+                    (None, false) => *auth = BasicAuth::new(&web.basic_auth_users),
+                    (Some(_), true) => log::warn!(
+                        "{}: no basic_auth_users any more; keeping the previous users (turning auth off takes a restart)",
+                        web.file
+                    ),
+                    (None, true) => {}
+                }
+                drop(auth);
+                *self.headers.write().unwrap_or_else(|p| p.into_inner()) =
+                    header_pairs(&web.headers);
+                log::info!("web config {} reloaded", web.file);
+            }
+            Err(e) => log::error!("web config not reloaded, the previous one stays: {e}"),
+        }
+    }
 }
 
 fn text(
@@ -74,13 +152,32 @@ fn text(
     r
 }
 
+/// Every response, with the web config's headers.
 async fn handle(
     app: Arc<App>,
     slot: Arc<Slot>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut response = respond(&app, &slot, req).await?;
+    for (name, value) in app
+        .web
+        .headers
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(response)
+}
+
+async fn respond(
+    app: &Arc<App>,
+    slot: &Arc<Slot>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let _busy = slot.busy();
-    if let Some(users) = &app.auth {
+    if let Some(users) = &app.web.auth() {
         match users.check(req.headers().get(AUTHORIZATION)).await {
             Verdict::Allowed => {}
             Verdict::Denied => return Ok(auth::unauthorized()),
@@ -116,7 +213,7 @@ async fn handle(
                 .get(name)
                 .and_then(|v: &HeaderValue| v.to_str().ok())
         };
-        let format = negotiate::format_from_accept(header(ACCEPT));
+        let (format, content_type) = negotiate::negotiate(header(ACCEPT));
         let gzip = negotiate::wants_gzip(header(ACCEPT_ENCODING));
         // As client_golang's MaxRequestsInFlight: refuse rather than queue,
         // so a pile-up cannot grow without bound.
@@ -137,7 +234,7 @@ async fn handle(
             },
         };
         let mut response = match app.scraper.scrape(Variant { format, gzip }).await {
-            Ok(body) => text(StatusCode::OK, format.content_type(), body),
+            Ok(body) => text(StatusCode::OK, content_type, body),
             Err(e) => {
                 return Ok(text(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -251,6 +348,40 @@ async fn serve_connection<S>(
     }
 }
 
+/// Whether a connection's first bytes are an HTTP request line rather than
+/// a TLS ClientHello (which starts with the handshake record type, 0x16).
+async fn looks_like_http(stream: &tokio::net::TcpStream) -> std::io::Result<bool> {
+    let mut head = [0u8; 8];
+    loop {
+        let n = stream.peek(&mut head).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if head[0] == 0x16 {
+            return Ok(false);
+        }
+        // A method and a space, or enough bytes to tell.
+        let text = &head[..n];
+        if n >= 4 || text.contains(&b' ') {
+            return Ok(text.iter().take_while(|b| b.is_ascii_uppercase()).count() >= 3);
+        }
+        // Fewer than 4 bytes so far: wait for the rest (the caller's
+        // timeout bounds this).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn refuse_plain_http(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = "Client sent an HTTP request to an HTTPS server.\n";
+    let reply = format!(
+        "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
 /// (for at most a few seconds). Every listener shares one connection bound.
 pub async fn serve(
@@ -265,7 +396,15 @@ pub async fn serve(
         reports,
         lifecycle: opts.lifecycle,
         metrics_path: opts.metrics_path,
-        auth: opts.auth,
+        web: LiveWeb {
+            checked: std::sync::Mutex::new((
+                Some(std::time::Instant::now()),
+                opts.web_config_file.as_deref().and_then(stamp),
+            )),
+            file: opts.web_config_file,
+            auth: std::sync::RwLock::new(opts.auth),
+            headers: std::sync::RwLock::new(header_pairs(&opts.headers)),
+        },
         scrapes: (opts.max_requests > 0).then(|| Semaphore::new(opts.max_requests)),
         max_requests: opts.max_requests,
     });
@@ -323,6 +462,14 @@ async fn accept_loop(
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let close = slot.close.clone();
+                    // Plain HTTP sent to the TLS port gets a 400 saying so,
+                    // as Go's servers answer, instead of a dropped connection.
+                    if let Ok(Ok(true)) =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, looks_like_http(&stream)).await
+                    {
+                        refuse_plain_http(stream).await;
+                        return;
+                    }
                     tokio::select! {
                         handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)) => match handshake {
                             Ok(Ok(stream)) => serve_connection(stream, peer, app, slot, watcher).await,

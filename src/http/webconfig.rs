@@ -23,6 +23,8 @@ pub struct WebConfig {
     pub tls: Option<TlsSettings>,
     /// Username to bcrypt hash; empty when basic auth is off.
     pub basic_auth_users: BTreeMap<String, String>,
+    /// Added to every response (`http_server_config.headers`).
+    pub headers: Vec<(String, String)>,
     locator: Locator,
 }
 
@@ -184,7 +186,7 @@ struct RawHttp {
     /// is all Prometheus needs.
     #[allow(dead_code)]
     http2: Option<bool>,
-    headers: Option<serde_yaml::Value>,
+    headers: Option<BTreeMap<String, String>>,
 }
 
 /// Reads and checks a web config file.
@@ -203,13 +205,54 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<WebConfig, ConfigErro
     let raw = raw.unwrap_or_default();
     let err = |key: &str, message: String| error_at(file, &locator, key, message);
 
-    if let Some(http) = &raw.http_server_config {
-        if http.headers.is_some() {
-            return Err(err(
-                "http_server_config.headers",
-                "custom response headers are not supported by ebpf-exporter".into(),
-            ));
+    // The exporter toolkit's four security headers, with its value rules.
+    let mut headers = Vec::new();
+    for (name, value) in raw
+        .http_server_config
+        .as_ref()
+        .and_then(|h| h.headers.clone())
+        .unwrap_or_default()
+    {
+        let key = format!("http_server_config.headers.{name}");
+        let canonical = match name.to_ascii_lowercase().as_str() {
+            "content-security-policy" => "Content-Security-Policy",
+            "strict-transport-security" => "Strict-Transport-Security",
+            "x-frame-options" => {
+                if !matches!(value.to_ascii_lowercase().as_str(), "deny" | "sameorigin") {
+                    return Err(err(
+                        &key,
+                        format!("X-Frame-Options is deny or sameorigin, not {value:?}"),
+                    ));
+                }
+                "X-Frame-Options"
+            }
+            "x-content-type-options" => {
+                if !value.eq_ignore_ascii_case("nosniff") {
+                    return Err(err(
+                        &key,
+                        format!("X-Content-Type-Options is nosniff, not {value:?}"),
+                    ));
+                }
+                "X-Content-Type-Options"
+            }
+            _ => {
+                return Err(err(
+                    &key,
+                    format!(
+                        "header {name:?} cannot be set; the headers that can are \
+                         Content-Security-Policy, Strict-Transport-Security, X-Frame-Options and \
+                         X-Content-Type-Options"
+                    ),
+                ))
+            }
+        };
+        if value.is_empty() {
+            continue;
         }
+        if hyper::header::HeaderValue::from_str(&value).is_err() {
+            return Err(err(&key, format!("{value:?} is not a valid header value")));
+        }
+        headers.push((canonical.to_string(), value));
     }
 
     let mut basic_auth_users = BTreeMap::new();
@@ -255,13 +298,14 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<WebConfig, ConfigErro
     // The toolkit serves plain HTTP without auth for a file that turns
     // nothing on. An operator who passes a web config means to secure the
     // endpoint, so failing open would be the wrong surprise.
-    if tls.is_none() && basic_auth_users.is_empty() {
+    if tls.is_none() && basic_auth_users.is_empty() && headers.is_empty() {
         return Err(error_at(
             file,
             &locator,
             "",
             "turns on neither TLS (`tls_server_config` with `cert_file` and `key_file`) nor \
-             basic auth (`basic_auth_users`); to serve plain HTTP without auth, drop --web.config.file",
+             basic auth (`basic_auth_users`) nor response headers; to serve plain HTTP without \
+             auth, drop --web.config.file",
         ));
     }
 
@@ -269,6 +313,7 @@ pub fn parse(file: &str, dir: &Path, text: &str) -> Result<WebConfig, ConfigErro
         file: file.to_string(),
         tls,
         basic_auth_users,
+        headers,
         locator,
     })
 }
@@ -595,9 +640,24 @@ mod tests {
             "http_server_config:\n  http2: true\nbasic_auth_users:\n  a: {hash}\n"
         ))
         .is_ok());
-        let e = parse_str("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+        let ok = parse_str("http_server_config:\n  headers:\n    x-frame-options: deny\n    Strict-Transport-Security: max-age=31536000\n")
+            .expect("toolkit headers");
+        assert_eq!(
+            ok.headers,
+            vec![
+                (
+                    "Strict-Transport-Security".to_string(),
+                    "max-age=31536000".to_string()
+                ),
+                ("X-Frame-Options".to_string(), "deny".to_string())
+            ]
+        );
+        let e = parse_str("http_server_config:\n  headers:\n    X-Frame-Options: allow\n")
+            .expect_err("value");
+        assert!(e.to_string().contains("deny or sameorigin"), "{e}");
+        let e = parse_str("http_server_config:\n  headers:\n    Set-Cookie: a=b\n")
             .expect_err("headers");
-        assert_eq!(e.line, Some(2));
+        assert_eq!(e.line, Some(3));
     }
 
     #[test]

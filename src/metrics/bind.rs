@@ -70,6 +70,7 @@ fn metric_id(spec: &MetricSpec<'_>) -> MetricId {
         name: format!("{PREFIX}{}", spec.name),
         help: spec.help.to_string(),
         map_name: spec.map.to_string(),
+        config: String::new(),
         layout: Vec::new(),
     }
 }
@@ -294,6 +295,7 @@ fn bind_one(
     let reader = MapReader::new(handle, spec.map);
     let mut id = metric_id(spec);
     id.layout = layout_lines(&key_labels, key_type);
+    id.config = config.name.clone();
     let limit = SeriesLimit {
         max_series: spec.max_series.or(opts.max_series).unwrap_or(usize::MAX),
         fold: spec.overflow == Overflow::Fold,

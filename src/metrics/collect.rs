@@ -42,6 +42,8 @@ pub struct MetricCollector {
     /// What each value holds for this metric.
     value: ValueRead,
     limit: SeriesLimit,
+    /// Scrape-time problems are logged at most once per WARN_EVERY.
+    warned: Warned,
     /// The overflow row's label text, and its accumulators.
     overflow_labels: String,
     overflow_acc: Vec<u64>,
@@ -61,6 +63,28 @@ impl Default for SeriesLimit {
             max_series: usize::MAX,
             fold: true,
         }
+    }
+}
+
+/// A rate limit for scrape-time warnings: a map that fails to decode fails
+/// every scrape, and one line a minute says so as well as a thousand.
+#[derive(Default)]
+struct Warned {
+    at: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Warned {
+    /// Whether to log now; `n` problems happened.
+    fn due(&mut self, n: u64) -> Option<u64> {
+        self.suppressed += n;
+        if self.at.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+            return None;
+        }
+        self.at = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut self.suppressed))
     }
 }
 
@@ -91,6 +115,7 @@ impl MetricCollector {
             cpu_names,
             value: ValueRead::Whole,
             limit: SeriesLimit::default(),
+            warned: Warned::default(),
             overflow_labels: String::new(),
             overflow_acc: Vec::new(),
         }
@@ -138,7 +163,14 @@ impl Collector for MetricCollector {
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
         let mut result = Collected::default();
         if let Err(e) = self.reader.read() {
-            log::warn!("{}: {e}", self.id.name);
+            if let Some(n) = self.warned.due(1) {
+                log::warn!(
+                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
+                    self.id.config,
+                    self.id.name,
+                    self.id.map_name
+                );
+            }
             result.map = self.stats(true);
             return result;
         }
@@ -160,6 +192,7 @@ impl Collector for MetricCollector {
         let stride = self.reader.cpu_stride();
         let percpu = self.reader.is_percpu();
         let mut failed = false;
+        let mut first_error: Option<String> = None;
         for (position, (key, value)) in self.reader.entries().enumerate() {
             let cached = match self.cache.get(key, position) {
                 Some(c) => c,
@@ -170,7 +203,7 @@ impl Collector for MetricCollector {
                         match render(&self.label_names, &values, &self.kind, in_key) {
                             Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
                             Err(e) => {
-                                log::debug!("{}: {e}", self.id.name);
+                                first_error.get_or_insert_with(|| format!("key {key:02x?}: {e}"));
                                 result.decode_errors += 1;
                                 failed = true;
                                 None
@@ -178,7 +211,7 @@ impl Collector for MetricCollector {
                         }
                     }
                     Err(e) => {
-                        log::debug!("{}: decoding key {key:02x?}: {e}", self.id.name);
+                        first_error.get_or_insert_with(|| format!("key {key:02x?}: {e}"));
                         result.decode_errors += 1;
                         failed = true;
                         None
@@ -240,6 +273,13 @@ impl Collector for MetricCollector {
         }
         self.cache.end_scrape(self.reader.len());
         if failed {
+            if let (Some(first), Some(n)) = (first_error, self.warned.due(result.decode_errors)) {
+                log::warn!(
+                    "config {}: metric {} left out of the scrape: {n} key(s) failed to decode since the last warning, the first {first}",
+                    self.id.config,
+                    self.id.name
+                );
+            }
             return result;
         }
         let slots = self.seen.len();
@@ -420,6 +460,7 @@ mod tests {
                 name: "ebpf_exporter_t".into(),
                 help: "t".into(),
                 map_name: "t".into(),
+                config: "t".into(),
                 layout: Vec::new(),
             },
             kind,

@@ -36,6 +36,8 @@ pub struct MetricId {
     pub name: String,
     pub help: String,
     pub map_name: String,
+    /// The config it belongs to, for log lines.
+    pub config: String,
     /// Where each label sits in the key, one line per label, for
     /// `--config.check-layout`.
     pub layout: Vec<String>,

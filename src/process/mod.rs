@@ -3,4 +3,5 @@
 
 pub mod capabilities;
 pub mod limits;
+pub mod logging;
 pub mod sd_notify;
