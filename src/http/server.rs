@@ -75,10 +75,14 @@ struct LiveWeb {
     file: Option<std::path::PathBuf>,
     auth: std::sync::RwLock<Option<Arc<BasicAuth>>>,
     headers: std::sync::RwLock<Vec<(hyper::header::HeaderName, HeaderValue)>>,
-    checked: std::sync::Mutex<(Option<std::time::Instant>, Option<(i64, i64, u64, u64)>)>,
+    /// When the file was last looked at, and what it was then.
+    checked: std::sync::Mutex<(Option<std::time::Instant>, Option<Stamp>)>,
 }
 
-fn stamp(path: &std::path::Path) -> Option<(i64, i64, u64, u64)> {
+/// A file's mtime (s, ns), inode and size.
+type Stamp = (i64, i64, u64, u64);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     Some((m.mtime(), m.mtime_nsec(), m.ino(), m.size()))
@@ -194,7 +198,7 @@ async fn respond(
         }
     }
     if req.uri().path() == "/-/reload" {
-        return Ok(reload(&app, req.method()).await);
+        return Ok(reload(app, req.method()).await);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(
