@@ -9,8 +9,9 @@ set -euo pipefail
 # e2fsprogs (mkfs.ext4), coreutils (dd, sleep), curl, openssl, python3.
 # The README's worked example compiles against libbpf-dev's headers;
 # systemtap-sdt-dev gives tests/spans.rs the USDT probes of its demo program.
+# python3-venv holds the manifest validator (kubernetes-validate, from PyPI).
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool prometheus pci.ids systemtap-sdt-dev
-  util-linux iproute2 iputils-ping e2fsprogs coreutils curl openssl python3 libbpf-dev)
+  util-linux iproute2 iputils-ping e2fsprogs coreutils curl openssl python3 python3-venv libbpf-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +22,15 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Kubernetes manifests are validated offline against the API schemas
+# (tests/manifests.rs), with a tool from PyPI kept out of the system Python.
+tools=$(cd "$(dirname "$0")/.." && pwd)/.tools/venv
+if [ ! -x "$tools/bin/kubernetes-validate" ]; then
+  echo "setup: installing kubernetes-validate into $tools" >&2
+  python3 -m venv "$tools"
+  "$tools/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate
 fi
 
 # Prometheus's package starts a server on :9090 that tests do not need.

@@ -11,6 +11,7 @@ fi
 # Generated files must match their generators' output.
 python3 scripts/gen-decoder-tables.py --check
 python3 scripts/gen-drop-reasons.py --check
+python3 scripts/gen-prometheusrule.py --check
 python3 scripts/gen-reference-tables.py --check
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -67,6 +67,11 @@ pub struct Cli {
     )]
     pub listen_address: Vec<String>,
 
+    /// Listen on the sockets systemd socket activation passes, instead of
+    /// --web.listen-address (as exporter-toolkit does).
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
+
     /// Path under which metrics are served.
     #[arg(
         long = "web.telemetry-path",
@@ -167,6 +172,29 @@ pub enum Command {
         /// A `.bpf.o` path, or the name of a built-in object.
         object: String,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell), e.g. `ebpf-exporter completion bash > /etc/bash_completion.d/ebpf-exporter`.
+    Completion { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `ebpf-exporter man > ebpf-exporter.1`.
+    Man,
+}
+
+/// Writes what `completion` and `man` print, from the flags' own
+/// definitions, so they never drift from `--help`.
+pub fn write_generated(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    match command {
+        Command::Completion { shell } => {
+            // Into memory first: the generator panics on a failed write
+            // (a closed pipe), and a panic must not be the answer to that.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "ebpf-exporter", &mut script);
+            out.write_all(&script)
+        }
+        Command::Man => clap_mangen::Man::new(cmd).render(out),
+        Command::Describe { .. } => Ok(()),
+    }
 }
 
 /// `--version`, as the reference spells it, plus what a Rust build adds.

@@ -51,8 +51,18 @@ fn main() -> ExitCode {
     // journald stamps every line itself: a second timestamp is noise.
     let timestamps = !cli.log_no_timestamps && !logging::stderr_is_journal();
     logging::init(cli.log_format, level, timestamps);
-    if let Some(ebpf_exporter::cli::Command::Describe { object }) = &cli.command {
-        return describe(object);
+    match &cli.command {
+        Some(ebpf_exporter::cli::Command::Describe { object }) => return describe(object),
+        Some(generated) => {
+            return match ebpf_exporter::cli::write_generated(generated, &mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    log::error!("writing to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None => {}
     }
     if cli.skip_cache_size.is_some() {
         log::warn!(
@@ -75,12 +85,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let targets = match cli
-        .listen_address
-        .iter()
-        .map(|a| listen::parse_target(a))
-        .collect::<Result<Vec<_>, _>>()
-    {
+    let targets = if cli.systemd_socket {
+        listen::all_activated()
+    } else {
+        cli.listen_address
+            .iter()
+            .map(|a| listen::parse_target(a))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let targets = match targets {
         Ok(t) => t,
         Err(e) => {
             log::error!("{e}");

@@ -103,6 +103,16 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
+/// Every socket systemd passed (`--web.systemd-socket`).
+pub fn all_activated() -> Result<Vec<Target>, String> {
+    let count: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .ok_or("--web.systemd-socket: no LISTEN_FDS; not started by systemd socket activation")?;
+    Ok((0..count).map(Target::Activated).collect())
+}
+
 fn activated(n: u32) -> io::Result<TcpListener> {
     let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
     let count: u32 = std::env::var("LISTEN_FDS")
