@@ -91,6 +91,7 @@ fn make_leaf(dir: &Path, ca: &str, name: &str, ext: &str) {
 const SERVER_EXT: &str = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
 const CLIENT_EXT: &str = "extendedKeyUsage=clientAuth\n";
 
+#[derive(Debug)]
 struct Curl {
     /// curl's exit code: 0 when an HTTP response arrived.
     exit: i32,
@@ -202,14 +203,14 @@ fn tls_with_client_certs_and_basic_auth() {
     assert_eq!(run(&health, with(&[])).status, 401);
     assert_eq!(run(&health, with(&["-u", "prometheus:s3cret"])).status, 200);
 
-    // Plain HTTP to the TLS port gets no HTTP response.
+    // Plain HTTP to the TLS port is refused with a 400, never served.
     let plain = curl(
         &dir,
         &format!("http://{}/metrics", exporter.addr),
         &["-u", "prometheus:s3cret"],
     );
     assert!(
-        plain.exit != 0 && plain.status != 200,
+        plain.status == 400 && !plain.body.contains("ebpf_exporter"),
         "plain HTTP was served"
     );
 
@@ -331,7 +332,7 @@ fn web_configs_that_would_fail_open_stop_start_up() {
     let log = refused_web_config(&web);
     assert!(
         log.contains(&format!(
-            "{}:1: turns on neither TLS (`tls_server_config` with `cert_file` and `key_file`) nor basic auth (`basic_auth_users`); to serve plain HTTP without auth, drop --web.config.file",
+            "{}:1: turns on neither TLS (`tls_server_config` with `cert_file` and `key_file`) nor basic auth (`basic_auth_users`) nor response headers; to serve plain HTTP without auth, drop --web.config.file",
             web.display()
         )),
         "{log}"
@@ -356,5 +357,68 @@ fn web_configs_that_would_fail_open_stop_start_up() {
     assert!(
         log.contains("cannot read web config: not a regular file (it is a FIFO)"),
         "{log}"
+    );
+}
+
+/// Users and headers follow the web config file, as the toolkit's do; plain
+/// HTTP sent to the TLS port is told so with a 400.
+#[test]
+fn users_and_headers_reload_and_plain_http_gets_a_400() {
+    let (dir, hash) = setup("tls-reload");
+    let web = dir.join("web.yml");
+    let write = |users: &str| {
+        let text = format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: deny\n\
+             basic_auth_users:\n{users}"
+        );
+        let tmp = dir.join("web.yml.tmp");
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, &web).expect("rename");
+    };
+    write(&format!("  alice: {hash}\n"));
+    let exporter = Running::start(&[
+        "--config.names=syscalls",
+        &format!("--web.config.file={}", web.display()),
+    ]);
+    let url = format!("https://{}/healthz", exporter.addr);
+    let tls = ["--cacert", "good-ca.pem"];
+    let as_user = |user: &str| {
+        let creds = format!("{user}:s3cret");
+        curl(&dir, &url, &[tls[0], tls[1], "-u", &creds])
+    };
+    let alice = as_user("alice");
+    assert_eq!(alice.status, 200);
+    assert!(
+        alice
+            .headers
+            .to_ascii_lowercase()
+            .contains("x-frame-options: deny"),
+        "{}",
+        alice.headers
+    );
+    assert_eq!(as_user("bob").status, 401);
+
+    // bob replaces alice: applied within a few seconds, no restart.
+    write(&format!("  bob: {hash}\n"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while as_user("bob").status != 200 {
+        assert!(Instant::now() < deadline, "new users never applied");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(as_user("alice").status, 401, "removed users are refused");
+    // A broken file keeps what runs.
+    std::fs::write(&web, "basic_auth_users: [\n").expect("write");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(as_user("bob").status, 200);
+
+    let plain = curl(&dir, &format!("http://{}/metrics", exporter.addr), &[]);
+    assert_eq!(plain.status, 400, "{plain:?}");
+    assert!(
+        plain
+            .body
+            .contains("Client sent an HTTP request to an HTTPS server."),
+        "{}",
+        plain.body
     );
 }
