@@ -12,6 +12,7 @@ fi
 python3 scripts/gen-decoder-tables.py --check
 python3 scripts/gen-drop-reasons.py --check
 python3 scripts/gen-prometheusrule.py --check
+python3 scripts/gen-daemonset-configs.py --check
 python3 scripts/gen-reference-tables.py --check
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -189,34 +189,27 @@ impl Drop for Load {
 
 #[test]
 fn prometheus_scrapes_and_queries_the_default_configs() {
-    // The default set, plus the DaemonSet example's workload config that the
-    // dashboard's workload panel reads.
+    // The Kubernetes example's set (the default set plus its workload
+    // config), which the dashboard and the rules read.
     let dir = scratch_dir("prometheus-e2e");
     let configs = dir.join("configs");
     std::fs::create_dir_all(&configs).expect("mkdir");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let defaults = std::fs::read_to_string(root.join("config/DEFAULTS")).expect("DEFAULTS");
-    for name in defaults
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        std::fs::copy(
-            root.join(format!("config/{name}.yaml")),
-            configs.join(format!("{name}.yaml")),
-        )
-        .expect("copy a default config");
-    }
     let daemonset =
         std::fs::read_to_string(root.join("examples/kubernetes/daemonset.yaml")).expect("read");
-    let workload = serde_yaml::Deserializer::from_str(&daemonset)
-        .filter_map(|doc| {
-            let v = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).ok()?;
-            v["data"]["workload_cpu.yaml"].as_str().map(str::to_string)
-        })
-        .next()
-        .expect("the DaemonSet's ConfigMap has workload_cpu.yaml");
-    std::fs::write(configs.join("workload_cpu.yaml"), workload).expect("write");
+    let mut written = 0;
+    for doc in serde_yaml::Deserializer::from_str(&daemonset) {
+        let Ok(v) = <serde_yaml::Value as serde::Deserialize>::deserialize(doc) else {
+            continue;
+        };
+        for (name, text) in v["data"].as_mapping().into_iter().flatten() {
+            if let (Some(name), Some(text)) = (name.as_str(), text.as_str()) {
+                std::fs::write(configs.join(name), text).expect("write");
+                written += 1;
+            }
+        }
+    }
+    assert!(written >= 7, "the ConfigMap's configs: {written}");
     let exporter = Running::start(&[&format!("--config.dir={}", configs.display())]);
     let prom = Prometheus::start(&dir, &exporter.addr);
     let _load = Load::start(&dir);
@@ -310,6 +303,8 @@ fn example_queries() -> Vec<(String, String)> {
                     .replace("$__rate_interval", "10s")
                     .replace("$instance", ".*")
                     .replace("$namespace", ".*")
+                    .replace("$job", ".*")
+                    .replace("$__range", "1m")
                     .replace("$pod", ".*")
                     .replace("$device", ".*")
                     .replace("$topk", "10");
