@@ -300,6 +300,9 @@ fn add_edit_break_fix_and_remove_over_the_lifecycle_endpoint() {
     );
     let landing = e.get("/").text();
     assert!(landing.contains("unknown field `sise`"), "{landing}");
+    // Without auth, the page names files but not where they live.
+    assert!(landing.contains("a.yaml:8: key"), "{landing}");
+    assert!(!landing.contains(&dir.display().to_string()), "{landing}");
 
     // Fix it back to what runs: it applies, and, being what already runs,
     // is not restarted.

@@ -12,7 +12,37 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub fn render(reports: &[ConfigReport], metrics_path: &str) -> String {
+/// Directories of config and object files, dropped from what the page
+/// shows when nobody had to log in to see it: the file names stay, where
+/// they live on the host does not.
+fn redactor(reports: &[ConfigReport], expose_paths: bool) -> impl Fn(&str) -> String {
+    let mut dirs: Vec<String> = Vec::new();
+    if !expose_paths {
+        for r in reports {
+            for path in [&r.file, &r.object] {
+                if let Some((dir, _)) = path.rsplit_once('/') {
+                    if !dir.is_empty() && !dir.starts_with('<') {
+                        dirs.push(format!("{dir}/"));
+                    }
+                }
+            }
+        }
+        // Longest first, so a nested directory goes before its parent.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
+        dirs.dedup();
+    }
+    move |text: &str| {
+        let mut out = text.to_string();
+        for d in &dirs {
+            out = out.replace(d.as_str(), "");
+        }
+        out
+    }
+}
+
+/// `expose_paths`: show where files are (when basic auth guards the page).
+pub fn render(reports: &[ConfigReport], metrics_path: &str, expose_paths: bool) -> String {
+    let show = redactor(reports, expose_paths);
     let mut h = String::new();
     let _ = write!(
         h,
@@ -35,7 +65,7 @@ pub fn render(reports: &[ConfigReport], metrics_path: &str) -> String {
                 "<span class=\"ok\">running</span> generation {}; \
                  <span class=\"bad\">the file as it is now was refused, so this version keeps running: {}</span>",
                 r.generation,
-                esc(e)
+                esc(&show(e))
             ),
             (Some(e), false) => format!("<span class=\"bad\">failed: {}</span>", esc(e)),
         };
@@ -43,8 +73,8 @@ pub fn render(reports: &[ConfigReport], metrics_path: &str) -> String {
             h,
             "<tr><td>{}<br><small>{}</small></td><td>{}</td><td>{status}</td><td>{}</td></tr>",
             esc(&r.name),
-            esc(&r.file),
-            esc(&r.object),
+            esc(&show(&r.file)),
+            esc(&show(&r.object)),
             esc(&r.metrics.join(", "))
         );
     }
@@ -56,13 +86,13 @@ pub fn render(reports: &[ConfigReport], metrics_path: &str) -> String {
                 ProgramState::LoadFailed(why) => {
                     format!(
                         "<span class=\"bad\">not loaded: {}</span>",
-                        esc(&why.to_string())
+                        esc(&show(&why.to_string()))
                     )
                 }
                 ProgramState::AttachFailed(why) => {
                     format!(
                         "<span class=\"bad\">not attached: {}</span>",
-                        esc(&why.to_string())
+                        esc(&show(&why.to_string()))
                     )
                 }
             };

@@ -261,7 +261,11 @@ async fn respond(
         "/" => text(
             StatusCode::OK,
             "text/html; charset=utf-8",
-            landing::render(&app.reports.get(), &app.metrics_path),
+            landing::render(
+                &app.reports.get(),
+                &app.metrics_path,
+                app.web.auth().is_some(),
+            ),
         ),
         "/healthz" => match app.scraper.health() {
             Ok(()) => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
