@@ -86,6 +86,16 @@ fn every_label_decodes_to_the_exact_expected_string() {
         ) > errors,
         "counted per scrape"
     );
+    // Logged at warn, once a minute, naming config, metric and key.
+    let log = exporter.log();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("metric ebpf_exporter_malformed_total left out of the scrape"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(warned[0].contains("WARN"), "{}", warned[0]);
+    assert!(warned[0].contains("config decoders:"), "{}", warned[0]);
+    assert!(warned[0].contains("the first key ["), "{}", warned[0]);
 
     // One histogram per CPU, each with its own cpu label.
     let counts = later.find("ebpf_exporter_percpu_latency_seconds_count", &[]);
