@@ -92,6 +92,9 @@ enum Workload {
     /// A one-byte round trip between two threads on the same CPU through two
     /// pipes: about two context switches and wakeups per op.
     PingPong,
+    /// The getpid loop in two threads at once, each pinned to its own CPU:
+    /// whether a counter's cost grows when CPUs hit the same key together.
+    Getpid2,
 }
 
 impl Workload {
@@ -100,6 +103,7 @@ impl Workload {
             Workload::Getpid => "getpid() loop",
             Workload::Kill => "kill(self, ignored SIGUSR1) loop",
             Workload::PingPong => "pipe ping-pong, 2 threads on 1 CPU",
+            Workload::Getpid2 => "getpid() loop in 2 threads on 2 CPUs",
         }
     }
 }
@@ -200,10 +204,37 @@ fn ping_pong(warm: u64, n: u64) -> (f64, u64) {
     (cpu + their_cpu, mine + theirs)
 }
 
+/// Two threads, pinned to the bench CPU and the one below it, each running
+/// `n` getpid calls at the same moment; CPU ns per call over both.
+fn getpid_pair(n: u64) -> f64 {
+    let cpu: usize = arg("--cpu", 0).max(1);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let threads: Vec<_> = [cpu, cpu - 1]
+        .into_iter()
+        .map(|c| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                pin_to_cpu(c);
+                getpid_loop(n / 20);
+                barrier.wait();
+                let t = thread_cpu_ns();
+                getpid_loop(n);
+                thread_cpu_ns() - t
+            })
+        })
+        .collect();
+    let total: f64 = threads
+        .into_iter()
+        .map(|t| t.join().expect("getpid thread"))
+        .sum();
+    total / (2 * n) as f64
+}
+
 /// Runs the workload once untimed (warm-up) and once timed; CPU ns per op,
 /// and for the ping-pong the context switches per op.
 fn run(w: Workload, n: u64) -> (f64, f64) {
     match w {
+        Workload::Getpid2 => (getpid_pair(n), 1.0),
         Workload::Getpid | Workload::Kill => {
             let f = if w == Workload::Getpid {
                 getpid_loop
@@ -230,6 +261,8 @@ enum Source {
     Bench,
     /// A built-in object, by name.
     Shipped(&'static str),
+    /// `--object PATH`: a `.bpf.o` of the user's, measured beside ours.
+    External,
 }
 
 /// How to check that the program really fired once per op.
@@ -313,6 +346,10 @@ fn open_load(source: Source, bench_obj: &Path, progs: &[&str]) -> Object {
             let bytes = ebpf_exporter::object::embedded::find(name)
                 .unwrap_or_else(|| panic!("no built-in object {name}"));
             builder.open_memory(bytes)
+        }
+        Source::External => {
+            let path: String = arg("--object", String::new());
+            builder.open_file(&path)
         }
     }
     .expect("open BPF object");
@@ -499,6 +536,97 @@ fn jobs() -> Vec<Job> {
             &["cgroup_cpu_switch"],
             Skip,
         ),
+        // Contention: one key counted from two CPUs at once.
+        Job::new(
+            "shared hash, atomic add",
+            "1 thread",
+            Getpid,
+            Bench,
+            &["raw_shared"],
+            Sum("ovh_shared"),
+        ),
+        Job::new(
+            "shared hash, atomic add",
+            "2 threads",
+            Getpid2,
+            Bench,
+            &["raw_shared"],
+            Skip,
+        ),
+        Job::new(
+            "per-CPU hash (ee_percpu_add)",
+            "1 thread",
+            Getpid,
+            Bench,
+            &["raw_percpu"],
+            Skip,
+        ),
+        Job::new(
+            "per-CPU hash (ee_percpu_add)",
+            "2 threads",
+            Getpid2,
+            Bench,
+            &["raw_percpu"],
+            Skip,
+        ),
+        Job::new(
+            "empty raw_tp",
+            "2 threads",
+            Getpid2,
+            Bench,
+            &["raw_empty"],
+            Skip,
+        ),
+        Job::new(
+            "syscalls (shipped)",
+            "2 threads",
+            Getpid2,
+            Shipped("syscalls"),
+            &["syscalls_enter"],
+            Skip,
+        ),
+    ]
+}
+
+/// The contention rows, printed in their own table.
+fn is_contention(j: &Job) -> bool {
+    matches!(j.column, "1 thread" | "2 threads")
+}
+
+/// `--object PATH --program NAME[,NAME]`: the user's programs, attached as
+/// their sections say, on the getpid loop, one thread and two.
+fn external_jobs() -> Vec<Job> {
+    let path: String = arg("--object", String::new());
+    if path.is_empty() {
+        return Vec::new();
+    }
+    let names: String = arg("--program", String::new());
+    assert!(!names.is_empty(), "--object needs --program NAME[,NAME]");
+    let progs: &'static [&'static str] = Box::leak(
+        names
+            .split(',')
+            .map(|n| &*Box::leak(n.to_string().into_boxed_str()))
+            .collect::<Vec<&'static str>>()
+            .into_boxed_slice(),
+    );
+    let row: &'static str = Box::leak(format!("{path}: {names}").into_boxed_str());
+    vec![
+        Job::new(
+            row,
+            "1 thread",
+            Workload::Getpid,
+            Source::External,
+            progs,
+            Check::Skip,
+        ),
+        Job::new(
+            row,
+            "2 threads",
+            Workload::Getpid2,
+            Source::External,
+            progs,
+            Check::Skip,
+        ),
     ]
 }
 
@@ -529,6 +657,7 @@ fn main() {
     unsafe { libc::signal(libc::SIGUSR1, libc::SIG_IGN) };
 
     let mut jobs = jobs();
+    jobs.extend(external_jobs());
     // `--only WORD`: just the rows or programs containing WORD.
     let only: String = arg("--only", String::new());
     jobs.retain(|j| j.row.contains(only.as_str()) || j.column.contains(only.as_str()));
@@ -540,7 +669,7 @@ fn main() {
         for step in 0..len {
             let job = &mut jobs[(round * 3 + step) % len];
             let n = match job.workload {
-                Workload::Getpid => calls,
+                Workload::Getpid | Workload::Getpid2 => calls,
                 Workload::Kill => kills,
                 Workload::PingPong => trips,
             };
@@ -618,7 +747,10 @@ fn main() {
                 .unwrap_or(("-".into(), "-".into()))
         };
         let mut rows: Vec<&str> = Vec::new();
-        for j in jobs.iter().filter(|j| matches!(j.source, Source::Bench)) {
+        for j in jobs
+            .iter()
+            .filter(|j| matches!(j.source, Source::Bench) && !is_contention(j))
+        {
             if !rows.contains(&j.row) {
                 rows.push(j.row);
             }
@@ -645,9 +777,71 @@ fn main() {
         println!();
     }
 
+    // Contention: the cost per event with one thread and with two threads
+    // on two CPUs counting the same key, and their ratio.
+    let contention: Vec<&Job> = jobs.iter().filter(|j| is_contention(j)).collect();
+    if !contention.is_empty() {
+        println!(
+            "{:<44} | {:>14} | {:>14} | {:>10}",
+            "same key from every CPU (raw_tp, getpid)", "1 thread +ns", "2 threads +ns", "2 / 1"
+        );
+        println!("{}", "-".repeat(44 + 14 + 14 + 10 + 9));
+        let mut rows: Vec<&str> = Vec::new();
+        for j in &contention {
+            if !rows.contains(&j.row) {
+                rows.push(j.row);
+            }
+        }
+        let one_empty = jobs
+            .iter()
+            .find(|j| j.row == "empty program" && j.column == "raw")
+            .map(Job::delta);
+        for row in rows {
+            let get = |col: &str| {
+                contention
+                    .iter()
+                    .find(|j| j.row == row && j.column == col)
+                    .map(|j| j.delta())
+            };
+            // The shipped program and the empty one are measured on one
+            // thread in the tables above.
+            let one = get("1 thread").or_else(|| match row {
+                "empty raw_tp" => one_empty,
+                "syscalls (shipped)" => jobs
+                    .iter()
+                    .find(|j| j.row == "syscalls" && j.column == "raw_tp/sys_enter")
+                    .map(Job::delta),
+                _ => None,
+            });
+            let two = get("2 threads");
+            let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:+.1}"));
+            let ratio = match (one, two) {
+                (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
+                _ => "-".into(),
+            };
+            println!(
+                "{row:<44} | {:>14} | {:>14} | {ratio:>10}",
+                cell(one),
+                cell(two)
+            );
+        }
+        if let (Some(e), Some(s)) = (
+            one_empty,
+            jobs.iter()
+                .find(|j| j.row == "syscalls" && j.column == "raw_tp/sys_enter")
+                .map(Job::delta),
+        ) {
+            println!(
+                "syscalls (raw_tp/sys_enter) vs an empty raw_tp program, 1 thread: {:.2}x",
+                s / e.max(0.1)
+            );
+        }
+        println!();
+    }
+
     let shipped: Vec<&Job> = jobs
         .iter()
-        .filter(|j| matches!(j.source, Source::Shipped(_)))
+        .filter(|j| matches!(j.source, Source::Shipped(_)) && !is_contention(j))
         .collect();
     if !shipped.is_empty() {
         println!(
@@ -698,7 +892,7 @@ fn main() {
         );
         for job in &jobs {
             let n = match job.workload {
-                Workload::Getpid => calls,
+                Workload::Getpid | Workload::Getpid2 => calls,
                 Workload::Kill => kills,
                 Workload::PingPong => trips,
             };

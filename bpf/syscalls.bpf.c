@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* Counts system calls by number, and failed ones by number and errno.
  * raw_syscalls tracepoints fire for every syscall on every arch, and their
- * raw form costs less than the tracefs-backed one. */
+ * raw form costs less than the tracefs-backed one. The per-syscall counts
+ * are per-CPU: every CPU hits the same hot keys (read, futex), and a shared
+ * counter's cache line would bounce between them on every call. Errors are
+ * rare enough to share one map (and a per-CPU copy of its 10240 entries per
+ * CPU would cost far more memory). */
 #include <vmlinux.h>
 #include <bpf/bpf_tracing.h>
 #include "exporter.bpf.h"
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, EE_MAX_ENTRIES_SMALL);
 	__type(key, u64);
 	__type(value, u64);
@@ -30,7 +34,7 @@ int BPF_PROG(syscalls_enter, struct pt_regs *regs, long id)
 {
 	u64 key = id;
 
-	ee_map_add(&syscalls_total, &key, 1);
+	ee_percpu_add(&syscalls_total, &key, 1);
 	return 0;
 }
 

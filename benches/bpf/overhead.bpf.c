@@ -123,6 +123,23 @@ int tp_hist(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* The contention pair: every CPU counts the same key (the syscall number),
+ * once in a shared map with atomic adds (how `syscalls` counted before),
+ * once in a per-CPU map (ee_percpu_add, how it counts now). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EE_MAX_ENTRIES_SMALL);
+	__type(key, u64);
+	__type(value, u64);
+} ovh_shared SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, EE_MAX_ENTRIES_SMALL);
+	__type(key, u64);
+	__type(value, u64);
+} ovh_percpu SEC(".maps");
+
 /* --- raw_tp/sys_enter: every syscall, filtered to getpid ---------------- */
 
 SEC("raw_tp/sys_enter")
@@ -155,6 +172,28 @@ int BPF_PROG(raw_hist, struct pt_regs *regs, long id)
 	if (id != NR_GETPID)
 		return 0;
 	record_hist();
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(raw_shared, struct pt_regs *regs, long id)
+{
+	u64 key = id;
+
+	if (id != NR_GETPID)
+		return 0;
+	ee_map_add(&ovh_shared, &key, 1);
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(raw_percpu, struct pt_regs *regs, long id)
+{
+	u64 key = id;
+
+	if (id != NR_GETPID)
+		return 0;
+	ee_percpu_add(&ovh_percpu, &key, 1);
 	return 0;
 }
 

@@ -104,6 +104,29 @@ static __always_inline void ee_map_add(void *map, const void *key, __u64 delta)
 	__sync_fetch_and_add(slot, delta);
 }
 
+/* ee_map_add for PERCPU_HASH and PERCPU_ARRAY maps: each CPU adds to its
+ * own copy, with no atomic and no cache line shared between CPUs, and the
+ * exporter sums the copies at scrape. For the hottest counters, where every
+ * CPU hits the same few keys (syscalls): a shared atomic add would bounce
+ * one cache line between all of them. A BPF-side insert sets this CPU's copy
+ * and zeroes the others, so none is counted twice. */
+static __always_inline void ee_percpu_add(void *map, const void *key, __u64 delta)
+{
+	__u64 *slot;
+
+	slot = bpf_map_lookup_elem(map, key);
+	if (!slot) {
+		if (bpf_map_update_elem(map, key, &delta, BPF_NOEXIST) == 0)
+			return;
+		slot = bpf_map_lookup_elem(map, key);
+		if (!slot) {
+			ee_count_failure(map);
+			return;
+		}
+	}
+	*slot += delta;
+}
+
 /* Sets the u64 under key, for gauges; a refused update is counted. */
 static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 {
