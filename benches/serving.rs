@@ -1,0 +1,144 @@
+//! Serving and start-up benchmark, side by side in one run:
+//! - the exporter's CPU per scrape when 50 clients scrape at once versus
+//!   one client scraping alone at the same request rate (coalescing means
+//!   joined clients share one map read, one encoding and one gzip);
+//! - start-up time and RSS with the built-in default set versus all 27
+//!   shipped configs.
+//!
+//! Run as root: `cargo bench --bench serving`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+/// The process's CPU seconds so far (user + system).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    // SAFETY: sysconf takes no pointers.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let n = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (n(11) + n(12)) / tick
+}
+
+/// `clients` scrapers, each making `per_client` gzip scrapes paced over
+/// about `span`, all in step (`spread` false: Prometheus replicas that
+/// happen to align) or at phases spread over the interval; the exporter's
+/// CPU seconds in all.
+fn cpu_total(
+    e: &common::Running,
+    clients: usize,
+    per_client: usize,
+    span: Duration,
+    spread: bool,
+) -> f64 {
+    let before = cpu_seconds(e.pid());
+    let gap = span / per_client as u32;
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let addr = e.addr.clone();
+            let phase = if spread {
+                gap * c as u32 / clients as u32
+            } else {
+                Duration::ZERO
+            };
+            std::thread::spawn(move || {
+                for i in 0..per_client {
+                    let due = start + phase + gap * i as u32;
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let r = common::http_get(&addr, "/metrics", &[("Accept-Encoding", "gzip")]);
+                    assert_eq!(r.status, 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    cpu_seconds(e.pid()) - before
+}
+
+fn start_up(args: &[&str]) -> (Duration, u64) {
+    let t = Instant::now();
+    let e = common::Running::start(args);
+    let took = t.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    (took, common::rss_kib(e.pid(), "VmRSS"))
+}
+
+fn main() {
+    // SAFETY: a plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("the serving benchmark loads BPF programs: run it as root");
+        std::process::exit(1);
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let all: Vec<String> = std::fs::read_dir(&root)
+        .expect("config/")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".yaml")
+                .map(str::to_string)
+        })
+        .collect();
+    let names = format!("--config.names={}", all.join(","));
+
+    // Above the default limit of 40 scrapes in flight, which 50 clients
+    // at once would reach.
+    let e = common::Running::start(&[&names, "--web.max-requests=100"]);
+    let size = common::http_get(&e.addr, "/metrics", &[]).body.len();
+    // Each scraper at 10 requests/s for 4 s: one alone, then 50 at that
+    // same rate, in step and with spread phases.
+    let span = Duration::from_secs(4);
+    let per_client = 40;
+    let (mut one, mut step, mut spread) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        one.push(cpu_total(&e, 1, per_client, span, false));
+        step.push(cpu_total(&e, 50, per_client, span, false));
+        spread.push(cpu_total(&e, 50, per_client, span, true));
+    }
+    drop(e);
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (one, step, spread) = (med(one), med(step), med(spread));
+    println!(
+        "serving benchmark: all {} shipped configs, {size} byte scrape, gzip",
+        all.len()
+    );
+    println!(
+        "  exporter CPU over {}s with scrapers at 10 req/s each: 1 scraper {:.2} s; 50 in step {:.2} s ({:.2}x); 50 at spread phases {:.2} s ({:.2}x)",
+        span.as_secs(),
+        one,
+        step,
+        step / one,
+        spread,
+        spread / one
+    );
+    let (t_default, rss_default) = start_up(&[]);
+    let (t_all, rss_all) = start_up(&[&names]);
+    println!(
+        "  start-up to serving: default set {} ms, RSS {} KiB; all {} configs {} ms, RSS {} KiB",
+        t_default.as_millis(),
+        rss_default,
+        all.len(),
+        t_all.as_millis(),
+        rss_all
+    );
+}
