@@ -7,6 +7,9 @@ writes (scripts/test.sh runs it)."""
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated import write_or_check  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "examples/prometheus/rules.yml", ROOT / "examples/prometheus/alerts.yml"]
 OUT = ROOT / "examples/kubernetes/prometheusrule.yaml"
@@ -49,14 +52,7 @@ def render():
 
 
 def main():
-    text = render()
-    if "--check" in sys.argv[1:]:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.relative_to(ROOT)} is out of date: run scripts/gen-prometheusrule.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    return write_or_check(OUT, render(), ROOT, "scripts/gen-prometheusrule.py")
 
 
 if __name__ == "__main__":
