@@ -112,12 +112,18 @@ fn main() {
         step.push(cpu_total(&e, 50, per_client, span, false));
         spread.push(cpu_total(&e, 50, per_client, span, true));
     }
-    drop(e);
     let med = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
+    // The same total rate, split over 50 scrapers: concurrency alone.
+    let (mut alone, mut split) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        alone.push(cpu_total(&e, 1, 100, span, false));
+        split.push(cpu_total(&e, 50, 2, span, true));
+    }
     let (one, step, spread) = (med(one), med(step), med(spread));
+    let (alone, split) = (med(alone), med(split));
     println!(
         "serving benchmark: all {} shipped configs, {size} byte scrape, gzip",
         all.len()
@@ -131,6 +137,13 @@ fn main() {
         spread,
         spread / one
     );
+    println!(
+        "  the same 25 req/s in all: 1 scraper {:.2} s; 50 scrapers at spread phases {:.2} s ({:.2}x)",
+        alone,
+        split,
+        split / alone
+    );
+    drop(e);
     let (t_default, rss_default) = start_up(&[]);
     let (t_all, rss_all) = start_up(&[&names]);
     println!(

@@ -9,7 +9,7 @@
 //! the new one closed.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -21,7 +21,16 @@ pub struct Connections {
     /// and self-metrics.
     pub evicted: AtomicU64,
     pub refused: AtomicU64,
+    /// Connections chosen to make room whose fds are not closed yet: their
+    /// tasks close them when next scheduled, so a fast flood of new
+    /// connections could otherwise outrun the closing, and the fd limit.
+    closing: AtomicUsize,
+    closed: Notify,
 }
+
+/// Evicted connections allowed to be still closing before the accept loop
+/// waits for them: the fd reserve covers this many.
+pub const MAX_CLOSING: usize = 32;
 
 #[derive(Default)]
 struct Table {
@@ -50,7 +59,21 @@ impl Connections {
             table: Mutex::new(Table::default()),
             evicted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            closing: AtomicUsize::new(0),
+            closed: Notify::new(),
         })
+    }
+
+    /// Waits until few enough evicted connections are still closing, so
+    /// that accepting another cannot run the process out of fds.
+    pub async fn room_to_accept(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self.closing.load(Ordering::SeqCst) < MAX_CLOSING {
+                return;
+            }
+            closed.await;
+        }
     }
 
     pub fn max(&self) -> usize {
@@ -73,6 +96,7 @@ impl Connections {
             let oldest_idle = table.open.iter().find(|(_, e)| !e.busy).map(|(&id, _)| id);
             match oldest_idle.and_then(|id| table.open.remove(&id)) {
                 Some(victim) => {
+                    self.closing.fetch_add(1, Ordering::SeqCst);
                     victim.close.notify_one();
                     self.evicted.fetch_add(1, Ordering::Relaxed);
                 }
@@ -117,7 +141,11 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.conns.lock().open.remove(&self.id);
+        // Not in the table any more: it was evicted, and is closed now.
+        if self.conns.lock().open.remove(&self.id).is_none() {
+            self.conns.closing.fetch_sub(1, Ordering::SeqCst);
+            self.conns.closed.notify_waiters();
+        }
     }
 }
 
@@ -141,6 +169,30 @@ pub fn fit_to_fd_limit(wanted: usize, soft_limit: u64, open_fds: usize) -> usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn accepting_waits_while_too_many_evicted_connections_are_still_open() {
+        let conns = Connections::new(1);
+        let mut victims = vec![conns.admit().expect("room")];
+        // Each new connection evicts the previous one, which stays open
+        // (its task has not run yet) until dropped here.
+        for _ in 0..MAX_CLOSING {
+            victims.push(conns.admit().expect("evicts"));
+        }
+        assert_eq!(conns.closing.load(Ordering::SeqCst), MAX_CLOSING);
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(50), conns.room_to_accept())
+                .await;
+        assert!(waiting.is_err(), "the accept loop waits");
+        // The newest is the one admitted; the others are the evicted.
+        let newest = victims.pop();
+        victims.clear();
+        assert_eq!(conns.closing.load(Ordering::SeqCst), 0);
+        tokio::time::timeout(std::time::Duration::from_millis(50), conns.room_to_accept())
+            .await
+            .expect("room again once they are closed");
+        drop(newest);
+    }
 
     #[tokio::test]
     async fn the_oldest_idle_connection_makes_room() {

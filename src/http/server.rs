@@ -448,6 +448,7 @@ async fn accept_loop(
     tls: Option<Arc<Tls>>,
 ) {
     loop {
+        conns.room_to_accept().await;
         let (stream, peer): (_, SocketAddr) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
