@@ -255,11 +255,57 @@ struct Failed {
 /// same program comes earlier in the log and says nothing about the cause.
 fn summarize(error: &str, log: &[String], prog: &str) -> String {
     let detail = failure_lines(log, Some(&format!("prog '{prog}'")), 3);
-    if detail.is_empty() {
+    let mut out = if detail.is_empty() {
         error.to_string()
     } else {
         format!("{error}: {}", detail.join("; "))
+    };
+    if let Some(reason) = verifier_reason(log, prog) {
+        out.push_str(&format!("; the verifier said: {reason}"));
     }
+    out
+}
+
+/// The verifier's own reason for refusing `prog`, from its log as libbpf
+/// prints it: the last line before the instruction count, with the C
+/// source line it was at when the object has line info.
+fn verifier_reason(log: &[String], prog: &str) -> Option<String> {
+    let begin = format!("prog '{prog}': -- BEGIN PROG LOAD LOG --");
+    let start = log.iter().position(|l| l.contains(&begin))?;
+    let mut lines: Vec<&str> = Vec::new();
+    for entry in &log[start..] {
+        for line in entry.lines() {
+            if line.contains("-- END PROG LOAD LOG --") {
+                return reason_in(&lines);
+            }
+            if !line.contains("-- BEGIN PROG LOAD LOG --") {
+                lines.push(line.trim());
+            }
+        }
+    }
+    reason_in(&lines)
+}
+
+fn reason_in(lines: &[&str]) -> Option<String> {
+    let summary = |l: &&str| {
+        l.is_empty()
+            || l.starts_with("processed ")
+            || l.starts_with("verification time")
+            || l.starts_with("stack depth")
+    };
+    let at = lines.iter().rposition(|l| !summary(l))?;
+    let reason = lines[at];
+    // The nearest source annotation before it: `; code @ file.c:42`.
+    let source = lines[..at]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("; ") && l.contains(" @ "))
+        .and_then(|l| {
+            let (code, place) = l.trim_start_matches("; ").rsplit_once(" @ ")?;
+            Some(format!(" (at {place}: {})", code.trim()))
+        })
+        .unwrap_or_default();
+    Some(format!("{reason}{source}"))
 }
 
 /// Loads the object, leaving out programs the kernel refuses, then attaches
@@ -390,6 +436,27 @@ pub fn load_object(
         types,
         _links: links,
     })
+}
+
+#[cfg(test)]
+mod verifier_tests {
+    use super::*;
+
+    #[test]
+    fn the_verifiers_reason_and_its_source_line() {
+        let log: Vec<String> = [
+            "prog 'reads_null': BPF program load failed: -EACCES",
+            "prog 'reads_null': -- BEGIN PROG LOAD LOG --\n0: R1=ctx() R10=fp0\n; return *hits > 0; @ reload_versions.bpf.c:45\n7: (79) r1 = *(u64 *)(r0 +0)\nR0 invalid mem access 'map_value_or_null'\nprocessed 7 insns (limit 1000000) max_states_per_insn 0\n-- END PROG LOAD LOG --",
+            "prog 'reads_null': failed to load: -EACCES",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            verifier_reason(&log, "reads_null").as_deref(),
+            Some("R0 invalid mem access 'map_value_or_null' (at reload_versions.bpf.c:45: return *hits > 0;)")
+        );
+        assert_eq!(verifier_reason(&log, "other"), None);
+    }
 }
 
 #[cfg(test)]
