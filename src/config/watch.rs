@@ -12,13 +12,13 @@
 //! outside the directory, a directory replaced under its name, or inotify
 //! being unavailable.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::host::files::FileStamp;
 use crate::host::inotify::Inotify;
 
 /// What the watcher checks after events stop for this long: a burst of
@@ -37,28 +37,6 @@ fn relevant(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Fingerprint(Vec<(PathBuf, Option<FileStamp>)>);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Option<Self> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(Self {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-        })
-    }
-}
-
 impl Fingerprint {
     /// The relevant files of `dir`, plus `extra` files wherever they are.
     pub fn take(dir: &Path, extra: &[PathBuf]) -> Self {
@@ -75,12 +53,7 @@ impl Fingerprint {
         paths.dedup();
         // The directory by identity only: its times change with every
         // file created in it, relevant or not.
-        let identity = FileStamp::of(dir).map(|s| FileStamp {
-            size: 0,
-            mtime_ns: 0,
-            ctime_ns: 0,
-            ..s
-        });
+        let identity = FileStamp::of(dir).map(FileStamp::identity);
         let mut stamps = vec![(dir.to_path_buf(), identity)];
         stamps.extend(paths.into_iter().map(|p| {
             let stamp = FileStamp::of(&p);

@@ -45,6 +45,44 @@ fn human(bytes: u64) -> String {
 /// The whole of `path`, which must be a regular file of at most `cap`
 /// bytes. Symlinks are followed, as operators (and Kubernetes ConfigMaps)
 /// use them.
+/// A file's identity and version as `stat` gives them, following
+/// symlinks: a different stamp means the file was written, replaced or
+/// renamed over. One definition for every watcher of operator files (the
+/// config directory, the web config, TLS certificates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        })
+    }
+
+    /// Which file it is, without its version: for a directory, whose times
+    /// change with every file created in it.
+    pub fn identity(self) -> Self {
+        Self {
+            size: 0,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            ..self
+        }
+    }
+}
+
 pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
     // O_NONBLOCK so that opening a FIFO with no writer returns at once
     // instead of waiting for one; the type check below then refuses it.

@@ -27,6 +27,7 @@ use super::connections::{Connections, Slot};
 use super::tls::Tls;
 use super::{auth, landing, lock, negotiate};
 use crate::exporter::{ReloadHandle, ReportBoard};
+use crate::host::files::FileStamp;
 
 pub struct ServerOptions {
     pub metrics_path: String,
@@ -76,16 +77,7 @@ struct LiveWeb {
     auth: std::sync::RwLock<Option<Arc<BasicAuth>>>,
     headers: std::sync::RwLock<Vec<(hyper::header::HeaderName, HeaderValue)>>,
     /// When the file was last looked at, and what it was then.
-    checked: std::sync::Mutex<(Option<std::time::Instant>, Option<Stamp>)>,
-}
-
-/// A file's mtime (s, ns), inode and size.
-type Stamp = (i64, i64, u64, u64);
-
-fn stamp(path: &std::path::Path) -> Option<Stamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.mtime(), m.mtime_nsec(), m.ino(), m.size()))
+    checked: std::sync::Mutex<(Option<std::time::Instant>, Option<FileStamp>)>,
 }
 
 fn header_pairs(headers: &[(String, String)]) -> Vec<(hyper::header::HeaderName, HeaderValue)> {
@@ -116,7 +108,7 @@ impl LiveWeb {
             return;
         }
         checked.0 = Some(std::time::Instant::now());
-        let now = stamp(path);
+        let now = FileStamp::of(path);
         if now == checked.1 {
             return;
         }
@@ -407,7 +399,7 @@ pub async fn serve(
         web: LiveWeb {
             checked: std::sync::Mutex::new((
                 Some(std::time::Instant::now()),
-                opts.web_config_file.as_deref().and_then(stamp),
+                opts.web_config_file.as_deref().and_then(FileStamp::of),
             )),
             file: opts.web_config_file,
             auth: std::sync::RwLock::new(opts.auth),

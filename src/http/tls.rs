@@ -8,7 +8,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
@@ -26,13 +26,13 @@ use tokio_rustls::TlsAcceptor;
 
 use super::webconfig::{ClientAuth, PemSource, TlsSettings, TlsVersion, WebConfig};
 use crate::config::error::ConfigError;
-use crate::host::files;
+use crate::host::files::{self, FileStamp};
 
 /// A stalled client must not hold a connection slot and task forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What identifies a file's content cheaply: a changed stamp means reload.
-type Stamp = Option<(SystemTime, u64)>;
+type Stamp = Option<FileStamp>;
 
 struct Loaded {
     stamps: Vec<Stamp>,
@@ -106,13 +106,7 @@ impl Tls {
 }
 
 fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
-    files
-        .iter()
-        .map(|f| {
-            let m = std::fs::metadata(f).ok()?;
-            Some((m.modified().ok()?, m.len()))
-        })
-        .collect()
+    files.iter().map(|f| FileStamp::of(f)).collect()
 }
 
 /// Builds the rustls config; every error names the web config key at fault.
