@@ -57,12 +57,7 @@ impl UpdateFailures {
                 };
                 let sum: u64 = value
                     .chunks_exact(stride.max(1))
-                    .map(|c| {
-                        let mut b = [0u8; 8];
-                        let n = c.len().min(8);
-                        b[..n].copy_from_slice(&c[..n]);
-                        u64::from_ne_bytes(b)
-                    })
+                    .map(|c| super::read::read_uint(c, 0, 8))
                     .fold(0, u64::wrapping_add);
                 self.totals[i] = self.totals[i].wrapping_add(sum);
             }

@@ -274,6 +274,21 @@ enum BatchError {
 /// Kernels before 6.5 with `kernel.unprivileged_bpf_disabled` refuse every
 /// bpf() call without CAP_BPF, even on an fd the process holds; later ones
 /// check only the fd. Used before capabilities are dropped for good.
+/// The native-endian unsigned integer of `width` (1, 2, 4 or 8) bytes at
+/// `offset` of a map value, zero-extended; 0 when the value is too short.
+/// The one place map value bytes become numbers.
+pub fn read_uint(value: &[u8], offset: usize, width: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(src) = value.get(offset..offset.saturating_add(width.min(8))) {
+        if cfg!(target_endian = "little") {
+            b[..src.len()].copy_from_slice(src);
+        } else {
+            b[8 - src.len()..].copy_from_slice(src);
+        }
+    }
+    u64::from_ne_bytes(b)
+}
+
 pub fn can_read(fd: std::os::fd::BorrowedFd<'_>, key_size: usize) -> bool {
     let mut key = vec![0u8; key_size.max(1)];
     // SAFETY: `key` has room for one key of the map's size; a null current
@@ -282,4 +297,21 @@ pub fn can_read(fd: std::os::fd::BorrowedFd<'_>, key_size: usize) -> bool {
         libbpf_sys::bpf_map_get_next_key(fd.as_raw_fd(), std::ptr::null(), key.as_mut_ptr().cast())
     };
     rc == 0 || rc == -libc::ENOENT
+}
+
+#[cfg(test)]
+mod uint_tests {
+    use super::*;
+
+    #[test]
+    fn reads_integers_of_each_width() {
+        let bytes: Vec<u8> = (1u8..=16).collect();
+        let v = read_uint(&bytes, 2, 2);
+        assert_eq!(v, u64::from(u16::from_ne_bytes([3, 4])));
+        assert_eq!(read_uint(&bytes, 15, 4), 0, "past the end reads nothing");
+        assert_eq!(
+            read_uint(&bytes, 8, 8),
+            u64::from_ne_bytes([9, 10, 11, 12, 13, 14, 15, 16])
+        );
+    }
 }

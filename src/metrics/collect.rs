@@ -9,6 +9,7 @@ use super::cache::KeyCache;
 use super::collector::{Collected, Collector, MapStats, MetricId};
 use super::layout::ValueRead;
 use super::sink::{render_labels, Kind, Sink};
+use crate::maps::read::read_uint;
 
 pub enum MetricKind {
     /// With an optional multiplier for the exported value.
@@ -246,11 +247,11 @@ impl Collector for MetricCollector {
                 match self.value {
                     ValueRead::Whole => {
                         let a = &mut self.acc[at + pos];
-                        *a = a.wrapping_add(read_u64(chunk));
+                        *a = a.wrapping_add(read_uint(chunk, 0, 8));
                     }
                     ValueRead::Field { offset, width } => {
                         let a = &mut self.acc[at + pos];
-                        *a = a.wrapping_add(ValueRead::read(chunk, offset, width));
+                        *a = a.wrapping_add(read_uint(chunk, offset, width));
                     }
                     ValueRead::Array {
                         offset,
@@ -263,8 +264,7 @@ impl Collector for MetricCollector {
                         for i in 0..count {
                             if let Some(p) = b.position(i as u64) {
                                 let a = &mut self.acc[at + p];
-                                *a =
-                                    a.wrapping_add(ValueRead::read(chunk, offset + i * elem, elem));
+                                *a = a.wrapping_add(read_uint(chunk, offset + i * elem, elem));
                             }
                         }
                     }
@@ -375,13 +375,6 @@ impl MetricCollector {
             _ => 1,
         }
     }
-}
-
-fn read_u64(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = bytes.len().min(8);
-    b[..n].copy_from_slice(&bytes[..n]);
-    u64::from_ne_bytes(b)
 }
 
 /// A histogram row whose bucket index lies outside the configured range.

@@ -384,21 +384,6 @@ pub enum ValueRead {
     },
 }
 
-impl ValueRead {
-    /// The integer `width` bytes at `offset` of `value` (zero-extended).
-    pub fn read(value: &[u8], offset: usize, width: usize) -> u64 {
-        let mut b = [0u8; 8];
-        if let Some(src) = value.get(offset..offset + width.min(8)) {
-            if cfg!(target_endian = "little") {
-                b[..src.len()].copy_from_slice(src);
-            } else {
-                b[8 - src.len()..].copy_from_slice(src);
-            }
-        }
-        u64::from_ne_bytes(b)
-    }
-}
-
 /// Decides what a metric reads from values of `value_size` bytes whose BTF
 /// type, if known, is `value`; `member` is the config's `value:`.
 /// `histogram`: the member must be an array of bucket counts, of which
@@ -572,21 +557,5 @@ mod tests {
         assert!(e.contains("does not fit map \"m\"'s 16-byte values"), "{e}");
         let e = bind_value(Some((&btf, v)), 16, None, "m", None).expect_err("struct");
         assert!(e.contains("name the member to export with `value:` (members: a (u64), slots (u32[1073741824]))"), "{e}");
-    }
-
-    #[test]
-    fn reads_integers_of_each_width() {
-        let bytes: Vec<u8> = (1u8..=16).collect();
-        let v = ValueRead::read(&bytes, 2, 2);
-        assert_eq!(v, u64::from(u16::from_ne_bytes([3, 4])));
-        assert_eq!(
-            ValueRead::read(&bytes, 15, 4),
-            0,
-            "past the end reads nothing"
-        );
-        assert_eq!(
-            ValueRead::read(&bytes, 8, 8),
-            u64::from_ne_bytes([9, 10, 11, 12, 13, 14, 15, 16])
-        );
     }
 }
