@@ -3,8 +3,6 @@
 //! process that has used less than a second of CPU per scrape interval
 //! reads 0 there; these are exact.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ProcessStats {
     pub cpu_seconds: f64,
@@ -58,18 +56,18 @@ pub fn read() -> ProcessStats {
     s
 }
 
-/// Boot time in seconds since the epoch, from /proc/stat's `btime`.
+/// Boot time in seconds since the epoch, from /proc/stat's `btime`: read
+/// once, since it never changes and /proc/stat grows with the CPU count.
 fn boot_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let btime = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse::<f64>()
-        .ok()?;
-    // Sanity: a boot time in the future means a broken clock; still usable.
-    let _ = SystemTime::now().duration_since(UNIX_EPOCH);
-    Some(btime)
+    static BOOT: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        stat.lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse::<f64>()
+            .ok()
+    })
 }
 
 #[cfg(test)]
@@ -90,8 +88,8 @@ mod tests {
         assert!((0.05..1.0).contains(&used), "{used}");
         assert!(after.resident_bytes > 1 << 20 && after.virtual_bytes >= after.resident_bytes);
         assert!(after.open_fds >= 3 && after.max_fds >= after.open_fds);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs_f64();
         assert!(
