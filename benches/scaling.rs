@@ -79,16 +79,7 @@ fn main() {
     }
     std::fs::write(dir.join("scale.yaml"), yaml).expect("write");
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
-    let ids = common::prog_map_ids(&common::prog_fd(e.program_id("touch")));
-    let handles: Vec<MapHandle> = MAPS
-        .iter()
-        .map(|name| {
-            ids.iter()
-                .filter_map(|id| MapHandle::from_map_id(*id).ok())
-                .find(|h| name.starts_with(&*h.name().to_string_lossy()) && !h.name().is_empty())
-                .unwrap_or_else(|| panic!("map {name}"))
-        })
-        .collect();
+    let handles: Vec<MapHandle> = MAPS.iter().map(|name| e.map_of("touch", name)).collect();
     let ncpus = ebpf_exporter::host::cpus::possible();
     let mut readers: Vec<MapReader> = MAPS
         .iter()

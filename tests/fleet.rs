@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{eventually, prog_fd, test_run, Running, Scrape};
-use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use libbpf_rs::{MapCore, MapFlags};
 
 fn object_dir(name: &str) -> PathBuf {
     let dir = common::scratch_dir(name);
@@ -19,23 +19,8 @@ fn object_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The exporter's map `name`, opened by id from its own self-metrics.
-fn map_of(e: &Running, program: &str, name: &str) -> MapHandle {
-    let fd = prog_fd(e.program_id(program));
-    // The fill program references every map of the object; the kernel
-    // keeps 15 characters of each name.
-    for id in common::prog_map_ids(&fd) {
-        let h = MapHandle::from_map_id(id).expect("map by id");
-        let kernel = h.name().to_string_lossy().into_owned();
-        if name.starts_with(&kernel) && !kernel.is_empty() {
-            return h;
-        }
-    }
-    panic!("no map {name}");
-}
-
 fn fill_many(e: &Running, keys: impl Iterator<Item = u64>) {
-    let map = map_of(e, "fill", "many_total");
+    let map = e.map_of("fill", "many_total");
     for k in keys {
         map.update(&k.to_ne_bytes(), &1u64.to_ne_bytes(), MapFlags::ANY)
             .expect("update");

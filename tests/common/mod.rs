@@ -48,6 +48,23 @@ pub struct Running {
 }
 
 impl Running {
+    /// The map `name` of the object that loaded `program`, by the program's
+    /// map ids (the kernel keeps 15 characters of a map's name).
+    pub fn map_of(&self, program: &str, name: &str) -> libbpf_rs::MapHandle {
+        use libbpf_rs::MapCore;
+        let fd = prog_fd(self.program_id(program));
+        for id in prog_map_ids(&fd) {
+            let Ok(h) = libbpf_rs::MapHandle::from_map_id(id) else {
+                continue;
+            };
+            let kernel = h.name().to_string_lossy().into_owned();
+            if !kernel.is_empty() && name.starts_with(&kernel) {
+                return h;
+            }
+        }
+        panic!("program {program} uses no map {name}");
+    }
+
     /// Starts the binary with `args` plus a loopback listen address, and
     /// waits until it serves.
     pub fn start(args: &[&str]) -> Running {
