@@ -122,6 +122,28 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", include.display());
 
+    let compile = |src: &Path, obj: &Path| {
+        SkeletonBuilder::new()
+            .source(src)
+            .obj(obj)
+            .clang_args([
+                format!("-I{}", include.display()),
+                format!("-I{}", arch_include.display()),
+                format!("-D__TARGET_ARCH_{bpf_arch}"),
+                "-Wall".to_string(),
+                "-Werror".to_string(),
+            ])
+            .build()
+            .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
+    };
+
+    // The exporter's own programs (the map-element iterator that reads
+    // maps), not configs: compiled beside the built-ins, never listed as
+    // objects a config can name.
+    let reader = bpf_dir.join("reader/map_dump.bpf.c");
+    println!("cargo:rerun-if-changed={}", reader.display());
+    compile(&reader, &out.join("reader_map_dump.bpf.o"));
+
     let mut sources: Vec<PathBuf> = fs::read_dir(&bpf_dir)
         .expect("bpf/ directory is readable")
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -133,19 +155,7 @@ fn main() {
     for src in &sources {
         println!("cargo:rerun-if-changed={}", src.display());
         let name = object_name(src);
-        let obj = out.join(format!("{name}.bpf.o"));
-        SkeletonBuilder::new()
-            .source(src)
-            .obj(&obj)
-            .clang_args([
-                format!("-I{}", include.display()),
-                format!("-I{}", arch_include.display()),
-                format!("-D__TARGET_ARCH_{bpf_arch}"),
-                "-Wall".to_string(),
-                "-Werror".to_string(),
-            ])
-            .build()
-            .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
+        compile(src, &out.join(format!("{name}.bpf.o")));
         let _ = writeln!(
             index,
             "    ({name:?}, include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.bpf.o\"))),"

@@ -5,15 +5,16 @@
 //! process) is timed against a full HTTP scrape of the exporter serving
 //! them, and the exporter's RSS is read.
 //!
-//! Run as root: `cargo bench --bench scaling` (`-- --rounds N`).
+//! Run as root: `cargo bench --bench scaling` (`-- --rounds N`; `-- --hold
+//! SECS` keeps the exporter up with the largest maps, for profiling).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
 
-use ebpf_exporter::maps::MapReader;
-use libbpf_rs::{MapCore, MapHandle};
+use ebpf_exporter::maps::{MapReader, Method, ReadPolicy};
+use libbpf_rs::{MapCore, MapHandle, MapType};
 
 const MAPS: [&str; 3] = ["sc_hash_total", "sc_percpu_total", "sc_lru_total"];
 
@@ -81,24 +82,36 @@ fn main() {
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
     let handles: Vec<MapHandle> = MAPS.iter().map(|name| e.map_of("touch", name)).collect();
     let ncpus = ebpf_exporter::host::cpus::possible();
-    let mut readers: Vec<MapReader> = MAPS
+    let reader = |h: &MapHandle, name: &str, policy| {
+        let id = h.info().expect("info").info.id;
+        MapReader::with_policy(MapHandle::from_map_id(id).expect("map"), name, policy)
+    };
+    // The floor: batch lookups of the three maps, in this process.
+    let mut batch: Vec<MapReader> = MAPS
         .iter()
         .zip(&handles)
-        .map(|(name, h)| {
-            MapReader::new(
-                MapHandle::from_map_id(h.info().expect("info").info.id).expect("map"),
-                name,
-            )
-        })
+        .map(|(name, h)| reader(h, name, ReadPolicy::Batch))
         .collect();
+    let mut iters: Vec<MapReader> = MAPS
+        .iter()
+        .zip(&handles)
+        .map(|(name, h)| reader(h, name, ReadPolicy::Iterator))
+        .collect();
+    // Kernels that refuse tracing programs (this one answers EPERM, as for
+    // fentry) cannot run iterators: say so, and the column stays empty.
+    let iterator_refused = iters
+        .iter()
+        .find_map(|r| r.iterator_refused().map(|e| e.to_string()));
 
     println!("scaling benchmark: HASH, PERCPU_HASH ({ncpus} CPUs) and LRU_HASH, u32 keys, one uint label; medians of {rounds}");
+    println!("(floor: BPF_MAP_LOOKUP_BATCH of the three maps in the bench process; scrape: a full HTTP scrape of the exporter serving them)");
     println!(
         "{:>10} | {:>10} | {:>10} | {:>7} | {:>13} | {:>12} | {:>9}",
         "series", "floor", "scrape", "ratio", "ns per series", "vs smallest", "RSS"
     );
     let mut first_per_entry = None;
     let mut filled = 0u32;
+    let mut methods = Vec::new();
     for per_map in [3_334u32, 33_334, 333_334] {
         for h in &handles {
             fill(h, filled, per_map, ncpus);
@@ -108,9 +121,10 @@ fn main() {
         // Warm: the first scrape decodes every new key.
         let _ = common::http_get(&e.addr, "/metrics", &[]);
         let (mut floor, mut scrape) = (Vec::new(), Vec::new());
+        let mut per_map_times = vec![(Vec::new(), Vec::new()); MAPS.len()];
         for _ in 0..rounds {
             let t = Instant::now();
-            for r in &mut readers {
+            for r in &mut batch {
                 r.read().expect("batch read");
             }
             floor.push(t.elapsed());
@@ -118,7 +132,24 @@ fn main() {
             let body = common::http_get(&e.addr, "/metrics", &[]).body;
             scrape.push(t.elapsed());
             assert!(body.len() > series * 10, "served every series");
+            for (i, (b, it)) in batch.iter_mut().zip(&mut iters).enumerate() {
+                let t = Instant::now();
+                b.read().expect("batch read");
+                per_map_times[i].0.push(t.elapsed());
+                if it.method() == Method::Iterator {
+                    let t = Instant::now();
+                    it.read().expect("iterator read");
+                    per_map_times[i].1.push(t.elapsed());
+                    assert_eq!(it.method(), Method::Iterator, "no fallback");
+                    assert_eq!(it.len(), b.len(), "{}: same entries", MAPS[i]);
+                }
+            }
         }
+        for (i, (b, it)) in per_map_times.into_iter().enumerate() {
+            let it = (!it.is_empty()).then(|| median(it));
+            methods.push((MAPS[i].to_string(), per_map as usize, median(b), it, None));
+        }
+        methods.push(array_methods(per_map, ncpus, rounds));
         let (floor, scrape) = (median(floor), median(scrape));
         let per = scrape.as_nanos() as f64 / series as f64;
         let first = *first_per_entry.get_or_insert(per);
@@ -133,4 +164,92 @@ fn main() {
             common::rss_kib(e.pid(), "VmHWM") / 1024
         );
     }
+    if let Some(secs) = std::env::args()
+        .skip_while(|a| a != "--hold")
+        .nth(1)
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        // For profiling: keep the exporter up with the largest maps.
+        println!(
+            "holding exporter pid {} at http://{}/metrics for {secs}s",
+            e.pid(),
+            e.addr
+        );
+        std::thread::sleep(Duration::from_secs(secs));
+    }
+    println!();
+    println!(
+        "read methods against the batch floor, per map (same map, same run, medians of {rounds}):"
+    );
+    println!(
+        "{:>16} | {:>8} | {:>10} | {:>18} | {:>18}",
+        "map", "entries", "batch", "iterator", "mmap"
+    );
+    let cell = |d: Option<Duration>, floor: Duration| {
+        d.map_or("-".to_string(), |d| {
+            format!(
+                "{:.2}ms {:.2}x",
+                d.as_secs_f64() * 1e3,
+                d.as_secs_f64() / floor.as_secs_f64()
+            )
+        })
+    };
+    if let Some(why) = iterator_refused {
+        println!("iterator: not measurable on this kernel: {why}");
+    }
+    for (name, n, b, it, mm) in methods {
+        println!(
+            "{:>16} | {:>8} | {:>8.2}ms | {:>18} | {:>18}",
+            name,
+            n,
+            b.as_secs_f64() * 1e3,
+            cell(it, b),
+            cell(mm, b)
+        );
+    }
+}
+
+/// Batch, iterator and mmap reads of one ARRAY of `n` u64 values created
+/// with BPF_F_MMAPABLE (a plain array reads the same way by syscall).
+fn array_methods(
+    n: u32,
+    ncpus: usize,
+    rounds: usize,
+) -> (String, usize, Duration, Option<Duration>, Option<Duration>) {
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags: ebpf_exporter::maps::mapped::BPF_F_MMAPABLE,
+        ..Default::default()
+    };
+    let map = MapHandle::create(MapType::Array, Some("sc_array"), 4, 8, n, &opts)
+        .expect("create an mmapable array");
+    fill(&map, 0, n, ncpus);
+    let dup = || MapHandle::from_map_id(map.info().expect("info").info.id).expect("map");
+    let mut b = MapReader::with_policy(dup(), "sc_array", ReadPolicy::Batch);
+    let mut it = MapReader::with_policy(dup(), "sc_array", ReadPolicy::Iterator);
+    let mut mm = MapReader::with_policy(dup(), "sc_array", ReadPolicy::Auto);
+    assert_eq!(mm.method(), Method::Mapped);
+    let (mut tb, mut ti, mut tm) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (r, times, want) in [
+            (&mut b, &mut tb, Method::Batch),
+            (&mut it, &mut ti, Method::Iterator),
+            (&mut mm, &mut tm, Method::Mapped),
+        ] {
+            if r.method() != want {
+                continue;
+            }
+            let t = Instant::now();
+            r.read().expect("read");
+            times.push(t.elapsed());
+            assert_eq!(r.len(), n as usize, "every index");
+        }
+    }
+    (
+        "ARRAY (mmapable)".to_string(),
+        n as usize,
+        median(tb),
+        (!ti.is_empty()).then(|| median(ti)),
+        Some(median(tm)),
+    )
 }

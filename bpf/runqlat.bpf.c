@@ -10,8 +10,11 @@
 #define MAX_BUCKET 26 /* 2^26 us: about a minute */
 #define TASK_RUNNING 0
 
+/* Dense buckets in a mappable array: the exporter copies the counts out of
+ * a shared mapping, with no syscall per scrape. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, MAX_BUCKET + 2);
 	__type(key, u32);
 	__type(value, u64);

@@ -118,6 +118,19 @@ pub struct Cli {
     )]
     pub cache_max_idle: u32,
 
+    /// How maps are read on a scrape: `auto` copies mmapable arrays out of
+    /// their mapping and times map-element iterators against batch lookups
+    /// per map, keeping the faster; `iterator`, `batch` and `keys` (the
+    /// reference's next-key-and-lookup) force one, each falling back to the
+    /// next where the kernel refuses it.
+    #[arg(
+        long = "maps.read-method",
+        default_value = "auto",
+        value_name = "METHOD",
+        value_parser = ["auto", "iterator", "batch", "keys"]
+    )]
+    pub read_method: String,
+
     /// Most label sets a metric exports per scrape, for metrics whose config
     /// sets no `max_series`; the rest are folded into one `__overflow__`
     /// series and counted in ebpf_exporter_series_limited_total. 0: no limit.

@@ -157,7 +157,9 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 	} while (0)
 
 /* Records value in an exp2 histogram with no other labels, held in an ARRAY
- * (whose key must be a plain u32: the kernel rejects BTF for struct keys). */
+ * (whose key must be a plain u32: the kernel rejects BTF for struct keys).
+ * Give the array BPF_F_MMAPABLE: the exporter then reads it from a shared
+ * mapping instead of by syscall. */
 #define ee_hist_exp2_array(map, value, max_bucket)                            \
 	do {                                                                   \
 		__u64 __ee_v = (value);                                        \

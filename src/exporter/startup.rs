@@ -32,6 +32,8 @@ pub struct StartOptions {
     pub btf_path: Option<PathBuf>,
     /// Scrapes a key may go unseen before its decoded labels are forgotten.
     pub cache_max_idle: u32,
+    /// `--maps.read-method`.
+    pub read_method: crate::maps::ReadPolicy,
     /// `--metrics.max-series`.
     pub max_series: Option<usize>,
     /// `--kubernetes.log-dir`: where the kubelet writes pod logs.
@@ -182,6 +184,7 @@ pub(super) fn start_one(
             BindOptions {
                 cache_max_idle: opts.cache_max_idle.max(1),
                 max_series: opts.max_series,
+                read_method: opts.read_method,
             },
         )?;
         report.metrics = collectors.iter().map(|c| c.id().name.clone()).collect();

@@ -1,11 +1,23 @@
-//! Reads a whole map per scrape with `BPF_MAP_LOOKUP_BATCH`: thousands of
-//! entries per syscall instead of two syscalls per entry. Kernels or map
-//! types that refuse batching fall back to key iteration. Buffers persist
-//! across scrapes, so a steady-state scrape allocates nothing here.
+//! Reads a whole map per scrape into buffers that persist across scrapes,
+//! so a steady-state scrape allocates nothing here. Four ways, cheapest
+//! first, chosen per map when the reader is made (see `ReadPolicy`):
+//! - an mmapable array is copied out of its shared mapping (`mapped.rs`),
+//!   with no syscall;
+//! - maps the kernel can iterate are read through a map-element iterator
+//!   (`elem_iter.rs`), tens of kilobytes of entries per `read()`;
+//! - otherwise `BPF_MAP_LOOKUP_BATCH`, thousands of entries per syscall;
+//! - and where batching is refused, next-key plus lookup per entry.
+//!
+//! A method that fails at run time (an iterator refused after privileges
+//! are dropped, an old kernel) falls back to the next one for good, so a
+//! map is never left unread because a faster way was unavailable.
 
 use std::os::fd::{AsFd, AsRawFd};
 
 use libbpf_rs::{MapCore, MapHandle, MapType};
+
+use super::elem_iter::{ElemIter, IterError};
+use super::mapped::{Mapped, BPF_F_MMAPABLE};
 
 /// Entries fetched per batch syscall. Hash maps return ENOSPC when one bucket
 /// holds more entries than fit, so the count starts well above bucket sizes
@@ -23,6 +35,59 @@ pub enum ReadError {
     },
 }
 
+/// Which read methods a reader may use. `Auto` maps mmapable arrays, and
+/// for other maps times the iterator against batch lookups on the first
+/// reads and keeps the faster: which one wins depends on the kernel, the
+/// map type and its size, so it is measured where it runs. The others force
+/// one method (with the usual fallbacks), for the byte-identity tests and
+/// for operators working around a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadPolicy {
+    #[default]
+    Auto,
+    /// Map-element iterators wherever the map type has one.
+    Iterator,
+    /// `BPF_MAP_LOOKUP_BATCH`, as before iterators and mappings.
+    Batch,
+    /// Next key plus lookup per entry, as the reference exporter reads.
+    Keys,
+}
+
+impl std::str::FromStr for ReadPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "iterator" => Ok(Self::Iterator),
+            "batch" => Ok(Self::Batch),
+            "keys" => Ok(Self::Keys),
+            other => Err(format!(
+                "unknown map read method {other:?}: expected auto, iterator, batch or keys"
+            )),
+        }
+    }
+}
+
+/// How this reader reads now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Mapped,
+    Iterator,
+    Batch,
+    Keys,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Mapped => "mmap",
+            Method::Iterator => "iterator",
+            Method::Batch => "batch",
+            Method::Keys => "keys",
+        }
+    }
+}
+
 pub struct MapReader {
     handle: MapHandle,
     name: String,
@@ -34,14 +99,40 @@ pub struct MapReader {
     value_size: usize,
     ncpus: usize,
     max_entries: usize,
-    batch_supported: bool,
+    method: Method,
+    iter: Option<ElemIter>,
+    /// Why the iterator is not used, when it was wanted.
+    iter_refused: Option<IterError>,
+    /// While `Auto` compares the iterator with batch lookups.
+    trial: Option<Trial>,
+    mapped: Option<Mapped>,
     keys: Vec<u8>,
     values: Vec<u8>,
+    /// Iterator output: key and value bytes interleaved.
+    records: Vec<u8>,
     count: usize,
 }
 
+/// Map types with a map-element iterator in the kernel.
+fn iterable(map_type: MapType) -> bool {
+    matches!(
+        map_type,
+        MapType::Hash
+            | MapType::LruHash
+            | MapType::PercpuHash
+            | MapType::LruPercpuHash
+            | MapType::Array
+            | MapType::PercpuArray
+    )
+}
+
 impl MapReader {
+    /// A reader choosing its method by `ReadPolicy::Auto`.
     pub fn new(handle: MapHandle, name: &str) -> Self {
+        Self::with_policy(handle, name, ReadPolicy::Auto)
+    }
+
+    pub fn with_policy(handle: MapHandle, name: &str, policy: ReadPolicy) -> Self {
         let map_type = handle.map_type();
         let key_size = handle.key_size() as usize;
         let value_size = handle.value_size() as usize;
@@ -55,8 +146,9 @@ impl MapReader {
         } else {
             value_size
         };
-        Self {
-            max_entries: handle.max_entries() as usize,
+        let max_entries = handle.max_entries() as usize;
+        let mut reader = Self {
+            max_entries,
             handle,
             name: name.to_string(),
             map_type,
@@ -64,11 +156,75 @@ impl MapReader {
             stride,
             value_size,
             ncpus,
-            batch_supported: true,
+            method: Method::Batch,
+            iter: None,
+            iter_refused: None,
+            trial: None,
+            mapped: None,
             keys: Vec::new(),
             values: Vec::new(),
+            records: Vec::new(),
             count: 0,
+        };
+        reader.choose(policy);
+        reader
+    }
+
+    fn choose(&mut self, policy: ReadPolicy) {
+        match policy {
+            ReadPolicy::Batch => return,
+            ReadPolicy::Keys => {
+                self.method = Method::Keys;
+                return;
+            }
+            ReadPolicy::Auto | ReadPolicy::Iterator => {}
         }
+        let fd = self.handle.as_fd();
+        let flags = self.handle.info().map(|i| i.info.map_flags).unwrap_or(0);
+        if policy == ReadPolicy::Auto
+            && self.map_type == MapType::Array
+            && flags & BPF_F_MMAPABLE != 0
+        {
+            match Mapped::new(fd, self.value_size, self.max_entries) {
+                Ok(m) => {
+                    // Array keys are the indices, the same every scrape.
+                    self.keys = (0..self.max_entries as u32)
+                        .flat_map(u32::to_ne_bytes)
+                        .collect();
+                    self.mapped = Some(m);
+                    self.method = Method::Mapped;
+                    log::debug!("map {}: read from its mapping", self.name);
+                    return;
+                }
+                Err(e) => log::debug!("map {}: mmap refused ({e}), reading by syscall", self.name),
+            }
+        }
+        if iterable(self.map_type) {
+            match ElemIter::attach(fd, self.key_size, self.stride) {
+                Ok(it) => {
+                    self.iter = Some(it);
+                    self.method = Method::Iterator;
+                    if policy == ReadPolicy::Auto {
+                        self.trial = Some(Trial::default());
+                    }
+                }
+                Err(e) => {
+                    log::debug!("map {}: {e}; reading in batches", self.name);
+                    self.iter_refused = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Why a wanted iterator could not be attached (an older kernel, or
+    /// one that refuses tracing programs), for the benches and tests.
+    pub fn iterator_refused(&self) -> Option<&IterError> {
+        self.iter_refused.as_ref()
+    }
+
+    /// The method the next read uses.
+    pub fn method(&self) -> Method {
+        self.method
     }
 
     pub fn map_type(&self) -> MapType {
@@ -85,7 +241,6 @@ impl MapReader {
     }
     /// The map's capacity.
     pub fn max_entries(&self) -> u32 {
-        use libbpf_rs::MapCore;
         self.handle.max_entries()
     }
 
@@ -102,13 +257,46 @@ impl MapReader {
         }
     }
 
-    /// Entries from the last `read`, as (key, value) byte slices.
-    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let ks = self.key_size.max(1);
-        self.keys
-            .chunks_exact(ks)
-            .zip(self.values.chunks_exact(self.stride.max(1)))
-            .take(self.count)
+    /// Entries from the last `read`, as (key, value) byte slices, in the
+    /// order the kernel gave them.
+    pub fn entries(&self) -> Entries<'_> {
+        let ks = self.key_size;
+        let vlen = self.stride;
+        match self.method {
+            Method::Iterator => Entries {
+                keys: &self.records,
+                key_step: ks + vlen,
+                values: &self.records,
+                value_step: ks + vlen,
+                value_at: ks,
+                key_len: ks,
+                value_len: vlen,
+                next: 0,
+                count: self.count,
+            },
+            Method::Mapped => Entries {
+                keys: &self.keys,
+                key_step: ks,
+                values: &self.values,
+                value_step: self.value_size.div_ceil(8) * 8,
+                value_at: 0,
+                key_len: ks,
+                value_len: vlen,
+                next: 0,
+                count: self.count,
+            },
+            Method::Batch | Method::Keys => Entries {
+                keys: &self.keys,
+                key_step: ks,
+                values: &self.values,
+                value_step: vlen,
+                value_at: 0,
+                key_len: ks,
+                value_len: vlen,
+                next: 0,
+                count: self.count,
+            },
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -121,8 +309,53 @@ impl MapReader {
 
     /// Snapshots the whole map into this reader's buffers.
     pub fn read(&mut self) -> Result<(), ReadError> {
+        let Some(mut trial) = self.trial.take() else {
+            return self.read_once();
+        };
+        self.method = trial.next();
+        let started = std::time::Instant::now();
+        let read = self.read_once();
+        if read.is_ok() && self.iter.is_some() {
+            match trial.record(self.method, started.elapsed(), self.count) {
+                Some(Method::Batch) => {
+                    log::debug!("map {}: batch lookups beat the iterator here", self.name);
+                    self.iter = None;
+                    self.records = Vec::new();
+                    self.method = Method::Batch;
+                }
+                Some(winner) => self.method = winner,
+                None => self.trial = Some(trial),
+            }
+        }
+        read
+    }
+
+    fn read_once(&mut self) -> Result<(), ReadError> {
         self.count = 0;
-        if self.batch_supported {
+        if self.method == Method::Mapped {
+            if let Some(m) = &self.mapped {
+                m.copy_into(&mut self.values);
+                self.count = self.max_entries;
+                return Ok(());
+            }
+        }
+        if self.method == Method::Iterator {
+            if let Some(it) = &self.iter {
+                match it.read_into(&mut self.records) {
+                    Ok(bytes) => {
+                        self.count = bytes / it.record();
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        log::debug!("map {}: {e}; reading in batches from now on", self.name);
+                        self.iter = None;
+                        self.records = Vec::new();
+                        self.method = Method::Batch;
+                    }
+                }
+            }
+        }
+        if self.method == Method::Batch {
             match self.read_batched() {
                 Ok(()) => return Ok(()),
                 Err(BatchError::Unsupported) => {
@@ -130,7 +363,7 @@ impl MapReader {
                         "map {}: batch lookups unsupported, iterating keys",
                         self.name
                     );
-                    self.batch_supported = false;
+                    self.method = Method::Keys;
                     self.count = 0;
                 }
                 Err(BatchError::Io(err)) => {
@@ -265,6 +498,92 @@ impl MapReader {
     }
 }
 
+/// Alternating iterator and batch reads, timed per entry, until each has
+/// `TRIAL_READS` reads of a non-empty map; then the faster median wins.
+#[derive(Default)]
+struct Trial {
+    iterator: Vec<f64>,
+    batch: Vec<f64>,
+}
+
+const TRIAL_READS: usize = 3;
+
+impl Trial {
+    fn next(&self) -> Method {
+        if self.iterator.len() <= self.batch.len() {
+            Method::Iterator
+        } else {
+            Method::Batch
+        }
+    }
+
+    /// Records one read; the winner once both have enough samples.
+    fn record(
+        &mut self,
+        method: Method,
+        took: std::time::Duration,
+        entries: usize,
+    ) -> Option<Method> {
+        if entries == 0 {
+            return None;
+        }
+        let per = took.as_secs_f64() / entries as f64;
+        match method {
+            Method::Iterator => self.iterator.push(per),
+            Method::Batch => self.batch.push(per),
+            Method::Mapped | Method::Keys => return None,
+        }
+        if self.iterator.len() < TRIAL_READS || self.batch.len() < TRIAL_READS {
+            return None;
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (i, b) = (median(&mut self.iterator), median(&mut self.batch));
+        Some(if i <= b {
+            Method::Iterator
+        } else {
+            Method::Batch
+        })
+    }
+}
+
+/// The entries of one read, over whichever buffer layout the method left.
+pub struct Entries<'a> {
+    keys: &'a [u8],
+    key_step: usize,
+    values: &'a [u8],
+    value_step: usize,
+    value_at: usize,
+    key_len: usize,
+    value_len: usize,
+    next: usize,
+    count: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.count {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        let k = i * self.key_step;
+        let v = i * self.value_step + self.value_at;
+        let key = self.keys.get(k..k + self.key_len)?;
+        let value = self.values.get(v..v + self.value_len)?;
+        Some((key, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.count - self.next.min(self.count);
+        (0, Some(left))
+    }
+}
+
 enum BatchError {
     Unsupported,
     Io(std::io::Error),
@@ -313,5 +632,47 @@ mod uint_tests {
             read_uint(&bytes, 8, 8),
             u64::from_ne_bytes([9, 10, 11, 12, 13, 14, 15, 16])
         );
+    }
+}
+
+#[cfg(test)]
+mod trial_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn alternates_then_keeps_the_faster_median() {
+        let mut t = Trial::default();
+        let mut winner = None;
+        // Iterator reads take 2 ms, batch reads 3 ms, one outlier each.
+        let times = [(2, 30), (3, 3), (2, 2), (3, 1), (2, 2), (3, 3)];
+        for (i, (it_ms, b_ms)) in times.into_iter().enumerate() {
+            let method = t.next();
+            let ms = if method == Method::Iterator {
+                it_ms
+            } else {
+                b_ms
+            };
+            assert_eq!(
+                method,
+                if i % 2 == 0 {
+                    Method::Iterator
+                } else {
+                    Method::Batch
+                }
+            );
+            winner = t.record(method, Duration::from_millis(ms), 1000);
+        }
+        assert_eq!(winner, Some(Method::Iterator), "2 ms median beats 3 ms");
+    }
+
+    #[test]
+    fn empty_reads_do_not_count() {
+        let mut t = Trial::default();
+        for _ in 0..10 {
+            let m = t.next();
+            assert_eq!(t.record(m, Duration::from_millis(1), 0), None);
+        }
+        assert_eq!(t.next(), Method::Iterator, "still at the first sample");
     }
 }

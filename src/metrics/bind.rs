@@ -44,6 +44,8 @@ pub struct BindOptions {
     pub cache_max_idle: u32,
     /// `--metrics.max-series`: the limit of metrics whose config sets none.
     pub max_series: Option<usize>,
+    /// `--maps.read-method`.
+    pub read_method: crate::maps::ReadPolicy,
 }
 
 pub fn bind_collectors(
@@ -292,7 +294,7 @@ fn bind_one(
     } else {
         rows
     };
-    let reader = MapReader::new(handle, spec.map);
+    let reader = MapReader::with_policy(handle, spec.map, opts.read_method);
     let mut id = metric_id(spec);
     id.layout = layout_lines(&key_labels, key_type);
     id.config = config.name.clone();

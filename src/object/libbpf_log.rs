@@ -8,11 +8,13 @@
 //! because it runs inside C and must survive any bytes libbpf hands it (a
 //! program name need not be UTF-8) and never unwind.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void};
 
 thread_local! {
     static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    /// Set while `capture_quietly` runs on this thread.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
 }
 
 /// libbpf prints one line per call; the verifier log is printed in pieces
@@ -66,8 +68,9 @@ fn route(level: libbpf_sys::libbpf_print_level, bytes: &[u8], truncated: bool) {
     if truncated {
         line.push_str(" [...]");
     }
+    let quiet = QUIET.try_with(Cell::get).unwrap_or(false);
     match level {
-        libbpf_sys::LIBBPF_WARN => log::warn!(target: "libbpf", "{line}"),
+        libbpf_sys::LIBBPF_WARN if !quiet => log::warn!(target: "libbpf", "{line}"),
         libbpf_sys::LIBBPF_INFO => log::info!(target: "libbpf", "{line}"),
         _ => log::debug!(target: "libbpf", "{line}"),
     }
@@ -93,6 +96,16 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     let out = f();
     let lines = CAPTURE.with(|c| c.replace(outer)).unwrap_or_default();
     (out, lines)
+}
+
+/// Like `capture`, but libbpf's warnings meanwhile are logged at debug
+/// level only: for attempts whose failure the caller expects and reports
+/// itself (the exporter's own map iterators on kernels that refuse them).
+pub fn capture_quietly<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let outer = QUIET.with(|q| q.replace(true));
+    let out = capture(f);
+    QUIET.with(|q| q.set(outer));
+    out
 }
 
 #[cfg(test)]

@@ -86,10 +86,12 @@ impl Running {
     ) -> Result<Running, String> {
         let mut cmd = Command::new(BIN);
         configure(&mut cmd);
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         let mut child = cmd
             .args(args)
             .arg("--web.listen-address=127.0.0.1:0")
-            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,139 @@
+//! Every map read method serves the same bytes. Two exporters share one set
+//! of maps (pinned by name, so the second one's load reuses the first's),
+//! and the exposition of each method is compared with batch lookups' byte
+//! for byte, in the order the kernel gives the entries.
+
+mod common;
+
+use std::path::Path;
+
+use common::{prog_fd, test_run, Running};
+
+const PINS: [&str; 6] = [
+    "rm_hash_total",
+    "rm_percpu_total",
+    "rm_lru_total",
+    "rm_array_total",
+    "rm_pcarray_total",
+    "rm_mmap_seconds",
+];
+
+/// Removes the test's pins: the kernel keeps pinned maps after the
+/// exporters exit.
+fn unpin() {
+    for name in PINS {
+        let _ = std::fs::remove_file(Path::new("/sys/fs/bpf").join(name));
+    }
+}
+
+struct Unpin;
+impl Drop for Unpin {
+    fn drop(&mut self) {
+        unpin();
+    }
+}
+
+/// The test maps' families out of a scrape, as served.
+fn families(body: &str) -> String {
+    body.lines()
+        .filter(|l| {
+            let name = l
+                .strip_prefix("# HELP ")
+                .or_else(|| l.strip_prefix("# TYPE "))
+                .unwrap_or(l);
+            name.starts_with("ebpf_exporter_rm_")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn start(dir: &Path, method: &str) -> Running {
+    Running::try_start_with(
+        &[
+            &format!("--config.dir={}", dir.display()),
+            &format!("--maps.read-method={method}"),
+        ],
+        |cmd| {
+            cmd.env("RUST_LOG", "debug");
+        },
+    )
+    .unwrap_or_else(|log| panic!("exporter did not start: {log}"))
+}
+
+#[test]
+fn every_method_serves_the_same_bytes_from_the_same_maps() {
+    assert!(
+        Path::new("/sys/fs/bpf").is_dir(),
+        "bpffs must be mounted at /sys/fs/bpf for the pinned maps"
+    );
+    unpin();
+    let _cleanup = Unpin;
+    let dir = common::scratch_dir("read-methods");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    common::compile_bpf(
+        &src.join("read_methods.bpf.c"),
+        &dir.join("read_methods.bpf.o"),
+    );
+    std::fs::copy(src.join("read_methods.yaml"), dir.join("read_methods.yaml"))
+        .expect("copy config");
+
+    let batch = start(&dir, "batch");
+    test_run(&prog_fd(batch.program_id("fill")));
+    let reference = families(&batch.get("/metrics").text());
+    // 3000 keys in each hash, 2 CPUs' samples for the split per-CPU hash
+    // (the CPU that ran the fill has the value, the others 0), 512 array
+    // indices twice, and 11 buckets (0 to 10) + +Inf + _sum + _count.
+    let ncpus = ebpf_exporter::host::cpus::possible();
+    let samples = reference.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(
+        samples,
+        3000 * 2 + 3000 * ncpus + 512 * 2 + 14,
+        "{reference}"
+    );
+    assert!(
+        reference.contains("ebpf_exporter_rm_mmap_seconds_sum 0.132\n"),
+        "the sum sits at bucket_max + 1 = 11: 12 * 11 * 0.001: {reference}"
+    );
+
+    for method in ["auto", "iterator", "keys"] {
+        let other = start(&dir, method);
+        let body = families(&other.get("/metrics").text());
+        assert!(
+            body == reference,
+            "--maps.read-method={method} serves other bytes than batch lookups:\n{}",
+            first_difference(&reference, &body)
+        );
+        // Again, now from the decode cache.
+        assert_eq!(
+            families(&other.get("/metrics").text()),
+            reference,
+            "{method}, cached"
+        );
+        let (_, log) = other.stop();
+        match method {
+            "auto" => assert!(
+                log.contains("map rm_mmap_seconds: read from its mapping"),
+                "the mmapable array is mapped: {log}"
+            ),
+            "iterator" => assert!(
+                log.contains("map-element iterator: load: Operation not permitted")
+                    || !log.contains("reading in batches"),
+                "an iterator either runs or its refusal is logged: {log}"
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn first_difference(want: &str, got: &str) -> String {
+    for (i, (w, g)) in want.lines().zip(got.lines()).enumerate() {
+        if w != g {
+            return format!("line {}: want {w:?}, got {g:?}", i + 1);
+        }
+    }
+    format!(
+        "lengths differ: {} lines wanted, {} served",
+        want.lines().count(),
+        got.lines().count()
+    )
+}
