@@ -6,4 +6,4 @@
 pub mod float;
 pub mod text;
 
-pub use text::{Format, TextWriter};
+pub use text::{Format, Spill, TextWriter};

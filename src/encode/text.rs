@@ -32,11 +32,19 @@ fn type_name(kind: Kind, format: Format) -> &'static str {
     }
 }
 
+/// Takes full chunks of a streamed exposition.
+pub type Spill = Box<dyn FnMut(String) + Send>;
+
 pub struct TextWriter {
     pub format: Format,
     buf: String,
     /// The sample name of the current family (OpenMetrics counters get `_total`).
     sample_name: String,
+    /// When set, the buffer is handed over at the first line end past
+    /// `spill_at` bytes, so a large exposition never exists whole.
+    spill: Option<Spill>,
+    spill_at: usize,
+    spilled: usize,
 }
 
 impl TextWriter {
@@ -51,6 +59,31 @@ impl TextWriter {
             format,
             buf,
             sample_name: String::new(),
+            spill: None,
+            spill_at: usize::MAX,
+            spilled: 0,
+        }
+    }
+
+    /// Streams: every time the buffer passes `at` bytes, at a line end, its
+    /// text so far goes to `spill` and the buffer starts afresh. `finish`
+    /// returns only what was not spilled.
+    pub fn spilling(mut self, at: usize, spill: Spill) -> Self {
+        self.spill = Some(spill);
+        self.spill_at = at;
+        self.buf.reserve(at.saturating_add(4096).min(1 << 24));
+        self
+    }
+
+    /// Called after each complete line.
+    fn line_done(&mut self) {
+        if self.buf.len() < self.spill_at {
+            return;
+        }
+        if let Some(spill) = &mut self.spill {
+            let next = String::with_capacity(self.spill_at.saturating_add(4096).min(1 << 24));
+            self.spilled += self.buf.len();
+            spill(std::mem::replace(&mut self.buf, next));
         }
     }
 
@@ -87,15 +120,24 @@ impl TextWriter {
         self.open_sample("_bucket", labels, extra, Some(le));
         self.buf.push_str(itoa::Buffer::new().format(value));
         self.buf.push('\n');
+        self.line_done();
     }
 
     /// Appends text another encoder produced (already in this format).
     pub fn raw(&mut self, text: &str) {
         self.buf.push_str(text);
+        if text.ends_with('\n') {
+            self.line_done();
+        }
     }
 
     pub fn len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Bytes handed to the spill so far.
+    pub fn spilled(&self) -> usize {
+        self.spilled
     }
 
     pub fn is_empty(&self) -> bool {
@@ -141,6 +183,7 @@ impl Sink for TextWriter {
         self.buf.push(' ');
         self.buf.push_str(type_name(kind, self.format));
         self.buf.push('\n');
+        self.line_done();
     }
 
     /// Writes `name{labels,extra,le} ` up to the value.
@@ -150,12 +193,14 @@ impl Sink for TextWriter {
         self.open_sample("", labels, extra, None);
         self.buf.push_str(itoa::Buffer::new().format(value));
         self.buf.push('\n');
+        self.line_done();
     }
 
     fn sample_f64(&mut self, labels: &str, extra: Option<(&str, &str)>, value: f64) {
         self.open_sample("", labels, extra, None);
         write_go_float(&mut self.buf, value);
         self.buf.push('\n');
+        self.line_done();
     }
 
     /// One histogram: `buckets` holds (upper bound, cumulative count) in
@@ -181,6 +226,7 @@ impl Sink for TextWriter {
         self.open_sample("_count", labels, extra, None);
         self.buf.push_str(itoa::Buffer::new().format(count));
         self.buf.push('\n');
+        self.line_done();
     }
 }
 
@@ -234,5 +280,60 @@ mod tests {
     fn label_values_are_escaped() {
         let s = render_labels(["a", "b"], &["x\"y".to_string(), "p\\q\nr".to_string()]);
         assert_eq!(s, "a=\"x\\\"y\",b=\"p\\\\q\\nr\"");
+    }
+
+    /// Writes a few families of every sample kind into `w`.
+    fn exposition(w: &mut TextWriter) {
+        for f in 0..5 {
+            w.family(&format!("f{f}_total"), "F", Kind::Counter);
+            for i in 0..2000u64 {
+                w.sample_u64(&format!("k=\"{i}\""), Some(("cpu", "1")), i * 7);
+            }
+            w.family(&format!("g{f}"), "G", Kind::Gauge);
+            w.sample_f64("", None, 0.25 * f as f64);
+            w.family(&format!("h{f}_seconds"), "H", Kind::Histogram);
+            for i in 0..300u64 {
+                w.histogram(
+                    &format!("d=\"{i}\""),
+                    None,
+                    &[(1e-3, i), (2e-3, 2 * i)],
+                    3 * i,
+                    1.5,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_spilled_exposition_is_byte_identical_and_cut_at_line_ends() {
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut whole = TextWriter::new(format);
+            exposition(&mut whole);
+            let whole = whole.finish();
+
+            let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+            let sink = std::sync::Arc::clone(&chunks);
+            let mut w = TextWriter::new(format).spilling(
+                4096,
+                Box::new(move |c| sink.lock().expect("chunks").push(c)),
+            );
+            exposition(&mut w);
+            let spilled = w.spilled();
+            let tail = w.finish();
+            let chunks = chunks.lock().expect("chunks").clone();
+            assert!(chunks.len() > 50, "{} chunks", chunks.len());
+            for c in &chunks {
+                assert!(
+                    c.len() >= 4096 && c.ends_with('\n'),
+                    "cut at a line end past the mark"
+                );
+            }
+            assert_eq!(spilled, chunks.iter().map(String::len).sum::<usize>());
+            let joined: String = chunks.concat() + &tail;
+            assert!(
+                joined == whole,
+                "{format:?}: streamed text differs from whole text"
+            );
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::encode::{Format, TextWriter};
+use crate::encode::{Format, Spill, TextWriter};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
 use crate::maps::pressure::{UpdateFailures, FAILURES_MAP};
 use crate::metrics::Collector;
@@ -280,10 +280,21 @@ impl Exporter {
 
     /// Reads every map and renders the whole exposition.
     pub fn scrape(&mut self, format: Format) -> String {
-        let mut out = TextWriter::with_buffer(
-            format,
-            String::with_capacity(self.last_len + self.last_len / 8),
-        );
+        self.scrape_streaming(format, None)
+    }
+
+    /// Like `scrape`, but with `spill` the text is handed over in chunks of
+    /// about `at` bytes as it is rendered, and only the rest is returned:
+    /// a million-series exposition then never sits in memory whole, and
+    /// its first bytes reach the client while later maps are still read.
+    pub fn scrape_streaming(&mut self, format: Format, spill: Option<(usize, Spill)>) -> String {
+        let mut out = match spill {
+            None => TextWriter::with_buffer(
+                format,
+                String::with_capacity(self.last_len + self.last_len / 8),
+            ),
+            Some((at, spill)) => TextWriter::new(format).spilling(at, spill),
+        };
         for config in &mut self.configs {
             for collector in &mut config.collectors {
                 let collected = collector.collect(&mut out);
@@ -313,8 +324,9 @@ impl Exporter {
                 }
             }
         }
+        let streamed = out.spilled();
         let text = out.finish();
-        self.last_len = text.len();
+        self.last_len = streamed + text.len();
         text
     }
 }

@@ -1,27 +1,51 @@
 //! Coalesces concurrent scrapes: a request that arrives while a scrape of
-//! the same format is in flight waits for that scrape and shares its result,
+//! the same format is in flight joins that scrape and shares its result,
 //! instead of starting another read of every map. Ten Prometheus replicas
 //! scraping at once cost one map read, and a result is never older than the
 //! scrape a request found running.
+//!
+//! A scrape streams: the exporter hands over its text in chunks as it
+//! renders it (gzipped chunk by chunk on the scrape's thread, once per
+//! flight), and every client of the flight is sent each chunk, shared, not
+//! copied. A flight keeps the chunks sent so far for requests that join
+//! late, up to `RETAIN` bytes; past that it stops taking joiners (a later
+//! request starts the next scrape) and drops chunks as its clients take
+//! them, so a million-series exposition never sits in memory whole. A small
+//! exposition arrives as one chunk and is answered with a Content-Length,
+//! and a scrape failing before its first chunk is a 500; one failing later
+//! ends the response early, which Prometheus counts as a failed scrape.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex as StdMutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
 
 use super::lock;
-use crate::encode::Format;
+use crate::encode::{Format, Spill};
 use crate::exporter::Exporter;
+
+/// Text chunk size of a streamed scrape.
+const CHUNK: usize = 256 * 1024;
+/// Bytes a flight keeps for late joiners before it stops taking them.
+const RETAIN: usize = 8 * 1024 * 1024;
 
 /// What the coalescer serialises access to: the exporter, or a stand-in in
 /// tests.
 pub trait Source: Send + 'static {
     fn scrape(&mut self, format: Format) -> String;
+    /// Like `scrape`, handing over chunks of about `at` bytes to `spill`
+    /// as they are rendered and returning the rest.
+    fn scrape_streaming(&mut self, format: Format, _at: usize, _spill: Spill) -> String {
+        self.scrape(format)
+    }
     /// Detaches every program (shutdown).
     fn detach_all(&mut self);
 }
@@ -30,14 +54,13 @@ impl Source for Exporter {
     fn scrape(&mut self, format: Format) -> String {
         Exporter::scrape(self, format)
     }
+    fn scrape_streaming(&mut self, format: Format, at: usize, spill: Spill) -> String {
+        Exporter::scrape_streaming(self, format, Some((at, spill)))
+    }
     fn detach_all(&mut self) {
         Exporter::detach_all(self)
     }
 }
-
-/// What a flight produces: the body, gzipped when the flight is for gzip.
-type Outcome = Option<Result<Bytes, ScrapeError>>;
-type Flight = watch::Receiver<Outcome>;
 
 /// A flight is per format and encoding, so that compression runs once per
 /// coalesced scrape, on the scrape's blocking thread.
@@ -64,6 +87,110 @@ impl fmt::Display for ScrapeError {
     }
 }
 
+impl std::error::Error for ScrapeError {}
+
+/// What a flight sends each of its clients.
+#[derive(Clone)]
+enum Event {
+    Chunk(Bytes),
+    /// The final chunk: one message, so a client that wakes up to it
+    /// knows the body is whole.
+    Last(Bytes),
+    Done,
+    Failed(ScrapeError),
+}
+
+/// One flight's clients, and what it keeps for late joiners.
+struct Broadcast {
+    /// Every chunk sent so far, while the flight takes joiners.
+    retained: Option<Vec<Bytes>>,
+    retained_bytes: usize,
+    clients: Vec<mpsc::UnboundedSender<Event>>,
+}
+
+type Flight = Arc<StdMutex<Broadcast>>;
+type Flights = Arc<StdMutex<HashMap<Variant, Flight>>>;
+
+/// A scrape's answer.
+pub enum Scraped {
+    /// The whole body, which came as one chunk.
+    Whole(Bytes),
+    /// The first chunks, and the rest as they come.
+    Streaming(ChunkBody),
+}
+
+impl Scraped {
+    /// The whole body, waiting for the rest of a stream (tests, benches).
+    pub async fn collect(self) -> Result<Bytes, ScrapeError> {
+        match self {
+            Scraped::Whole(b) => Ok(b),
+            Scraped::Streaming(mut body) => {
+                let mut all = Vec::new();
+                while let Some(frame) =
+                    std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                {
+                    if let Ok(data) = frame?.into_data() {
+                        all.extend_from_slice(&data);
+                    }
+                }
+                Ok(Bytes::from(all))
+            }
+        }
+    }
+}
+
+/// The body of a streamed scrape: chunks as the flight sends them.
+pub struct ChunkBody {
+    pending: VecDeque<Bytes>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    done: bool,
+}
+
+impl Body for ChunkBody {
+    type Data = Bytes;
+    type Error = ScrapeError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ScrapeError>>> {
+        if let Some(chunk) = self.pending.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Event::Chunk(chunk))) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            Poll::Ready(Some(Event::Last(chunk))) => {
+                self.done = true;
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+            Poll::Ready(Some(Event::Done)) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Event::Failed(e))) => {
+                self.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(Some(Err(ScrapeError::Abandoned)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.pending.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
 /// Whether scraping works, as `/healthz` reports it.
 #[derive(Default)]
 struct Health {
@@ -78,7 +205,7 @@ const STUCK_AFTER: Duration = Duration::from_secs(30);
 pub struct Coalescer {
     exporter: Arc<StdMutex<dyn Source>>,
     /// The scrape in flight per variant, which late arrivals join.
-    flights: Arc<StdMutex<HashMap<Variant, Flight>>>,
+    flights: Flights,
     health: Arc<StdMutex<Health>>,
 }
 
@@ -97,27 +224,66 @@ impl Coalescer {
         }
     }
 
-    /// The result of a scrape of `variant` that was running or started when
-    /// this was called.
-    pub async fn scrape(&self, variant: Variant) -> Result<Bytes, ScrapeError> {
-        let mut flight = {
+    /// The result of a scrape of `variant` that was running and still
+    /// taking joiners, or was started when this was called.
+    pub async fn scrape(&self, variant: Variant) -> Result<Scraped, ScrapeError> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        {
             let mut flights = lock(&self.flights);
             match flights.get(&variant) {
-                Some(rx) => rx.clone(),
+                Some(flight) => {
+                    let mut b = lock(flight);
+                    for chunk in b.retained.iter().flatten() {
+                        let _ = tx.send(Event::Chunk(chunk.clone()));
+                    }
+                    b.clients.push(tx);
+                }
                 None => {
-                    let (tx, rx) = watch::channel(None);
-                    flights.insert(variant, rx.clone());
-                    self.lead(variant, tx);
-                    rx
+                    let flight = Arc::new(StdMutex::new(Broadcast {
+                        retained: Some(Vec::new()),
+                        retained_bytes: 0,
+                        clients: vec![tx],
+                    }));
+                    flights.insert(variant, Arc::clone(&flight));
+                    self.lead(variant, flight);
                 }
             }
+        }
+        let first = match rx.recv().await {
+            None => return Err(ScrapeError::Abandoned),
+            Some(Event::Failed(e)) => return Err(e),
+            Some(Event::Done) => return Ok(Scraped::Whole(Bytes::new())),
+            Some(Event::Last(chunk)) => return Ok(Scraped::Whole(chunk)),
+            Some(Event::Chunk(chunk)) => chunk,
         };
+        let mut pending = VecDeque::from([first]);
         loop {
-            if let Some(result) = flight.borrow_and_update().clone() {
-                return result;
-            }
-            if flight.changed().await.is_err() {
-                return Err(ScrapeError::Abandoned);
+            match rx.try_recv() {
+                Ok(Event::Chunk(chunk)) => pending.push_back(chunk),
+                Ok(Event::Last(chunk)) => {
+                    pending.push_back(chunk);
+                    return Ok(Scraped::Streaming(ChunkBody {
+                        pending,
+                        rx,
+                        done: true,
+                    }));
+                }
+                Ok(Event::Done) => {
+                    return Ok(Scraped::Streaming(ChunkBody {
+                        pending,
+                        rx,
+                        done: true,
+                    }))
+                }
+                Ok(Event::Failed(e)) => return Err(e),
+                Err(mpsc::error::TryRecvError::Disconnected) => return Err(ScrapeError::Abandoned),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    return Ok(Scraped::Streaming(ChunkBody {
+                        pending,
+                        rx,
+                        done: false,
+                    }))
+                }
             }
         }
     }
@@ -143,28 +309,28 @@ impl Coalescer {
     /// Runs the scrape on a blocking thread (map reads are syscalls). It
     /// finishes even if the request that started it goes away, so requests
     /// that joined it still get their answer.
-    fn lead(&self, variant: Variant, tx: watch::Sender<Outcome>) {
+    fn lead(&self, variant: Variant, flight: Flight) {
         let exporter = Arc::clone(&self.exporter);
         let health = Arc::clone(&self.health);
-        // Leaves the flight and answers its waiters however the thread ends:
-        // a flight left behind would be joined by every later request.
-        let mut guard = FlightGuard {
+        // Leaves the flight and answers its clients however the thread
+        // ends: a flight left behind would be joined by every later request.
+        let stream = Arc::new(StdMutex::new(Stream {
             flights: Arc::clone(&self.flights),
             variant,
-            tx: Some(tx),
-        };
+            flight: Some(flight),
+            gzip: variant
+                .gzip
+                .then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+        }));
         let spawned = tokio::task::spawn_blocking(move || {
             lock(&health).running_since.get_or_insert_with(Instant::now);
             // The guard is taken outside catch_unwind, so a panic is caught
             // before it unwinds past the guard: the lock is not poisoned.
             let mut source = lock(&exporter);
+            let spill_to = Arc::clone(&stream);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let body = source.scrape(variant.format);
-                if variant.gzip {
-                    gzip(body.as_bytes())
-                } else {
-                    Bytes::from(body)
-                }
+                let spill: Spill = Box::new(move |text: String| lock(&spill_to).push(text));
+                source.scrape_streaming(variant.format, CHUNK, spill)
             }))
             .map_err(|panic| ScrapeError::Panicked(panic_message(panic.as_ref())));
             drop(source);
@@ -176,9 +342,10 @@ impl Coalescer {
             if let Err(e) = &result {
                 log::error!("{e}");
             }
-            guard.finish(result);
+            lock(&stream).finish(result);
         });
-        // A runtime shutting down drops the task unrun; its guard answers.
+        // A runtime shutting down drops the task unrun; the stream's drop
+        // answers.
         drop(spawned);
     }
 
@@ -189,39 +356,102 @@ impl Coalescer {
     }
 }
 
-struct FlightGuard {
-    flights: Arc<StdMutex<HashMap<Variant, Flight>>>,
+/// The sending side of one flight, on its scrape's thread.
+struct Stream {
+    flights: Flights,
     variant: Variant,
-    tx: Option<watch::Sender<Outcome>>,
+    /// `None` once finished.
+    flight: Option<Flight>,
+    gzip: Option<flate2::write::GzEncoder<Vec<u8>>>,
 }
 
-impl FlightGuard {
-    fn finish(&mut self, result: Result<Bytes, ScrapeError>) {
-        // Leave the flight before publishing, so a request arriving from
-        // now on starts a fresh scrape rather than reusing this one.
-        lock(&self.flights).remove(&self.variant);
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Some(result));
+impl Stream {
+    /// Takes a chunk of text: compresses it for gzip flights, and sends
+    /// what there is to send.
+    fn push(&mut self, text: String) {
+        let chunk = match &mut self.gzip {
+            None => Bytes::from(text),
+            Some(enc) => {
+                // Writing to a Vec cannot fail.
+                let _ = enc.write_all(text.as_bytes());
+                Bytes::from(std::mem::take(enc.get_mut()))
+            }
+        };
+        self.send(chunk);
+    }
+
+    fn send(&mut self, chunk: Bytes) {
+        let Some(flight) = &self.flight else { return };
+        if chunk.is_empty() {
+            return;
+        }
+        let stop_taking_joiners = {
+            let mut b = lock(flight);
+            b.clients
+                .retain(|c| c.send(Event::Chunk(chunk.clone())).is_ok());
+            let len = chunk.len();
+            if let Some(kept) = &mut b.retained {
+                kept.push(chunk);
+            }
+            b.retained_bytes += len;
+            b.retained.is_some() && b.retained_bytes > RETAIN
+        };
+        if stop_taking_joiners {
+            self.leave();
+            lock(flight).retained = None;
+        }
+    }
+
+    /// Takes this flight out of the map, so a request arriving from now on
+    /// starts a fresh scrape.
+    fn leave(&self) {
+        let Some(flight) = &self.flight else { return };
+        let mut flights = lock(&self.flights);
+        if flights
+            .get(&self.variant)
+            .is_some_and(|f| Arc::ptr_eq(f, flight))
+        {
+            flights.remove(&self.variant);
+        }
+    }
+
+    fn finish(&mut self, result: Result<String, ScrapeError>) {
+        let end = match result {
+            Ok(tail) => {
+                // The tail and the gzip trailer go as one chunk, so a small
+                // exposition is one buffer, gzipped or not.
+                let last = match self.gzip.take() {
+                    None => Bytes::from(tail),
+                    Some(mut enc) => {
+                        let _ = enc.write_all(tail.as_bytes());
+                        Bytes::from(enc.finish().unwrap_or_default())
+                    }
+                };
+                if last.is_empty() {
+                    Event::Done
+                } else {
+                    Event::Last(last)
+                }
+            }
+            Err(e) => Event::Failed(e),
+        };
+        self.leave();
+        if let Some(flight) = self.flight.take() {
+            let mut b = lock(&flight);
+            b.retained = None;
+            for client in b.clients.drain(..) {
+                let _ = client.send(end.clone());
+            }
         }
     }
 }
 
-impl Drop for FlightGuard {
+impl Drop for Stream {
     fn drop(&mut self) {
-        if self.tx.is_some() {
+        if self.flight.is_some() {
             self.finish(Err(ScrapeError::Abandoned));
         }
     }
-}
-
-fn gzip(body: &[u8]) -> Bytes {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(body);
-    Bytes::from(enc.finish().unwrap_or_default())
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -241,12 +471,16 @@ mod tests {
         gzip: false,
     };
 
+    async fn whole(c: &Coalescer, variant: Variant) -> Result<Bytes, ScrapeError> {
+        c.scrape(variant).await?.collect().await
+    }
+
     /// `n` requests for `variant` started together; their bodies in order.
     async fn scrape_at_once(c: &Coalescer, variant: Variant, n: usize) -> Vec<Bytes> {
         let handles: Vec<_> = (0..n)
             .map(|_| {
                 let c = c.clone();
-                tokio::spawn(async move { c.scrape(variant).await })
+                tokio::spawn(async move { c.scrape(variant).await?.collect().await })
             })
             .collect();
         let mut bodies = Vec::new();
@@ -272,7 +506,7 @@ mod tests {
         let _ = held.join();
         // Every request got the very same buffer: one scrape served all.
         assert!(bodies.windows(2).all(|w| w[0].as_ptr() == w[1].as_ptr()));
-        let next = c.scrape(TEXT).await.expect("scrape");
+        let next = whole(&c, TEXT).await.expect("scrape");
         assert_ne!(
             next.as_ptr(),
             bodies[0].as_ptr(),
@@ -309,7 +543,7 @@ mod tests {
         });
         assert_eq!(c.health(), Ok(()));
         assert_eq!(
-            c.scrape(TEXT).await,
+            whole(&c, TEXT).await,
             Err(ScrapeError::Panicked("collector broke".into()))
         );
         assert_eq!(
@@ -320,7 +554,7 @@ mod tests {
             !c.exporter.is_poisoned(),
             "the lock was not held by the panic's unwinding"
         );
-        let body = c.scrape(TEXT).await.expect("the next scrape works");
+        let body = whole(&c, TEXT).await.expect("the next scrape works");
         assert_eq!(body.len(), 10 * 1000);
         assert_eq!(c.health(), Ok(()));
         assert!(lock(&c.flights).is_empty(), "no flight is left behind");
@@ -347,5 +581,143 @@ mod tests {
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bodies[0][..]), &mut text)
             .expect("valid gzip");
         assert_eq!(text, "a_total 1\n".repeat(1000));
+    }
+
+    /// Streams `chunks` chunks of `size` bytes ("a_total 1\n" lines), `gap`
+    /// apart, then a tail; panics after `panic_after` chunks if set.
+    struct Streamer {
+        scrapes: Arc<std::sync::atomic::AtomicUsize>,
+        chunks: usize,
+        size: usize,
+        gap: Duration,
+        panic_after: Option<usize>,
+    }
+
+    const LINE: &str = "a_total 1\n";
+
+    impl Streamer {
+        fn expected(&self) -> String {
+            LINE.repeat(self.size / LINE.len() * self.chunks) + "tail 1\n"
+        }
+    }
+
+    impl Source for Streamer {
+        fn scrape(&mut self, _: Format) -> String {
+            unreachable!("the coalescer streams")
+        }
+        fn scrape_streaming(&mut self, _: Format, _at: usize, mut spill: Spill) -> String {
+            self.scrapes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            for i in 0..self.chunks {
+                if self.panic_after == Some(i) {
+                    panic!("broke mid-stream");
+                }
+                spill(LINE.repeat(self.size / LINE.len()));
+                std::thread::sleep(self.gap);
+            }
+            "tail 1\n".to_string()
+        }
+        fn detach_all(&mut self) {}
+    }
+
+    fn streamer(
+        chunks: usize,
+        size: usize,
+        gap_ms: u64,
+    ) -> (Streamer, Arc<std::sync::atomic::AtomicUsize>) {
+        let scrapes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        (
+            Streamer {
+                scrapes: scrapes.clone(),
+                chunks,
+                size,
+                gap: Duration::from_millis(gap_ms),
+                panic_after: None,
+            },
+            scrapes,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_scrape_arrives_whole_and_late_joiners_get_all_of_it() {
+        let (source, scrapes) = streamer(8, 100_000, 20);
+        let want = source.expected();
+        let c = Coalescer::new(source);
+        let first = {
+            let c = c.clone();
+            tokio::spawn(async move { whole(&c, TEXT).await })
+        };
+        // Join after a few chunks were sent: still under RETAIN.
+        tokio::time::sleep(Duration::from_millis(70)).await;
+        let late = whole(&c, TEXT).await.expect("late joiner");
+        let first = first.await.expect("task").expect("first");
+        assert_eq!(
+            scrapes.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one scrape"
+        );
+        assert_eq!(first.len(), want.len());
+        assert!(first == want.as_bytes() && late == want.as_bytes());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_retain_a_flight_takes_no_joiners_and_keeps_nothing() {
+        // 12 chunks of 1 MB: the flight stops retaining after 9.
+        let (source, scrapes) = streamer(12, 1_000_000, 10);
+        let want = source.expected();
+        let c = Coalescer::new(source);
+        let Scraped::Streaming(body) = c.scrape(TEXT).await.expect("scrape") else {
+            panic!("12 MB streams");
+        };
+        let first = tokio::spawn(Scraped::Streaming(body).collect());
+        tokio::time::sleep(Duration::from_millis(110)).await;
+        assert!(
+            lock(&c.flights).is_empty(),
+            "past RETAIN the flight left the map"
+        );
+        let second = whole(&c, TEXT).await.expect("second");
+        assert_eq!(first.await.expect("task").expect("first"), want.as_bytes());
+        assert_eq!(second, want.as_bytes());
+        assert_eq!(
+            scrapes.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the later request started its own scrape"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gzip_streams_one_valid_stream() {
+        let (source, _) = streamer(6, 300_000, 0);
+        let want = source.expected();
+        let c = Coalescer::new(source);
+        let gz = Variant {
+            format: Format::Text,
+            gzip: true,
+        };
+        let body = whole(&c, gz).await.expect("scrape");
+        assert!(
+            body.len() < want.len() / 20,
+            "compressed: {} bytes",
+            body.len()
+        );
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+            .expect("valid gzip");
+        assert_eq!(text, want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_mid_stream_ends_the_body_with_the_error() {
+        let (mut source, _) = streamer(6, 300_000, 5);
+        source.panic_after = Some(3);
+        let c = Coalescer::new(source);
+        let scraped = c.scrape(TEXT).await.expect("chunks came before the panic");
+        assert!(matches!(scraped, Scraped::Streaming(_)));
+        assert_eq!(
+            scraped.collect().await,
+            Err(ScrapeError::Panicked("broke mid-stream".into()))
+        );
+        assert!(lock(&c.flights).is_empty(), "no flight is left behind");
+        assert!(!c.exporter.is_poisoned());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::auth::{BasicAuth, Verdict};
-use super::coalesce::{Coalescer, Variant};
+use super::coalesce::{ChunkBody, Coalescer, Scraped, Variant};
 use super::connections::{Connections, Slot};
 use super::tls::Tls;
 use super::{auth, landing, lock, negotiate};
@@ -136,12 +136,15 @@ impl LiveWeb {
     }
 }
 
+/// A whole body, or a streamed scrape.
+pub type ServeBody = Either<Full<Bytes>, ChunkBody>;
+
 fn text(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
+) -> Response<ServeBody> {
+    let mut r = Response::new(Either::Left(Full::new(body.into())));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -153,7 +156,7 @@ async fn handle(
     app: Arc<App>,
     slot: Arc<Slot>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<ServeBody>, Infallible> {
     let mut response = respond(&app, &slot, req).await?;
     for (name, value) in app
         .web
@@ -171,12 +174,12 @@ async fn respond(
     app: &Arc<App>,
     slot: &Arc<Slot>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<ServeBody>, Infallible> {
     let _busy = slot.busy();
     if let Some(users) = &app.web.auth() {
         match users.check(req.headers().get(AUTHORIZATION)).await {
             Verdict::Allowed => {}
-            Verdict::Denied => return Ok(auth::unauthorized()),
+            Verdict::Denied => return Ok(auth::unauthorized().map(Either::Left)),
             Verdict::Busy => {
                 let mut r = text(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -230,7 +233,13 @@ async fn respond(
             },
         };
         let mut response = match app.scraper.scrape(Variant { format, gzip }).await {
-            Ok(body) => text(StatusCode::OK, content_type, body),
+            Ok(Scraped::Whole(body)) => text(StatusCode::OK, content_type, body),
+            Ok(Scraped::Streaming(body)) => {
+                let mut r = Response::new(Either::Right(body));
+                r.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                r
+            }
             Err(e) => {
                 return Ok(text(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -277,7 +286,7 @@ async fn respond(
 
 /// `/-/reload`, as Prometheus spells it: POST or PUT, off unless enabled.
 /// Answers once a reload that read the configs after the request is done.
-async fn reload(app: &App, method: &Method) -> Response<Full<Bytes>> {
+async fn reload(app: &App, method: &Method) -> Response<ServeBody> {
     const PLAIN: &str = "text/plain; charset=utf-8";
     if method != Method::POST && method != Method::PUT {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "only POST and PUT\n");
