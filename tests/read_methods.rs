@@ -80,14 +80,23 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
     let batch = start(&dir, "batch");
     test_run(&prog_fd(batch.program_id("fill")));
     let reference = families(&batch.get("/metrics").text());
-    // 3000 keys in each hash, 2 CPUs' samples for the split per-CPU hash
+    // Scrapes from the decode cache serve the same bytes again.
+    for _ in 0..2 {
+        let again = families(&batch.get("/metrics").text());
+        assert!(
+            again == reference,
+            "a cached scrape serves other bytes:\n{}",
+            first_difference(&reference, &again)
+        );
+    }
+    // 10000 keys in each hash, a sample per CPU for the split per-CPU hash
     // (the CPU that ran the fill has the value, the others 0), 512 array
     // indices twice, and 11 buckets (0 to 10) + +Inf + _sum + _count.
     let ncpus = ebpf_exporter::host::cpus::possible();
     let samples = reference.lines().filter(|l| !l.starts_with('#')).count();
     assert_eq!(
         samples,
-        3000 * 2 + 3000 * ncpus + 512 * 2 + 14,
+        10_000 * 2 + 10_000 * ncpus + 512 * 2 + 14,
         "{reference}"
     );
     assert!(

@@ -5,7 +5,7 @@
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 
-#define N 3000
+#define N 10000
 
 struct rm_key {
 	u32 a;

@@ -258,6 +258,28 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
     }
 }
 
+/// Times a GET to its last byte, the way a scraper that parses as it reads
+/// sees it: the response is read into one reused buffer and only counted,
+/// so the client's own copying is not billed to the server. Returns the
+/// time and the bytes received (headers and chunk framing included).
+pub fn timed_get(addr: &str, path: &str, buf: &mut Vec<u8>) -> (Duration, usize) {
+    buf.resize(1 << 20, 0);
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).expect("connect to exporter");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("send request");
+    let mut total = 0;
+    loop {
+        match s.read(buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("read response: {e}"),
+        }
+    }
+    (started.elapsed(), total)
+}
+
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
