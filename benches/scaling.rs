@@ -6,7 +6,8 @@
 //! them, and the exporter's RSS is read.
 //!
 //! Run as root: `cargo bench --bench scaling` (`-- --rounds N`; `-- --hold
-//! SECS` keeps the exporter up with the largest maps, for profiling).
+//! SECS` keeps the exporter up with the largest maps, for profiling; `--
+//! --sizes N,N,..` sets the keys per map of each step).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -106,14 +107,20 @@ fn main() {
     println!("scaling benchmark: HASH, PERCPU_HASH ({ncpus} CPUs) and LRU_HASH, u32 keys, one uint label; medians of {rounds}");
     println!("(floor: BPF_MAP_LOOKUP_BATCH of the three maps in the bench process; scrape: a full HTTP scrape of the exporter serving them, to its last byte)");
     println!(
-        "{:>10} | {:>10} | {:>10} | {:>7} | {:>13} | {:>12} | {:>9}",
-        "series", "floor", "scrape", "ratio", "ns per series", "vs smallest", "RSS"
+        "{:>10} | {:>10} | {:>10} | {:>19} | {:>13} | {:>12} | {:>9}",
+        "series", "floor", "scrape", "ratio (range)", "ns per series", "vs smallest", "RSS"
     );
     let mut first_per_entry = None;
     let mut filled = 0u32;
     let mut methods = Vec::new();
     let mut buf = Vec::new();
-    for per_map in [3_334u32, 33_334, 333_334] {
+    // `-- --sizes 3334,33334` for other sizes (keys per map).
+    let sizes: Vec<u32> = std::env::args()
+        .skip_while(|a| a != "--sizes")
+        .nth(1)
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![3_334, 33_334, 333_334]);
+    for per_map in sizes {
         for h in &handles {
             fill(h, filled, per_map, ncpus);
         }
@@ -150,15 +157,26 @@ fn main() {
             methods.push((MAPS[i].to_string(), per_map as usize, median(b), it, None));
         }
         methods.push(array_methods(per_map, ncpus, rounds));
+        // Each round's floor and scrape run back to back, so the ratio of
+        // each pair is what drift in machine speed leaves alone; the table
+        // shows their median and range.
+        let mut ratios: Vec<f64> = floor
+            .iter()
+            .zip(&scrape)
+            .map(|(f, s)| s.as_secs_f64() / f.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
         let (floor, scrape) = (median(floor), median(scrape));
         let per = scrape.as_nanos() as f64 / series as f64;
         let first = *first_per_entry.get_or_insert(per);
         println!(
-            "{:>10} | {:>8.1}ms | {:>8.1}ms | {:>6.2}x | {:>13.0} | {:>11.2}x | {:>6} MB",
+            "{:>10} | {:>8.1}ms | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>13.0} | {:>11.2}x | {:>6} MB",
             series,
             floor.as_secs_f64() * 1e3,
             scrape.as_secs_f64() * 1e3,
-            scrape.as_secs_f64() / floor.as_secs_f64(),
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1],
             per,
             per / first,
             common::rss_kib(e.pid(), "VmHWM") / 1024
@@ -187,11 +205,12 @@ fn main() {
     );
     let cell = |d: Option<Duration>, floor: Duration| {
         d.map_or("-".to_string(), |d| {
-            format!(
-                "{:.2}ms {:.2}x",
-                d.as_secs_f64() * 1e3,
-                d.as_secs_f64() / floor.as_secs_f64()
-            )
+            let ratio = d.as_secs_f64() / floor.as_secs_f64();
+            if ratio < 0.1 {
+                format!("{:.3}ms {:.4}x", d.as_secs_f64() * 1e3, ratio)
+            } else {
+                format!("{:.2}ms {:.2}x", d.as_secs_f64() * 1e3, ratio)
+            }
         })
     };
     if let Some(why) = iterator_refused {

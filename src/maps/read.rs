@@ -111,6 +111,9 @@ pub struct MapReader {
     /// Iterator output: key and value bytes interleaved.
     records: Vec<u8>,
     count: usize,
+    /// Entries the buffers hold from the last read: all of them after
+    /// `read`, none after `read_each`, which consumed them batch by batch.
+    held: usize,
 }
 
 /// Map types with a map-element iterator in the kernel.
@@ -165,6 +168,7 @@ impl MapReader {
             values: Vec::new(),
             records: Vec::new(),
             count: 0,
+            held: 0,
         };
         reader.choose(policy);
         reader
@@ -272,7 +276,7 @@ impl MapReader {
                 key_len: ks,
                 value_len: vlen,
                 next: 0,
-                count: self.count,
+                count: self.held,
             },
             Method::Mapped => Entries {
                 keys: &self.keys,
@@ -283,7 +287,7 @@ impl MapReader {
                 key_len: ks,
                 value_len: vlen,
                 next: 0,
-                count: self.count,
+                count: self.held,
             },
             Method::Batch | Method::Keys => Entries {
                 keys: &self.keys,
@@ -294,7 +298,7 @@ impl MapReader {
                 key_len: ks,
                 value_len: vlen,
                 next: 0,
-                count: self.count,
+                count: self.held,
             },
         }
     }
@@ -309,6 +313,51 @@ impl MapReader {
 
     /// Snapshots the whole map into this reader's buffers.
     pub fn read(&mut self) -> Result<(), ReadError> {
+        let read = self.read_timed();
+        self.held = self.count;
+        read
+    }
+
+    /// Reads the map and hands every entry to `consume` with its position,
+    /// as (key, value) bytes. Batch reads are consumed a batch at a time
+    /// into buffers of one batch, so a million-entry map costs its
+    /// decoding no more than a batch of memory, and each batch is still in
+    /// cache when it is decoded. `entries()` is empty afterwards.
+    pub fn read_each(
+        &mut self,
+        mut consume: impl FnMut(usize, &[u8], &[u8]),
+    ) -> Result<(), ReadError> {
+        if self.method == Method::Batch && self.trial.is_none() {
+            self.count = 0;
+            let read = self.read_batches(Some(&mut consume));
+            self.held = 0;
+            match read {
+                Ok(()) => return Ok(()),
+                // Refused on the first call, before anything was consumed.
+                Err(BatchError::Unsupported) => {
+                    log::debug!(
+                        "map {}: batch lookups unsupported, iterating keys",
+                        self.name
+                    );
+                    self.method = Method::Keys;
+                }
+                Err(BatchError::Io(err)) => {
+                    return Err(ReadError::Syscall {
+                        map: self.name.clone(),
+                        op: "lookup batch",
+                        err,
+                    })
+                }
+            }
+        }
+        self.read()?;
+        for (position, (key, value)) in self.entries().enumerate() {
+            consume(position, key, value);
+        }
+        Ok(())
+    }
+
+    fn read_timed(&mut self) -> Result<(), ReadError> {
         let Some(mut trial) = self.trial.take() else {
             return self.read_once();
         };
@@ -390,6 +439,16 @@ impl MapReader {
     }
 
     fn read_batched(&mut self) -> Result<(), BatchError> {
+        self.read_batches(None)
+    }
+
+    /// Batch lookups. With `each`, every batch is handed over as soon as it
+    /// is read and the next one overwrites it, so the buffers hold one
+    /// batch, not the map; without, the buffers end up holding the map.
+    fn read_batches(
+        &mut self,
+        mut each: Option<&mut dyn FnMut(usize, &[u8], &[u8])>,
+    ) -> Result<(), BatchError> {
         let fd = self.handle.as_fd().as_raw_fd();
         let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
         // The batch cursor is opaque: u32 for hash maps, a key for others.
@@ -403,10 +462,11 @@ impl MapReader {
             flags: 0,
         };
         loop {
-            self.reserve(self.count + chunk);
+            let at = if each.is_some() { 0 } else { self.count };
+            self.reserve(at + chunk);
             let mut n = chunk as u32;
-            let keys = self.keys[self.count * self.key_size..].as_mut_ptr();
-            let values = self.values[self.count * self.stride..].as_mut_ptr();
+            let keys = self.keys[at * self.key_size..].as_mut_ptr();
+            let values = self.values[at * self.stride..].as_mut_ptr();
             let in_ptr = if first {
                 std::ptr::null_mut()
             } else {
@@ -426,7 +486,17 @@ impl MapReader {
                 )
             };
             let errno = if rc < 0 { -rc } else { 0 };
-            self.count += n as usize;
+            let n = (n as usize).min(chunk);
+            if let Some(f) = each.as_mut() {
+                let (ks, vs) = (self.key_size, self.stride);
+                for i in 0..n {
+                    let key = &self.keys[(at + i) * ks..(at + i + 1) * ks];
+                    let value = &self.values[(at + i) * vs..(at + i + 1) * vs];
+                    f(self.count + i, key, value);
+                }
+            }
+            self.count += n;
+            self.held = at + n;
             match errno {
                 0 => {}
                 libc::ENOENT => return Ok(()),

@@ -163,19 +163,6 @@ impl Collector for MetricCollector {
     /// (a partial sum would look valid but be wrong).
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
         let mut result = Collected::default();
-        if let Err(e) = self.reader.read() {
-            if let Some(n) = self.warned.due(1) {
-                log::warn!(
-                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
-                    self.id.config,
-                    self.id.name,
-                    self.id.map_name
-                );
-            }
-            result.map = self.stats(true);
-            return result;
-        }
-        result.map = self.stats(false);
         let ncols = if self.split_cpus {
             self.reader.ncpus()
         } else {
@@ -186,26 +173,36 @@ impl Collector for MetricCollector {
             _ => 1,
         };
 
-        // Aggregate: resolve each key to its slot (decoding only cache
-        // misses) and add its value into that slot's accumulators.
+        // Aggregate as the map is read: resolve each key to its slot
+        // (decoding only cache misses) and add its value into that slot's
+        // accumulators.
         self.acc.clear();
         self.seen.clear();
         let stride = self.reader.cpu_stride();
         let percpu = self.reader.is_percpu();
         let mut failed = false;
         let mut first_error: Option<String> = None;
-        for (position, (key, value)) in self.reader.entries().enumerate() {
-            let cached = match self.cache.get(key, position) {
+        let (cache, rows, acc, seen) = (
+            &mut self.cache,
+            &mut self.rows,
+            &mut self.acc,
+            &mut self.seen,
+        );
+        let (label_names, kind, value_read, split_cpus) =
+            (&self.label_names, &self.kind, self.value, self.split_cpus);
+        let decode_errors = &mut result.decode_errors;
+        let read = self.reader.read_each(|position, key, value| {
+            let cached = match cache.get(key, position) {
                 Some(c) => c,
-                None => match self.rows.decode(key) {
-                    Ok(Row::Drop) => self.cache.put(key, position, None, false),
+                None => match rows.decode(key) {
+                    Ok(Row::Drop) => cache.put(key, position, None, false),
                     Ok(Row::Labels { values, unknown }) => {
-                        let in_key = !matches!(self.value, ValueRead::Array { .. });
-                        match render(&self.label_names, &values, &self.kind, in_key) {
-                            Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
+                        let in_key = !matches!(value_read, ValueRead::Array { .. });
+                        match render(label_names, &values, kind, in_key) {
+                            Ok(rendered) => cache.put(key, position, Some(rendered), unknown),
                             Err(e) => {
                                 first_error.get_or_insert_with(|| format!("key {key:02x?}: {e}"));
-                                result.decode_errors += 1;
+                                *decode_errors += 1;
                                 failed = true;
                                 None
                             }
@@ -213,28 +210,28 @@ impl Collector for MetricCollector {
                     }
                     Err(e) => {
                         first_error.get_or_insert_with(|| format!("key {key:02x?}: {e}"));
-                        result.decode_errors += 1;
+                        *decode_errors += 1;
                         failed = true;
                         None
                     }
                 },
             };
-            let Some(row) = cached else { continue };
+            let Some(row) = cached else { return };
             if failed {
-                continue;
+                return;
             }
             // Histogram rows carry their bucket's position (the sum after the
             // buckets); rows outside the configured range are ignored.
             if row.extra == IGNORED_BUCKET {
-                continue;
+                return;
             }
             let pos = row.extra as usize;
             let slot = row.slot as usize;
-            if self.seen.len() <= slot {
-                self.seen.resize(slot + 1, false);
-                self.acc.resize((slot + 1) * ncols * width, 0);
+            if seen.len() <= slot {
+                seen.resize(slot + 1, false);
+                acc.resize((slot + 1) * ncols * width, 0);
             }
-            self.seen[slot] = true;
+            seen[slot] = true;
             let base = slot * ncols * width;
             let chunks = if percpu {
                 value.chunks_exact(stride)
@@ -242,15 +239,15 @@ impl Collector for MetricCollector {
                 value.chunks_exact(value.len().max(1))
             };
             for (cpu, chunk) in chunks.enumerate() {
-                let col = if self.split_cpus { cpu } else { 0 };
+                let col = if split_cpus { cpu } else { 0 };
                 let at = base + col * width;
-                match self.value {
+                match value_read {
                     ValueRead::Whole => {
-                        let a = &mut self.acc[at + pos];
+                        let a = &mut acc[at + pos];
                         *a = a.wrapping_add(read_uint(chunk, 0, 8));
                     }
                     ValueRead::Field { offset, width } => {
-                        let a = &mut self.acc[at + pos];
+                        let a = &mut acc[at + pos];
                         *a = a.wrapping_add(read_uint(chunk, offset, width));
                     }
                     ValueRead::Array {
@@ -258,19 +255,33 @@ impl Collector for MetricCollector {
                         width: elem,
                         count,
                     } => {
-                        let MetricKind::Histogram(b) = &self.kind else {
+                        let MetricKind::Histogram(b) = kind else {
                             continue;
                         };
                         for i in 0..count {
                             if let Some(p) = b.position(i as u64) {
-                                let a = &mut self.acc[at + p];
+                                let a = &mut acc[at + p];
                                 *a = a.wrapping_add(read_uint(chunk, offset + i * elem, elem));
                             }
                         }
                     }
                 }
             }
+        });
+        if let Err(e) = read {
+            if let Some(n) = self.warned.due(1) {
+                log::warn!(
+                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
+                    self.id.config,
+                    self.id.name,
+                    self.id.map_name
+                );
+            }
+            result.decode_errors = 0;
+            result.map = self.stats(true);
+            return result;
         }
+        result.map = self.stats(false);
         self.cache.end_scrape(self.reader.len());
         if failed {
             if let (Some(first), Some(n)) = (first_error, self.warned.due(result.decode_errors)) {
