@@ -447,7 +447,7 @@ impl MapReader {
     /// batch, not the map; without, the buffers end up holding the map.
     fn read_batches(
         &mut self,
-        mut each: Option<&mut dyn FnMut(usize, &[u8], &[u8])>,
+        mut each: Option<Consume<'_>>,
     ) -> Result<(), BatchError> {
         let fd = self.handle.as_fd().as_raw_fd();
         let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
@@ -618,6 +618,9 @@ impl Trial {
         })
     }
 }
+
+/// Takes each entry of a read as it comes: position, key, value.
+type Consume<'a> = &'a mut dyn FnMut(usize, &[u8], &[u8]);
 
 /// The entries of one read, over whichever buffer layout the method left.
 pub struct Entries<'a> {
