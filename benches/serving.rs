@@ -70,6 +70,52 @@ fn cpu_total(
     cpu_seconds(e.pid()) - before
 }
 
+/// One scraper at a rate against 50 scrapers sharing that same total rate,
+/// on a 100k-series exposition (gzip, as Prometheus asks): what concurrency
+/// alone costs when the expositions are large.
+fn hundred_thousand_series() {
+    let dir = common::scratch_dir("bench-serving");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bpf");
+    common::compile_bpf(&src.join("bench_maps.bpf.c"), &dir.join("bench_maps.bpf.o"));
+    std::fs::copy(src.join("bench_100k.yaml"), dir.join("bench_100k.yaml")).expect("copy config");
+    let e = common::Running::start(&[
+        &format!("--config.dir={}", dir.display()),
+        "--config.names=bench_100k",
+        "--web.max-requests=100",
+    ]);
+    common::test_run(&common::prog_fd(e.program_id("fill_maps")));
+    let body = common::http_get(&e.addr, "/metrics", &[]).text();
+    let series = body
+        .lines()
+        .filter(|l| l.starts_with("ebpf_exporter_bh_total"))
+        .count();
+    assert_eq!(series, 100_000, "the 100k-key counter is filled");
+    let span = Duration::from_secs(4);
+    let (mut alone, mut split, mut step) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        // 40 scrapes in 4 s: one client, then 50 clients at spread phases
+        // making 40 between them, then 50 clients in step, 40 rounds each
+        // (Prometheus replicas that align: 50 times the request rate).
+        alone.push(cpu_total(&e, 1, 40, span, false));
+        split.push(cpu_total(&e, 40, 1, span, true));
+        step.push(cpu_total(&e, 50, 40, span, false));
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (alone, split, step) = (med(alone), med(split), med(step));
+    println!(
+        "  100k series, 10 req/s in all over {}s: 1 scraper {:.2} s CPU; 40 scrapers at spread phases {:.2} s ({:.2}x); 50 in step at 10 req/s each (50x the rate) {:.2} s ({:.2}x)",
+        span.as_secs(),
+        alone,
+        split,
+        split / alone,
+        step,
+        step / alone
+    );
+}
+
 fn start_up(args: &[&str]) -> (Duration, u64) {
     let t = Instant::now();
     let e = common::Running::start(args);
@@ -144,6 +190,7 @@ fn main() {
         split / alone
     );
     drop(e);
+    hundred_thousand_series();
     let (t_default, rss_default) = start_up(&[]);
     let (t_all, rss_all) = start_up(&[&names]);
     println!(

@@ -445,10 +445,7 @@ impl MapReader {
     /// Batch lookups. With `each`, every batch is handed over as soon as it
     /// is read and the next one overwrites it, so the buffers hold one
     /// batch, not the map; without, the buffers end up holding the map.
-    fn read_batches(
-        &mut self,
-        mut each: Option<Consume<'_>>,
-    ) -> Result<(), BatchError> {
+    fn read_batches(&mut self, mut each: Option<Consume<'_>>) -> Result<(), BatchError> {
         let fd = self.handle.as_fd().as_raw_fd();
         let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
         // The batch cursor is opaque: u32 for hash maps, a key for others.
