@@ -57,6 +57,7 @@ fn fill(map: &MapHandle, from: u32, to: u32, ncpus: usize) {
 }
 
 fn main() {
+    ebpf_exporter::object::libbpf_log::install();
     // SAFETY: a plain getter.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("the scaling benchmark loads BPF programs: run it as root");
