@@ -331,23 +331,10 @@ impl MapReader {
             self.count = 0;
             let read = self.read_batches(Some(&mut consume));
             self.held = 0;
-            match read {
-                Ok(()) => return Ok(()),
-                // Refused on the first call, before anything was consumed.
-                Err(BatchError::Unsupported) => {
-                    log::debug!(
-                        "map {}: batch lookups unsupported, iterating keys",
-                        self.name
-                    );
-                    self.method = Method::Keys;
-                }
-                Err(BatchError::Io(err)) => {
-                    return Err(ReadError::Syscall {
-                        map: self.name.clone(),
-                        op: "lookup batch",
-                        err,
-                    })
-                }
+            // Refused batching is refused on the first call, before anything
+            // was consumed; then every entry is read again below.
+            if let Some(done) = self.after_batches(read) {
+                return done;
             }
         }
         self.read()?;
@@ -405,26 +392,35 @@ impl MapReader {
             }
         }
         if self.method == Method::Batch {
-            match self.read_batched() {
-                Ok(()) => return Ok(()),
-                Err(BatchError::Unsupported) => {
-                    log::debug!(
-                        "map {}: batch lookups unsupported, iterating keys",
-                        self.name
-                    );
-                    self.method = Method::Keys;
-                    self.count = 0;
-                }
-                Err(BatchError::Io(err)) => {
-                    return Err(ReadError::Syscall {
-                        map: self.name.clone(),
-                        op: "lookup batch",
-                        err,
-                    })
-                }
+            let read = self.read_batched();
+            if let Some(done) = self.after_batches(read) {
+                return done;
             }
         }
         self.read_iterating()
+    }
+
+    /// What batch reads came to: `Some` when the read is over (done or
+    /// failed), `None` when the kernel refuses batching and the reader has
+    /// switched to key iteration for good.
+    fn after_batches(&mut self, read: Result<(), BatchError>) -> Option<Result<(), ReadError>> {
+        match read {
+            Ok(()) => Some(Ok(())),
+            Err(BatchError::Unsupported) => {
+                log::debug!(
+                    "map {}: batch lookups unsupported, iterating keys",
+                    self.name
+                );
+                self.method = Method::Keys;
+                self.count = 0;
+                None
+            }
+            Err(BatchError::Io(err)) => Some(Err(ReadError::Syscall {
+                map: self.name.clone(),
+                op: "lookup batch",
+                err,
+            })),
+        }
     }
 
     fn reserve(&mut self, entries: usize) {
