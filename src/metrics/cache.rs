@@ -7,7 +7,8 @@
 //! entry not seen for `max_idle` scrapes is dropped, and rows holding a
 //! not-found stand-in (`unknown:…`) are decoded afresh on the next scrape so
 //! they heal when the thing they name appears. Even good rows are decoded
-//! again every `REDECODE_AFTER` scrapes, so renames (an interface, a
+//! again every `REDECODE_AFTER` to twice that many scrapes (spread by entry,
+//! so one scrape never re-decodes a whole map), so renames (an interface, a
 //! cgroup path reused) show up on keys that never go idle.
 
 use ahash::RandomState;
@@ -207,7 +208,11 @@ impl KeyCache {
         let generation = self.generation;
         let entry = &mut self.entries[idx as usize];
         let age = generation.wrapping_sub(entry.decoded_at);
-        if (entry.volatile && age != 0) || age >= REDECODE_AFTER {
+        // Each entry's period is offset by its index, so keys first seen
+        // together (every key of a new map) are re-decoded spread over
+        // REDECODE_AFTER scrapes, not all in one.
+        let period = REDECODE_AFTER + idx % REDECODE_AFTER;
+        if (entry.volatile && age != 0) || age >= period {
             return None;
         }
         entry.last_seen = generation;
@@ -389,6 +394,36 @@ mod tests {
             c.get(b"k", 0),
             None,
             "re-decoded after {REDECODE_AFTER} scrapes"
+        );
+    }
+
+    #[test]
+    fn keys_seen_together_are_re_decoded_spread_out() {
+        let mut c = KeyCache::new(1000);
+        let n = 600u32;
+        for k in 0..n {
+            c.put(&k.to_ne_bytes(), k as usize, Some((format!("k{k}"), 0)), false);
+        }
+        c.end_scrape(n as usize);
+        let mut redecoded = vec![0u32; n as usize];
+        let mut most_in_one_scrape = 0;
+        for _ in 0..2 * REDECODE_AFTER {
+            let mut this_scrape = 0;
+            for k in 0..n {
+                if c.get(&k.to_ne_bytes(), k as usize).is_none() {
+                    c.put(&k.to_ne_bytes(), k as usize, Some((format!("k{k}"), 0)), false);
+                    redecoded[k as usize] += 1;
+                    this_scrape += 1;
+                }
+            }
+            most_in_one_scrape = most_in_one_scrape.max(this_scrape);
+            c.end_scrape(n as usize);
+        }
+        assert!(redecoded.iter().all(|&r| r >= 1), "every key re-decoded");
+        assert_eq!(
+            most_in_one_scrape,
+            n / REDECODE_AFTER,
+            "at most a 60th of the keys per scrape"
         );
     }
 
