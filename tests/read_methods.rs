@@ -121,7 +121,7 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
         let (_, log) = other.stop();
         match method {
             "auto" => assert!(
-                log.contains("map rm_mmap_seconds: read from its mapping"),
+                log.contains("map rm_mmap_seconds: read by mmap"),
                 "the mmapable array is mapped: {log}"
             ),
             "iterator" => assert!(

@@ -39,20 +39,6 @@ pub enum IterError {
     Torn { got: usize, record: usize },
 }
 
-impl IterError {
-    /// The errno behind the failure, when the kernel gave one.
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            IterError::Setup { source, .. } => match source.kind() {
-                libbpf_rs::ErrorKind::PermissionDenied => Some(libc::EPERM),
-                _ => None,
-            },
-            IterError::Read(e) => e.raw_os_error(),
-            IterError::Torn { .. } => None,
-        }
-    }
-}
-
 /// Loaded dumper programs by (key size, value bytes), shared while any
 /// link holds them, so a removed config's sizes do not keep a program.
 type Loaded = Mutex<BTreeMap<(u32, u32), Weak<Object>>>;
@@ -103,10 +89,11 @@ fn program_for(key_size: u32, value_bytes: u32) -> Result<Arc<Object>, IterError
     let obj = match loaded_obj {
         Ok(obj) => Arc::new(obj),
         Err(source) => {
-            let errno = match source.kind() {
-                libbpf_rs::ErrorKind::PermissionDenied => libc::EPERM,
-                _ => libc::EINVAL,
-            };
+            // libbpf leaves the kernel's errno behind a failed load.
+            let errno = std::io::Error::last_os_error()
+                .raw_os_error()
+                .filter(|&e| e > 0)
+                .unwrap_or(libc::EINVAL);
             REFUSED.store(errno, Ordering::Relaxed);
             return Err(IterError::Setup { op: "load", source });
         }

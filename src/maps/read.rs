@@ -175,6 +175,11 @@ impl MapReader {
     }
 
     fn choose(&mut self, policy: ReadPolicy) {
+        self.choose_method(policy);
+        log::debug!("map {}: read by {}", self.name, self.method.as_str());
+    }
+
+    fn choose_method(&mut self, policy: ReadPolicy) {
         match policy {
             ReadPolicy::Batch => return,
             ReadPolicy::Keys => {
@@ -197,7 +202,6 @@ impl MapReader {
                         .collect();
                     self.mapped = Some(m);
                     self.method = Method::Mapped;
-                    log::debug!("map {}: read from its mapping", self.name);
                     return;
                 }
                 Err(e) => log::debug!("map {}: mmap refused ({e}), reading by syscall", self.name),

@@ -402,7 +402,12 @@ mod tests {
         let mut c = KeyCache::new(1000);
         let n = 600u32;
         for k in 0..n {
-            c.put(&k.to_ne_bytes(), k as usize, Some((format!("k{k}"), 0)), false);
+            c.put(
+                &k.to_ne_bytes(),
+                k as usize,
+                Some((format!("k{k}"), 0)),
+                false,
+            );
         }
         c.end_scrape(n as usize);
         let mut redecoded = vec![0u32; n as usize];
@@ -411,7 +416,12 @@ mod tests {
             let mut this_scrape = 0;
             for k in 0..n {
                 if c.get(&k.to_ne_bytes(), k as usize).is_none() {
-                    c.put(&k.to_ne_bytes(), k as usize, Some((format!("k{k}"), 0)), false);
+                    c.put(
+                        &k.to_ne_bytes(),
+                        k as usize,
+                        Some((format!("k{k}"), 0)),
+                        false,
+                    );
                     redecoded[k as usize] += 1;
                     this_scrape += 1;
                 }
