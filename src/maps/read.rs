@@ -355,6 +355,11 @@ impl MapReader {
         self.method = trial.next();
         let started = std::time::Instant::now();
         let read = self.read_once();
+        if self.method == Method::Keys && self.iter.is_some() {
+            // Batch lookups were refused: the iterator wins unopposed.
+            self.method = Method::Iterator;
+            return read;
+        }
         if read.is_ok() && self.iter.is_some() {
             match trial.record(self.method, started.elapsed(), self.count) {
                 Some(Method::Batch) => {
