@@ -53,6 +53,15 @@ fn a_large_scrape_is_chunked_and_whole() {
     assert_eq!(series(&text), 60_000);
     assert!(text.contains("ebpf_exporter_st_big_total{key=\"59999\"} 60000\n"));
     assert!(common::promtool_check(&text).trim().is_empty());
+    // The scrape reports what it spent on the config, by name.
+    let took: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ebpf_exporter_config_scrape_duration_seconds{config=\"streaming\"} ")
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("the config's scrape duration");
+    assert!(took > 0.0 && took < 10.0, "{took}");
     // OpenMetrics streams too, and still ends with # EOF.
     let om = e.get_with(
         "/metrics",

@@ -296,6 +296,7 @@ impl Exporter {
             Some((at, spill)) => TextWriter::new(format).spilling(at, spill),
         };
         for config in &mut self.configs {
+            let started = std::time::Instant::now();
             for collector in &mut config.collectors {
                 let collected = collector.collect(&mut out);
                 self.self_metrics
@@ -306,6 +307,8 @@ impl Exporter {
                     self.self_metrics.update_failures(&config.name, map, total);
                 }
             }
+            self.self_metrics
+                .scrape_took(&config.name, started.elapsed());
         }
         self.self_metrics.collect(&mut out);
         let spans = self.spans.snapshot();

@@ -30,6 +30,7 @@ pub struct SelfMetrics {
     events_lost: IntCounterVec,
     series_limited: IntCounterVec,
     cache_entries: IntGaugeVec,
+    scrape_seconds: GaugeVec,
     /// Loaded programs, for run-time statistics read at scrape time.
     program_ids: Vec<u32>,
 }
@@ -91,6 +92,17 @@ impl SelfMetrics {
                 Opts::new(
                     "ebpf_exporter_config_load_timestamp_seconds",
                     "When the running version of the config was started, in seconds since the epoch",
+                ),
+                &["config"],
+            )
+            .expect("static metric definition is valid"),
+        );
+        let scrape_seconds = register(
+            &registry,
+            GaugeVec::new(
+                Opts::new(
+                    "ebpf_exporter_config_scrape_duration_seconds",
+                    "Time this scrape spent reading, decoding and encoding the config's maps",
                 ),
                 &["config"],
             )
@@ -236,6 +248,7 @@ impl SelfMetrics {
             events_lost,
             series_limited,
             cache_entries,
+            scrape_seconds,
             program_ids: Vec::new(),
         }
     }
@@ -290,6 +303,7 @@ impl SelfMetrics {
     /// must leave no series behind.
     pub fn forget(&self, config: &str, maps: &[String], metrics: &[String]) {
         let _ = self.decoder_errors.remove_label_values(&[config]);
+        let _ = self.scrape_seconds.remove_label_values(&[config]);
         for map in maps {
             let labels = [config, map.as_str()];
             let _ = self.map_read_errors.remove_label_values(&labels);
@@ -356,6 +370,14 @@ impl SelfMetrics {
     }
 
     /// Sets a map's failed inserts to `total`, as the BPF side counts them.
+    /// What this scrape spent on one config, so an expensive config is
+    /// found by its name, not by elimination.
+    pub fn scrape_took(&self, config: &str, took: std::time::Duration) {
+        self.scrape_seconds
+            .with_label_values(&[config])
+            .set(took.as_secs_f64());
+    }
+
     pub fn update_failures(&self, config: &str, map: &str, total: u64) {
         let c = self.map_update_failures.with_label_values(&[config, map]);
         c.inc_by(total.saturating_sub(c.get()));
