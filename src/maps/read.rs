@@ -224,6 +224,17 @@ impl MapReader {
         }
     }
 
+    /// Lets go of snapshot buffers larger than `entries` entries, so that
+    /// a map read whole once (read ahead before it grew) does not keep a
+    /// whole-map buffer for good.
+    pub fn trim(&mut self, entries: usize) {
+        if self.keys.len() > entries * self.key_size.max(1) {
+            self.keys = Vec::new();
+            self.values = Vec::new();
+            self.held = 0;
+        }
+    }
+
     /// Why a wanted iterator could not be attached (an older kernel, or
     /// one that refuses tracing programs), for the benches and tests.
     pub fn iterator_refused(&self) -> Option<&IterError> {

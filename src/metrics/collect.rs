@@ -48,7 +48,16 @@ pub struct MetricCollector {
     /// The overflow row's label text, and its accumulators.
     overflow_labels: String,
     overflow_acc: Vec<u64>,
+    /// A whole-map read made ahead of `collect` (`prefetch`), which it
+    /// then decodes instead of reading.
+    prefetched: Option<Result<(), crate::maps::ReadError>>,
 }
+
+/// Maps whose last read came to at most this many bytes are read ahead
+/// whole; larger ones are read by `collect` a batch at a time, so their
+/// buffers stay one batch (per-CPU values on a large host are kilobytes
+/// per entry, so the bound is in bytes, not entries).
+const PREFETCH_BYTES: usize = 2 << 20;
 
 /// At most `max_series` label sets per scrape; the rest are folded into
 /// one row whose every label reads [`OVERFLOW_VALUE`], or dropped.
@@ -119,6 +128,7 @@ impl MetricCollector {
             warned: Warned::default(),
             overflow_labels: String::new(),
             overflow_acc: Vec::new(),
+            prefetched: None,
         }
     }
 
@@ -143,6 +153,12 @@ impl MetricCollector {
         self
     }
 
+    /// Entries of this map that fit in `PREFETCH_BYTES`.
+    fn prefetch_max(&self) -> usize {
+        let entry = self.reader.key_size() + self.reader.cpu_stride() * self.reader.ncpus();
+        PREFETCH_BYTES / entry.max(1)
+    }
+
     fn stats(&self, read_failed: bool) -> Option<MapStats> {
         Some(MapStats {
             entries: self.reader.len(),
@@ -156,6 +172,16 @@ impl MetricCollector {
 impl Collector for MetricCollector {
     fn id(&self) -> &MetricId {
         &self.id
+    }
+
+    fn prefetch(&mut self) {
+        if self.reader.len() <= self.prefetch_max() {
+            self.prefetched = Some(self.reader.read());
+        }
+    }
+
+    fn last_entries(&self) -> usize {
+        self.reader.len()
     }
 
     /// Reads the map and writes this metric's family into `out`. A decode
@@ -191,7 +217,7 @@ impl Collector for MetricCollector {
         let (label_names, kind, value_read, split_cpus) =
             (&self.label_names, &self.kind, self.value, self.split_cpus);
         let decode_errors = &mut result.decode_errors;
-        let read = self.reader.read_each(|position, key, value| {
+        let mut each = |position, key: &[u8], value: &[u8]| {
             let cached = match cache.get(key, position) {
                 Some(c) => c,
                 None => match rows.decode(key) {
@@ -267,7 +293,19 @@ impl Collector for MetricCollector {
                     }
                 }
             }
-        });
+        };
+        let read = match self.prefetched.take() {
+            Some(read) => {
+                let read = read.map(|()| {
+                    for (position, (key, value)) in self.reader.entries().enumerate() {
+                        each(position, key, value);
+                    }
+                });
+                self.reader.trim(self.prefetch_max());
+                read
+            }
+            None => self.reader.read_each(&mut each),
+        };
         if let Err(e) = read {
             if let Some(n) = self.warned.due(1) {
                 log::warn!(

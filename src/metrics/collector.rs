@@ -47,4 +47,13 @@ pub trait Collector: Send {
     /// The metric's name, help and map (the map labels self-metrics).
     fn id(&self) -> &MetricId;
     fn collect(&mut self, out: &mut dyn Sink) -> Collected;
+    /// Reads now what the next `collect` would read, so that a scrape can
+    /// read one map on another thread while the previous one is decoded
+    /// and encoded. Collectors that have nothing worth reading ahead
+    /// (small work, or a map too large to hold whole) do nothing.
+    fn prefetch(&mut self) {}
+    /// Entries the last read returned, to judge whether reading ahead pays.
+    fn last_entries(&self) -> usize {
+        0
+    }
 }
