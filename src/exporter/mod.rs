@@ -25,11 +25,11 @@ pub use reload::{Loader, Outcome};
 pub use reloader::{ReloadHandle, Reloader};
 pub use report::{ConfigReport, ReportBoard};
 pub use self_metrics::SelfMetrics;
+pub use startup::{start, StartOptions};
 
 /// Scrapes whose maps held this many entries in all last time read them
 /// one ahead on a second thread; below, the thread costs more than it hides.
 const READ_AHEAD_FROM: usize = 2048;
-pub use startup::{start, StartOptions};
 
 /// A running config: what it collects, and the loaded object those read.
 /// Fields drop in order, so collectors and the cgroup sync stop before the
@@ -322,29 +322,9 @@ impl Exporter {
                     let collected = collector.collect(out);
                     self_metrics.observe(name, collector.id(), &collected);
                 }
-                if let Some(failures) = failures {
-                    for (map, total) in failures.read() {
-                        self_metrics.update_failures(name, map, total);
-                    }
-                }
-                self_metrics.scrape_took(name, started.elapsed());
+                finish_config(self_metrics, name, failures, started);
             }
         });
-    }
-
-    /// A config's helper-failure counts and scrape time, after its
-    /// collectors.
-    fn finish_config(
-        self_metrics: &SelfMetrics,
-        config: &mut RunningConfig,
-        started: std::time::Instant,
-    ) {
-        if let Some(failures) = &mut config.failures {
-            for (map, total) in failures.read() {
-                self_metrics.update_failures(&config.name, map, total);
-            }
-        }
-        self_metrics.scrape_took(&config.name, started.elapsed());
     }
 
     /// Reads every map and renders the whole exposition.
@@ -385,7 +365,12 @@ impl Exporter {
                     self.self_metrics
                         .observe(&config.name, collector.id(), &collected);
                 }
-                Self::finish_config(&self.self_metrics, config, started);
+                finish_config(
+                    &self.self_metrics,
+                    &config.name,
+                    &mut config.failures,
+                    started,
+                );
             }
         }
         self.self_metrics.collect(&mut out);
@@ -410,4 +395,19 @@ impl Exporter {
         self.last_len = streamed + text.len();
         text
     }
+}
+
+/// A config's helper-failure counts and scrape time, after its collectors.
+fn finish_config(
+    self_metrics: &SelfMetrics,
+    name: &str,
+    failures: &mut Option<UpdateFailures>,
+    started: std::time::Instant,
+) {
+    if let Some(failures) = failures {
+        for (map, total) in failures.read() {
+            self_metrics.update_failures(name, map, total);
+        }
+    }
+    self_metrics.scrape_took(name, started.elapsed());
 }
