@@ -146,3 +146,35 @@ fn first_difference(want: &str, got: &str) -> String {
         got.lines().count()
     )
 }
+
+#[test]
+fn trimming_after_a_large_read_ahead_keeps_a_mapped_arrays_keys_and_drops_batch_buffers() {
+    use ebpf_exporter::maps::{MapReader, Method, ReadPolicy};
+    use libbpf_rs::{MapCore, MapHandle, MapType};
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags: ebpf_exporter::maps::mapped::BPF_F_MMAPABLE,
+        ..Default::default()
+    };
+    let map = MapHandle::create(MapType::Array, Some("rm_trim"), 4, 8, 400_000, &opts)
+        .expect("create an mmapable array");
+    let dup = || MapHandle::from_map_id(map.info().expect("info").info.id).expect("map by id");
+    for (policy, method) in [
+        (ReadPolicy::Auto, Method::Mapped),
+        (ReadPolicy::Batch, Method::Batch),
+    ] {
+        let mut r = MapReader::with_policy(dup(), "rm_trim", policy);
+        assert_eq!(r.method(), method);
+        for _ in 0..2 {
+            r.read().expect("read");
+            assert_eq!(r.entries().count(), 400_000, "{method:?}: every index");
+            let last = r.entries().last().expect("an entry");
+            assert_eq!(
+                last.0,
+                399_999u32.to_ne_bytes(),
+                "{method:?}: keys are the indices"
+            );
+            r.trim(1000);
+        }
+    }
+}

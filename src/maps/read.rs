@@ -228,6 +228,10 @@ impl MapReader {
     /// a map read whole once (read ahead before it grew) does not keep a
     /// whole-map buffer for good.
     pub fn trim(&mut self, entries: usize) {
+        // A mapped array's keys are its indices, made once and kept.
+        if self.method == Method::Mapped {
+            return;
+        }
         if self.keys.len() > entries * self.key_size.max(1) {
             self.keys = Vec::new();
             self.values = Vec::new();
