@@ -71,8 +71,13 @@ impl TextWriter {
     pub fn spilling(mut self, at: usize, spill: Spill) -> Self {
         self.spill = Some(spill);
         self.spill_at = at;
-        self.buf.reserve(at.saturating_add(4096).min(1 << 24));
+        self.buf.reserve(self.chunk_capacity());
         self
+    }
+
+    /// Room for one chunk and the line that takes it past the mark.
+    fn chunk_capacity(&self) -> usize {
+        self.spill_at.saturating_add(4096).min(1 << 24)
     }
 
     /// Called after each complete line.
@@ -80,8 +85,8 @@ impl TextWriter {
         if self.buf.len() < self.spill_at {
             return;
         }
+        let next = String::with_capacity(self.chunk_capacity());
         if let Some(spill) = &mut self.spill {
-            let next = String::with_capacity(self.spill_at.saturating_add(4096).min(1 << 24));
             self.spilled += self.buf.len();
             spill(std::mem::replace(&mut self.buf, next));
         }

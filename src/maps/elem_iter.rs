@@ -39,6 +39,16 @@ pub enum IterError {
     Torn { got: usize, record: usize },
 }
 
+impl IterError {
+    /// A setup step that failed with a plain errno rather than a libbpf error.
+    fn errno(op: &'static str, errno: i32) -> Self {
+        IterError::Setup {
+            op,
+            source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(errno)),
+        }
+    }
+}
+
 /// Loaded dumper programs by (key size, value bytes), shared while any
 /// link holds them, so a removed config's sizes do not keep a program.
 type Loaded = Mutex<BTreeMap<(u32, u32), Weak<Object>>>;
@@ -51,10 +61,7 @@ static REFUSED: AtomicI32 = AtomicI32::new(0);
 fn program_for(key_size: u32, value_bytes: u32) -> Result<Arc<Object>, IterError> {
     let refused = REFUSED.load(Ordering::Relaxed);
     if refused != 0 {
-        return Err(IterError::Setup {
-            op: "load",
-            source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(refused)),
-        });
+        return Err(IterError::errno("load", refused));
     }
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(obj) = loaded.get(&(key_size, value_bytes)).and_then(Weak::upgrade) {
@@ -78,10 +85,7 @@ fn program_for(key_size: u32, value_bytes: u32) -> Result<Arc<Object>, IterError
             Some(())
         });
     if rodata.is_none() {
-        return Err(IterError::Setup {
-            op: "set sizes",
-            source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(libc::EINVAL)),
-        });
+        return Err(IterError::errno("set sizes", libc::EINVAL));
     }
     // libbpf's complaints about a refused load are this module's to
     // report (once, at debug level), not warnings for every map.
@@ -127,10 +131,7 @@ impl ElemIter {
         let link = program
             .progs_mut()
             .find(|p| p.name() == PROGRAM)
-            .ok_or(IterError::Setup {
-                op: "find program",
-                source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(libc::ENOENT)),
-            })?
+            .ok_or_else(|| IterError::errno("find program", libc::ENOENT))?
             .attach_iter(map)
             .map_err(|source| IterError::Setup {
                 op: "attach",

@@ -28,7 +28,7 @@ impl Mapped {
     /// Maps the value area of an mmapable array of `max_entries` values of
     /// `value_size` bytes.
     pub fn new(fd: BorrowedFd<'_>, value_size: usize, max_entries: usize) -> std::io::Result<Self> {
-        let stride = value_size.div_ceil(8) * 8;
+        let stride = super::read::padded(value_size);
         let values = stride
             .checked_mul(max_entries)
             .filter(|&v| v > 0)

@@ -116,6 +116,12 @@ pub struct MapReader {
     held: usize,
 }
 
+/// A value's size rounded up to 8 bytes: how the kernel lays out each
+/// CPU's copy of a per-CPU value, and each element of an mmapable array.
+pub(crate) fn padded(value_size: usize) -> usize {
+    value_size.div_ceil(8) * 8
+}
+
 /// Map types with a map-element iterator in the kernel.
 fn iterable(map_type: MapType) -> bool {
     matches!(
@@ -145,7 +151,7 @@ impl MapReader {
             1
         };
         let stride = if map_type.is_percpu() {
-            value_size.div_ceil(8) * 8 * ncpus
+            padded(value_size) * ncpus
         } else {
             value_size
         };
@@ -274,7 +280,7 @@ impl MapReader {
     /// Bytes per CPU slot within an entry's value.
     pub fn cpu_stride(&self) -> usize {
         if self.is_percpu() {
-            self.value_size.div_ceil(8) * 8
+            padded(self.value_size)
         } else {
             self.value_size
         }
@@ -283,42 +289,24 @@ impl MapReader {
     /// Entries from the last `read`, as (key, value) byte slices, in the
     /// order the kernel gave them.
     pub fn entries(&self) -> Entries<'_> {
-        let ks = self.key_size;
-        let vlen = self.stride;
-        match self.method {
-            Method::Iterator => Entries {
-                keys: &self.records,
-                key_step: ks + vlen,
-                values: &self.records,
-                value_step: ks + vlen,
-                value_at: ks,
-                key_len: ks,
-                value_len: vlen,
-                next: 0,
-                count: self.held,
-            },
-            Method::Mapped => Entries {
-                keys: &self.keys,
-                key_step: ks,
-                values: &self.values,
-                value_step: self.value_size.div_ceil(8) * 8,
-                value_at: 0,
-                key_len: ks,
-                value_len: vlen,
-                next: 0,
-                count: self.held,
-            },
-            Method::Batch | Method::Keys => Entries {
-                keys: &self.keys,
-                key_step: ks,
-                values: &self.values,
-                value_step: vlen,
-                value_at: 0,
-                key_len: ks,
-                value_len: vlen,
-                next: 0,
-                count: self.held,
-            },
+        let (ks, vlen) = (self.key_size, self.stride);
+        // Where keys and values sit: interleaved in the iterator's records,
+        // or in two arrays, a mapped array's values at their padded size.
+        let (keys, values, key_step, value_step, value_at) = match self.method {
+            Method::Iterator => (&self.records, &self.records, ks + vlen, ks + vlen, ks),
+            Method::Mapped => (&self.keys, &self.values, ks, padded(self.value_size), 0),
+            Method::Batch | Method::Keys => (&self.keys, &self.values, ks, vlen, 0),
+        };
+        Entries {
+            keys,
+            key_step,
+            values,
+            value_step,
+            value_at,
+            key_len: ks,
+            value_len: vlen,
+            next: 0,
+            count: self.held,
         }
     }
 
@@ -416,7 +404,7 @@ impl MapReader {
             }
         }
         if self.method == Method::Batch {
-            let read = self.read_batched();
+            let read = self.read_batches(None);
             if let Some(done) = self.after_batches(read) {
                 return done;
             }
@@ -456,10 +444,6 @@ impl MapReader {
         if self.values.len() < need_v {
             self.values.resize(need_v, 0);
         }
-    }
-
-    fn read_batched(&mut self) -> Result<(), BatchError> {
-        self.read_batches(None)
     }
 
     /// Batch lookups. With `each`, every batch is handed over as soon as it
