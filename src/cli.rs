@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -127,9 +128,10 @@ pub struct Cli {
         long = "maps.read-method",
         default_value = "auto",
         value_name = "METHOD",
-        value_parser = ["auto", "iterator", "batch", "keys"]
+        value_parser = clap::builder::PossibleValuesParser::new(["auto", "iterator", "batch", "keys"])
+            .try_map(|s| s.parse::<crate::maps::ReadPolicy>())
     )]
-    pub read_method: String,
+    pub read_method: crate::maps::ReadPolicy,
 
     /// Most label sets a metric exports per scrape, for metrics whose config
     /// sets no `max_series`; the rest are folded into one `__overflow__`

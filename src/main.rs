@@ -149,7 +149,7 @@ fn main() -> ExitCode {
         strict: cli.config_strict,
         btf_path: cli.btf_path.clone(),
         cache_max_idle: cli.cache_max_idle,
-        read_method: cli.read_method.parse().unwrap_or_default(),
+        read_method: cli.read_method,
         max_series: (cli.max_series > 0).then_some(cli.max_series),
         kubelet_log_dir: cli.kubelet_log_dir.clone(),
     };

@@ -178,3 +178,18 @@ fn trimming_after_a_large_read_ahead_keeps_a_mapped_arrays_keys_and_drops_batch_
         }
     }
 }
+
+#[test]
+fn an_unknown_read_method_is_refused_with_the_choices_before_anything_loads() {
+    let out = std::process::Command::new(common::BIN)
+        .arg("--maps.read-method=fastest")
+        .output()
+        .expect("run the exporter");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value 'fastest' for '--maps.read-method <METHOD>'")
+            && err.contains("[possible values: auto, iterator, batch, keys]"),
+        "{err}"
+    );
+}
