@@ -119,8 +119,9 @@ pub enum Scraped {
     Streaming(ChunkBody),
 }
 
+#[cfg(test)]
 impl Scraped {
-    /// The whole body, waiting for the rest of a stream (tests, benches).
+    /// The whole body, waiting for the rest of a stream.
     pub async fn collect(self) -> Result<Bytes, ScrapeError> {
         match self {
             Scraped::Whole(b) => Ok(b),
