@@ -1,6 +1,9 @@
 //! Writes metric families in the Prometheus text format (0.0.4) or
 //! OpenMetrics 1.0 text, straight into one reusable buffer.
 
+use std::sync::Arc;
+
+use super::chunks::ChunkPool;
 use super::float::write_go_float;
 use crate::metrics::sink::{escape_label_value, Kind, Sink};
 
@@ -45,6 +48,8 @@ pub struct TextWriter {
     spill: Option<Spill>,
     spill_at: usize,
     spilled: usize,
+    /// Where a spilling writer's buffers come from.
+    pool: Option<Arc<ChunkPool>>,
 }
 
 impl TextWriter {
@@ -62,22 +67,20 @@ impl TextWriter {
             spill: None,
             spill_at: usize::MAX,
             spilled: 0,
+            pool: None,
         }
     }
 
-    /// Streams: every time the buffer passes `at` bytes, at a line end, its
-    /// text so far goes to `spill` and the buffer starts afresh. `finish`
-    /// returns only what was not spilled.
-    pub fn spilling(mut self, at: usize, spill: Spill) -> Self {
+    /// Streams: every time the buffer passes the pool's chunk size, at a
+    /// line end, its text so far goes to `spill` and the writer carries on
+    /// in a buffer from `pool`. `finish` returns only what was not spilled.
+    pub fn spilling(mut self, pool: Arc<ChunkPool>, spill: Spill) -> Self {
         self.spill = Some(spill);
-        self.spill_at = at;
-        self.buf.reserve(self.chunk_capacity());
+        self.spill_at = pool.size();
+        let first = pool.take();
+        pool.give(std::mem::replace(&mut self.buf, first));
+        self.pool = Some(pool);
         self
-    }
-
-    /// Room for one chunk and the line that takes it past the mark.
-    fn chunk_capacity(&self) -> usize {
-        self.spill_at.saturating_add(4096).min(1 << 24)
     }
 
     /// Called after each complete line.
@@ -85,7 +88,7 @@ impl TextWriter {
         if self.buf.len() < self.spill_at {
             return;
         }
-        let next = String::with_capacity(self.chunk_capacity());
+        let next = self.pool.as_ref().map(|p| p.take()).unwrap_or_default();
         if let Some(spill) = &mut self.spill {
             self.spilled += self.buf.len();
             spill(std::mem::replace(&mut self.buf, next));
@@ -319,7 +322,7 @@ mod tests {
             let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
             let sink = std::sync::Arc::clone(&chunks);
             let mut w = TextWriter::new(format).spilling(
-                4096,
+                ChunkPool::new(4096, 2),
                 Box::new(move |c| sink.lock().expect("chunks").push(c)),
             );
             exposition(&mut w);

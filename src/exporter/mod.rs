@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::encode::{Format, Spill, TextWriter};
+use crate::encode::{ChunkPool, Format, Spill, TextWriter};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
 use crate::maps::pressure::{UpdateFailures, FAILURES_MAP};
 use crate::metrics::Collector;
@@ -333,16 +333,21 @@ impl Exporter {
     }
 
     /// Like `scrape`, but with `spill` the text is handed over in chunks of
-    /// about `at` bytes as it is rendered, and only the rest is returned:
+    /// the pool's size, in the pool's buffers, as it is rendered, and only
+    /// the rest is returned:
     /// a million-series exposition then never sits in memory whole, and
     /// its first bytes reach the client while later maps are still read.
-    pub fn scrape_streaming(&mut self, format: Format, spill: Option<(usize, Spill)>) -> String {
+    pub fn scrape_streaming(
+        &mut self,
+        format: Format,
+        spill: Option<(Arc<ChunkPool>, Spill)>,
+    ) -> String {
         let mut out = match spill {
             None => TextWriter::with_buffer(
                 format,
                 String::with_capacity(self.last_len + self.last_len / 8),
             ),
-            Some((at, spill)) => TextWriter::new(format).spilling(at, spill),
+            Some((pool, spill)) => TextWriter::new(format).spilling(pool, spill),
         };
         let collectors = self
             .configs

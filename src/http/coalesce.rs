@@ -29,11 +29,13 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
 use super::lock;
-use crate::encode::{Format, Spill};
+use crate::encode::{ChunkPool, Format, Spill};
 use crate::exporter::Exporter;
 
 /// Text chunk size of a streamed scrape.
 const CHUNK: usize = 256 * 1024;
+/// Chunk buffers kept between scrapes: a steady 10k-series scrape uses 2.
+const KEEP_CHUNKS: usize = 4;
 /// Bytes a flight keeps for late joiners before it stops taking them.
 const RETAIN: usize = 8 * 1024 * 1024;
 
@@ -41,9 +43,15 @@ const RETAIN: usize = 8 * 1024 * 1024;
 /// tests.
 pub trait Source: Send + 'static {
     fn scrape(&mut self, format: Format) -> String;
-    /// Like `scrape`, handing over chunks of about `at` bytes to `spill`
-    /// as they are rendered and returning the rest.
-    fn scrape_streaming(&mut self, format: Format, _at: usize, _spill: Spill) -> String {
+    /// Like `scrape`, handing over chunks of about the pool's chunk size to
+    /// `spill` as they are rendered, in buffers from the pool, and
+    /// returning the rest.
+    fn scrape_streaming(
+        &mut self,
+        format: Format,
+        _pool: &Arc<ChunkPool>,
+        _spill: Spill,
+    ) -> String {
         self.scrape(format)
     }
     /// Detaches every program (shutdown).
@@ -54,8 +62,8 @@ impl Source for Exporter {
     fn scrape(&mut self, format: Format) -> String {
         Exporter::scrape(self, format)
     }
-    fn scrape_streaming(&mut self, format: Format, at: usize, spill: Spill) -> String {
-        Exporter::scrape_streaming(self, format, Some((at, spill)))
+    fn scrape_streaming(&mut self, format: Format, pool: &Arc<ChunkPool>, spill: Spill) -> String {
+        Exporter::scrape_streaming(self, format, Some((Arc::clone(pool), spill)))
     }
     fn detach_all(&mut self) {
         Exporter::detach_all(self)
@@ -208,6 +216,7 @@ pub struct Coalescer {
     /// The scrape in flight per variant, which late arrivals join.
     flights: Flights,
     health: Arc<StdMutex<Health>>,
+    chunks: Arc<ChunkPool>,
 }
 
 impl Coalescer {
@@ -222,6 +231,7 @@ impl Coalescer {
             exporter,
             flights: Arc::new(StdMutex::new(HashMap::new())),
             health: Arc::new(StdMutex::new(Health::default())),
+            chunks: ChunkPool::new(CHUNK, KEEP_CHUNKS),
         }
     }
 
@@ -315,8 +325,10 @@ impl Coalescer {
         let health = Arc::clone(&self.health);
         // Leaves the flight and answers its clients however the thread
         // ends: a flight left behind would be joined by every later request.
+        let pool = Arc::clone(&self.chunks);
         let stream = Arc::new(StdMutex::new(Stream {
             flights: Arc::clone(&self.flights),
+            pool: Arc::clone(&pool),
             variant,
             flight: Some(flight),
             gzip: variant
@@ -331,7 +343,7 @@ impl Coalescer {
             let spill_to = Arc::clone(&stream);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let spill: Spill = Box::new(move |text: String| lock(&spill_to).push(text));
-                source.scrape_streaming(variant.format, CHUNK, spill)
+                source.scrape_streaming(variant.format, &pool, spill)
             }))
             .map_err(|panic| ScrapeError::Panicked(panic_message(panic.as_ref())));
             drop(source);
@@ -364,6 +376,7 @@ struct Stream {
     /// `None` once finished.
     flight: Option<Flight>,
     gzip: Option<flate2::write::GzEncoder<Vec<u8>>>,
+    pool: Arc<ChunkPool>,
 }
 
 impl Stream {
@@ -371,10 +384,11 @@ impl Stream {
     /// what there is to send.
     fn push(&mut self, text: String) {
         let chunk = match &mut self.gzip {
-            None => Bytes::from(text),
+            None => self.pool.share(text),
             Some(enc) => {
                 // Writing to a Vec cannot fail.
                 let _ = enc.write_all(text.as_bytes());
+                self.pool.give(text);
                 Bytes::from(std::mem::take(enc.get_mut()))
             }
         };
@@ -422,9 +436,10 @@ impl Stream {
                 // The tail and the gzip trailer go as one chunk, so a small
                 // exposition is one buffer, gzipped or not.
                 let last = match self.gzip.take() {
-                    None => Bytes::from(tail),
+                    None => self.pool.share(tail),
                     Some(mut enc) => {
                         let _ = enc.write_all(tail.as_bytes());
+                        self.pool.give(tail);
                         Bytes::from(enc.finish().unwrap_or_default())
                     }
                 };
@@ -606,7 +621,7 @@ mod tests {
         fn scrape(&mut self, _: Format) -> String {
             unreachable!("the coalescer streams")
         }
-        fn scrape_streaming(&mut self, _: Format, _at: usize, mut spill: Spill) -> String {
+        fn scrape_streaming(&mut self, _: Format, _: &Arc<ChunkPool>, mut spill: Spill) -> String {
             self.scrapes
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             for i in 0..self.chunks {
