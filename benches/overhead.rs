@@ -54,16 +54,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}");
-    }
-}
-
 /// Makes sure tracefs is mounted: libbpf resolves syscall tracepoints there.
 fn ensure_tracefs() {
     if Path::new("/sys/kernel/tracing/events/syscalls").exists()
@@ -136,17 +126,6 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     }
 }
 
-/// CPU time of the calling thread, in ns. Timing by CPU time rather than
-/// wall time keeps the time the thread spends preempted by other work out of
-/// the measurement, which on a loaded machine is most of the noise.
-fn thread_cpu_ns() -> f64 {
-    // SAFETY: zeroed timespec is valid output space.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: ts outlives the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
-}
-
 fn thread_switches() -> u64 {
     // SAFETY: zeroed rusage is valid output space.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -172,8 +151,13 @@ fn ping_pong(warm: u64, n: u64) -> (f64, u64) {
             let r = unsafe { libc::read(a_rx.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
             assert_eq!(r, 1, "ping-pong read");
             match byte[0] {
-                MARK => (start, start_cpu) = (thread_switches(), thread_cpu_ns()),
-                END => return (thread_switches() - start, thread_cpu_ns() - start_cpu),
+                MARK => (start, start_cpu) = (thread_switches(), common::thread_cpu_ns()),
+                END => {
+                    return (
+                        thread_switches() - start,
+                        common::thread_cpu_ns() - start_cpu,
+                    )
+                }
                 _ => {}
             }
             // SAFETY: as above.
@@ -194,11 +178,11 @@ fn ping_pong(warm: u64, n: u64) -> (f64, u64) {
         trip(TRIP);
     }
     trip(MARK);
-    let (mine, t) = (thread_switches(), thread_cpu_ns());
+    let (mine, t) = (thread_switches(), common::thread_cpu_ns());
     for _ in 0..n {
         trip(TRIP);
     }
-    let (mine, cpu) = (thread_switches() - mine, thread_cpu_ns() - t);
+    let (mine, cpu) = (thread_switches() - mine, common::thread_cpu_ns() - t);
     trip(END);
     let (theirs, their_cpu) = peer.join().expect("ping-pong peer");
     (cpu + their_cpu, mine + theirs)
@@ -214,12 +198,12 @@ fn getpid_pair(n: u64) -> f64 {
         .map(|c| {
             let barrier = std::sync::Arc::clone(&barrier);
             std::thread::spawn(move || {
-                pin_to_cpu(c);
+                common::pin_to_cpu(c);
                 getpid_loop(n / 20);
                 barrier.wait();
-                let t = thread_cpu_ns();
+                let t = common::thread_cpu_ns();
                 getpid_loop(n);
-                thread_cpu_ns() - t
+                common::thread_cpu_ns() - t
             })
         })
         .collect();
@@ -242,9 +226,9 @@ fn run(w: Workload, n: u64) -> (f64, f64) {
                 kill_loop
             };
             f(n / 20);
-            let t = thread_cpu_ns();
+            let t = common::thread_cpu_ns();
             f(n);
-            ((thread_cpu_ns() - t) / n as f64, 1.0)
+            ((common::thread_cpu_ns() - t) / n as f64, 1.0)
         }
         Workload::PingPong => {
             let (ns, switches) = ping_pong(n / 20, n);
@@ -652,7 +636,7 @@ fn main() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bpf/overhead.bpf.c"),
         &bench_obj,
     );
-    pin_to_cpu(cpu);
+    common::pin_to_cpu(cpu);
     // SAFETY: ignoring a signal we send ourselves in the kill loop.
     unsafe { libc::signal(libc::SIGUSR1, libc::SIG_IGN) };
 

@@ -3,7 +3,8 @@
 //! 333k keys each (10k, 100k and 1M series in all); at each size, in one
 //! run, the raw batch-read floor of the three maps (MapReader, in the bench
 //! process) is timed against a full HTTP scrape of the exporter serving
-//! them, and the exporter's RSS is read.
+//! them, by wall time and by CPU time (the exporter's, all threads, per
+//! scrape, against the floor thread's), and the exporter's RSS is read.
 //!
 //! Run as root: `cargo bench --bench scaling` (`-- --rounds N`; `-- --hold
 //! SECS` keeps the exporter up with the largest maps, for profiling; `--
@@ -108,12 +109,13 @@ fn main() {
     println!("scaling benchmark: HASH, PERCPU_HASH ({ncpus} CPUs) and LRU_HASH, u32 keys, one uint label; medians of {rounds}");
     println!("(floor: BPF_MAP_LOOKUP_BATCH of the three maps in the bench process; scrape: a full HTTP scrape of the exporter serving them, to its last byte)");
     println!(
-        "{:>10} | {:>10} | {:>18} | {:>10} | {:>19} | {:>13} | {:>12} | {:>9}",
+        "{:>10} | {:>10} | {:>18} | {:>10} | {:>19} | {:>10} | {:>13} | {:>12} | {:>9}",
         "series",
         "floor",
         "in the exporter",
         "scrape",
         "ratio (range)",
+        "CPU ratio",
         "ns per series",
         "vs smallest",
         "RSS"
@@ -147,20 +149,27 @@ fn main() {
             r.read().expect("batch read");
         }
         let reps = (0.040 / t.elapsed().as_secs_f64().max(1e-6)).clamp(1.0, 50.0) as u32;
+        // CPU time, beside wall time: the floor's on this thread, the
+        // scrape's as all of the exporter's threads used while serving it
+        // (nothing else runs there meanwhile).
+        let (mut floor_cpu, mut scrape_cpu) = (0.0, 0.0);
         for _ in 0..rounds {
             // Floor read and scrape alternate, so neither gets a warmer
             // cache or a quieter moment than the other.
             let (mut read, mut took) = (Duration::ZERO, Duration::ZERO);
+            let exporter_cpu = common::process_cpu_secs(e.pid());
             for _ in 0..reps {
-                let t = Instant::now();
+                let (t, cpu) = (Instant::now(), common::thread_cpu_ns());
                 for r in &mut batch {
                     r.read().expect("batch read");
                 }
                 read += t.elapsed();
+                floor_cpu += (common::thread_cpu_ns() - cpu) / 1e9;
                 let (one, bytes) = common::timed_get(&e.addr, "/metrics", &mut buf);
                 assert!(bytes > series * 10, "served every series");
                 took += one;
             }
+            scrape_cpu += common::process_cpu_secs(e.pid()) - exporter_cpu;
             floor.push(read / reps);
             scrape.push(took / reps);
             // The exporter's own time, from its
@@ -216,7 +225,7 @@ fn main() {
         let per = scrape.as_nanos() as f64 / series as f64;
         let first = *first_per_entry.get_or_insert(per);
         println!(
-            "{:>10} | {:>8.1}ms | {:>8.1}ms ({:.2}x) | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>13.0} | {:>11.2}x | {:>6} MB",
+            "{:>10} | {:>8.1}ms | {:>8.1}ms ({:.2}x) | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>13.0} | {:>11.2}x | {:>6} MB",
             series,
             floor.as_secs_f64() * 1e3,
             inside * 1e3,
@@ -225,6 +234,7 @@ fn main() {
             ratios[ratios.len() / 2],
             ratios[0],
             ratios[ratios.len() - 1],
+            scrape_cpu / floor_cpu,
             per,
             per / first,
             common::rss_kib(e.pid(), "VmHWM") / 1024
@@ -243,6 +253,7 @@ fn main() {
         );
         std::thread::sleep(Duration::from_secs(secs));
     }
+    println!("(CPU ratio: the exporter's CPU time per scrape, all threads, over the floor's CPU time per read)");
     println!();
     println!(
         "read methods against the batch floor, per map (same map, same run, medians of {rounds}):"

@@ -352,15 +352,7 @@ fn struct_values_feed_several_metrics_and_array_histograms() {
     let e = Running::start(&[&format!("--config.dir={}", dir.display())]);
     // The program runs on the calling thread's CPU: pinned to CPU 0, the
     // per-CPU copy it writes is known.
-    // SAFETY: plain affinity call on this thread with a valid set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set),
-            0
-        );
-    }
+    common::pin_to_cpu(0);
     test_run(&prog_fd(e.program_id("fill")));
     let s = e.scrape();
     assert_eq!(

@@ -573,6 +573,52 @@ pub fn test_run(fd: &std::os::fd::OwnedFd) {
     );
 }
 
+/// Pins the calling thread to `cpu`.
+pub fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it, and the
+    // set outlives the call.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}");
+    }
+}
+
+/// CPU time of the calling thread, in ns. Timing by CPU time rather than
+/// wall time keeps the time the thread spends preempted by other work out of
+/// the measurement, which on a loaded machine is most of the noise.
+pub fn thread_cpu_ns() -> f64 {
+    // SAFETY: zeroed timespec is valid output space.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: ts outlives the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+}
+
+/// CPU time a process has used so far, all its threads (those that exited
+/// too), in seconds: utime plus stime from `/proc/PID/stat`, which the
+/// kernel scales to the scheduler's exact runtime but reports in clock
+/// ticks, so time spans of a second or more.
+pub fn process_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
+    // Fields after the command name, which may hold spaces: state is 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| -> f64 {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("field {i} of /proc/{pid}/stat"))
+    };
+    // SAFETY: a plain getter.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(14) + ticks(15)) / hz
+}
+
 /// A `/proc/PID/status` memory field in KiB (`VmRSS:`, `VmHWM:`).
 pub fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
