@@ -54,9 +54,24 @@ impl IterError {
 type Loaded = Mutex<BTreeMap<(u32, u32), Weak<Object>>>;
 static LOADED: Loaded = Mutex::new(BTreeMap::new());
 
-/// The errno of a refused load, once one was refused: the kernel's answer
-/// does not change with the map, so later maps do not ask again.
+/// The errno of a refused load, once one was refused for good: the
+/// kernel's answer to a program it does not allow or understand does not
+/// change with the map, so later maps do not ask again.
 static REFUSED: AtomicI32 = AtomicI32::new(0);
+
+/// Whether a load failing with `errno` would fail the same way every time:
+/// tracing programs not allowed (EPERM, EACCES), not understood (EINVAL,
+/// E2BIG, ENOTSUP, ENOSYS). Running short of memory or being interrupted
+/// is not remembered, so the next map asks again.
+fn refused_for_good(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EPERM | libc::EACCES | libc::EINVAL | libc::E2BIG | libc::EOPNOTSUPP | libc::ENOSYS
+    ) || errno == ENOTSUPP
+}
+
+/// The kernel's internal "not supported" (524), which BPF calls can leak.
+const ENOTSUPP: i32 = 524;
 
 fn program_for(key_size: u32, value_bytes: u32) -> Result<Arc<Object>, IterError> {
     let refused = REFUSED.load(Ordering::Relaxed);
@@ -98,7 +113,9 @@ fn program_for(key_size: u32, value_bytes: u32) -> Result<Arc<Object>, IterError
                 .raw_os_error()
                 .filter(|&e| e > 0)
                 .unwrap_or(libc::EINVAL);
-            REFUSED.store(errno, Ordering::Relaxed);
+            if refused_for_good(errno) {
+                REFUSED.store(errno, Ordering::Relaxed);
+            }
             return Err(IterError::Setup { op: "load", source });
         }
     };
@@ -178,5 +195,33 @@ impl ElemIter {
     /// Bytes per entry in what `read_into` writes.
     pub fn record(&self) -> usize {
         self.record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_that_would_repeat_are_remembered() {
+        for errno in [
+            libc::EPERM,
+            libc::EACCES,
+            libc::EINVAL,
+            libc::E2BIG,
+            libc::EOPNOTSUPP,
+            ENOTSUPP,
+        ] {
+            assert!(refused_for_good(errno), "errno {errno}");
+        }
+        for errno in [
+            libc::ENOMEM,
+            libc::EAGAIN,
+            libc::EINTR,
+            libc::EBUSY,
+            libc::EMFILE,
+        ] {
+            assert!(!refused_for_good(errno), "errno {errno}");
+        }
     }
 }
