@@ -120,6 +120,12 @@ impl RowDecoder {
         })
     }
 
+    /// Whether every label's decoders are pure (`Decoder::pure`), so a
+    /// key's row never changes while the key stays.
+    pub fn pure(&self) -> bool {
+        self.labels.iter().all(|l| l.chain.iter().all(|d| d.pure()))
+    }
+
     /// The decoder for a metric with no labels: the `u32 0` key becomes the
     /// one unlabelled series and any other key is ignored.
     pub fn zero_key() -> Self {
@@ -259,6 +265,22 @@ mod tests {
             .decode(b"abc\0\x01\x02\x03")
             .expect_err("3-byte uint fails");
         assert_eq!(err.label, "n");
+    }
+
+    #[test]
+    fn a_row_is_pure_only_if_every_decoder_of_every_label_is() {
+        let host = Host::new();
+        let row = |yaml: &str| {
+            let labels: Vec<Label> = serde_yaml::from_str(yaml).expect("labels parse");
+            RowDecoder::new(&labels, &host).expect("decoders build")
+        };
+        assert!(row("- {name: a, size: 4, decoders: [{name: uint}, {name: static_map, static_map: {1: x}}]}\n- {name: b, size: 8, decoders: [{name: hex}]}").pure());
+        assert!(!row("- {name: a, size: 4, decoders: [{name: uint}]}\n- {name: i, size: 4, decoders: [{name: ifname}]}").pure(), "interfaces can be renamed");
+        assert!(!row("- {name: c, size: 8, decoders: [{name: cgroup}]}").pure());
+        assert!(
+            RowDecoder::zero_key().pure(),
+            "no labels, nothing to rename"
+        );
     }
 
     #[test]

@@ -11,6 +11,10 @@ const MAX_LABEL: usize = 63;
 pub struct Dname;
 
 impl Decoder for Dname {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let mut labels: Vec<&[u8]> = Vec::new();
         let mut rest = input;

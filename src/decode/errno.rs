@@ -7,6 +7,10 @@ use super::{parse_decimal, DecodeError, Decoded, Decoder};
 pub struct Errno(pub Names);
 
 impl Decoder for Errno {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let n = parse_decimal(input)?;
         Ok(match errno_name(n, self.0) {

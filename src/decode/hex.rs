@@ -5,6 +5,10 @@ use super::{DecodeError, Decoded, Decoder};
 pub struct Hex;
 
 impl Decoder for Hex {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = Vec::with_capacity(input.len() * 2);

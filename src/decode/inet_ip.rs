@@ -8,6 +8,10 @@ use super::{DecodeError, Decoded, Decoder};
 pub struct InetIp;
 
 impl Decoder for InetIp {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let text = if let Ok(v4) = <[u8; 4]>::try_from(input) {
             Ipv4Addr::from(v4).to_string()

@@ -56,6 +56,14 @@ pub enum DecodeError {
 /// mutability, because one decoder instance serves every row of a map.
 pub trait Decoder: Send + Sync {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError>;
+    /// Whether the output follows from the input bytes alone and can never
+    /// change for them: keys whose labels only such decoders produce are
+    /// never decoded again while they stay in the map. Decoders that look
+    /// things up on the host (cgroup paths, interface and disk names,
+    /// symbols, pods) are not, because what they name can be renamed.
+    fn pure(&self) -> bool {
+        false
+    }
 }
 
 /// Reads the native-endian integer of `N` bytes at the start of `input`.

@@ -38,6 +38,10 @@ impl Pci {
 }
 
 impl Decoder for Pci {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let num = parse_decimal(input)?;
         let text = match self.host.pci_ids.db() {

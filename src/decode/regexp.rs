@@ -33,6 +33,10 @@ impl Regexp {
 }
 
 impl Decoder for Regexp {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         for re in &self.patterns {
             if let Some(caps) = re.captures(input) {

@@ -38,6 +38,10 @@ impl StaticMap {
 }
 
 impl Decoder for StaticMap {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         if let Some(v) = self.table.get(input) {
             return Ok(Decoded::Value(v.clone()));

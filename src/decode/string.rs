@@ -5,6 +5,10 @@ use super::{DecodeError, Decoded, Decoder};
 pub struct Str;
 
 impl Decoder for Str {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let end = input.iter().position(|&b| b == 0).unwrap_or(input.len());
         let text = &input[..end];

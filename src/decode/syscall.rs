@@ -7,6 +7,10 @@ use super::{parse_decimal, DecodeError, Decoded, Decoder};
 pub struct Syscall(pub Names);
 
 impl Decoder for Syscall {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let nr = parse_decimal(input)?;
         Ok(match syscall_name(nr, self.0) {

@@ -16,6 +16,10 @@ impl Uint {
 }
 
 impl Decoder for Uint {
+    fn pure(&self) -> bool {
+        true
+    }
+
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let value = read_uint(input, self.order)?;
         Ok(Decoded::Value(value.to_string().into_bytes()))

@@ -9,7 +9,9 @@
 //! they heal when the thing they name appears. Even good rows are decoded
 //! again every `REDECODE_AFTER` to twice that many scrapes (spread by entry,
 //! so one scrape never re-decodes a whole map), so renames (an interface, a
-//! cgroup path reused) show up on keys that never go idle.
+//! cgroup path reused) show up on keys that never go idle; unless every
+//! decoder of the metric is pure (`Decoder::pure`), when nothing can be
+//! renamed and an unchanged map costs no decoding at all.
 
 use ahash::RandomState;
 use hashbrown::HashTable;
@@ -151,6 +153,8 @@ pub struct KeyCache {
     interner: Interner,
     generation: u32,
     max_idle: u32,
+    /// Rows cannot change for a key (pure decoders): no periodic re-decode.
+    pure: bool,
 }
 
 impl KeyCache {
@@ -167,7 +171,15 @@ impl KeyCache {
             interner: Interner::default(),
             generation: 0,
             max_idle: max_idle.max(1),
+            pure: false,
         }
+    }
+
+    /// For rows from pure decoders only: keys are decoded once while they
+    /// stay, not again every `REDECODE_AFTER` scrapes.
+    pub fn pure(mut self, pure: bool) -> Self {
+        self.pure = pure;
+        self
     }
 
     fn key_at(&self, idx: u32) -> &[u8] {
@@ -212,7 +224,7 @@ impl KeyCache {
         // together (every key of a new map) are re-decoded spread over
         // REDECODE_AFTER scrapes, not all in one.
         let period = REDECODE_AFTER + idx % REDECODE_AFTER;
-        if (entry.volatile && age != 0) || age >= period {
+        if (entry.volatile && age != 0) || (!self.pure && age >= period) {
             return None;
         }
         entry.last_seen = generation;
@@ -395,6 +407,20 @@ mod tests {
             None,
             "re-decoded after {REDECODE_AFTER} scrapes"
         );
+    }
+
+    #[test]
+    fn rows_of_pure_decoders_are_never_decoded_again_but_stand_ins_still_heal() {
+        let mut c = KeyCache::new(1000).pure(true);
+        c.put(b"k", 0, Some(("42".into(), 0)), false);
+        c.put(b"u", 1, Some(("unknown".into(), 0)), true);
+        c.end_scrape(2);
+        for _ in 0..4 * REDECODE_AFTER {
+            assert!(c.get(b"k", 0).is_some(), "kept as decoded");
+            assert_eq!(c.get(b"u", 1), None, "a stand-in is tried again");
+            c.put(b"u", 1, Some(("unknown".into(), 0)), true);
+            c.end_scrape(2);
+        }
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl MetricCollector {
         cache_max_idle: u32,
     ) -> Self {
         let label_names = rows.label_names().map(str::to_string).collect();
+        let pure = rows.pure();
         let cpu_names = (0..reader.ncpus()).map(|c| c.to_string()).collect();
         Self {
             id,
@@ -118,7 +119,7 @@ impl MetricCollector {
             reader,
             rows,
             label_names,
-            cache: KeyCache::new(cache_max_idle),
+            cache: KeyCache::new(cache_max_idle).pure(pure),
             split_cpus,
             acc: Vec::new(),
             seen: Vec::new(),
