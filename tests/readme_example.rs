@@ -22,8 +22,20 @@ fn block<'a>(readme: &'a str, after: &str, lang: &str) -> &'a str {
     &body[..body.find("```").expect("closing fence")]
 }
 
+/// The worked example counts this process's getpid calls exactly, and
+/// the other test calls getpid too (`scratch_dir` takes the pid): the two
+/// run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn readme_worked_example_runs_as_written() {
+    let _alone = one_at_a_time();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("read README.md");
     let dir = scratch_dir("readme");
@@ -76,6 +88,7 @@ fn readme_worked_example_runs_as_written() {
 
 #[test]
 fn readme_btf_example_runs_as_written() {
+    let _alone = one_at_a_time();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("read README.md");
     let dir = scratch_dir("readme-btf");
