@@ -12,49 +12,19 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/scale.rs"]
+mod scale;
 
 use std::time::{Duration, Instant};
 
 use ebpf_exporter::maps::{MapReader, Method, ReadPolicy};
 use libbpf_rs::{MapCore, MapHandle, MapType};
 
-const MAPS: [&str; 3] = ["sc_hash_total", "sc_percpu_total", "sc_lru_total"];
+use scale::{fill, MAPS};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-/// Fills `map` with keys `from..to`, value 1 (per CPU for per-CPU maps),
-/// in batches.
-fn fill(map: &MapHandle, from: u32, to: u32, ncpus: usize) {
-    use std::os::fd::{AsFd, AsRawFd};
-    let percpu = map.map_type().is_percpu();
-    let per_value = if percpu { ncpus } else { 1 };
-    let mut start = from;
-    while start < to {
-        let end = (start + 4096).min(to);
-        let keys: Vec<u32> = (start..end).collect();
-        let values: Vec<u64> = vec![1; keys.len() * per_value];
-        let mut count = keys.len() as u32;
-        let opts = libbpf_sys::bpf_map_batch_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-            ..Default::default()
-        };
-        // SAFETY: keys and values hold `count` keys and values of the map's
-        // sizes (u32 keys, u64 values repeated per CPU), and outlive the call.
-        let rc = unsafe {
-            libbpf_sys::bpf_map_update_batch(
-                map.as_fd().as_raw_fd(),
-                keys.as_ptr().cast(),
-                values.as_ptr().cast(),
-                &mut count,
-                &opts,
-            )
-        };
-        assert_eq!(rc, 0, "batch update: {}", std::io::Error::last_os_error());
-        start = end;
-    }
 }
 
 fn main() {
@@ -70,18 +40,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let dir = common::scratch_dir("bench-scaling");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    common::compile_bpf(
-        &root.join("benches/bpf/scale_maps.bpf.c"),
-        &dir.join("scale.bpf.o"),
-    );
-    let mut yaml = String::from("metrics:\n  counters:\n");
-    for m in MAPS {
-        yaml.push_str(&format!(
-            "    - name: {m}\n      help: scaling\n      labels:\n        - {{name: k, decoders: [{{name: uint}}]}}\n"
-        ));
-    }
-    std::fs::write(dir.join("scale.yaml"), yaml).expect("write");
+    scale::write_config(&dir);
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
     let handles: Vec<MapHandle> = MAPS.iter().map(|name| e.map_of("touch", name)).collect();
     let ncpus = ebpf_exporter::host::cpus::possible();

@@ -84,7 +84,17 @@ impl Running {
         args: &[&str],
         configure: impl FnOnce(&mut Command),
     ) -> Result<Running, String> {
-        let mut cmd = Command::new(BIN);
+        Self::try_start_binary(BIN, args, configure)
+    }
+
+    /// Like `try_start_with`, running the exporter binary at `bin` (another
+    /// build, for benches that compare builds).
+    pub fn try_start_binary(
+        bin: &str,
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Result<Running, String> {
+        let mut cmd = Command::new(bin);
         configure(&mut cmd);
         if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
             cmd.env("RUST_LOG", "info");

@@ -1,0 +1,57 @@
+//! The scaling benches' maps: a HASH, a PERCPU_HASH and an LRU_HASH of u32
+//! keys and u64 values (`benches/bpf/scale_maps.bpf.c`), each exported as a
+//! counter with one `uint` label, filled from user space.
+
+use std::path::Path;
+
+use libbpf_rs::{MapCore, MapHandle};
+
+pub const MAPS: [&str; 3] = ["sc_hash_total", "sc_percpu_total", "sc_lru_total"];
+
+/// Compiles the object into `dir` and writes its config beside it.
+pub fn write_config(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    super::common::compile_bpf(
+        &root.join("benches/bpf/scale_maps.bpf.c"),
+        &dir.join("scale.bpf.o"),
+    );
+    let mut yaml = String::from("metrics:\n  counters:\n");
+    for m in MAPS {
+        yaml.push_str(&format!(
+            "    - name: {m}\n      help: scaling\n      labels:\n        - {{name: k, decoders: [{{name: uint}}]}}\n"
+        ));
+    }
+    std::fs::write(dir.join("scale.yaml"), yaml).expect("write");
+}
+
+/// Fills `map` with keys `from..to`, value 1 (per CPU for per-CPU maps),
+/// in batches.
+pub fn fill(map: &MapHandle, from: u32, to: u32, ncpus: usize) {
+    use std::os::fd::{AsFd, AsRawFd};
+    let percpu = map.map_type().is_percpu();
+    let per_value = if percpu { ncpus } else { 1 };
+    let mut start = from;
+    while start < to {
+        let end = (start + 4096).min(to);
+        let keys: Vec<u32> = (start..end).collect();
+        let values: Vec<u64> = vec![1; keys.len() * per_value];
+        let mut count = keys.len() as u32;
+        let opts = libbpf_sys::bpf_map_batch_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+            ..Default::default()
+        };
+        // SAFETY: keys and values hold `count` keys and values of the map's
+        // sizes (u32 keys, u64 values repeated per CPU), and outlive the call.
+        let rc = unsafe {
+            libbpf_sys::bpf_map_update_batch(
+                map.as_fd().as_raw_fd(),
+                keys.as_ptr().cast(),
+                values.as_ptr().cast(),
+                &mut count,
+                &opts,
+            )
+        };
+        assert_eq!(rc, 0, "batch update: {}", std::io::Error::last_os_error());
+        start = end;
+    }
+}
