@@ -91,10 +91,13 @@ fn main() {
         .collect();
     ratios.sort_by(f64::total_cmp);
     for (name, i) in [("base", 0), ("var", 1)] {
+        let pid = builds[i].pid();
         println!(
-            "  {name}: wall median {:.2} ms, CPU per scrape {:.2} ms",
+            "  {name}: wall median {:.2} ms, CPU per scrape {:.2} ms, RSS {} MB now, {} MB peak",
             median(&wall[i]).as_secs_f64() * 1e3,
-            cpu[i] / scrapes as f64 * 1e3
+            cpu[i] / scrapes as f64 * 1e3,
+            common::rss_kib(pid, "VmRSS") / 1024,
+            common::rss_kib(pid, "VmHWM") / 1024
         );
     }
     println!(

@@ -4,7 +4,7 @@
 //! of that size, so each scrape also paid an munmap with its TLB shootdown
 //! across the threads that had touched it: about 5% of the exporter's CPU
 //! at 10k series. A chunk shared with the clients of a flight comes back
-//! here when the last of them has been sent it, and a few are kept.
+//! here when the last of them has been sent it, and up to `keep` are kept.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

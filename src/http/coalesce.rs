@@ -34,8 +34,11 @@ use crate::exporter::Exporter;
 
 /// Text chunk size of a streamed scrape.
 const CHUNK: usize = 256 * 1024;
-/// Chunk buffers kept between scrapes: a steady 10k-series scrape uses 2.
-const KEEP_CHUNKS: usize = 4;
+/// Chunk buffers kept between scrapes, at most (4 MiB). A scrape keeps
+/// only as many as it had in use at once: 2 at 10k series, 13 at 100k,
+/// where keeping 4 instead left 9 to be faulted in anew every scrape (4.5%
+/// more CPU in the `builds` bench, for the same peak RSS).
+const KEEP_CHUNKS: usize = 16;
 /// Bytes a flight keeps for late joiners before it stops taking them.
 const RETAIN: usize = 8 * 1024 * 1024;
 
