@@ -282,11 +282,12 @@ impl Exporter {
         }
     }
 
-    /// The scrape loop with maps read one ahead on a second thread: while
+    /// Collects every config's collectors into `out`, in scrape order.
+    /// With `read_ahead`, maps are read one ahead on a second thread: while
     /// a collector decodes and encodes, the next one's map is read, so on
     /// a machine with a core to spare a scrape costs about its map reads
     /// plus the last collector's work, not the sum of all of it.
-    fn collect_reading_ahead(&mut self, out: &mut TextWriter) {
+    fn collect_all(&mut self, out: &mut TextWriter, read_ahead: bool) {
         let self_metrics = &self.self_metrics;
         let mut order = Vec::new();
         let mut all = Vec::new();
@@ -300,6 +301,10 @@ impl Exporter {
             order.push((name as &String, failures, collectors.len()));
             all.extend(collectors.iter_mut());
         }
+        if !read_ahead {
+            collect_configs(order, all.into_iter(), self_metrics, out);
+            return;
+        }
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel::<&mut Box<dyn Collector>>();
             scope.spawn(move || {
@@ -310,20 +315,7 @@ impl Exporter {
                     }
                 }
             });
-            let mut ready = rx.iter();
-            for (name, failures, count) in order {
-                let started = std::time::Instant::now();
-                for _ in 0..count {
-                    // None only if the reading thread panicked; the scope
-                    // passes its panic on.
-                    let Some(collector) = ready.next() else {
-                        return;
-                    };
-                    let collected = collector.collect(out);
-                    self_metrics.observe(name, collector.id(), &collected);
-                }
-                finish_config(self_metrics, name, failures, started);
-            }
+            collect_configs(order, rx.iter(), self_metrics, out);
         });
     }
 
@@ -360,24 +352,7 @@ impl Exporter {
             .flat_map(|c| &c.collectors)
             .map(|c| c.last_entries())
             .sum();
-        if collectors >= 2 && entries >= READ_AHEAD_FROM {
-            self.collect_reading_ahead(&mut out);
-        } else {
-            for config in &mut self.configs {
-                let started = std::time::Instant::now();
-                for collector in &mut config.collectors {
-                    let collected = collector.collect(&mut out);
-                    self.self_metrics
-                        .observe(&config.name, collector.id(), &collected);
-                }
-                finish_config(
-                    &self.self_metrics,
-                    &config.name,
-                    &mut config.failures,
-                    started,
-                );
-            }
-        }
+        self.collect_all(&mut out, collectors >= 2 && entries >= READ_AHEAD_FROM);
         self.self_metrics.collect(&mut out);
         let spans = self.spans.snapshot();
         if !spans.is_empty() {
@@ -399,6 +374,29 @@ impl Exporter {
         let text = out.finish();
         self.last_len = streamed + text.len();
         text
+    }
+}
+
+/// Collects each config's `count` collectors, taken in scrape order from
+/// `collectors`, then records the config's helper failures and scrape time.
+fn collect_configs<'c>(
+    order: Vec<(&String, &mut Option<UpdateFailures>, usize)>,
+    mut collectors: impl Iterator<Item = &'c mut Box<dyn Collector>>,
+    self_metrics: &SelfMetrics,
+    out: &mut TextWriter,
+) {
+    for (name, failures, count) in order {
+        let started = std::time::Instant::now();
+        for _ in 0..count {
+            // None only if the reading thread panicked; the scope passes
+            // its panic on.
+            let Some(collector) = collectors.next() else {
+                return;
+            };
+            let collected = collector.collect(out);
+            self_metrics.observe(name, collector.id(), &collected);
+        }
+        finish_config(self_metrics, name, failures, started);
     }
 }
 
