@@ -88,8 +88,8 @@ impl TextWriter {
         if self.buf.len() < self.spill_at {
             return;
         }
-        let next = self.pool.as_ref().map(|p| p.take()).unwrap_or_default();
         if let Some(spill) = &mut self.spill {
+            let next = self.pool.as_ref().map(|p| p.take()).unwrap_or_default();
             self.spilled += self.buf.len();
             spill(std::mem::replace(&mut self.buf, next));
         }

@@ -369,7 +369,6 @@ impl SelfMetrics {
             .set(stats.cached_keys as i64);
     }
 
-    /// Sets a map's failed inserts to `total`, as the BPF side counts them.
     /// What this scrape spent on one config, so an expensive config is
     /// found by its name, not by elimination.
     pub fn scrape_took(&self, config: &str, took: std::time::Duration) {
@@ -378,6 +377,7 @@ impl SelfMetrics {
             .set(took.as_secs_f64());
     }
 
+    /// Sets a map's failed inserts to `total`, as the BPF side counts them.
     pub fn update_failures(&self, config: &str, map: &str, total: u64) {
         let c = self.map_update_failures.with_label_values(&[config, map]);
         c.inc_by(total.saturating_sub(c.get()));
