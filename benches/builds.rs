@@ -16,8 +16,6 @@ mod common;
 #[path = "support/scale.rs"]
 mod scale;
 
-use std::time::Duration;
-
 use libbpf_rs::MapHandle;
 
 fn arg(name: &str) -> Option<String> {
@@ -79,11 +77,6 @@ fn main() {
             wall[i].push(took);
         }
     }
-    let median = |v: &[Duration]| {
-        let mut v = v.to_vec();
-        v.sort();
-        v[v.len() / 2]
-    };
     let mut ratios: Vec<f64> = wall[1]
         .iter()
         .zip(&wall[0])
@@ -94,7 +87,7 @@ fn main() {
         let pid = builds[i].pid();
         println!(
             "  {name}: wall median {:.2} ms, CPU per scrape {:.2} ms, RSS {} MB now, {} MB peak",
-            median(&wall[i]).as_secs_f64() * 1e3,
+            common::median(wall[i].clone()).as_secs_f64() * 1e3,
             cpu[i] / scrapes as f64 * 1e3,
             common::rss_kib(pid, "VmRSS") / 1024,
             common::rss_kib(pid, "VmHWM") / 1024

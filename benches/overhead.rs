@@ -49,11 +49,6 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 /// Makes sure tracefs is mounted: libbpf resolves syscall tracepoints there.
 fn ensure_tracefs() {
     if Path::new("/sys/kernel/tracing/events/syscalls").exists()
@@ -311,7 +306,7 @@ impl Job {
 
     /// Median of the paired differences: the cost the program adds per op.
     fn delta(&self) -> f64 {
-        median(self.deltas())
+        common::median(self.deltas())
     }
 
     /// Half the interquartile range of the paired differences.
@@ -714,7 +709,7 @@ fn main() {
             "raw_tp +ns"
         );
         println!("{}", "-".repeat(36 + 18 + 3 * 14 + 12));
-        let base = median(getpid_base);
+        let base = common::median(getpid_base);
         println!(
             "{:<36} | {:>18.1} | {:>14} | {:>14.1} | {:>14}",
             "no program", base, "-", base, "-"
@@ -724,7 +719,7 @@ fn main() {
                 .find(|j| j.row == row && j.column == col)
                 .map(|j| {
                     (
-                        format!("{:.1}", median(j.with.clone())),
+                        format!("{:.1}", common::median(j.with.clone())),
                         format!("{:+.1}", j.delta()),
                     )
                 })
@@ -752,7 +747,7 @@ fn main() {
         if !noise.is_empty() {
             println!(
                 "noise: half the interquartile range of the paired differences, median over variants: {:.1} ns",
-                median(noise)
+                common::median(noise)
             );
         }
         println!(
@@ -842,14 +837,14 @@ fn main() {
         );
         println!("{}", "-".repeat(16 + 40 + 34 + 8 + 8 + 7 + 5 + 9 + 6 + 24));
         for j in shipped {
-            let events = median(j.events.clone()).max(1.0);
+            let events = common::median(j.events.clone()).max(1.0);
             println!(
                 "{:<16} | {:<40} | {:<34} | {:>8.1} | {:>8.1} | {:>+7.1} | {:>5.2} | {:>+9.1} | {:>6.1}",
                 j.row,
                 j.column,
                 j.workload.describe(),
-                median(j.base.clone()),
-                median(j.with.clone()),
+                common::median(j.base.clone()),
+                common::median(j.with.clone()),
                 j.delta(),
                 events,
                 j.delta() / events,

@@ -22,11 +22,6 @@ use libbpf_rs::{MapCore, MapHandle, MapType};
 
 use scale::{fill, MAPS};
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     ebpf_exporter::object::libbpf_log::install();
     // SAFETY: a plain getter.
@@ -165,8 +160,14 @@ fn main() {
             }
         }
         for (i, (b, it)) in per_map_times.into_iter().enumerate() {
-            let it = (!it.is_empty()).then(|| median(it));
-            methods.push((MAPS[i].to_string(), per_map as usize, median(b), it, None));
+            let it = (!it.is_empty()).then(|| common::median(it));
+            methods.push((
+                MAPS[i].to_string(),
+                per_map as usize,
+                common::median(b),
+                it,
+                None,
+            ));
         }
         methods.push(array_methods(per_map, ncpus, rounds));
         // Each round's floor and scrape run back to back, so the ratio of
@@ -180,7 +181,7 @@ fn main() {
         ratios.sort_by(f64::total_cmp);
         inside.sort_by(|a, b| a.1.total_cmp(&b.1));
         let (inside, inside_ratio) = inside[inside.len() / 2];
-        let (floor, scrape) = (median(floor), median(scrape));
+        let (floor, scrape) = (common::median(floor), common::median(scrape));
         let per = scrape.as_nanos() as f64 / series as f64;
         let first = *first_per_entry.get_or_insert(per);
         println!(
@@ -285,8 +286,8 @@ fn array_methods(
     (
         "ARRAY (mmapable)".to_string(),
         n as usize,
-        median(tb),
-        (!ti.is_empty()).then(|| median(ti)),
-        Some(median(tm)),
+        common::median(tb),
+        (!ti.is_empty()).then(|| common::median(ti)),
+        Some(common::median(tm)),
     )
 }

@@ -29,11 +29,6 @@ struct BenchMap {
     reader: MapReader,
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn fmt_ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -237,11 +232,11 @@ fn main() {
         }
     }
     let (floor, iter, bpftool, scrape, scrape10) = (
-        median(floor),
-        median(iter),
-        median(bpftool),
-        median(scrape),
-        median(scrape10),
+        common::median(floor),
+        common::median(iter),
+        common::median(bpftool),
+        common::median(scrape),
+        common::median(scrape10),
     );
     let rss = rss_kib(pid, "VmRSS:");
     let hwm = rss_kib(pid, "VmHWM:");
@@ -262,7 +257,7 @@ fn main() {
         std::hint::black_box(w.finish());
         enc.push(t.elapsed());
     }
-    let enc = median(enc);
+    let enc = common::median(enc);
 
     // Start-up of the built-in default set, from exec to serving.
     let mut startup = Vec::new();
@@ -272,7 +267,7 @@ fn main() {
         startup.push(t.elapsed());
         drop(e);
     }
-    let startup = median(startup);
+    let startup = common::median(startup);
 
     let ratio = |d: Duration| d.as_secs_f64() / floor.as_secs_f64();
     println!("ebpf-exporter scrape benchmark: {} maps, {entries} entries, {series} series, {ncpus} possible CPUs, {rounds} rounds (medians)", maps.len());

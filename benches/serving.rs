@@ -12,24 +12,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-/// The process's CPU seconds so far (user + system).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    // SAFETY: sysconf takes no pointers.
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let n = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (n(11) + n(12)) / tick
-}
-
 /// `clients` scrapers, each making `per_client` gzip scrapes paced over
 /// about `span`, all in step (`spread` false: Prometheus replicas that
 /// happen to align) or at phases spread over the interval; the exporter's
@@ -41,7 +23,7 @@ fn cpu_total(
     span: Duration,
     spread: bool,
 ) -> f64 {
-    let before = cpu_seconds(e.pid());
+    let before = common::process_cpu_secs(e.pid());
     let gap = span / per_client as u32;
     let start = Instant::now();
     let threads: Vec<_> = (0..clients)
@@ -67,7 +49,7 @@ fn cpu_total(
     for t in threads {
         t.join().expect("client");
     }
-    cpu_seconds(e.pid()) - before
+    common::process_cpu_secs(e.pid()) - before
 }
 
 /// One scraper at a rate against 50 scrapers sharing that same total rate,
@@ -100,11 +82,11 @@ fn hundred_thousand_series() {
         split.push(cpu_total(&e, 40, 1, span, true));
         step.push(cpu_total(&e, 50, 40, span, false));
     }
-    let med = |mut v: Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
-    let (alone, split, step) = (med(alone), med(split), med(step));
+    let (alone, split, step) = (
+        common::median(alone),
+        common::median(split),
+        common::median(step),
+    );
     println!(
         "  100k series, 10 req/s in all over {}s: 1 scraper {:.2} s CPU; 40 scrapers at spread phases {:.2} s ({:.2}x); 50 in step at 10 req/s each (50x the rate) {:.2} s ({:.2}x)",
         span.as_secs(),
@@ -158,18 +140,18 @@ fn main() {
         step.push(cpu_total(&e, 50, per_client, span, false));
         spread.push(cpu_total(&e, 50, per_client, span, true));
     }
-    let med = |mut v: Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
     // The same total rate, split over 50 scrapers: concurrency alone.
     let (mut alone, mut split) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         alone.push(cpu_total(&e, 1, 100, span, false));
         split.push(cpu_total(&e, 50, 2, span, true));
     }
-    let (one, step, spread) = (med(one), med(step), med(spread));
-    let (alone, split) = (med(alone), med(split));
+    let (one, step, spread) = (
+        common::median(one),
+        common::median(step),
+        common::median(spread),
+    );
+    let (alone, split) = (common::median(alone), common::median(split));
     println!(
         "serving benchmark: all {} shipped configs, {size} byte scrape, gzip",
         all.len()

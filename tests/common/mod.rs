@@ -583,6 +583,12 @@ pub fn test_run(fd: &std::os::fd::OwnedFd) {
     );
 }
 
+/// The median of benchmark samples (the upper one of an even count).
+pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
 /// Pins the calling thread to `cpu`.
 pub fn pin_to_cpu(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it, and the
