@@ -18,12 +18,20 @@
 //! medians. The loop is pinned to one CPU and timed by its thread's CPU time,
 //! not wall time, so time spent preempted by other work does not count.
 //!
+//! The contention table counts one key from every CPU: the getpid loop runs
+//! on one thread (on each of two CPUs in turn) and on two threads at once,
+//! with and without the program, against one loaded object per round and in
+//! an order symmetric in time. Its ratio is the median of the rounds' own
+//! 2-thread/1-thread ratios, so drift between rounds does not enter it.
+//!
 //! Run as root: `cargo bench --bench overhead`. Options after `--`:
 //! `--rounds N` (7), `--calls N` getpid calls per measurement (1M; the kill
-//! loop and the ping-pong scale from it), `--cpu N` (the last CPU),
+//! loop and the ping-pong scale from it), `--contention-rounds N` (31) and
+//! `--contention-calls N` (calls / 4), `--cpu N` (the last CPU),
 //! `--only WORD` (rows or hooks containing WORD), `--verbose` (every sample),
 //! `--prog-stats` (one extra pass with the kernel's BPF stats on, printing
-//! each program's own run time per run).
+//! each program's own run time per run), `--object PATH --program
+//! NAME[,NAME]` (a program of your own in the contention table).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -77,9 +85,6 @@ enum Workload {
     /// A one-byte round trip between two threads on the same CPU through two
     /// pipes: about two context switches and wakeups per op.
     PingPong,
-    /// The getpid loop in two threads at once, each pinned to its own CPU:
-    /// whether a counter's cost grows when CPUs hit the same key together.
-    Getpid2,
 }
 
 impl Workload {
@@ -88,7 +93,6 @@ impl Workload {
             Workload::Getpid => "getpid() loop",
             Workload::Kill => "kill(self, ignored SIGUSR1) loop",
             Workload::PingPong => "pipe ping-pong, 2 threads on 1 CPU",
-            Workload::Getpid2 => "getpid() loop in 2 threads on 2 CPUs",
         }
     }
 }
@@ -183,14 +187,14 @@ fn ping_pong(warm: u64, n: u64) -> (f64, u64) {
     (cpu + their_cpu, mine + theirs)
 }
 
-/// Two threads, pinned to the bench CPU and the one below it, each running
-/// `n` getpid calls at the same moment; CPU ns per call over both.
-fn getpid_pair(n: u64) -> f64 {
-    let cpu: usize = arg("--cpu", 0).max(1);
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
-    let threads: Vec<_> = [cpu, cpu - 1]
-        .into_iter()
-        .map(|c| {
+/// The getpid loop on each of `cpus` at once, one thread pinned to each,
+/// `n` calls per thread after a warm-up, all starting together; thread CPU
+/// ns per call over all of them.
+fn getpid_on(cpus: &[usize], n: u64) -> f64 {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(cpus.len()));
+    let threads: Vec<_> = cpus
+        .iter()
+        .map(|&c| {
             let barrier = std::sync::Arc::clone(&barrier);
             std::thread::spawn(move || {
                 common::pin_to_cpu(c);
@@ -206,14 +210,13 @@ fn getpid_pair(n: u64) -> f64 {
         .into_iter()
         .map(|t| t.join().expect("getpid thread"))
         .sum();
-    total / (2 * n) as f64
+    total / (cpus.len() as u64 * n) as f64
 }
 
 /// Runs the workload once untimed (warm-up) and once timed; CPU ns per op,
 /// and for the ping-pong the context switches per op.
 fn run(w: Workload, n: u64) -> (f64, f64) {
     match w {
-        Workload::Getpid2 => (getpid_pair(n), 1.0),
         Workload::Getpid | Workload::Kill => {
             let f = if w == Workload::Getpid {
                 getpid_loop
@@ -515,51 +518,100 @@ fn jobs() -> Vec<Job> {
             &["cgroup_cpu_switch"],
             Skip,
         ),
-        // Contention: one key counted from two CPUs at once.
-        Job::new(
+    ]
+}
+
+// --- contention ----------------------------------------------------------
+
+/// A program that counts one key from every CPU, timed with one thread and
+/// with two threads on two CPUs.
+struct Contended {
+    row: &'static str,
+    source: Source,
+    progs: &'static [&'static str],
+    check: Check,
+    /// Per round: ns the program adds per call with one thread at a time
+    /// (on each of the two CPUs in turn, averaged) ...
+    one: Vec<f64>,
+    /// ... and with both threads at once, and the ratio of the two.
+    two: Vec<f64>,
+    ratio: Vec<f64>,
+    /// Per round: the bare loop's ns per call with two threads over one.
+    /// When both vCPUs are busy a VM's host may run each of them slower
+    /// (SMT siblings, frequency), which stretches every instruction,
+    /// program or not; this is that stretch.
+    speed: Vec<f64>,
+}
+
+impl Contended {
+    fn new(
+        row: &'static str,
+        source: Source,
+        progs: &'static [&'static str],
+        check: Check,
+    ) -> Contended {
+        Contended {
+            row,
+            source,
+            progs,
+            check,
+            one: Vec::new(),
+            two: Vec::new(),
+            ratio: Vec::new(),
+            speed: Vec::new(),
+        }
+    }
+
+    /// One round. The 1-thread figure runs on each of the two CPUs the
+    /// 2-thread figure uses, so both cover the same CPUs (CPU 0 takes most
+    /// interrupts here). Everything is measured against the same loaded
+    /// object, in the order base 1, base 2, with 2, with 1, with 1, with 2,
+    /// base 2, base 1: symmetric in time, so a linear drift in machine
+    /// speed over the round cancels out of both differences instead of
+    /// landing in their ratio.
+    fn round(&mut self, bench_obj: &Path, n: u64, cpus: [usize; 2]) {
+        let obj = open_load(self.source, bench_obj, self.progs);
+        let one = || (getpid_on(&cpus[..1], n) + getpid_on(&cpus[1..], n)) / 2.0;
+        let two = || getpid_on(&cpus, n);
+        let (b1, b2) = (one(), two());
+        let links = attach(&obj, self.progs);
+        let (w2, w1) = (two(), one());
+        let (w1b, w2b) = (one(), two());
+        drop(links);
+        let (b2b, b1b) = (two(), one());
+        let d1 = (w1 + w1b - b1 - b1b) / 2.0;
+        let d2 = (w2 + w2b - b2 - b2b) / 2.0;
+        if let Check::Sum(m) = self.check {
+            // 2 × (one thread on each CPU) + 2 × (two threads): 8n calls.
+            let seen = map_sum(&obj, m, |_| true);
+            assert!(
+                seen >= 8 * n,
+                "{}: the program recorded {seen} events for {} calls",
+                self.row,
+                8 * n
+            );
+        }
+        self.one.push(d1);
+        self.two.push(d2);
+        self.ratio.push(d2 / d1.max(0.1));
+        self.speed.push((b2 + b2b) / (b1 + b1b));
+    }
+}
+
+fn contended() -> Vec<Contended> {
+    use Check::*;
+    use Source::*;
+    vec![
+        Contended::new(
             "shared hash, atomic add",
-            "1 thread",
-            Getpid,
             Bench,
             &["raw_shared"],
             Sum("ovh_shared"),
         ),
-        Job::new(
-            "shared hash, atomic add",
-            "2 threads",
-            Getpid2,
-            Bench,
-            &["raw_shared"],
-            Skip,
-        ),
-        Job::new(
-            "per-CPU hash (ee_percpu_add)",
-            "1 thread",
-            Getpid,
-            Bench,
-            &["raw_percpu"],
-            Skip,
-        ),
-        Job::new(
-            "per-CPU hash (ee_percpu_add)",
-            "2 threads",
-            Getpid2,
-            Bench,
-            &["raw_percpu"],
-            Skip,
-        ),
-        Job::new(
-            "empty raw_tp",
-            "2 threads",
-            Getpid2,
-            Bench,
-            &["raw_empty"],
-            Skip,
-        ),
-        Job::new(
+        Contended::new("per-CPU hash (ee_percpu_add)", Bench, &["raw_percpu"], Skip),
+        Contended::new("empty raw_tp", Bench, &["raw_empty"], Skip),
+        Contended::new(
             "syscalls (shipped)",
-            "2 threads",
-            Getpid2,
             Shipped("syscalls"),
             &["syscalls_enter"],
             Skip,
@@ -567,14 +619,10 @@ fn jobs() -> Vec<Job> {
     ]
 }
 
-/// The contention rows, printed in their own table.
-fn is_contention(j: &Job) -> bool {
-    matches!(j.column, "1 thread" | "2 threads")
-}
-
 /// `--object PATH --program NAME[,NAME]`: the user's programs, attached as
-/// their sections say, on the getpid loop, one thread and two.
-fn external_jobs() -> Vec<Job> {
+/// their sections say, in the contention table (one thread and two) beside
+/// ours.
+fn external() -> Vec<Contended> {
     let path: String = arg("--object", String::new());
     if path.is_empty() {
         return Vec::new();
@@ -589,24 +637,7 @@ fn external_jobs() -> Vec<Job> {
             .into_boxed_slice(),
     );
     let row: &'static str = Box::leak(format!("{path}: {names}").into_boxed_str());
-    vec![
-        Job::new(
-            row,
-            "1 thread",
-            Workload::Getpid,
-            Source::External,
-            progs,
-            Check::Skip,
-        ),
-        Job::new(
-            row,
-            "2 threads",
-            Workload::Getpid2,
-            Source::External,
-            progs,
-            Check::Skip,
-        ),
-    ]
+    vec![Contended::new(row, Source::External, progs, Check::Skip)]
 }
 
 fn main() {
@@ -636,11 +667,24 @@ fn main() {
     unsafe { libc::signal(libc::SIGUSR1, libc::SIG_IGN) };
 
     let mut jobs = jobs();
-    jobs.extend(external_jobs());
+    let mut contention = contended();
+    contention.extend(external());
     // `--only WORD`: just the rows or programs containing WORD.
     let only: String = arg("--only", String::new());
     jobs.retain(|j| j.row.contains(only.as_str()) || j.column.contains(only.as_str()));
-    assert!(!jobs.is_empty(), "--only {only} matches nothing");
+    contention.retain(|c| c.row.contains(only.as_str()));
+    assert!(
+        !jobs.is_empty() || !contention.is_empty(),
+        "--only {only} matches nothing"
+    );
+    // The contention table needs two CPUs: the bench CPU and the one below.
+    let pair = if cpu >= 1 {
+        Some([cpu, cpu - 1])
+    } else if ncpus >= 2 {
+        Some([cpu, cpu + 1])
+    } else {
+        None
+    };
 
     for round in 0..rounds {
         let len = jobs.len();
@@ -648,7 +692,7 @@ fn main() {
         for step in 0..len {
             let job = &mut jobs[(round * 3 + step) % len];
             let n = match job.workload {
-                Workload::Getpid | Workload::Getpid2 => calls,
+                Workload::Getpid => calls,
                 Workload::Kill => kills,
                 Workload::PingPong => trips,
             };
@@ -657,6 +701,19 @@ fn main() {
             job.base.push(base);
             job.events.push(events);
             job.with.push(with);
+        }
+    }
+    // Contention rounds are shorter and many more: every round yields its
+    // own ratio, and a median of many short ratios rides out the bursts of
+    // host noise that a few long ones catch.
+    let contention_rounds: usize = arg("--contention-rounds", 31);
+    let contention_calls: u64 = arg("--contention-calls", calls / 4);
+    if let Some(cpus) = pair {
+        for round in 0..contention_rounds {
+            let len = contention.len();
+            for step in 0..len {
+                contention[(round + step) % len].round(&bench_obj, contention_calls, cpus);
+            }
         }
     }
 
@@ -726,10 +783,7 @@ fn main() {
                 .unwrap_or(("-".into(), "-".into()))
         };
         let mut rows: Vec<&str> = Vec::new();
-        for j in jobs
-            .iter()
-            .filter(|j| matches!(j.source, Source::Bench) && !is_contention(j))
-        {
+        for j in jobs.iter().filter(|j| matches!(j.source, Source::Bench)) {
             if !rows.contains(&j.row) {
                 rows.push(j.row);
             }
@@ -758,58 +812,62 @@ fn main() {
 
     // Contention: the cost per event with one thread and with two threads
     // on two CPUs counting the same key, and their ratio.
-    let contention: Vec<&Job> = jobs.iter().filter(|j| is_contention(j)).collect();
     if !contention.is_empty() {
-        println!(
-            "{:<44} | {:>14} | {:>14} | {:>10}",
-            "same key from every CPU (raw_tp, getpid)", "1 thread +ns", "2 threads +ns", "2 / 1"
-        );
-        println!("{}", "-".repeat(44 + 14 + 14 + 10 + 9));
-        let mut rows: Vec<&str> = Vec::new();
-        for j in &contention {
-            if !rows.contains(&j.row) {
-                rows.push(j.row);
+        match pair {
+            None => {
+                println!("contention: not measurable, this machine has {ncpus} CPU (it needs two)")
+            }
+            Some([a, b]) => {
+                println!(
+                    "same key from every CPU: getpid loop, 1 thread (on CPU {a}, then on CPU {b}) and 2 threads (CPUs {a} and {b} at once);"
+                );
+                println!(
+                    "{contention_rounds} rounds of {contention_calls} calls per thread and measurement; +ns: median over rounds; 2 / 1: median over rounds of that round's ratio (its range)"
+                );
+                println!(
+                    "bare loop 2 / 1: the loop's own ns per call with two threads over one, that round; 2 / 1 over bare: their quotient"
+                );
+                println!(
+                    "{:<44} | {:>12} | {:>13} | {:>20} | {:>14} | {:>16}",
+                    "program (ours: raw_tp/sys_enter)",
+                    "1 thread +ns",
+                    "2 threads +ns",
+                    "2 / 1 (range)",
+                    "bare loop 2/1",
+                    "2 / 1 over bare"
+                );
+                println!("{}", "-".repeat(44 + 12 + 13 + 20 + 14 + 16 + 15));
+                let spread = |v: &[f64]| {
+                    let mut v = v.to_vec();
+                    v.sort_by(|a, b| a.total_cmp(b));
+                    format!(
+                        "{:.2}x ({:.2}-{:.2})",
+                        common::median(v.clone()),
+                        v[0],
+                        v[v.len() - 1]
+                    )
+                };
+                for c in &contention {
+                    let over: Vec<f64> = c.ratio.iter().zip(&c.speed).map(|(r, s)| r / s).collect();
+                    println!(
+                        "{:<44} | {:>+12.1} | {:>+13.1} | {:>20} | {:>13.2}x | {:>15.2}x",
+                        c.row,
+                        common::median(c.one.clone()),
+                        common::median(c.two.clone()),
+                        spread(&c.ratio),
+                        common::median(c.speed.clone()),
+                        common::median(over)
+                    );
+                }
             }
         }
-        let one_empty = jobs
-            .iter()
-            .find(|j| j.row == "empty program" && j.column == "raw")
-            .map(Job::delta);
-        for row in rows {
-            let get = |col: &str| {
-                contention
-                    .iter()
-                    .find(|j| j.row == row && j.column == col)
-                    .map(|j| j.delta())
-            };
-            // The shipped program and the empty one are measured on one
-            // thread in the tables above.
-            let one = get("1 thread").or_else(|| match row {
-                "empty raw_tp" => one_empty,
-                "syscalls (shipped)" => jobs
-                    .iter()
-                    .find(|j| j.row == "syscalls" && j.column == "raw_tp/sys_enter")
-                    .map(Job::delta),
-                _ => None,
-            });
-            let two = get("2 threads");
-            let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:+.1}"));
-            let ratio = match (one, two) {
-                (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
-                _ => "-".into(),
-            };
-            println!(
-                "{row:<44} | {:>14} | {:>14} | {ratio:>10}",
-                cell(one),
-                cell(two)
-            );
-        }
-        if let (Some(e), Some(s)) = (
-            one_empty,
-            jobs.iter()
-                .find(|j| j.row == "syscalls" && j.column == "raw_tp/sys_enter")
-                .map(Job::delta),
-        ) {
+        let one_thread = |row: &str| {
+            contention
+                .iter()
+                .find(|c| c.row == row && !c.one.is_empty())
+                .map(|c| common::median(c.one.clone()))
+        };
+        if let (Some(e), Some(s)) = (one_thread("empty raw_tp"), one_thread("syscalls (shipped)")) {
             println!(
                 "syscalls (raw_tp/sys_enter) vs an empty raw_tp program, 1 thread: {:.2}x",
                 s / e.max(0.1)
@@ -820,7 +878,7 @@ fn main() {
 
     let shipped: Vec<&Job> = jobs
         .iter()
-        .filter(|j| matches!(j.source, Source::Shipped(_)) && !is_contention(j))
+        .filter(|j| matches!(j.source, Source::Shipped(_)))
         .collect();
     if !shipped.is_empty() {
         println!(
@@ -871,7 +929,7 @@ fn main() {
         );
         for job in &jobs {
             let n = match job.workload {
-                Workload::Getpid | Workload::Getpid2 => calls,
+                Workload::Getpid => calls,
                 Workload::Kill => kills,
                 Workload::PingPong => trips,
             };
