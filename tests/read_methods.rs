@@ -132,6 +132,57 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
             _ => {}
         }
     }
+
+    // The maps hold over 2048 entries in several collectors, so on two CPUs
+    // every exporter above read them one ahead on a second thread. One held
+    // to a single CPU reads them in turn, and serves the same bytes.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cpus >= 2,
+        "comparing read-ahead with reads in turn needs two CPUs, this machine gives {cpus}"
+    );
+    let one_cpu = Running::try_start_with(
+        &[
+            &format!("--config.dir={}", dir.display()),
+            "--maps.read-method=batch",
+        ],
+        |cmd| {
+            use std::os::unix::process::CommandExt;
+            cmd.env("RUST_LOG", "debug");
+            // SAFETY: between fork and exec the closure only makes one
+            // syscall on a set it owns, and allocates nothing.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(0, &mut set);
+                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        },
+    )
+    .unwrap_or_else(|log| panic!("exporter on one CPU did not start: {log}"));
+    for round in 0..3 {
+        let body = families(&one_cpu.get("/metrics").text());
+        assert!(
+            body == reference,
+            "scrape {round} on one CPU serves other bytes than with read-ahead:\n{}",
+            first_difference(&reference, &body)
+        );
+    }
+    let (_, log) = one_cpu.stop();
+    assert!(
+        log.contains("scrapes read maps in turn: one CPU to run on, so no read-ahead thread"),
+        "{log}"
+    );
+    let (_, log) = batch.stop();
+    assert!(
+        log.contains("scrapes read maps ahead on a second thread"),
+        "{log}"
+    );
 }
 
 fn first_difference(want: &str, got: &str) -> String {

@@ -171,6 +171,24 @@ pub struct Exporter {
     /// Size of the previous scrape, so the next buffer is allocated once.
     last_len: usize,
     spans: Arc<SpanStats>,
+    /// Whether this process may run on more than one CPU (its affinity and
+    /// its cgroup's CPU quota, as the standard library reads them). With
+    /// one, a read-ahead thread has nothing to overlap with and only adds
+    /// a thread and two hand-offs to every scrape. Read once: a pod's CPU
+    /// limit rarely changes under a running process.
+    spare_cpu: bool,
+    /// How the last scrape read its maps, so each change is logged once.
+    read_mode: Option<ReadMode>,
+}
+
+/// How a scrape reads its maps: in turn, or one ahead on a second thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadMode {
+    /// Too few entries or collectors for a second thread to pay.
+    InTurn,
+    /// Large enough, but this process has one CPU to run on.
+    InTurnOneCpu,
+    Ahead,
 }
 
 impl Exporter {
@@ -183,6 +201,8 @@ impl Exporter {
             self_metrics: SelfMetrics::new(),
             last_len: 0,
             spans,
+            spare_cpu: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            read_mode: None,
         }
     }
 
@@ -352,7 +372,27 @@ impl Exporter {
             .flat_map(|c| &c.collectors)
             .map(|c| c.last_entries())
             .sum();
-        self.collect_all(&mut out, collectors >= 2 && entries >= READ_AHEAD_FROM);
+        let mode = match (
+            collectors >= 2 && entries >= READ_AHEAD_FROM,
+            self.spare_cpu,
+        ) {
+            (false, _) => ReadMode::InTurn,
+            (true, false) => ReadMode::InTurnOneCpu,
+            (true, true) => ReadMode::Ahead,
+        };
+        if self.read_mode != Some(mode) {
+            self.read_mode = Some(mode);
+            match mode {
+                ReadMode::InTurn => log::debug!("scrapes read maps in turn"),
+                ReadMode::InTurnOneCpu => log::debug!(
+                    "scrapes read maps in turn: one CPU to run on, so no read-ahead thread ({entries} entries)"
+                ),
+                ReadMode::Ahead => {
+                    log::debug!("scrapes read maps ahead on a second thread ({entries} entries)")
+                }
+            }
+        }
+        self.collect_all(&mut out, mode == ReadMode::Ahead);
         self.self_metrics.collect(&mut out);
         let spans = self.spans.snapshot();
         if !spans.is_empty() {
