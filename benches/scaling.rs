@@ -33,7 +33,7 @@ fn main() {
         .skip_while(|a| a != "--rounds")
         .nth(1)
         .and_then(|v| v.parse().ok())
-        .unwrap_or(11);
+        .unwrap_or(21);
     let dir = common::scratch_dir("bench-scaling");
     scale::write_config(&dir);
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
