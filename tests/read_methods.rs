@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use common::{prog_fd, test_run, Running};
 
@@ -48,6 +49,11 @@ fn families(body: &str) -> String {
 }
 
 fn start(dir: &Path, method: &str) -> Running {
+    start_with(dir, method, |_| {})
+}
+
+/// Like `start`, with more set on the exporter's command first.
+fn start_with(dir: &Path, method: &str, configure: impl FnOnce(&mut Command)) -> Running {
     Running::try_start_with(
         &[
             &format!("--config.dir={}", dir.display()),
@@ -55,9 +61,10 @@ fn start(dir: &Path, method: &str) -> Running {
         ],
         |cmd| {
             cmd.env("RUST_LOG", "debug");
+            configure(cmd);
         },
     )
-    .unwrap_or_else(|log| panic!("exporter did not start: {log}"))
+    .unwrap_or_else(|log| panic!("exporter ({method}) did not start: {log}"))
 }
 
 #[test]
@@ -141,30 +148,14 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
         cpus >= 2,
         "comparing read-ahead with reads in turn needs two CPUs, this machine gives {cpus}"
     );
-    let one_cpu = Running::try_start_with(
-        &[
-            &format!("--config.dir={}", dir.display()),
-            "--maps.read-method=batch",
-        ],
-        |cmd| {
-            use std::os::unix::process::CommandExt;
-            cmd.env("RUST_LOG", "debug");
-            // SAFETY: between fork and exec the closure only makes one
-            // syscall on a set it owns, and allocates nothing.
-            unsafe {
-                cmd.pre_exec(|| {
-                    let mut set: libc::cpu_set_t = std::mem::zeroed();
-                    libc::CPU_SET(0, &mut set);
-                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        },
-    )
-    .unwrap_or_else(|log| panic!("exporter on one CPU did not start: {log}"));
+    let one_cpu = start_with(&dir, "batch", |cmd| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the child only binds itself to
+        // CPU 0, one syscall on a set on its stack, with no allocation.
+        unsafe {
+            cmd.pre_exec(|| common::set_affinity(0));
+        }
+    });
     for round in 0..3 {
         let body = families(&one_cpu.get("/metrics").text());
         assert!(

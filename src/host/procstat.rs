@@ -20,9 +20,9 @@ fn sysconf(name: libc::c_int) -> Option<f64> {
     (v > 0).then_some(v as f64)
 }
 
-/// Fields of /proc/self/stat after the command name (which may hold
+/// Fields of a /proc/PID/stat after the command name (which may hold
 /// spaces and parentheses, so it is skipped up to the last `)`).
-fn stat_fields(stat: &str) -> Vec<&str> {
+pub fn stat_fields(stat: &str) -> Vec<&str> {
     stat.rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default()

@@ -210,6 +210,7 @@ mod tests {
             libc::EINVAL,
             libc::E2BIG,
             libc::EOPNOTSUPP,
+            libc::ENOSYS,
             ENOTSUPP,
         ] {
             assert!(refused_for_good(errno), "errno {errno}");

@@ -591,13 +591,23 @@ pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
 
 /// Pins the calling thread to `cpu`.
 pub fn pin_to_cpu(cpu: usize) {
+    set_affinity(cpu).unwrap_or_else(|e| panic!("sched_setaffinity to CPU {cpu}: {e}"));
+}
+
+/// Binds the calling thread to `cpu`. It allocates nothing and makes one
+/// syscall, so a child can call it between fork and exec (`pre_exec`).
+pub fn set_affinity(cpu: usize) -> std::io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it, and the
     // set outlives the call.
-    unsafe {
+    let rc = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        let rc = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}");
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -620,10 +630,7 @@ pub fn process_cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
     // Fields after the command name, which may hold spaces: state is 3.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
+    let fields = ebpf_exporter::host::procstat::stat_fields(&stat);
     let ticks = |i: usize| -> f64 {
         fields
             .get(i - 3)
