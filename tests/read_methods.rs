@@ -88,14 +88,12 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
     test_run(&prog_fd(batch.program_id("fill")));
     let reference = families(&batch.get("/metrics").text());
     // Scrapes from the decode cache serve the same bytes again.
-    for _ in 0..2 {
-        let again = families(&batch.get("/metrics").text());
-        assert!(
-            again == reference,
-            "a cached scrape serves other bytes:\n{}",
-            first_difference(&reference, &again)
-        );
-    }
+    serves(
+        &batch,
+        &reference,
+        2,
+        "batch lookups, from the decode cache",
+    );
     // 10000 keys in each hash, a sample per CPU for the split per-CPU hash
     // (the CPU that ran the fill has the value, the others 0), 512 array
     // indices twice, and 11 buckets (0 to 10) + +Inf + _sum + _count.
@@ -113,17 +111,12 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
 
     for method in ["auto", "iterator", "keys"] {
         let other = start(&dir, method);
-        let body = families(&other.get("/metrics").text());
-        assert!(
-            body == reference,
-            "--maps.read-method={method} serves other bytes than batch lookups:\n{}",
-            first_difference(&reference, &body)
-        );
-        // Again, now from the decode cache.
-        assert_eq!(
-            families(&other.get("/metrics").text()),
-            reference,
-            "{method}, cached"
+        // The first scrape decodes, the second is served from the cache.
+        serves(
+            &other,
+            &reference,
+            2,
+            &format!("--maps.read-method={method}"),
         );
         let (_, log) = other.stop();
         match method {
@@ -156,14 +149,7 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
             cmd.pre_exec(|| common::set_affinity(0));
         }
     });
-    for round in 0..3 {
-        let body = families(&one_cpu.get("/metrics").text());
-        assert!(
-            body == reference,
-            "scrape {round} on one CPU serves other bytes than with read-ahead:\n{}",
-            first_difference(&reference, &body)
-        );
-    }
+    serves(&one_cpu, &reference, 3, "one CPU, reading in turn");
     let (_, log) = one_cpu.stop();
     assert!(
         log.contains("scrapes read maps in turn: one CPU to run on, so no read-ahead thread"),
@@ -174,6 +160,19 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
         log.contains("scrapes read maps ahead on a second thread"),
         "{log}"
     );
+}
+
+/// Scrapes `e` `times` times and checks that each serves the test maps'
+/// families exactly as `reference` has them.
+fn serves(e: &Running, reference: &str, times: usize, what: &str) {
+    for round in 0..times {
+        let body = families(&e.get("/metrics").text());
+        assert!(
+            body == reference,
+            "{what}: scrape {round} serves other bytes than the first batch-lookup scrape:\n{}",
+            first_difference(reference, &body)
+        );
+    }
 }
 
 fn first_difference(want: &str, got: &str) -> String {
