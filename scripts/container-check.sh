@@ -48,14 +48,7 @@ fi
 podman=(podman --runtime runc)
 
 # --- local base images --------------------------------------------------------
-mirror() {
-  local m=""
-  m=$(awk '/^URIs:/{u=$2} /^Suites:/{for(i=2;i<=NF;i++) if($i=="bookworm") {print u; exit}}' \
-        /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  [ -n "$m" ] || m=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' \
-        /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-  echo "${m:-http://deb.debian.org/debian}"
-}
+mirror() { scripts/debian-mirror.sh; }
 
 work=$(mktemp -d /var/tmp/container-check.XXXXXX)
 cleanup() {
