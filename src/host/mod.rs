@@ -11,6 +11,7 @@ pub mod files;
 pub mod inotify;
 pub mod interfaces;
 pub mod kallsyms;
+pub mod kernel;
 pub mod kubernetes;
 pub mod partitions;
 pub mod pci_ids;

@@ -26,6 +26,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::host::kernel::Version;
+
 pub const CAP_DAC_READ_SEARCH: u32 = 2;
 pub const CAP_SETPCAP: u32 = 8;
 pub const CAP_NET_ADMIN: u32 = 12;
@@ -176,7 +178,7 @@ impl Needs {
     pub fn caps(self) -> CapSet {
         let mut set = CapSet::default();
         if self.reload {
-            set = reload_caps(last_cap() >= CAP_BPF, kernel_release());
+            set = reload_caps(last_cap() >= CAP_BPF, crate::host::kernel::version());
         }
         if self.kallsyms {
             set = set.with(CAP_SYSLOG);
@@ -194,7 +196,7 @@ impl Needs {
 /// `kaddrs` and symbol decoders, CAP_DAC_READ_SEARCH for cgroup decoders and
 /// objects under restricted directories, and on kernels before 5.11, which
 /// charge BPF memory to RLIMIT_MEMLOCK, CAP_SYS_RESOURCE to raise it.
-pub fn reload_caps(knows_bpf: bool, release: Option<(u32, u32)>) -> CapSet {
+pub fn reload_caps(knows_bpf: bool, release: Option<Version>) -> CapSet {
     let mut set = CapSet::default()
         .with(CAP_NET_ADMIN)
         .with(CAP_SYSLOG)
@@ -204,19 +206,10 @@ pub fn reload_caps(knows_bpf: bool, release: Option<(u32, u32)>) -> CapSet {
     } else {
         set.with(CAP_SYS_ADMIN)
     };
-    if release.is_some_and(|r| r < (5, 11)) {
+    if release.is_some_and(|r| r < Version::new(5, 11)) {
         set = set.with(CAP_SYS_RESOURCE);
     }
     set
-}
-
-/// The running kernel's (major, minor), from uname.
-fn kernel_release() -> Option<(u32, u32)> {
-    let text = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    let mut parts = text.trim().split(['.', '-']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
 }
 
 #[repr(C)]
@@ -525,7 +518,7 @@ mod tests {
 
     #[test]
     fn reloads_keep_what_loading_needs_on_each_kernel() {
-        let modern = reload_caps(true, Some((6, 18)));
+        let modern = reload_caps(true, Some(Version::new(6, 18)));
         assert_eq!(
             modern,
             CapSet::of(&[
@@ -538,11 +531,11 @@ mod tests {
         );
         assert!(!modern.has(CAP_SYS_ADMIN));
         // 5.4: no CAP_BPF yet, and BPF memory is charged to RLIMIT_MEMLOCK.
-        let old = reload_caps(false, Some((5, 4)));
+        let old = reload_caps(false, Some(Version::new(5, 4)));
         assert!(old.has(CAP_SYS_ADMIN) && old.has(CAP_SYS_RESOURCE) && !old.has(CAP_BPF));
         // 5.10 knows CAP_BPF but still charges memlock.
-        assert!(reload_caps(true, Some((5, 10))).has(CAP_SYS_RESOURCE));
-        assert!(!reload_caps(true, Some((5, 11))).has(CAP_SYS_RESOURCE));
+        assert!(reload_caps(true, Some(Version::new(5, 10))).has(CAP_SYS_RESOURCE));
+        assert!(!reload_caps(true, Some(Version::new(5, 11))).has(CAP_SYS_RESOURCE));
         let serving = Needs {
             kallsyms: true,
             cgroup_tree: false,
