@@ -487,6 +487,11 @@ impl MapReader {
                 )
             };
             let errno = if rc < 0 { -rc } else { 0 };
+            // A refusal of the command itself leaves the count as it was
+            // passed in, so nothing of this call may be consumed.
+            if first && refuses_batching(errno) {
+                return Err(BatchError::Unsupported);
+            }
             let n = (n as usize).min(chunk);
             if let Some(f) = each.as_mut() {
                 let (ks, vs) = (self.key_size, self.stride);
@@ -504,9 +509,6 @@ impl MapReader {
                 libc::ENOSPC if n == 0 => {
                     chunk *= 2;
                     continue;
-                }
-                libc::EINVAL | libc::ENOTSUP | libc::EPERM | libc::ENOSYS if first && n == 0 => {
-                    return Err(BatchError::Unsupported)
                 }
                 e => return Err(BatchError::Io(std::io::Error::from_raw_os_error(e))),
             }
@@ -658,15 +660,26 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
+/// The kernel's own "not supported" (ENOTSUPP, not the POSIX EOPNOTSUPP),
+/// which bpf() returns for a command a map type lacks: batch lookups on
+/// the per-CPU arrays of 5.10, for one.
+const ENOTSUPP: i32 = 524;
+
+/// Errors with which the kernel refuses batch lookups on a map outright
+/// (an old kernel, a map type without them, a policy), as opposed to a
+/// read that failed partway.
+fn refuses_batching(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EINVAL | libc::ENOTSUP | ENOTSUPP | libc::EPERM | libc::ENOSYS
+    )
+}
+
 enum BatchError {
     Unsupported,
     Io(std::io::Error),
 }
 
-/// Whether map reads through `fd` are allowed to this thread as it is now.
-/// Kernels before 6.5 with `kernel.unprivileged_bpf_disabled` refuse every
-/// bpf() call without CAP_BPF, even on an fd the process holds; later ones
-/// check only the fd. Used before capabilities are dropped for good.
 /// The native-endian unsigned integer of `width` (1, 2, 4 or 8) bytes at
 /// `offset` of a map value, zero-extended; 0 when the value is too short.
 /// The one place map value bytes become numbers.
@@ -682,6 +695,10 @@ pub fn read_uint(value: &[u8], offset: usize, width: usize) -> u64 {
     u64::from_ne_bytes(b)
 }
 
+/// Whether map reads through `fd` are allowed to this thread as it is now.
+/// Kernels before 6.5 with `kernel.unprivileged_bpf_disabled` refuse every
+/// bpf() call without CAP_BPF, even on an fd the process holds; later ones
+/// check only the fd. Used before capabilities are dropped for good.
 pub fn can_read(fd: std::os::fd::BorrowedFd<'_>, key_size: usize) -> bool {
     let mut key = vec![0u8; key_size.max(1)];
     // SAFETY: `key` has room for one key of the map's size; a null current
