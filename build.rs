@@ -100,6 +100,10 @@ fn main() {
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     build_info(&manifest);
+    // post_attach_mark, the function configs hang a uprobe on, must be
+    // found in stripped binaries too (the container's is built with
+    // strip=symbols): the dynamic symbol table survives stripping.
+    println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol=post_attach_mark");
     let target_arch = env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
     // Only x86_64 has a committed vmlinux.h. Another architecture needs its
     // own header, generated from that architecture's kernel BTF with
