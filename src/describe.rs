@@ -446,7 +446,14 @@ fn help_of(map: &str) -> String {
 /// The config, as YAML text.
 /// `object_key` is the config's `object:` value; `described` what the user
 /// asked for, for the header.
-pub fn render(object_key: &str, described: &str, plans: &[MapPlan]) -> String {
+/// `alternatives` are the object's `programs.one_of` groups where they are
+/// known (a built-in object's shipped config says them).
+pub fn render(
+    object_key: &str,
+    described: &str,
+    plans: &[MapPlan],
+    alternatives: &[Vec<String>],
+) -> String {
     let mut y = String::new();
     let _ = writeln!(
         y,
@@ -523,6 +530,16 @@ pub fn render(object_key: &str, described: &str, plans: &[MapPlan]) -> String {
                     }
                 }
             }
+        }
+    }
+    if !alternatives.is_empty() {
+        y.push_str(
+            "# Of each group, the first program the kernel loads and attaches runs\n\
+             # (as the shipped config of this object has them).\n",
+        );
+        y.push_str("programs:\n  one_of:\n");
+        for group in alternatives {
+            let _ = writeln!(y, "    - [{}]", group.join(", "));
         }
     }
     let skipped: Vec<(&str, &str)> = plans

@@ -437,7 +437,13 @@ fn describe(object: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let yaml = ebpf_exporter::describe::render(&key, object, &plans);
+    // A built-in object's program choice is in its shipped config.
+    let alternatives = if path_like {
+        Vec::new()
+    } else {
+        ebpf_exporter::config::shipped_alternatives(object)
+    };
+    let yaml = ebpf_exporter::describe::render(&key, object, &plans, &alternatives);
     if !plans
         .iter()
         .any(|p| matches!(p, ebpf_exporter::describe::MapPlan::Metric(_)))
@@ -495,6 +501,18 @@ fn print_report(reports: &[ConfigReport], layout: bool) -> bool {
                     ok = false;
                     println!("  program {} ({}): NOT ATTACHED: {why}", p.name, p.section);
                 }
+            }
+        }
+        for u in &r.unused {
+            match &u.why {
+                Some(why) => println!(
+                    "  program {} ({}): not used, {} runs instead; it was {why}",
+                    u.name, u.section, u.instead
+                ),
+                None => println!(
+                    "  program {} ({}): not used, {} runs instead",
+                    u.name, u.section, u.instead
+                ),
             }
         }
         for (i, m) in r.metrics.iter().enumerate() {

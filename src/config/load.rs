@@ -14,6 +14,19 @@ pub mod embedded {
     include!(concat!(env!("OUT_DIR"), "/config_index.rs"));
 }
 
+/// The `programs.one_of` groups of the shipped config named `name`: what
+/// `describe` of a built-in object carries over, since program choice is
+/// not in an object's BTF.
+pub fn shipped_alternatives(name: &str) -> Vec<Vec<String>> {
+    embedded::CONFIGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(n, text)| parse_config(n, n, ConfigSource::Embedded, text).ok())
+        .and_then(|c| c.spec.programs)
+        .map(|p| p.one_of)
+        .unwrap_or_default()
+}
+
 /// Where a config came from; decides where its object is looked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {

@@ -13,5 +13,7 @@ pub mod yaml;
 
 pub use duration::parse_duration;
 pub use error::ConfigError;
-pub use load::{load_dir, load_embedded, load_named, parse_config, Config, ConfigSource};
+pub use load::{
+    load_dir, load_embedded, load_named, parse_config, shipped_alternatives, Config, ConfigSource,
+};
 pub use specs::{MetricSpec, SpecKind};

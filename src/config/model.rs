@@ -23,6 +23,20 @@ pub struct ConfigFile {
     /// Ours: the series limit of each metric of this config that sets none.
     #[serde(default)]
     pub max_series: Option<usize>,
+    /// Ours: which programs of the object stand in for each other.
+    #[serde(default)]
+    pub programs: Option<Programs>,
+}
+
+/// Ours: program choice, as libbpf-tools' loaders make it in C.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Programs {
+    /// Groups of programs for one hook on different kernels: of each, the
+    /// first that the kernel loads and attaches runs, and the others are
+    /// not loaded.
+    #[serde(default)]
+    pub one_of: Vec<Vec<String>>,
 }
 
 /// What happens to label sets past a metric's `max_series`.

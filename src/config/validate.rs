@@ -144,6 +144,37 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             return Err(config.error(&format!("kaddrs[{i}]"), "empty symbol name"));
         }
     }
+    if let Some(programs) = &config.spec.programs {
+        check_alternatives(config, &programs.one_of)?;
+    }
+    Ok(())
+}
+
+/// Each `programs.one_of` group names two programs or more, and a program
+/// stands in one group at most. Whether the object has them is checked when
+/// it is opened.
+fn check_alternatives(config: &Config, groups: &[Vec<String>]) -> Result<(), ConfigError> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (g, group) in groups.iter().enumerate() {
+        if group.len() < 2 {
+            return Err(config.error(
+                &format!("programs.one_of[{g}]"),
+                "a group of alternatives names two programs or more, in the order to try them",
+            ));
+        }
+        for (i, name) in group.iter().enumerate() {
+            if let Some(first) = seen.insert(name, g) {
+                return Err(config.error(
+                    &format!("programs.one_of[{g}][{i}]"),
+                    if first == g {
+                        format!("program {name:?} is named twice in this group")
+                    } else {
+                        format!("program {name:?} is already in group {first}; a program stands in one group at most")
+                    },
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

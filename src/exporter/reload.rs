@@ -82,7 +82,7 @@ pub struct Loader {
 /// What to do with one config found.
 enum Plan {
     Unchanged,
-    Failed(ConfigReport),
+    Failed(Box<ConfigReport>),
     Build(Box<(Config, ObjectBytes, u64)>),
 }
 
@@ -212,7 +212,7 @@ impl Loader {
         for (name, found) in found {
             match self.plan(found, running.get(&name).map(|r| r.0)) {
                 Plan::Unchanged => change.unchanged.push(name),
-                Plan::Failed(report) => change.failed.push(report),
+                Plan::Failed(report) => change.failed.push(*report),
                 Plan::Build(build) => to_build.push(*build),
             }
         }
@@ -328,14 +328,14 @@ impl Loader {
             Ok(config) => config,
             Err(e) => {
                 log::error!("{e}");
-                return Plan::Failed(ConfigReport::unparsed(&e));
+                return Plan::Failed(Box::new(ConfigReport::unparsed(&e)));
             }
         };
         let bytes = match resolve_object(&config) {
             Ok(bytes) => bytes,
             Err(e) => {
                 log::error!("config {} not started: {e}", config.name);
-                return Plan::Failed(ConfigReport::new(&config).failed(e.to_string()));
+                return Plan::Failed(Box::new(ConfigReport::new(&config).failed(e.to_string())));
             }
         };
         let object = match &bytes.bytes {

@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use crate::config::{Config, ConfigError};
-use crate::object::{ProgramState, ProgramStatus};
+use crate::object::{ProgramState, ProgramStatus, UnusedProgram};
 
 #[derive(Debug, Clone)]
 pub struct ConfigReport {
@@ -26,6 +26,8 @@ pub struct ConfigReport {
     pub loaded_at: Option<SystemTime>,
     /// Of the running version, or of the failed attempt if none runs.
     pub programs: Vec<ProgramStatus>,
+    /// Alternatives (`programs.one_of`) left out because another runs.
+    pub unused: Vec<UnusedProgram>,
     pub metrics: Vec<String>,
     /// Per metric, where each label sits in the key.
     pub layouts: Vec<Vec<String>>,
@@ -43,6 +45,7 @@ impl ConfigReport {
             generation: 0,
             loaded_at: None,
             programs: Vec::new(),
+            unused: Vec::new(),
             metrics: Vec::new(),
             layouts: Vec::new(),
         }
@@ -60,6 +63,7 @@ impl ConfigReport {
             generation: 0,
             loaded_at: None,
             programs: Vec::new(),
+            unused: Vec::new(),
             metrics: Vec::new(),
             layouts: Vec::new(),
         }

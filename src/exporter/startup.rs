@@ -15,7 +15,7 @@ use crate::metrics::bind::BindOptions;
 use crate::metrics::{bind_collectors, Collector};
 use crate::object::load::LoadOptions;
 use crate::object::source::ObjectBytes;
-use crate::object::{load_object, LoadedObject};
+use crate::object::{load_object, LoadedObject, ObjectError};
 use crate::spans::export::{self, SpanQueue};
 use crate::spans::reader::{SpanReader, SpanSource};
 use crate::spans::SpanStats;
@@ -173,10 +173,20 @@ pub(super) fn start_one(
         let load_opts = LoadOptions {
             kaddrs: &addrs,
             btf_path: opts.btf_path.as_deref(),
+            alternatives: config
+                .spec
+                .programs
+                .as_ref()
+                .map_or(&[][..], |p| &p.one_of[..]),
         };
-        let loaded =
-            load_object(bytes, &load_opts).map_err(|e| config.error("object", e.to_string()))?;
+        let loaded = load_object(bytes, &load_opts).map_err(|e| match &e {
+            ObjectError::NoSuchProgram { group, index, .. } => {
+                config.error(&format!("programs.one_of[{group}][{index}]"), e.to_string())
+            }
+            _ => config.error("object", e.to_string()),
+        })?;
         report.programs = loaded.programs.clone();
+        report.unused = loaded.unused.clone();
         let collectors: Vec<Box<dyn Collector>> = bind_collectors(
             config,
             &loaded,

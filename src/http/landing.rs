@@ -105,6 +105,16 @@ pub fn render(reports: &[ConfigReport], metrics_path: &str, expose_paths: bool) 
                 p.id.map(|i| i.to_string()).unwrap_or_default()
             );
         }
+        for u in &r.unused {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td></td><td>not used: {} runs instead</td></tr>",
+                esc(&r.name),
+                esc(&u.name),
+                esc(&u.section),
+                esc(&u.instead)
+            );
+        }
     }
     h.push_str("</table></body></html>\n");
     h

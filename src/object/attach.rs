@@ -11,6 +11,7 @@ use std::path::Path;
 use libbpf_rs::{ErrorKind, Link, ProgramMut};
 
 use super::error::{last_errno, AttachError, LoadFailure};
+use crate::host::kernel::{self, Trampolines};
 use crate::host::{cpus, interfaces, tracefs};
 
 pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>, AttachError> {
@@ -46,8 +47,22 @@ pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>,
     }
     prog.attach().map(|l| vec![l]).map_err(|e| {
         let errno = last_errno();
-        classify_attach(section, e.kind(), errno).unwrap_or_else(|| other(section, &e, errno))
+        classify_attach(section, e.kind(), errno)
+            .or_else(|| classify_usdt(section, errno))
+            .unwrap_or_else(|| other(section, &e, errno))
     })
+}
+
+/// Whether the ELF file at `path` is position-independent (ET_DYN: a PIE
+/// executable or a shared library).
+fn is_position_independent(path: &str) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 18];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| {
+            header[..4] == *b"\x7fELF" && u16::from_le_bytes([header[16], header[17]]) == 3
+        })
 }
 
 fn other(section: &str, e: &libbpf_rs::Error, errno: i32) -> AttachError {
@@ -121,21 +136,52 @@ fn classify_attach(section: &str, kind: ErrorKind, errno: i32) -> Option<AttachE
     None
 }
 
+/// libbpf attaches USDT probes in a position-independent binary to every
+/// process only with BPF cookies; on older kernels it refuses with ENOTSUP.
+fn classify_usdt(section: &str, errno: i32) -> Option<AttachError> {
+    let target = section.strip_prefix("usdt/")?;
+    let binary = target.rsplitn(3, ':').nth(2)?;
+    if errno != libc::ENOTSUP
+        || kernel::bpf_cookies() != Some(false)
+        || !is_position_independent(binary)
+    {
+        return None;
+    }
+    Some(AttachError::UsdtNeedsCookies {
+        section: section.to_string(),
+        binary: binary.to_string(),
+        release: kernel::release().to_string(),
+        errno,
+    })
+}
+
 /// Names the kernel's terse refusal of one program where it has a known
-/// cause.
+/// cause. The kind is libbpf's, which maps the verifier's EACCES and a
+/// policy's EPERM to the same `PermissionDenied`, so decisions here are made
+/// on the errno itself.
 pub fn classify_load_failure(
     section: &str,
-    kind: ErrorKind,
+    _kind: ErrorKind,
     errno: i32,
     detail: String,
 ) -> LoadFailure {
     let trampoline = ["fentry/", "fexit/", "fmod_ret/", "lsm/", "freplace/"]
         .iter()
         .any(|p| section.starts_with(p));
-    if trampoline && (kind == ErrorKind::PermissionDenied || errno == libc::EPERM) {
-        return LoadFailure::NoTrampolines {
-            section: section.to_string(),
-            detail,
+    if trampoline && errno == libc::EPERM {
+        // EPERM is also what a security policy answers for one program, so
+        // the kernel is asked whether it runs any trampoline program.
+        return match kernel::trampolines() {
+            Trampolines::Refused { step, errno } => LoadFailure::NoTrampolines {
+                section: section.to_string(),
+                step,
+                errno: *errno,
+                detail,
+            },
+            Trampolines::Available | Trampolines::Unknown(_) => LoadFailure::TrampolineRefused {
+                section: section.to_string(),
+                detail,
+            },
         };
     }
     // Sections whose target libbpf looks up in the kernel's BTF at load;
@@ -150,7 +196,45 @@ pub fn classify_load_failure(
             detail,
         };
     }
+    if let Some(found) = argument_mismatch(section, &detail) {
+        return found;
+    }
     LoadFailure::Refused { errno, detail }
+}
+
+/// A typed program (fentry, fexit, tp_btf) that reads past the arguments its
+/// target has on this kernel: the verifier says only "invalid bpf_context
+/// access off=N", which usually means the program was written for a kernel
+/// where the function or tracepoint took more arguments.
+fn argument_mismatch(section: &str, detail: &str) -> Option<LoadFailure> {
+    const NEEDLE: &str = "invalid bpf_context access off=";
+    let at = detail.find(NEEDLE)? + NEEDLE.len();
+    let offset: u32 = detail[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let (kind, target) = section.split_once('/')?;
+    let target = target.trim_start_matches('/');
+    let (args, ret_slot) = match kind {
+        "fentry" | "fmod_ret" => (kernel::function_args(target)?, false),
+        "fexit" => (kernel::function_args(target)?, true),
+        "tp_btf" => (kernel::tracepoint_args(target)?, false),
+        _ => return None,
+    };
+    let slots = args + u32::from(ret_slot);
+    if offset / 8 < slots {
+        return None;
+    }
+    Some(LoadFailure::ArgumentCount {
+        section: section.to_string(),
+        target: target.to_string(),
+        tracepoint: kind == "tp_btf",
+        offset,
+        args,
+        return_slot: ret_slot,
+        detail: detail.to_string(),
+    })
 }
 
 struct PerfSpec {
@@ -306,15 +390,25 @@ mod tests {
     }
 
     #[test]
-    fn fentry_eperm_is_explained() {
+    fn fentry_eperm_is_explained_by_what_the_kernel_runs() {
         let f = classify_load_failure(
             "fentry/tcp_retransmit_skb",
             ErrorKind::PermissionDenied,
             libc::EPERM,
             "prog 'x': failed".into(),
         );
-        assert!(matches!(f, LoadFailure::NoTrampolines { .. }), "{f:?}");
-        assert!(f.to_string().contains("trampolines"), "{f}");
+        // Whichever this kernel does, the message says so, and only a
+        // kernel that refuses even the probe is said to lack trampolines.
+        match kernel::trampolines() {
+            Trampolines::Refused { .. } => {
+                assert!(matches!(f, LoadFailure::NoTrampolines { .. }), "{f:?}");
+                assert!(f.to_string().contains("bpf_fentry_test1"), "{f}");
+            }
+            _ => {
+                assert!(matches!(f, LoadFailure::TrampolineRefused { .. }), "{f:?}");
+                assert!(f.to_string().contains("runs other"), "{f}");
+            }
+        }
         let f = classify_load_failure(
             "tp_btf/x",
             ErrorKind::PermissionDenied,
@@ -327,6 +421,58 @@ mod tests {
                 errno: libc::EPERM,
                 detail: "d".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_verifier_refusal_of_an_fexit_is_not_called_missing_trampolines() {
+        // The verifier's EACCES, which libbpf also calls PermissionDenied.
+        let detail = "prog 'x': BPF program load failed: -EACCES; the verifier said: \
+                      invalid bpf_context access off=8 size=8";
+        let f = classify_load_failure(
+            "fexit/do_nanosleep",
+            ErrorKind::PermissionDenied,
+            libc::EACCES,
+            detail.into(),
+        );
+        // do_nanosleep takes 2 arguments, so an fexit program's slots are
+        // 0, 1 and the return value at 2: offset 8 is fine, and the
+        // verifier's words are all there is.
+        assert_eq!(
+            f,
+            LoadFailure::Refused {
+                errno: libc::EACCES,
+                detail: detail.into()
+            }
+        );
+        let detail = detail.replace("off=8", "off=40");
+        let f = classify_load_failure(
+            "fexit/do_nanosleep",
+            ErrorKind::PermissionDenied,
+            libc::EACCES,
+            detail.clone(),
+        );
+        assert!(
+            matches!(f, LoadFailure::ArgumentCount { args: 2, .. }),
+            "{f:?}"
+        );
+        let text = f.to_string();
+        assert!(
+            text.contains("do_nanosleep takes 2 arguments on this kernel")
+                && text.contains("its return value is at offset 16")
+                && text.contains("offset 40"),
+            "{text}"
+        );
+        let f = classify_load_failure(
+            "tp_btf/sched_switch",
+            ErrorKind::PermissionDenied,
+            libc::EACCES,
+            detail.replace("off=40", "off=64"),
+        );
+        let text = f.to_string();
+        assert!(
+            text.contains("the sched_switch tracepoint passes 4 arguments on this kernel"),
+            "{text}"
         );
     }
 }

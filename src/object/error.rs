@@ -27,6 +27,13 @@ pub enum ObjectError {
     },
     #[error("kaddrs: {0}")]
     Kaddrs(String),
+    #[error("the object has no program named {name:?}; its programs: {}", available.join(", "))]
+    NoSuchProgram {
+        group: usize,
+        index: usize,
+        name: String,
+        available: Vec<String>,
+    },
     #[error("loading {origin}: {reason}{}", said(libbpf))]
     Load {
         origin: String,
@@ -50,16 +57,79 @@ fn said(lines: &[String]) -> String {
 /// Why one program did not load, while the rest of its object did.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadFailure {
-    #[error("the kernel refused {section} with EPERM: BPF trampolines (fentry/fexit) are unavailable on this kernel (libbpf's RLIMIT_MEMLOCK hint does not apply); use a tracepoint, raw_tp or tp_btf program instead ({detail})")]
-    NoTrampolines { section: String, detail: String },
+    #[error("the kernel refused {section} with EPERM, and it runs no BPF trampoline programs (fentry/fexit): an empty fentry program on bpf_fentry_test1 was refused at {step} with {} (a kernel built without them, lockdown, or a security policy; libbpf's RLIMIT_MEMLOCK hint does not apply); use a tracepoint, raw_tp or tp_btf program instead ({detail})", errno_name(*errno))]
+    NoTrampolines {
+        section: String,
+        step: &'static str,
+        errno: i32,
+        detail: String,
+    },
+    #[error("the kernel refused {section} with EPERM, though it runs other fentry/fexit programs (an empty one loads and attaches here); {}", eperm_reason(detail))]
+    TrampolineRefused { section: String, detail: String },
     #[error("{section} names {target:?}, which this kernel's BTF does not have (ESRCH): the function or tracepoint may be inlined, renamed or absent on this kernel ({detail})")]
     NoSuchTarget {
         section: String,
         target: String,
         detail: String,
     },
+    #[error("{section} reads ctx offset {offset} (argument slot {}), but {} on this kernel{}: the program was written for a kernel where it has more ({detail})", offset / 8, takes(target, *tracepoint, *args), return_at(*return_slot, *args))]
+    ArgumentCount {
+        section: String,
+        target: String,
+        tracepoint: bool,
+        offset: u32,
+        args: u32,
+        return_slot: bool,
+        detail: String,
+    },
+    #[error("{section} uses map {map:?}, which was not created: this kernel ({release}) has no {map_type} maps, which came in Linux {since}")]
+    MapNotCreated {
+        section: String,
+        map: String,
+        map_type: &'static str,
+        since: crate::host::kernel::Version,
+        release: String,
+    },
     #[error("{detail}")]
     Refused { errno: i32, detail: String },
+}
+
+fn errno_name(errno: i32) -> String {
+    match errno {
+        libc::EPERM => "EPERM".into(),
+        libc::EACCES => "EACCES".into(),
+        libc::EINVAL => "EINVAL".into(),
+        libc::ENOTSUP => "ENOTSUP".into(),
+        other => format!("errno {other}"),
+    }
+}
+
+fn eperm_reason(detail: &str) -> String {
+    if detail.contains("the verifier said") {
+        detail.to_string()
+    } else {
+        format!(
+            "the verifier gave no reason, so a security policy (an LSM such as SELinux, or a BPF \
+             LSM program) refused this program, or its target cannot be traced ({detail})"
+        )
+    }
+}
+
+fn takes(target: &str, tracepoint: bool, args: u32) -> String {
+    let plural = if args == 1 { "" } else { "s" };
+    if tracepoint {
+        format!("the {target} tracepoint passes {args} argument{plural}")
+    } else {
+        format!("{target} takes {args} argument{plural}")
+    }
+}
+
+fn return_at(return_slot: bool, args: u32) -> String {
+    if return_slot {
+        format!(" (its return value is at offset {})", args * 8)
+    } else {
+        String::new()
+    }
 }
 
 /// Why one loaded program could not be attached.
@@ -73,6 +143,13 @@ pub enum AttachError {
     NoUsdtBinary {
         section: String,
         binary: String,
+        errno: i32,
+    },
+    #[error("{section}: {binary:?} is position-independent (a PIE executable or a shared library), and libbpf attaches USDT probes in such a binary to every process only with BPF cookies, which came in Linux 5.15; this kernel is {release}. Build the program with -no-pie to probe it here (errno {errno})")]
+    UsdtNeedsCookies {
+        section: String,
+        binary: String,
+        release: String,
         errno: i32,
     },
     #[error("tracepoint for {section} does not exist on this kernel (errno {errno})")]
@@ -115,5 +192,12 @@ pub enum MapLookupError {
         name: String,
         errno: i32,
         reason: String,
+    },
+    #[error("map {name:?} was not created: this kernel ({release}) has no {map_type} maps, which came in Linux {since}")]
+    NotCreated {
+        name: String,
+        map_type: &'static str,
+        since: crate::host::kernel::Version,
+        release: String,
     },
 }

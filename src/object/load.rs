@@ -13,11 +13,14 @@ use libbpf_rs::{
     Link, MapCore, MapHandle, Object, ObjectBuilder, OpenObject, ProgramAttachType, ProgramType,
 };
 
+use super::alternatives::{Alternatives, PassedOver, UnusedProgram};
 use super::attach::{attach_program, classify_load_failure};
 use super::error::{last_errno, AttachError, LoadFailure, MapLookupError, ObjectError};
 use super::libbpf_log;
+use super::line_info::LineIndex;
 use super::program_info::prog_info;
 use super::source::ObjectBytes;
+use crate::host::kernel::{self, MapType};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgramState {
@@ -50,6 +53,10 @@ pub struct LoadedObject {
     pub programs: Vec<ProgramStatus>,
     /// Map key and value types, for binding labels to struct members.
     pub types: Option<super::btf::ObjectTypes>,
+    /// Maps left uncreated because this kernel lacks their type, by name.
+    pub absent_maps: BTreeMap<String, &'static MapType>,
+    /// Alternatives (`programs.one_of`) not loaded because another runs.
+    pub unused: Vec<UnusedProgram>,
     /// Held for their lifetime: dropping a link detaches its program.
     _links: Vec<Link>,
 }
@@ -58,6 +65,14 @@ impl LoadedObject {
     /// A handle on the object's map `name`, by libbpf's name for it (the
     /// kernel's is cut to 15 characters).
     pub fn map_handle(&self, name: &str) -> Result<MapHandle, MapLookupError> {
+        if let Some(t) = self.absent_maps.get(name) {
+            return Err(MapLookupError::NotCreated {
+                name: name.to_string(),
+                map_type: t.name,
+                since: t.since,
+                release: kernel::release().to_string(),
+            });
+        }
         let map = self
             .object
             .maps()
@@ -87,6 +102,8 @@ impl LoadedObject {
 pub struct LoadOptions<'a> {
     pub kaddrs: &'a HashMap<String, u64>,
     pub btf_path: Option<&'a Path>,
+    /// Groups of programs of which the first that loads and attaches runs.
+    pub alternatives: &'a [Vec<String>],
 }
 
 fn open(
@@ -121,8 +138,55 @@ fn open(
         }
         set_reference_section_type(&mut prog);
     }
+    for mut map in open.maps_mut() {
+        if absent_type(raw_map_type(&map)).is_some() {
+            // Programs that reach it fail to load with libbpf's "referenced
+            // but wasn't created", named below; the rest of the object,
+            // and any fallback its programs take where
+            // bpf_core_enum_value_exists says the type is missing, load.
+            let _ = map.set_autocreate(false);
+        }
+    }
     super::kaddrs::apply(&mut open, &bytes.bytes, opts.kaddrs).map_err(ObjectError::Kaddrs)?;
     Ok(open)
+}
+
+/// The map's type number as libbpf has it (libbpf-rs names only the types
+/// it knows, and calls CGRP_STORAGE, for one, `Unknown`).
+fn raw_map_type<T>(map: &libbpf_rs::OpenMapImpl<'_, T>) -> u32 {
+    use libbpf_rs::AsRawLibbpf;
+    // SAFETY: a valid map of an open object, which outlives the call.
+    unsafe { libbpf_sys::bpf_map__type(map.as_libbpf_object().as_ptr()) }
+}
+
+/// Map type `id`, when this kernel cannot create maps of it.
+fn absent_type(id: u32) -> Option<&'static MapType> {
+    match kernel::supports_map_type(id) {
+        Some(false) => kernel::map_type_info(id),
+        _ => None,
+    }
+}
+
+/// A program refused because it reaches a map this kernel could not
+/// create, named with the map's type and the release that brought it.
+fn map_not_created(
+    section: &str,
+    detail: &str,
+    absent: &BTreeMap<String, &'static MapType>,
+) -> Option<LoadFailure> {
+    absent.iter().find_map(|(name, t)| {
+        detail
+            .contains(&format!(
+                "BPF map '{name}' is referenced but wasn't created"
+            ))
+            .then(|| LoadFailure::MapNotCreated {
+                section: section.to_string(),
+                map: name.clone(),
+                map_type: t.name,
+                since: t.since,
+                release: kernel::release().to_string(),
+            })
+    })
 }
 
 /// The lines of a libbpf log that say what went wrong: the first few that
@@ -235,7 +299,12 @@ fn probe_each(
                 Failed {
                     kind: e.kind(),
                     errno,
-                    detail: summarize(&e.to_string(), &log, name),
+                    detail: summarize(
+                        &e.to_string(),
+                        &log,
+                        name,
+                        &LineIndex::of_object(&bytes.bytes),
+                    ),
                 },
             ));
         }
@@ -253,14 +322,14 @@ struct Failed {
 /// libbpf's lines about one program, short enough for a log line and a
 /// page: the failure lines first, since CO-RE relocation chatter about the
 /// same program comes earlier in the log and says nothing about the cause.
-fn summarize(error: &str, log: &[String], prog: &str) -> String {
+fn summarize(error: &str, log: &[String], prog: &str, lines: &LineIndex) -> String {
     let detail = failure_lines(log, Some(&format!("prog '{prog}'")), 3);
     let mut out = if detail.is_empty() {
         error.to_string()
     } else {
         format!("{error}: {}", detail.join("; "))
     };
-    if let Some(reason) = verifier_reason(log, prog) {
+    if let Some(reason) = verifier_reason(log, prog, lines) {
         out.push_str(&format!("; the verifier said: {reason}"));
     }
     out
@@ -268,55 +337,102 @@ fn summarize(error: &str, log: &[String], prog: &str) -> String {
 
 /// The verifier's own reason for refusing `prog`, from its log as libbpf
 /// prints it: the last line before the instruction count, with the C
-/// source line it was at when the object has line info.
-fn verifier_reason(log: &[String], prog: &str) -> Option<String> {
+/// source line it was at when the object has line info. Verifiers that
+/// quote the line without its place leave that to `lines`.
+fn verifier_reason(log: &[String], prog: &str, lines: &LineIndex) -> Option<String> {
     let begin = format!("prog '{prog}': -- BEGIN PROG LOAD LOG --");
     let start = log.iter().position(|l| l.contains(&begin))?;
-    let mut lines: Vec<&str> = Vec::new();
+    let mut found: Vec<&str> = Vec::new();
     for entry in &log[start..] {
         for line in entry.lines() {
             if line.contains("-- END PROG LOAD LOG --") {
-                return reason_in(&lines);
+                return reason_in(&found, lines);
             }
             if !line.contains("-- BEGIN PROG LOAD LOG --") {
-                lines.push(line.trim());
+                found.push(line.trim());
             }
         }
     }
-    reason_in(&lines)
+    reason_in(&found, lines)
 }
 
-fn reason_in(lines: &[&str]) -> Option<String> {
+fn reason_in(log: &[&str], lines: &LineIndex) -> Option<String> {
     let summary = |l: &&str| {
         l.is_empty()
             || l.starts_with("processed ")
             || l.starts_with("verification time")
             || l.starts_with("stack depth")
     };
-    let at = lines.iter().rposition(|l| !summary(l))?;
-    let reason = lines[at];
-    // The nearest source annotation before it: `; code @ file.c:42`.
-    let source = lines[..at]
+    let at = log.iter().rposition(|l| !summary(l))?;
+    let reason = log[at];
+    // The nearest source annotation before it: `; code @ file.c:42`, or
+    // `; code` from verifiers that do not say where.
+    let source = log[..at]
         .iter()
         .rev()
-        .find(|l| l.starts_with("; ") && l.contains(" @ "))
-        .and_then(|l| {
-            let (code, place) = l.trim_start_matches("; ").rsplit_once(" @ ")?;
-            Some(format!(" (at {place}: {})", code.trim()))
+        .find_map(|l| l.strip_prefix("; "))
+        .map(|text| match text.rsplit_once(" @ ") {
+            Some((code, place)) => format!(" (at {place}: {})", code.trim()),
+            None => match lines.place_of(text) {
+                Some(place) => format!(" (at {place}: {})", text.trim()),
+                None => format!(" (at: {})", text.trim()),
+            },
         })
         .unwrap_or_default();
     Some(format!("{reason}{source}"))
 }
 
 /// Loads the object, leaving out programs the kernel refuses, then attaches
-/// every loaded program one by one.
+/// every loaded program one by one. Of each group of alternatives the first
+/// that loads and attaches runs: an alternative that fails to attach is
+/// passed over and the object loaded again without it.
 pub fn load_object(
     bytes: &ObjectBytes,
     opts: &LoadOptions<'_>,
 ) -> Result<LoadedObject, ObjectError> {
-    let mut refused: BTreeMap<String, LoadFailure> = BTreeMap::new();
-    let (object, types) = loop {
-        let disabled: BTreeSet<String> = refused.keys().cloned().collect();
+    let names: BTreeSet<String> = open(bytes, opts, &BTreeSet::new())?
+        .progs()
+        .map(|p| p.name().to_string_lossy().into_owned())
+        .collect();
+    let mut alternatives = Alternatives::new(opts.alternatives, &names)?;
+    let mut failed = Failures::default();
+    loop {
+        let loaded = load_programs(bytes, opts, &mut alternatives, &mut failed)?;
+        if let Some(done) = attach_all(bytes, loaded, &mut alternatives, &mut failed) {
+            return Ok(done);
+        }
+    }
+}
+
+/// Programs that will not run, kept across attempts.
+#[derive(Default)]
+struct Failures {
+    /// Refused at load, by name.
+    refused: BTreeMap<String, LoadFailure>,
+    /// The earlier members of groups whose every member failed, reported
+    /// with the last one's failure.
+    alternatives: BTreeMap<String, PassedOver>,
+}
+
+/// What one load produced, before attaching.
+struct Loaded {
+    object: Object,
+    types: Option<super::btf::ObjectTypes>,
+    absent: BTreeMap<String, &'static MapType>,
+}
+
+/// Loads the object with refused programs and the alternatives not being
+/// tried left out, adding to `refused` (or passing alternatives over) until
+/// the kernel takes it.
+fn load_programs(
+    bytes: &ObjectBytes,
+    opts: &LoadOptions<'_>,
+    alternatives: &mut Alternatives,
+    failed: &mut Failures,
+) -> Result<Loaded, ObjectError> {
+    loop {
+        let mut disabled: BTreeSet<String> = failed.refused.keys().cloned().collect();
+        disabled.extend(alternatives.held_back());
         let open_obj = open(bytes, opts, &disabled)?;
         let sections: HashMap<String, String> = open_obj
             .progs()
@@ -332,64 +448,105 @@ pub fn load_object(
         // (a kernel refusing its key type) loses its type ids, but not the
         // object its types.
         let types = super::btf::ObjectTypes::of_open(&open_obj);
+        let absent: BTreeMap<String, &'static MapType> = open_obj
+            .maps()
+            .filter_map(|m| {
+                let t = absent_type(raw_map_type(&m))?;
+                Some((m.name().to_string_lossy().into_owned(), t))
+            })
+            .collect();
         let (result, log) = libbpf_log::capture(|| open_obj.load().map_err(|e| (e, last_errno())));
-        match result {
-            Ok(object) => break (object, types),
-            Err((e, errno)) => {
-                let mut newly: Vec<(String, Failed)> = failed_in_log(&log)
-                    .into_iter()
-                    .filter(|n| sections.contains_key(n) && !disabled.contains(n))
-                    .map(|n| {
-                        let detail = summarize(&e.to_string(), &log, &n);
-                        (
-                            n,
-                            Failed {
-                                kind: e.kind(),
-                                errno,
-                                detail,
-                            },
-                        )
-                    })
-                    .collect();
-                if newly.is_empty() {
-                    // A failure no program is named in may be the object's
-                    // own (an extern this kernel lacks, a map it refuses):
-                    // then it fails with every program left out too, and no
-                    // program is to blame.
-                    let all: BTreeSet<String> = sections.keys().cloned().collect();
-                    if let Some(e) = object_wide_failure(bytes, opts, &all) {
-                        return Err(e);
-                    }
-                    newly = probe_each(bytes, opts, &disabled);
-                }
-                if newly.is_empty() || disabled.len() + newly.len() > total {
-                    return Err(ObjectError::Load {
-                        origin: bytes.origin.clone(),
-                        errno,
-                        reason: e.to_string(),
-                        libbpf: failure_lines(&log, None, 3),
-                    });
-                }
-                for (name, failed) in newly {
-                    let section = sections.get(&name).cloned().unwrap_or_default();
-                    let reason =
-                        classify_load_failure(&section, failed.kind, failed.errno, failed.detail);
-                    log::warn!(
-                        "{}: program {name} ({section}) not loaded: {reason}",
-                        bytes.origin
-                    );
-                    refused.insert(name, reason);
-                }
+        let (e, errno) = match result {
+            Ok(object) => {
+                return Ok(Loaded {
+                    object,
+                    types,
+                    absent,
+                })
             }
+            Err(failed) => failed,
+        };
+        let lines = LineIndex::of_object(&bytes.bytes);
+        let mut newly: Vec<(String, Failed)> = failed_in_log(&log)
+            .into_iter()
+            .filter(|n| sections.contains_key(n) && !disabled.contains(n))
+            .map(|n| {
+                let detail = summarize(&e.to_string(), &log, &n, &lines);
+                (
+                    n,
+                    Failed {
+                        kind: e.kind(),
+                        errno,
+                        detail,
+                    },
+                )
+            })
+            .collect();
+        if newly.is_empty() {
+            // A failure no program is named in may be the object's own (an
+            // extern this kernel lacks, a map it refuses): then it fails
+            // with every program left out too, and no program is to blame.
+            let all: BTreeSet<String> = sections.keys().cloned().collect();
+            if let Some(e) = object_wide_failure(bytes, opts, &all) {
+                return Err(e);
+            }
+            newly = probe_each(bytes, opts, &disabled);
         }
-    };
+        if newly.is_empty() || disabled.len() + newly.len() > total {
+            return Err(ObjectError::Load {
+                origin: bytes.origin.clone(),
+                errno,
+                reason: e.to_string(),
+                libbpf: failure_lines(&log, None, 3),
+            });
+        }
+        for (name, refusal) in newly {
+            let section = sections.get(&name).cloned().unwrap_or_default();
+            let reason = map_not_created(&section, &refusal.detail, &absent).unwrap_or_else(|| {
+                classify_load_failure(&section, refusal.kind, refusal.errno, refusal.detail)
+            });
+            if alternatives.pass_over(&name, PassedOver::Load(reason.clone())) {
+                log::info!(
+                    "{}: program {name} ({section}) not loaded, trying its alternative: {reason}",
+                    bytes.origin
+                );
+                continue;
+            }
+            for (other, why) in alternatives.exhausted(&name) {
+                log::warn!("{}: alternative {other} {why}", bytes.origin);
+                failed.alternatives.insert(other, why);
+            }
+            log::warn!(
+                "{}: program {name} ({section}) not loaded: {reason}",
+                bytes.origin
+            );
+            failed.refused.insert(name, reason);
+        }
+    }
+}
 
+/// Attaches every loaded program. `None` when an alternative failed to
+/// attach and the next one is to be loaded in its place.
+fn attach_all(
+    bytes: &ObjectBytes,
+    loaded: Loaded,
+    alternatives: &mut Alternatives,
+    failed: &mut Failures,
+) -> Option<LoadedObject> {
+    let Loaded {
+        object,
+        types,
+        absent,
+    } = loaded;
     let mut programs = Vec::new();
     let mut links = Vec::new();
+    let mut sections = BTreeMap::new();
+    let held_back = alternatives.held_back();
     for prog in object.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         let section = prog.section().to_string_lossy().into_owned();
-        if let Some(reason) = refused.get(&name) {
+        sections.insert(name.clone(), section.clone());
+        if let Some(reason) = failed.refused.get(&name) {
             programs.push(ProgramStatus {
                 name,
                 section,
@@ -397,6 +554,9 @@ pub fn load_object(
                 id: None,
                 tag: None,
             });
+            continue;
+        }
+        if held_back.contains(&name) {
             continue;
         }
         let info = prog_info(prog.as_fd());
@@ -415,6 +575,17 @@ pub fn load_object(
                         .cloned()
                         .collect();
                 }
+                if alternatives.pass_over(&name, PassedOver::Attach(reason.clone())) {
+                    log::info!(
+                        "{}: program {name} ({section}) not attached, trying its alternative: {reason}",
+                        bytes.origin
+                    );
+                    return None;
+                }
+                for (other, why) in alternatives.exhausted(&name) {
+                    log::warn!("{}: alternative {other} {why}", bytes.origin);
+                    failed.alternatives.insert(other, why);
+                }
                 log::warn!(
                     "{}: program {name} ({section}) not attached: {reason}",
                     bytes.origin
@@ -430,10 +601,47 @@ pub fn load_object(
             tag: info.map(|i| i.tag),
         });
     }
-    Ok(LoadedObject {
+    for (name, why) in &failed.alternatives {
+        programs.push(ProgramStatus {
+            name: name.clone(),
+            section: sections.get(name).cloned().unwrap_or_default(),
+            state: match why {
+                PassedOver::Load(why) => ProgramState::LoadFailed(why.clone()),
+                PassedOver::Attach(why) => ProgramState::AttachFailed(why.clone()),
+            },
+            id: None,
+            tag: None,
+        });
+    }
+    for (name, t) in &absent {
+        log::info!(
+            "{}: map {name} not created: this kernel ({}) has no {} maps (Linux {} and later)",
+            bytes.origin,
+            kernel::release(),
+            t.name,
+            t.since
+        );
+    }
+    let unused = alternatives.unused(&sections);
+    for u in &unused {
+        log::info!(
+            "{}: program {} ({}) not used: {} runs instead{}",
+            bytes.origin,
+            u.name,
+            u.section,
+            u.instead,
+            u.why
+                .as_ref()
+                .map(|w| format!(" ({} {w})", u.name))
+                .unwrap_or_default()
+        );
+    }
+    Some(LoadedObject {
         object,
         programs,
         types,
+        absent_maps: absent,
+        unused,
         _links: links,
     })
 }
@@ -452,10 +660,43 @@ mod verifier_tests {
         .map(String::from)
         .to_vec();
         assert_eq!(
-            verifier_reason(&log, "reads_null").as_deref(),
+            verifier_reason(&log, "reads_null", &LineIndex::of_object(&[])).as_deref(),
             Some("R0 invalid mem access 'map_value_or_null' (at reload_versions.bpf.c:45: return *hits > 0;)")
         );
-        assert_eq!(verifier_reason(&log, "other"), None);
+        assert_eq!(
+            verifier_reason(&log, "other", &LineIndex::of_object(&[])),
+            None
+        );
+    }
+
+    #[test]
+    fn older_verifiers_quote_the_line_and_the_object_says_where_it_is() {
+        // Before 6.x the verifier quotes the source line without its place.
+        let log: Vec<String> = [
+            "prog 'runqlat_switch': -- BEGIN PROG LOAD LOG --\n; if (!tid)\n12: (85) call unknown#2001000000\ninvalid func unknown#2001000000\nprocessed 12 insns\n-- END PROG LOAD LOG --",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (_, runqlat) = crate::object::embedded::EMBEDDED
+            .iter()
+            .find(|(name, _)| *name == "runqlat")
+            .expect("built in");
+        let line = include_str!("../../bpf/runqlat.bpf.c")
+            .lines()
+            .position(|l| l.trim() == "if (!tid)")
+            .expect("in the source")
+            + 1;
+        assert_eq!(
+            verifier_reason(&log, "runqlat_switch", &LineIndex::of_object(runqlat)),
+            Some(format!(
+                "invalid func unknown#2001000000 (at runqlat.bpf.c:{line}: if (!tid))"
+            ))
+        );
+        // Without line info, the quoted line alone.
+        assert_eq!(
+            verifier_reason(&log, "runqlat_switch", &LineIndex::of_object(&[])).as_deref(),
+            Some("invalid func unknown#2001000000 (at: if (!tid))")
+        );
     }
 }
 
@@ -471,7 +712,7 @@ mod tests {
             "libbpf: prog 'f': relo #2: patched insn #10".to_string(),
             "libbpf: prog 'f': BPF program load failed: -EPERM".to_string(),
         ];
-        let s = summarize("Permission denied", &log, "f");
+        let s = summarize("Permission denied", &log, "f", &LineIndex::of_object(&[]));
         assert!(
             s.contains("load failed: -EPERM") && !s.contains("relo #"),
             "{s}"
