@@ -8,6 +8,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "exporter.bpf.h"
+#include "exporter_tracing.bpf.h"
 
 #define TASK_RUNNING 0
 #define SWITCH_VOLUNTARY 0
@@ -32,7 +33,7 @@ int BPF_PROG(context_switch, bool preempt, struct task_struct *prev, struct task
 {
 	u32 kind = SWITCH_VOLUNTARY;
 
-	if (preempt || BPF_CORE_READ(prev, __state) == TASK_RUNNING)
+	if (preempt || ee_task_state(prev) == TASK_RUNNING)
 		kind = SWITCH_INVOLUNTARY;
 	ee_map_add(&context_switches_total, &kind, 1);
 	return 0;

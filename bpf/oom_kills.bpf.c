@@ -2,11 +2,13 @@
 /* OOM kills by the victim's cgroup (v2 hierarchy).
  * mark_victim fires in the context of the task that ran the OOM killer, not
  * the victim, so bpf_get_current_cgroup_id() would blame the wrong cgroup.
- * The typed tracepoint passes the victim's task_struct (kernels where
- * mark_victim is TP_PROTO(struct task_struct *, uid_t); older ones passed
- * only a pid, and this program fails to load there), and the cgroup id is
- * read from task->cgroups->dfl_cgrp->kn->id, the value
- * bpf_get_current_cgroup_id() would have returned in the victim. */
+ * Where the typed tracepoint passes the victim's task_struct
+ * (TP_PROTO(struct task_struct *, uid_t)), the cgroup id is read from
+ * task->cgroups->dfl_cgrp->kn->id, the value bpf_get_current_cgroup_id()
+ * would have returned in the victim. Older kernels (5.10 among them) pass
+ * only the victim's pid; there the typed program, which dereferences its
+ * task argument, does not load, and the config's programs.one_of runs the
+ * fentry program on mark_oom_victim(), which takes the task, instead. */
 #include <vmlinux.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
@@ -23,12 +25,24 @@ struct {
 	__type(value, u64);
 } oom_kills_total SEC(".maps");
 
+static __always_inline void count_victim(u64 cgroup)
+{
+	ee_map_add(&oom_kills_total, &cgroup, 1);
+}
+
 SEC("tp_btf/mark_victim")
 int BPF_PROG(oom_mark_victim, struct task_struct *task, uid_t uid)
 {
-	u64 cgroup = ee_task_cgroup_id(task);
+	/* Direct loads through the typed argument, which the verifier allows
+	 * only where the argument is a task_struct pointer. */
+	count_victim(task->cgroups->dfl_cgrp->kn->id);
+	return 0;
+}
 
-	ee_map_add(&oom_kills_total, &cgroup, 1);
+SEC("fentry/mark_oom_victim")
+int BPF_PROG(oom_mark_victim_fentry, struct task_struct *task)
+{
+	count_victim(ee_task_cgroup_id(task));
 	return 0;
 }
 

@@ -5,7 +5,11 @@
  * write or truncate stalled behind I/O). The typed tracepoints pass the
  * folio, whose size is read with CO-RE, since page cache folios are large on
  * filesystems that support it (a 4 MiB write can dirty ten folios).
- * These fire per folio on hot paths, so they count into per-CPU arrays. */
+ * These fire per folio on hot paths, so they count into per-CPU arrays.
+ * Kernels before folios (5.10) pass a struct page to the add and delete
+ * tracepoints, which ee_folio_nr_pages() counts as one page, and name the
+ * other two writeback_dirty_page and wait_on_page_writeback: the programs
+ * for those are the config's programs.one_of alternatives. */
 #include <vmlinux.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
@@ -53,8 +57,22 @@ int BPF_PROG(page_cache_dirty, struct folio *folio, struct address_space *mappin
 	return 0;
 }
 
+SEC("tp_btf/writeback_dirty_page")
+int BPF_PROG(page_cache_dirty_page, struct page *page, struct address_space *mapping)
+{
+	count(&page_cache_dirtied_pages_total, 1);
+	return 0;
+}
+
 SEC("tp_btf/folio_wait_writeback")
 int BPF_PROG(page_cache_wait_writeback, struct folio *folio, struct address_space *mapping)
+{
+	count(&page_cache_writeback_waits_total, 1);
+	return 0;
+}
+
+SEC("tp_btf/wait_on_page_writeback")
+int BPF_PROG(page_cache_wait_page, struct page *page, struct address_space *mapping)
 {
 	count(&page_cache_writeback_waits_total, 1);
 	return 0;

@@ -115,18 +115,36 @@ int BPF_PROG(compaction_begin, struct compact_control *cc)
 	return 0;
 }
 
-SEC("raw_tp/mm_compaction_end")
-int BPF_PROG(compaction_end, struct compact_control *cc)
+static __always_inline void compaction_end(u32 mode, bool direct)
 {
 	struct compaction_key key;
 	s64 us = take_start_us(&compaction_start);
 
 	if (us < 0)
-		return 0;
+		return;
 	__builtin_memset(&key, 0, sizeof(key));
-	key.mode = BPF_CORE_READ(cc, mode);
-	key.direct = BPF_CORE_READ(cc, direct_compaction) ? 1 : 0;
+	key.mode = mode;
+	key.direct = direct ? 1 : 0;
 	ee_hist_exp2(&compaction_latency_seconds, key, us, MAX_BUCKET);
+}
+
+/* Where the tracepoint passes the compact_control. Its fields are loaded
+ * directly through the typed argument, which the verifier allows only where
+ * it is that pointer: older kernels (5.10) pass pfns and a sync flag
+ * instead, and there the fexit program below runs (programs.one_of). */
+SEC("tp_btf/mm_compaction_end")
+int BPF_PROG(compaction_end_tp, struct compact_control *cc)
+{
+	compaction_end(cc->mode, cc->direct_compaction);
+	return 0;
+}
+
+/* compact_zone() runs one compaction of a zone, the span the tracepoints
+ * bracket, and takes the compact_control on every kernel. */
+SEC("fexit/compact_zone")
+int BPF_PROG(compaction_end_fexit, struct compact_control *cc)
+{
+	compaction_end(BPF_CORE_READ(cc, mode), BPF_CORE_READ(cc, direct_compaction));
 	return 0;
 }
 

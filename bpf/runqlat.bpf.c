@@ -6,6 +6,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "exporter.bpf.h"
+#include "exporter_tracing.bpf.h"
 
 #define MAX_BUCKET 26 /* 2^26 us: about a minute */
 #define TASK_RUNNING 0
@@ -23,7 +24,9 @@ struct {
 /* Per-thread enqueue time, in task-local storage: a pointer away from the
  * task, with no hashing or bucket locks on the scheduler's hot path (an LRU
  * hash here cost about three times as much per switch), and freed by the
- * kernel when the task exits. Needs kernel 5.11 or later. */
+ * kernel when the task exits. Kernel 5.11 or later; on older kernels the
+ * exporter leaves this map uncreated (the kernel cannot make it) and the
+ * hash below takes its place. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -31,15 +34,63 @@ struct {
 	__type(value, u64);
 } enqueued_at SEC(".maps");
 
+/* Enqueue times by thread id, for kernels without task storage (5.10).
+ * Preallocated: these hooks run with a run queue locked, where allocating
+ * an entry could deadlock on those kernels. An entry lives from a wakeup to
+ * the switch that runs the thread, so it holds the threads waiting to run;
+ * one that finds it full is counted in ee_update_failures and not timed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u64);
+} enqueued_at_by_tid SEC(".maps");
+
+/* Resolved at load time by CO-RE: the branch for the other kernel is dead
+ * code, which the verifier drops unchecked. */
+static __always_inline bool have_task_storage(void)
+{
+	return bpf_core_enum_value_exists(enum bpf_map_type, BPF_MAP_TYPE_TASK_STORAGE);
+}
+
 static __always_inline void mark_enqueued(struct task_struct *p)
 {
-	u64 *ts;
+	u32 tid = BPF_CORE_READ(p, pid);
+	u64 now, *ts;
 
-	if (!BPF_CORE_READ(p, pid))
+	if (!tid)
 		return; /* the idle task */
-	ts = bpf_task_storage_get(&enqueued_at, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (ts)
-		*ts = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
+	if (have_task_storage()) {
+		ts = bpf_task_storage_get(&enqueued_at, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (ts)
+			*ts = now;
+		return;
+	}
+	ee_map_put(&enqueued_at_by_tid, &tid, &now, BPF_ANY);
+}
+
+/* When `next` became runnable, and forgets it: 0 if it was not seen. */
+static __always_inline u64 take_enqueued(struct task_struct *next)
+{
+	u64 *tsp, ts;
+	u32 tid;
+
+	if (have_task_storage()) {
+		tsp = bpf_task_storage_get(&enqueued_at, next, 0, 0);
+		if (!tsp)
+			return 0;
+		ts = *tsp;
+		*tsp = 0;
+		return ts;
+	}
+	tid = BPF_CORE_READ(next, pid);
+	tsp = bpf_map_lookup_elem(&enqueued_at_by_tid, &tid);
+	if (!tsp)
+		return 0;
+	ts = *tsp;
+	bpf_map_delete_elem(&enqueued_at_by_tid, &tid);
+	return ts;
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -59,19 +110,17 @@ int BPF_PROG(runqlat_wakeup_new, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	u64 *tsp, delta_us;
+	u64 ts;
 
 	/* A task preempted while still runnable goes straight back to the queue. */
-	if (BPF_CORE_READ(prev, __state) == TASK_RUNNING)
+	if (ee_task_state(prev) == TASK_RUNNING)
 		mark_enqueued(prev);
 
-	tsp = bpf_task_storage_get(&enqueued_at, next, 0, 0);
-	if (!tsp || !*tsp)
+	ts = take_enqueued(next);
+	if (!ts)
 		return 0;
-	delta_us = (bpf_ktime_get_ns() - *tsp) / 1000;
-	*tsp = 0;
-
-	ee_hist_exp2_array(&run_queue_latency_seconds, delta_us, MAX_BUCKET);
+	ee_hist_exp2_array(&run_queue_latency_seconds, (bpf_ktime_get_ns() - ts) / 1000,
+			   MAX_BUCKET);
 	return 0;
 }
 

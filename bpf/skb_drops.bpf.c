@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /* Packets dropped by the kernel, by drop reason (tp_btf/kfree_skb, whose
- * reason argument exists since 5.17). Frees with SKB_CONSUMED or
+ * reason argument exists since 5.17; before, every drop counts as
+ * NOT_SPECIFIED). Frees with SKB_CONSUMED or
  * SKB_NOT_DROPPED_YET are normal, not drops, and are not counted.
  *
  * The kernel renumbers enum skb_drop_reason in almost every release, so the
@@ -193,10 +194,21 @@ static __always_inline bool is_enum_value(u32 r, bool exists, u32 value)
 }
 
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
+int BPF_PROG(skb_drop, struct sk_buff *skb, void *location)
 {
-	u32 r = reason, key;
+	u32 r, key;
 	u64 *slot;
+
+	/* The reason argument (ctx[2]) and the reason field of the
+	 * tracepoint's record came together, in 5.17. Before, kfree_skb had
+	 * no reason and fired for frees that callers considered drops: each
+	 * counts as NOT_SPECIFIED. The read of ctx[2] is dead code there. */
+	if (!bpf_core_field_exists(((struct trace_event_raw_kfree_skb *)0)->reason)) {
+		key = SKB_DROP_REASON_NOT_SPECIFIED;
+		ee_map_add(&skb_drops_total, &key, 1);
+		return 0;
+	}
+	r = (u32)ctx[2];
 
 	if (is_enum_value(r, bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED),
 			  bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED)) ||

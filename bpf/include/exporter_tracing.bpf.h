@@ -47,6 +47,19 @@ static __always_inline __u32 ee_request_dev(struct request *rq)
 	return ee_encode_dev(BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));
 }
 
+/* A task's scheduler state: task_struct.__state since 5.14 (an unsigned
+ * int), task_struct.state before (a long). TASK_RUNNING is 0 in both. */
+struct task_struct___ee_pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long ee_task_state(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return BPF_CORE_READ((struct task_struct___ee_pre514 *)task, state);
+}
+
 /* The id of a task's cgroup on the default (v2) hierarchy: the same number
  * bpf_get_current_cgroup_id() returns for current, and the inode number of
  * the cgroup's directory, which the cgroup decoder resolves to a path. */
