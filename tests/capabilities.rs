@@ -6,7 +6,9 @@ mod common;
 use std::process::Command;
 
 use common::{Running, BIN};
-use ebpf_exporter::process::capabilities::{status_field, CapSet, CAP_DAC_READ_SEARCH, CAP_SYSLOG};
+use ebpf_exporter::process::capabilities::{
+    status_field, CapSet, CAP_BPF, CAP_DAC_READ_SEARCH, CAP_SYSLOG,
+};
 
 /// (CapEff, CapPrm, CapBnd, NoNewPrivs) of every thread of `pid`.
 fn threads(pid: u32) -> Vec<(CapSet, CapSet, CapSet, String)> {
@@ -40,26 +42,51 @@ fn assert_all_threads(exporter: &Running, want: CapSet) {
 #[test]
 fn the_default_keeps_only_what_the_default_configs_use() {
     // oom_kills (a default) labels by cgroup, so the tree walk stays
-    // possible; nothing in the defaults resolves kernel symbols.
+    // possible; nothing in the defaults resolves kernel symbols. Where map
+    // reads need CAP_BPF, it is kept too, and said.
+    let need_bpf = common::map_reads_need_cap_bpf();
     let exporter = Running::start(&[]);
-    assert_all_threads(&exporter, CapSet::of(&[CAP_DAC_READ_SEARCH]));
-    assert!(exporter.scrape().has("ebpf_exporter_syscalls_total"));
+    let (want, kept) = if need_bpf {
+        (
+            CapSet::of(&[CAP_DAC_READ_SEARCH, CAP_BPF]),
+            "cap_dac_read_search,cap_bpf",
+        )
+    } else {
+        (CapSet::of(&[CAP_DAC_READ_SEARCH]), "cap_dac_read_search")
+    };
+    assert_all_threads(&exporter, want);
+    assert!(exporter.scrape().sum("ebpf_exporter_syscalls_total", &[]) > 0.0);
+    let log = exporter.log();
     assert!(
-        exporter
-            .log()
-            .contains("capabilities: kept cap_dac_read_search in"),
-        "{}",
-        exporter.log()
+        log.contains(&format!("capabilities: kept {kept} in")),
+        "{log}"
+    );
+    assert_eq!(
+        log.contains("this kernel needs cap_bpf to read maps, so it is kept"),
+        need_bpf,
+        "{log}"
     );
 }
 
 #[test]
-fn keep_none_drops_everything_and_maps_still_read() {
+fn keep_none_drops_everything_and_says_whether_maps_still_read() {
+    let need_bpf = common::map_reads_need_cap_bpf();
     let exporter = Running::start(&["--capabilities.keep=none"]);
     assert_all_threads(&exporter, CapSet::default());
-    // Kernels since 6.5 check only the fd for map reads.
+    // An explicit list is honoured as given: where reads need CAP_BPF the
+    // scrape has no map data, and the log says why.
     let scrape = exporter.scrape();
-    assert!(scrape.sum("ebpf_exporter_syscalls_total", &[]) > 0.0);
+    let log = exporter.log();
+    assert_eq!(
+        scrape.sum("ebpf_exporter_syscalls_total", &[]) > 0.0,
+        !need_bpf,
+        "{log}"
+    );
+    assert_eq!(
+        log.contains("map reads fail with the capabilities kept (none); scrapes will be empty"),
+        need_bpf,
+        "{log}"
+    );
 }
 
 #[test]

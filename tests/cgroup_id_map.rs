@@ -1,5 +1,6 @@
 //! `cgroup_id_map:` is kept filled with the cgroups whose path matches, and
-//! follows cgroups created after start-up.
+//! follows cgroups created after start-up, in both of its shapes: a hash of
+//! cgroup ids, and cgroup storage where the kernel has it (6.2 and later).
 
 mod common;
 
@@ -19,28 +20,87 @@ impl Drop for Cgroup {
 
 /// Runs a child that calls getpid() inside `cg`.
 fn getpid_in(cg: &Path) {
-    common::python_in_cgroup(cg, "import os; [os.getpid() for _ in range(10)]");
+    common::in_child(Some(cg), || {
+        for _ in 0..10 {
+            // SAFETY: a plain syscall.
+            unsafe { libc::getpid() };
+        }
+    });
+}
+
+/// The test object and config in a scratch directory, for a `hash` or a
+/// `cgrp_storage` map.
+fn setup(kind: &str) -> PathBuf {
+    let dir = scratch_dir(&format!("cgmap-{kind}"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    let defines: &[&str] = if kind == "cgrp_storage" {
+        &["CGRP_STORAGE"]
+    } else {
+        &[]
+    };
+    common::compile_bpf_with(
+        &src.join("cgroup_filter.bpf.c"),
+        &dir.join("cgroup_filter.bpf.o"),
+        defines,
+    );
+    let text = std::fs::read_to_string(src.join("cgroup_filter.yaml")).expect("config");
+    std::fs::write(
+        dir.join("cgroup_filter.yaml"),
+        text.replace(
+            "  name: cgroup_id_map\n",
+            &format!("  name: cgroup_id_map\n  type: {kind}\n"),
+        ),
+    )
+    .expect("write config");
+    dir
 }
 
 #[test]
-fn matching_cgroups_created_after_start_are_added_to_the_map() {
-    let dir = scratch_dir("cgmap");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
-    compile_bpf(
-        &src.join("cgroup_filter.bpf.c"),
-        &dir.join("cgroup_filter.bpf.o"),
+fn matching_cgroups_created_after_start_are_added_to_a_hash() {
+    cgroups_created_after_start_are_followed("hash", 1);
+}
+
+#[test]
+fn cgroup_storage_is_kept_where_the_kernel_has_it_and_refused_clearly_where_not() {
+    let has_storage =
+        ebpf_exporter::host::kernel::supports_map_type(libbpf_sys::BPF_MAP_TYPE_CGRP_STORAGE)
+            .expect("the map type probe answers");
+    if common::in_kernel_matrix() {
+        assert_eq!(has_storage, common::kernel_at_least(6, 2), "CGRP_STORAGE");
+    }
+    if has_storage {
+        cgroups_created_after_start_are_followed("cgrp_storage", 2);
+        return;
+    }
+    let dir = setup("cgrp_storage");
+    let out = Command::new(common::BIN)
+        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+        .output()
+        .expect("runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::copy(
-        src.join("cgroup_filter.yaml"),
-        dir.join("cgroup_filter.yaml"),
-    )
-    .expect("copy config");
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("cgroup_filter.yaml:13: key `cgroup_id_map.name`")
+            && report.contains("has no CGRP_STORAGE maps, which came in Linux 6.2"),
+        "{report}"
+    );
+    assert!(!report.contains("panicked"), "{report}");
+}
+
+/// Cgroups made after start-up are put into the map when they match, and
+/// only then: `n` tells this test's cgroups from the other's.
+fn cgroups_created_after_start_are_followed(kind: &str, n: u32) {
+    let dir = setup(kind);
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
 
     let pid = std::process::id();
     let root = cgroup2_mount();
-    let matching = Cgroup(root.join(format!("ee-cgmap-match-{pid}")));
-    let other = Cgroup(root.join(format!("ee-cgmap-other-{pid}")));
+    let matching = Cgroup(root.join(format!("ee-cgmap-match-{pid}{n}")));
+    let other = Cgroup(root.join(format!("ee-cgmap-other-{pid}{n}")));
     std::fs::create_dir(&matching.0).expect("create cgroup");
     std::fs::create_dir(&other.0).expect("create cgroup");
     let (m, o) = (

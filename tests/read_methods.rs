@@ -8,16 +8,80 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{prog_fd, test_run, Running};
+use common::{in_kernel_matrix, Running};
 
-const PINS: [&str; 6] = [
+const PINS: [&str; 7] = [
     "rm_hash_total",
     "rm_percpu_total",
     "rm_lru_total",
+    "rm_lrupc_total",
     "rm_array_total",
     "rm_pcarray_total",
     "rm_mmap_seconds",
 ];
+
+/// Keys in each hash map.
+const N: u32 = 10_000;
+
+/// Fills the pinned maps from user space: key i of each hash is
+/// `{i * 7919, i % 13, i % 5}` with value `3i + 1`, arrays hold `3i + 1` at
+/// index i, and per-CPU maps add the CPU's number, so every CPU's value
+/// differs. The histogram's buckets hold `11 (i + 1)`.
+fn fill() {
+    use libbpf_rs::{MapCore, MapFlags, MapHandle};
+    let open = |name: &str| {
+        MapHandle::from_pinned_path(Path::new("/sys/fs/bpf").join(name))
+            .unwrap_or_else(|e| panic!("pinned map {name}: {e}"))
+    };
+    let ncpus = ebpf_exporter::host::cpus::possible();
+    let per_cpu = |v: u64| -> Vec<Vec<u8>> {
+        (0..ncpus as u64)
+            .map(|c| (v + c).to_ne_bytes().to_vec())
+            .collect()
+    };
+    let (hash, percpu, lru, lrupc) = (
+        open("rm_hash_total"),
+        open("rm_percpu_total"),
+        open("rm_lru_total"),
+        open("rm_lrupc_total"),
+    );
+    let (array, pcarray, mmap) = (
+        open("rm_array_total"),
+        open("rm_pcarray_total"),
+        open("rm_mmap_seconds"),
+    );
+    let any = MapFlags::ANY;
+    for i in 0..N {
+        let mut key = Vec::with_capacity(8);
+        key.extend_from_slice(&(i.wrapping_mul(7919)).to_ne_bytes());
+        key.extend_from_slice(&((i % 13) as u16).to_ne_bytes());
+        key.extend_from_slice(&((i % 5) as u16).to_ne_bytes());
+        let v = u64::from(i) * 3 + 1;
+        hash.update(&key, &v.to_ne_bytes(), any)
+            .expect("update hash");
+        lru.update(&key, &v.to_ne_bytes(), any)
+            .expect("update LRU hash");
+        percpu
+            .update_percpu(&key, &per_cpu(v), any)
+            .expect("update per-CPU hash");
+        lrupc
+            .update_percpu(&key, &per_cpu(v), any)
+            .expect("update LRU per-CPU hash");
+        if i < 512 {
+            array
+                .update(&i.to_ne_bytes(), &v.to_ne_bytes(), any)
+                .expect("update array");
+            pcarray
+                .update_percpu(&i.to_ne_bytes(), &per_cpu(v), any)
+                .expect("update per-CPU array");
+        }
+        if i < 12 {
+            let bucket = u64::from(i + 1) * 11;
+            mmap.update(&i.to_ne_bytes(), &bucket.to_ne_bytes(), any)
+                .expect("update histogram");
+        }
+    }
+}
 
 /// Removes the test's pins: the kernel keeps pinned maps after the
 /// exporters exit.
@@ -85,7 +149,7 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
         .expect("copy config");
 
     let batch = start(&dir, "batch");
-    test_run(&prog_fd(batch.program_id("fill")));
+    fill();
     let reference = families(&batch.get("/metrics").text());
     // Scrapes from the decode cache serve the same bytes again.
     serves(
@@ -94,14 +158,14 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
         2,
         "batch lookups, from the decode cache",
     );
-    // 10000 keys in each hash, a sample per CPU for the split per-CPU hash
-    // (the CPU that ran the fill has the value, the others 0), 512 array
-    // indices twice, and 11 buckets (0 to 10) + +Inf + _sum + _count.
+    // 10000 keys in each summed hash, a sample per CPU for the split
+    // per-CPU hash, 512 array indices twice, and 11 buckets (0 to 10) +
+    // +Inf + _sum + _count.
     let ncpus = ebpf_exporter::host::cpus::possible();
     let samples = reference.lines().filter(|l| !l.starts_with('#')).count();
     assert_eq!(
         samples,
-        10_000 * 2 + 10_000 * ncpus + 512 * 2 + 14,
+        10_000 * 3 + 10_000 * ncpus + 512 * 2 + 14,
         "{reference}"
     );
     assert!(
@@ -124,6 +188,18 @@ fn every_method_serves_the_same_bytes_from_the_same_maps() {
                 log.contains("map rm_mmap_seconds: read by mmap"),
                 "the mmapable array is mapped: {log}"
             ),
+            // The kernel matrix's kernels all run map-element iterators, so
+            // there every map must be read by one; elsewhere a refusal must
+            // at least be logged.
+            "iterator" if in_kernel_matrix() => {
+                for map in PINS {
+                    assert!(
+                        log.contains(&format!("map {map}: read by iterator")),
+                        "{map} is read by its iterator: {log}"
+                    );
+                }
+                assert!(!log.contains("reading in batches"), "{log}");
+            }
             "iterator" => assert!(
                 log.contains("map-element iterator: load: Operation not permitted")
                     || !log.contains("reading in batches"),

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
-/* Maps of every type the exporter reads, pinned by name so that two
- * exporters (one per read method) serve the very same maps, and filled by a
- * test-run program with values that differ per key and per CPU. */
+/* Maps of every type the exporter reads, pinned by name so that several
+ * exporters (one per read method) serve the very same maps. The test fills
+ * them from user space, with values that differ per key and per CPU: a
+ * program filling them would need bpf_loop() or syscall programs, which
+ * kernels before 5.17 lack. */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 
@@ -26,6 +28,7 @@ PINNED_MAP(BPF_MAP_TYPE_HASH, rm_hash_total, struct rm_key, N);
 PINNED_MAP(BPF_MAP_TYPE_PERCPU_HASH, rm_percpu_total, struct rm_key, N);
 /* LRU maps evict before they are full; room to spare keeps all N. */
 PINNED_MAP(BPF_MAP_TYPE_LRU_HASH, rm_lru_total, struct rm_key, 2 * N);
+PINNED_MAP(BPF_MAP_TYPE_LRU_PERCPU_HASH, rm_lrupc_total, struct rm_key, 2 * N);
 PINNED_MAP(BPF_MAP_TYPE_ARRAY, rm_array_total, u32, 512);
 PINNED_MAP(BPF_MAP_TYPE_PERCPU_ARRAY, rm_pcarray_total, u32, 512);
 
@@ -37,32 +40,5 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } rm_mmap_seconds SEC(".maps");
-
-static long fill_one(u64 i, void *ctx)
-{
-	struct rm_key k = { .a = i * 7919, .b = i % 13, .c = i % 5 };
-	u64 v = i * 3 + 1;
-	u32 idx = i;
-
-	bpf_map_update_elem(&rm_hash_total, &k, &v, BPF_ANY);
-	bpf_map_update_elem(&rm_percpu_total, &k, &v, BPF_ANY);
-	bpf_map_update_elem(&rm_lru_total, &k, &v, BPF_ANY);
-	if (idx < 512) {
-		bpf_map_update_elem(&rm_array_total, &idx, &v, BPF_ANY);
-		bpf_map_update_elem(&rm_pcarray_total, &idx, &v, BPF_ANY);
-	}
-	if (idx < 12) {
-		u64 hv = (idx + 1) * 11;
-		bpf_map_update_elem(&rm_mmap_seconds, &idx, &hv, BPF_ANY);
-	}
-	return 0;
-}
-
-SEC("syscall")
-int fill(void *ctx)
-{
-	bpf_loop(N, fill_one, NULL, 0);
-	return 0;
-}
 
 char LICENSE[] SEC("license") = "GPL";

@@ -2,6 +2,8 @@
 //! BPF programs, scrapes it over HTTP, and parses the exposition.
 #![allow(dead_code)]
 
+pub mod compile;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -470,48 +472,84 @@ pub fn promtool_check(text: &str) -> String {
     msg
 }
 
-/// Compiles a BPF C source the way an operator would for an external object.
+/// Compiles a BPF C source the way an operator would for an external object
+/// (through the build cache of `compile`).
 pub fn compile_bpf(src: &Path, out: &Path) {
     compile_bpf_with(src, out, &[]);
 }
 
 /// `compile_bpf` with extra `-D` definitions, for variants of one source.
 pub fn compile_bpf_with(src: &Path, out: &Path, defines: &[&str]) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let libbpf = env!("EE_LIBBPF_INCLUDE");
-    let arch = if cfg!(target_arch = "aarch64") {
-        ("arm64", "arm64")
-    } else {
-        ("x86_64", "x86")
-    };
-    let status = Command::new("clang")
-        .args(["-g", "-O2", "-target", "bpf", "-Wall", "-Werror"])
-        .arg(format!("-D__TARGET_ARCH_{}", arch.1))
-        .arg(format!("-I{}", root.join("bpf/include").display()))
-        .arg(format!(
-            "-I{}",
-            root.join("bpf/include").join(arch.0).display()
-        ))
-        .arg(format!("-I{libbpf}"))
-        // libbpf's usdt.bpf.h reaches <asm/errno.h>, which Debian keeps in
-        // the multiarch directory; as the reference's Makefile does, it is
-        // searched after everything else.
-        .arg(format!(
-            "-idirafter/usr/include/{}-linux-gnu",
-            if cfg!(target_arch = "aarch64") {
-                "aarch64"
-            } else {
-                "x86_64"
+    let built = compile::bpf_object(src, defines);
+    std::fs::copy(&built, out)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", built.display(), out.display()));
+}
+
+/// Whether the running kernel is at least `major.minor`.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    use ebpf_exporter::host::kernel::{version, Version};
+    version().expect("the kernel release parses") >= Version::new(major, minor)
+}
+
+/// Whether these tests run in one of the kernel matrix's guests
+/// (`scripts/kernel-matrix.sh`), on Debian's cloud kernels, which are built
+/// with kprobes, BPF trampolines and everything else the tests use. There a
+/// feature that fails is a bug, never the kernel's choice; elsewhere tests
+/// accept a documented failure where the kernel shows it lacks the feature.
+pub fn in_kernel_matrix() -> bool {
+    std::env::var_os("EE_KERNEL_MATRIX").is_some_and(|v| v == "1")
+}
+
+/// Whether the kernel has kprobes (its kprobe PMU is registered).
+pub fn kernel_has_kprobes() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
+/// Whether this kernel refuses map reads to a process without CAP_BPF, even
+/// through an fd it holds (kernels before 6.5 with
+/// kernel.unprivileged_bpf_disabled set, unless that change was backported),
+/// asked of the kernel itself: a child creates a map, drops every
+/// capability, and reads it. The exporter finds its answer by another
+/// route, so tests compare the two.
+pub fn map_reads_need_cap_bpf() -> bool {
+    // SAFETY: the child makes raw syscalls only, then leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: raw syscalls on values on this stack.
+        unsafe {
+            let fd = libbpf_sys::bpf_map_create(
+                libbpf_sys::BPF_MAP_TYPE_HASH,
+                std::ptr::null(),
+                4,
+                8,
+                1,
+                std::ptr::null(),
+            );
+            if fd < 0 {
+                libc::_exit(2);
             }
-        ))
-        .args(defines.iter().map(|d| format!("-D{d}")))
-        .arg("-c")
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .status()
-        .expect("clang runs");
-    assert!(status.success(), "clang failed for {}", src.display());
+            // capset(2), v3: no capability in any set.
+            let header: [u32; 2] = [0x2008_0522, 0];
+            let data = [0u32; 6];
+            if libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) != 0 {
+                libc::_exit(3);
+            }
+            let mut key = [0u8; 4];
+            let rc =
+                libbpf_sys::bpf_map_get_next_key(fd, std::ptr::null(), key.as_mut_ptr().cast());
+            libc::_exit(if rc == 0 || rc == -libc::ENOENT { 0 } else { 1 });
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "probe child: {status:#x}");
+    match libc::WEXITSTATUS(status) {
+        0 => false,
+        1 => true,
+        other => panic!("probe child failed to set up: exit {other}"),
+    }
 }
 
 /// A scratch directory for a test's configs and objects.
@@ -652,6 +690,47 @@ pub fn rss_kib(pid: u32, field: &str) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or_else(|| panic!("{field} of process {pid}"))
+}
+
+/// Runs `work` in a forked child that first moves itself into cgroup `cg`
+/// (when given), and fails the test if the child fails. The child is a copy
+/// of a multi-threaded process, so `work` may only make syscalls and use
+/// glibc's malloc (which glibc keeps usable across fork); it needs no
+/// interpreter, which the kernel matrix's guests do not have.
+pub fn in_child(cg: Option<&Path>, work: impl FnOnce()) {
+    use std::os::unix::ffi::OsStrExt;
+    let procs = cg.map(|cg| {
+        std::ffi::CString::new(cg.join("cgroup.procs").as_os_str().as_bytes())
+            .expect("cgroup path has no NUL")
+    });
+    // SAFETY: the child makes only the syscalls below and `work`'s, then
+    // leaves with _exit, so nothing of the parent's state is unwound twice.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        if let Some(procs) = &procs {
+            // SAFETY: a NUL-terminated path; "0" moves the writer itself.
+            let ok = unsafe {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                fd >= 0 && libc::write(fd, b"0".as_ptr().cast(), 1) == 1 && libc::close(fd) == 0
+            };
+            if !ok {
+                // SAFETY: leaving the child without unwinding.
+                unsafe { libc::_exit(2) };
+            }
+        }
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_ok();
+        // SAFETY: leaving the child without unwinding.
+        unsafe { libc::_exit(if done { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child; status outlives the call.
+    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(rc, pid, "waitpid: {}", std::io::Error::last_os_error());
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child (in {cg:?}) failed: wait status {status:#x} (exit 2: could not join the cgroup)"
+    );
 }
 
 /// Runs `python` (a `python3 -c` program) in a child moved into cgroup
