@@ -130,7 +130,10 @@ fn classify_attach(section: &str, kind: ErrorKind, errno: i32) -> Option<AttachE
     if is_kprobe(&section) {
         return Some(AttachError::NoSuchFunction { section, errno });
     }
-    if section.starts_with("tracepoint/") || section.starts_with("tp/") {
+    let tracepoint = ["tracepoint/", "tp/", "raw_tp/", "raw_tracepoint/"]
+        .iter()
+        .any(|p| section.starts_with(p));
+    if tracepoint {
         return Some(AttachError::NoSuchTracepoint { section, errno });
     }
     None
@@ -380,6 +383,13 @@ mod tests {
             classify_attach("tracepoint/x/y", ErrorKind::NotFound, libc::ENOENT),
             Some(AttachError::NoSuchTracepoint {
                 section: "tracepoint/x/y".into(),
+                errno: libc::ENOENT
+            })
+        );
+        assert_eq!(
+            classify_attach("raw_tp/writeback_dirty_folio", ErrorKind::NotFound, libc::ENOENT),
+            Some(AttachError::NoSuchTracepoint {
+                section: "raw_tp/writeback_dirty_folio".into(),
                 errno: libc::ENOENT
             })
         );
