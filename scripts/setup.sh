@@ -10,8 +10,12 @@ set -euo pipefail
 # The README's worked example compiles against libbpf-dev's headers;
 # systemtap-sdt-dev gives tests/spans.rs the USDT probes of its demo program.
 # python3-venv holds the manifest validator (kubernetes-validate, from PyPI).
+# The kernel matrix (scripts/kernel-matrix.sh): qemu-system-x86 boots the
+# kernels, busybox-static and cpio make their initramfs, xz-utils unpacks
+# their modules, binutils strips and reads ELF files.
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool prometheus pci.ids systemtap-sdt-dev
-  util-linux iproute2 iputils-ping e2fsprogs coreutils curl openssl python3 python3-venv libbpf-dev)
+  util-linux iproute2 iputils-ping e2fsprogs coreutils curl openssl python3 python3-venv libbpf-dev
+  qemu-system-x86 busybox-static cpio xz-utils binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
