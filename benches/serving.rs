@@ -112,18 +112,7 @@ fn main() {
         eprintln!("the serving benchmark loads BPF programs: run it as root");
         std::process::exit(1);
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let all: Vec<String> = std::fs::read_dir(&root)
-        .expect("config/")
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .into_string()
-                .ok()?
-                .strip_suffix(".yaml")
-                .map(str::to_string)
-        })
-        .collect();
+    let all = common::shipped_configs();
     let names = format!("--config.names={}", all.join(","));
 
     // Above the default limit of 40 scrapes in flight, which 50 clients

@@ -28,6 +28,21 @@ fn getpid_in(cg: &Path) {
     });
 }
 
+/// `--config.check` of the configs in `dir`: whether it passed, and its
+/// report with the log (where the reasons go when every config fails).
+fn config_check(dir: &Path) -> (bool, String) {
+    let out = Command::new(common::BIN)
+        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+        .output()
+        .expect("runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
 /// The test object and config in a scratch directory, for a `hash` or a
 /// `cgrp_storage` map.
 fn setup(kind: &str) -> PathBuf {
@@ -72,17 +87,8 @@ fn cgroup_storage_is_kept_where_the_kernel_has_it_and_refused_clearly_where_not(
         cgroups_created_after_start_are_followed("cgrp_storage", 2);
         return;
     }
-    let dir = setup("cgrp_storage");
-    let out = Command::new(common::BIN)
-        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-        .output()
-        .expect("runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{report}");
+    let (ok, report) = config_check(&setup("cgrp_storage"));
+    assert!(!ok, "{report}");
     assert!(
         report.contains("cgroup_filter.yaml:13: key `cgroup_id_map.name`")
             && report.contains("has no CGRP_STORAGE maps, which came in Linux 6.2"),
@@ -163,17 +169,8 @@ fn a_missing_cgroup_id_map_is_a_config_error_naming_the_key() {
         text.replace("name: cgroup_id_map", "name: no_such_map"),
     )
     .expect("write config");
-    let out = Command::new(common::BIN)
-        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-        .output()
-        .expect("runs");
-    // With every config failing, the reasons go to the log (stderr).
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success());
+    let (ok, report) = config_check(&dir);
+    assert!(!ok, "{report}");
     assert!(
         report.contains("cgroup_filter.yaml:13: key `cgroup_id_map.name`")
             && report.contains("no_such_map"),

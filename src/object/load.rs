@@ -414,6 +414,17 @@ struct Failures {
     alternatives: BTreeMap<String, PassedOver>,
 }
 
+impl Failures {
+    /// `name`, the last of its group, failed too: the earlier members'
+    /// failures become the config's, beside its own.
+    fn give_up_group(&mut self, alternatives: &Alternatives, origin: &str, name: &str) {
+        for (other, why) in alternatives.exhausted(name) {
+            log::warn!("{origin}: alternative {other} {why}");
+            self.alternatives.insert(other, why);
+        }
+    }
+}
+
 /// What one load produced, before attaching.
 struct Loaded {
     object: Object,
@@ -512,10 +523,7 @@ fn load_programs(
                 );
                 continue;
             }
-            for (other, why) in alternatives.exhausted(&name) {
-                log::warn!("{}: alternative {other} {why}", bytes.origin);
-                failed.alternatives.insert(other, why);
-            }
+            failed.give_up_group(alternatives, &bytes.origin, &name);
             log::warn!(
                 "{}: program {name} ({section}) not loaded: {reason}",
                 bytes.origin
@@ -582,10 +590,7 @@ fn attach_all(
                     );
                     return None;
                 }
-                for (other, why) in alternatives.exhausted(&name) {
-                    log::warn!("{}: alternative {other} {why}", bytes.origin);
-                    failed.alternatives.insert(other, why);
-                }
+                failed.give_up_group(alternatives, &bytes.origin, &name);
                 log::warn!(
                     "{}: program {name} ({section}) not attached: {reason}",
                     bytes.origin

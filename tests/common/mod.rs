@@ -552,6 +552,24 @@ pub fn map_reads_need_cap_bpf() -> bool {
     }
 }
 
+/// The names of the shipped configs (`config/*.yaml`), sorted.
+pub fn shipped_configs() -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
+            .expect("config/")
+            .filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .into_string()
+                    .ok()?
+                    .strip_suffix(".yaml")
+                    .map(str::to_string)
+            })
+            .collect();
+    names.sort();
+    names
+}
+
 /// A scratch directory for a test's configs and objects.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ee-test-{name}-{}", std::process::id()));
