@@ -387,7 +387,11 @@ mod tests {
             })
         );
         assert_eq!(
-            classify_attach("raw_tp/writeback_dirty_folio", ErrorKind::NotFound, libc::ENOENT),
+            classify_attach(
+                "raw_tp/writeback_dirty_folio",
+                ErrorKind::NotFound,
+                libc::ENOENT
+            ),
             Some(AttachError::NoSuchTracepoint {
                 section: "raw_tp/writeback_dirty_folio".into(),
                 errno: libc::ENOENT
