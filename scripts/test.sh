@@ -14,6 +14,7 @@ python3 scripts/gen-drop-reasons.py --check
 python3 scripts/gen-prometheusrule.py --check
 python3 scripts/gen-daemonset-configs.py --check
 python3 scripts/gen-reference-tables.py --check
+python3 scripts/gen-readme-tables.py --check
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --no-fail-fast

@@ -192,10 +192,14 @@ pub enum Command {
     Completion { shell: clap_complete::Shell },
     /// Print the man page (roff), e.g. `ebpf-exporter man > ebpf-exporter.1`.
     Man,
+    /// Print the decoders this build knows, with what each takes and makes
+    /// and the options it takes, as a Markdown table.
+    Decoders,
 }
 
 /// Writes what `completion` and `man` print, from the flags' own
-/// definitions, so they never drift from `--help`.
+/// definitions, so they never drift from `--help`, and `decoders`, from the
+/// decoder registry.
 pub fn write_generated(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
@@ -208,6 +212,7 @@ pub fn write_generated(command: &Command, out: &mut dyn std::io::Write) -> std::
             out.write_all(&script)
         }
         Command::Man => clap_mangen::Man::new(cmd).render(out),
+        Command::Decoders => out.write_all(crate::decode::registry::markdown_table().as_bytes()),
         Command::Describe { .. } => Ok(()),
     }
 }

@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use libbpf_rs::MapType;
 
+use crate::decode::registry;
 use crate::metrics::bind::is_metric_map;
 use crate::metrics::layout::{fields, Field};
 use crate::object::btf::{Btf, Kind, ObjectTypes, TypeId};
@@ -373,9 +374,10 @@ fn sanitize(path: &str) -> String {
     s
 }
 
-/// Decoders for a member, from its type and name. `ifname`, `majorminor`,
-/// `ksym` and `inet_ip` read the raw bytes; `cgroup`, `syscall` and
-/// `errno` read the number `uint` makes of them, as in the reference.
+/// Decoders for a member, from its type and name: char arrays are strings,
+/// other arrays hex, and integers get the decoder whose registry entry
+/// suits the member's name and size (after `uint` where it reads the
+/// number `uint` makes, as in the reference), else `uint`.
 fn decoders_for(btf: &Btf, ty: TypeId, name: &str) -> (Vec<String>, bool) {
     let v = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let size = btf.size_of(ty).unwrap_or(0);
@@ -391,47 +393,28 @@ fn decoders_for(btf: &Btf, ty: TypeId, name: &str) -> (Vec<String>, bool) {
         if char_elem {
             return (v(&["string"]), false);
         }
-        if is_addr(&lower) && (size == 4 || size == 16) {
-            return (v(&["inet_ip"]), false);
-        }
-        return (v(&["hex"]), false);
+        // An address array (`u8 saddr[16]`) is the one raw-bytes guess for
+        // arrays.
+        return match registry::guess(&lower, size as usize) {
+            Some(e) if e.name == "inet_ip" => (v(&["inet_ip"]), false),
+            _ => (v(&["hex"]), false),
+        };
     }
     if !matches!(resolved, Some(Kind::Int { .. } | Kind::Enum { .. })) {
         return (v(&["hex"]), false);
     }
-    let d = if lower.ends_with("ifindex") || lower == "ifidx" {
-        v(&["ifname"])
-    } else if lower == "dev" || lower.ends_with("_dev") || typedef == "dev_t" {
+    // The decoders' own entries say which members they suit.
+    let d = if typedef == "dev_t" {
         v(&["majorminor"])
-    } else if matches!(
-        lower.as_str(),
-        "cgroup" | "cgroup_id" | "cgid" | "cgroupid" | "cg_id"
-    ) {
-        v(&["uint", "cgroup"])
-    } else if matches!(
-        lower.as_str(),
-        "syscall" | "syscall_nr" | "syscall_id" | "nr" | "sysnr" | "sys_nr"
-    ) {
-        v(&["uint", "syscall"])
-    } else if matches!(lower.as_str(), "errno" | "err" | "error") {
-        v(&["uint", "errno"])
-    } else if is_addr(&lower) && (size == 4 || size == 16) {
-        v(&["inet_ip"])
-    } else if matches!(lower.as_str(), "ip" | "func" | "caller" | "pc" | "addr") && size == 8 {
-        v(&["ksym"])
     } else {
-        v(&["uint"])
+        match registry::guess(&lower, size as usize) {
+            Some(e) if e.guess.after_uint => v(&["uint", e.name]),
+            Some(e) => v(&[e.name]),
+            None => v(&["uint"]),
+        }
     };
     let big = big && d.len() == 1 && d[0] == "uint";
     (d, big)
-}
-
-fn is_addr(name: &str) -> bool {
-    name.ends_with("addr")
-        || matches!(
-            name,
-            "ip" | "saddr" | "daddr" | "src" | "dst" | "ip4" | "ip6"
-        )
 }
 
 fn help_of(map: &str) -> String {

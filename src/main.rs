@@ -189,10 +189,8 @@ fn main() -> ExitCode {
         }
     };
     let reports = exporter.report_board();
-    let used = exporter.host_use();
     let needs = Needs {
-        kallsyms: used.kallsyms,
-        cgroup_tree: used.cgroup_tree,
+        serving: exporter.serving_privileges(),
         tls_files,
         reload: reload_on,
     };

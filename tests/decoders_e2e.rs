@@ -61,6 +61,8 @@ fn every_label_decodes_to_the_exact_expected_string() {
         ("port", "8080"),
         ("raw", "abcd"),
         ("op", "write"),
+        // The tests run as root.
+        ("user", "root"),
     ];
     for (label, value) in want {
         assert_eq!(

@@ -226,7 +226,7 @@ pub struct DecoderSpec {
     #[serde(default, deserialize_with = "scalar_map")]
     pub static_map: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    pub allow_unknown: bool,
+    pub allow_unknown: Option<bool>,
     #[serde(default)]
     pub regexps: Option<Vec<String>>,
     /// Ours: byte order for `uint` (`big` for network order fields).

@@ -5,8 +5,27 @@
 
 use std::sync::Arc;
 
+use super::registry::{Entry, Guess};
 use super::{parse_decimal, DecodeError, Decoded, Decoder};
 use crate::host::cgroups::CgroupMonitor;
+use crate::host::HostTable;
+
+pub const ENTRY: Entry = Entry {
+    name: "cgroup",
+    options: &[],
+    pure: false,
+    reads: &[HostTable::CgroupTree],
+    ours: false,
+    input: "decimal cgroup id",
+    output: "cgroup path",
+    guess: Guess {
+        members: &["cgroup", "cgroup_id", "cgid", "cgroupid", "cg_id"],
+        suffixes: &[],
+        sizes: &[],
+        after_uint: true,
+    },
+    build: |_, host| Ok(Box::new(Cgroup::new(host.cgroups.clone()))),
+};
 
 pub struct Cgroup {
     monitor: Arc<CgroupMonitor>,

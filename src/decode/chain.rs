@@ -14,6 +14,8 @@ pub struct LabelDecoder {
     pub offset: usize,
     pub size: usize,
     chain: Vec<Box<dyn Decoder>>,
+    /// Whether every decoder of the chain is pure (its registry entry).
+    pure: bool,
     fold_unknown: bool,
 }
 
@@ -75,6 +77,18 @@ pub struct ChainBuildError {
     pub source: BuildError,
 }
 
+impl ChainBuildError {
+    /// The config key of the decoder (or of its option at fault), under the
+    /// labels list, with the label at `label_index` there.
+    pub fn key_at(&self, label_index: usize) -> String {
+        let at = format!("labels[{label_index}].decoders[{}]", self.decoder_index);
+        match self.source.option {
+            Some(option) => format!("{at}.{option}"),
+            None => at,
+        }
+    }
+}
+
 /// Decodes whole keys into label values.
 pub struct RowDecoder {
     labels: Vec<LabelDecoder>,
@@ -89,25 +103,24 @@ impl RowDecoder {
         let (mut offset, mut key_size) = (0, 0);
         let mut out = Vec::with_capacity(labels.len());
         for (label_index, label) in labels.iter().enumerate() {
-            let chain = label
-                .decoders
-                .iter()
-                .enumerate()
-                .map(|(decoder_index, spec)| {
-                    build_decoder(spec, host).map_err(|source| ChainBuildError {
-                        label_index,
-                        decoder_index,
-                        label: label.name.clone(),
-                        source,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let (mut chain, mut pure) = (Vec::with_capacity(label.decoders.len()), true);
+            for (decoder_index, spec) in label.decoders.iter().enumerate() {
+                let built = build_decoder(spec, host).map_err(|source| ChainBuildError {
+                    label_index,
+                    decoder_index,
+                    label: label.name.clone(),
+                    source,
+                })?;
+                pure &= built.pure;
+                chain.push(built.decoder);
+            }
             let at = label.offset.unwrap_or(offset);
             out.push(LabelDecoder {
                 name: label.name.clone(),
                 offset: at,
                 size: label.size(),
                 chain,
+                pure,
                 fold_unknown: label.fold_unknown,
             });
             offset = at + label.size() + label.padding();
@@ -120,10 +133,10 @@ impl RowDecoder {
         })
     }
 
-    /// Whether every label's decoders are pure (`Decoder::pure`), so a
-    /// key's row never changes while the key stays.
+    /// Whether every label's decoders are pure (their registry entries say
+    /// so), so a key's row never changes while the key stays.
     pub fn pure(&self) -> bool {
-        self.labels.iter().all(|l| l.chain.iter().all(|d| d.pure()))
+        self.labels.iter().all(|l| l.pure)
     }
 
     /// The decoder for a metric with no labels: the `u32 0` key becomes the

@@ -2,19 +2,28 @@
 //! text, `\x07example\x03com\x00` to `example.com`. Usually chained after
 //! `string`, which already cut the name at its terminating zero.
 
+use super::registry::{Entry, Guess};
 use super::{DecodeError, Decoded, Decoder};
 
 /// Label lengths above 63 are compression pointers or reserved label types,
 /// which a name copied out of a packet by a BPF program cannot follow.
 const MAX_LABEL: usize = 63;
 
+pub const ENTRY: Entry = Entry {
+    name: "dname",
+    options: &[],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "DNS wire format",
+    output: "dotted name",
+    guess: Guess::NONE,
+    build: |_, _| Ok(Box::new(Dname)),
+};
+
 pub struct Dname;
 
 impl Decoder for Dname {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let mut labels: Vec<&[u8]> = Vec::new();
         let mut rest = input;

@@ -1,16 +1,25 @@
 //! `errno`: an errno number (decimal text) to its name, such as `EPIPE`,
 //! as Go's `unix.ErrnoName` (the reference) gives it unless `names: kernel`.
 
+use super::registry::{Entry, Guess, Opt};
 use super::tables::{errno_name, Names};
 use super::{parse_decimal, DecodeError, Decoded, Decoder};
+
+pub const ENTRY: Entry = Entry {
+    name: "errno",
+    options: &[Opt::Names],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "decimal",
+    output: "errno name such as `EPIPE`. By default Go's names, as the reference prints them (95 is `ENOTSUP`, 512 and up `unknown:N`); `names: kernel` gives uapi names (`EOPNOTSUPP`) and the kernel-internal codes (`ERESTARTSYS`)",
+    guess: Guess { members: &["errno", "err", "error"], suffixes: &[], sizes: &[], after_uint: true },
+    build: |spec, _| Ok(Box::new(Errno(super::registry::names_of(spec)))),
+};
 
 pub struct Errno(pub Names);
 
 impl Decoder for Errno {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let n = parse_decimal(input)?;
         Ok(match errno_name(n, self.0) {

@@ -1,14 +1,23 @@
 //! `hex`: raw bytes to lowercase hex.
 
+use super::registry::{Entry, Guess};
 use super::{DecodeError, Decoded, Decoder};
+
+pub const ENTRY: Entry = Entry {
+    name: "hex",
+    options: &[],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "bytes",
+    output: "lowercase hex",
+    guess: Guess::NONE,
+    build: |_, _| Ok(Box::new(Hex)),
+};
 
 pub struct Hex;
 
 impl Decoder for Hex {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = Vec::with_capacity(input.len() * 2);

@@ -2,8 +2,27 @@
 
 use std::sync::Arc;
 
+use super::registry::{Entry, Guess};
 use super::{read_prefix, DecodeError, Decoded, Decoder};
 use crate::host::Host;
+use crate::host::HostTable;
+
+pub const ENTRY: Entry = Entry {
+    name: "ifname",
+    options: &[],
+    pure: false,
+    reads: &[HostTable::Interfaces],
+    ours: false,
+    input: "u32 ifindex",
+    output: "interface name",
+    guess: Guess {
+        members: &["ifidx"],
+        suffixes: &["ifindex"],
+        sizes: &[],
+        after_uint: false,
+    },
+    build: |_, host| Ok(Box::new(IfName::new(host.clone()))),
+};
 
 pub struct IfName {
     host: Arc<Host>,

@@ -3,15 +3,29 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::registry::{Entry, Guess};
 use super::{DecodeError, Decoded, Decoder};
+
+pub const ENTRY: Entry = Entry {
+    name: "inet_ip",
+    options: &[],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "4 or 16 bytes",
+    output: "IPv4 or IPv6 text",
+    guess: Guess {
+        members: &["ip", "saddr", "daddr", "src", "dst", "ip4", "ip6"],
+        suffixes: &["addr"],
+        sizes: &[4, 16],
+        after_uint: false,
+    },
+    build: |_, _| Ok(Box::new(InetIp)),
+};
 
 pub struct InetIp;
 
 impl Decoder for InetIp {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let text = if let Ok(v4) = <[u8; 4]>::try_from(input) {
             Ipv4Addr::from(v4).to_string()

@@ -3,8 +3,22 @@
 
 use std::sync::Arc;
 
+use super::registry::{Entry, Guess};
 use super::{DecodeError, Decoded, Decoder};
 use crate::host::Host;
+use crate::host::HostTable;
+
+pub const ENTRY: Entry = Entry {
+    name: "kstack",
+    options: &[],
+    pure: false,
+    reads: &[HostTable::Kallsyms],
+    ours: false,
+    input: "u64 addresses",
+    output: "nearest symbols, one per line",
+    guess: Guess::NONE,
+    build: |_, host| Ok(Box::new(Kstack::new(host.clone()))),
+};
 
 pub struct Kstack {
     host: Arc<Host>,

@@ -3,8 +3,27 @@
 
 use std::sync::Arc;
 
+use super::registry::{Entry, Guess};
 use super::{read_prefix, DecodeError, Decoded, Decoder};
 use crate::host::Host;
+use crate::host::HostTable;
+
+pub const ENTRY: Entry = Entry {
+    name: "ksym",
+    options: &[],
+    pure: false,
+    reads: &[HostTable::Kallsyms],
+    ours: false,
+    input: "u64 address",
+    output: "exact kernel symbol, else `unknown_addr:0x…`",
+    guess: Guess {
+        members: &["ip", "func", "caller", "pc", "addr"],
+        suffixes: &[],
+        sizes: &[8],
+        after_uint: false,
+    },
+    build: |_, host| Ok(Box::new(Ksym::new(host.clone()))),
+};
 
 pub struct Ksym {
     host: Arc<Host>,

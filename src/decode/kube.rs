@@ -8,9 +8,44 @@
 
 use std::sync::Arc;
 
+use super::registry::{Entry, Guess};
 use super::{DecodeError, Decoded, Decoder};
 use crate::host::kubernetes::parse_cgroup;
-use crate::host::Host;
+use crate::host::{Host, HostTable};
+
+const FROM_KUBELET: &str = "the Kubernetes workload, from the kubelet's cgroup names (systemd and \
+cgroupfs drivers; containerd, CRI-O, docker) and its `/var/log/pods` and `/var/log/containers` \
+names (`--kubernetes.log-dir`), with no API access; empty outside pods; `unknown` until the \
+kubelet's directories show the pod, then healed";
+
+pub const NAMESPACE: Entry = Entry {
+    name: "kube_namespace",
+    options: &[],
+    pure: false,
+    reads: &[HostTable::KubeletLogs],
+    ours: true,
+    input: "cgroup path (after `uint`, `cgroup`)",
+    output: FROM_KUBELET,
+    guess: Guess::NONE,
+    build: |_, host| Ok(Box::new(Kube::new(Part::Namespace, host.clone()))),
+};
+
+pub const POD: Entry = Entry {
+    name: "kube_pod",
+    output:
+        "the pod's name, as `kube_namespace` finds it; `unknown_pod:<uid>` until the kubelet's \
+directories show it, then healed",
+    build: |_, host| Ok(Box::new(Kube::new(Part::Pod, host.clone()))),
+    ..NAMESPACE
+};
+
+pub const CONTAINER: Entry = Entry {
+    name: "kube_container",
+    output: "the container's name, as `kube_namespace` finds it; `unknown_container:<id12>` until \
+the kubelet's directories show it, then healed",
+    build: |_, host| Ok(Box::new(Kube::new(Part::Container, host.clone()))),
+    ..NAMESPACE
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {

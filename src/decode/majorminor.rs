@@ -3,8 +3,27 @@
 
 use std::sync::Arc;
 
+use super::registry::{Entry, Guess};
 use super::{read_prefix, DecodeError, Decoded, Decoder};
 use crate::host::Host;
+use crate::host::HostTable;
+
+pub const ENTRY: Entry = Entry {
+    name: "majorminor",
+    options: &[],
+    pure: false,
+    reads: &[HostTable::Partitions],
+    ours: false,
+    input: "u32 `new_encode_dev`",
+    output: "disk name from `/proc/partitions`",
+    guess: Guess {
+        members: &["dev"],
+        suffixes: &["_dev"],
+        sizes: &[],
+        after_uint: false,
+    },
+    build: |_, host| Ok(Box::new(MajorMinor::new(host.clone()))),
+};
 
 pub struct MajorMinor {
     host: Arc<Host>,

@@ -1,8 +1,9 @@
 //! Label decoders: they turn the bytes of one BPF map key field into the
 //! string a Prometheus label carries.
 //!
-//! Each decoder is one small file behind the [`Decoder`] trait, registered by
-//! name in [`registry`]. Decoders chain: the first gets the raw key bytes, each
+//! Each decoder is one small file behind the [`Decoder`] trait, with its
+//! registry entry (name, options, purity, host tables), listed in
+//! [`registry`]. Decoders chain: the first gets the raw key bytes, each
 //! later one gets the previous output, as in the reference exporter.
 
 pub mod cgroup;
@@ -24,6 +25,7 @@ pub mod string;
 pub mod syscall;
 pub mod systemd_unit;
 pub mod tables;
+pub mod uid;
 pub mod uint;
 
 pub use chain::{LabelDecoder, RowDecoder};
@@ -54,16 +56,9 @@ pub enum DecodeError {
 
 /// One decoding step. Implementations keep any caches behind interior
 /// mutability, because one decoder instance serves every row of a map.
+/// What else the exporter knows of a decoder is in its registry entry.
 pub trait Decoder: Send + Sync {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError>;
-    /// Whether the output follows from the input bytes alone and can never
-    /// change for them: keys whose labels only such decoders produce are
-    /// never decoded again while they stay in the map. Decoders that look
-    /// things up on the host (cgroup paths, interface and disk names,
-    /// symbols, pods) are not, because what they name can be renamed.
-    fn pure(&self) -> bool {
-        false
-    }
 }
 
 /// Reads the native-endian integer of `N` bytes at the start of `input`.

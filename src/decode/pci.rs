@@ -11,9 +11,46 @@
 
 use std::sync::Arc;
 
+use super::registry::{Entry, Guess};
 use super::{parse_decimal, DecodeError, Decoded, Decoder};
 use crate::host::pci_ids::PciDb;
-use crate::host::Host;
+use crate::host::{Host, HostTable};
+
+pub const VENDOR: Entry = Entry {
+    name: "pci_vendor",
+    options: &[],
+    pure: true,
+    reads: &[HostTable::PciIds],
+    ours: false,
+    input: "decimal vendor id",
+    output: "vendor name from `pci.ids`",
+    guess: Guess::NONE,
+    build: |_, host| Ok(Box::new(Pci::new(PciKind::Vendor, host.clone()))),
+};
+
+pub const DEVICE: Entry = Entry {
+    name: "pci_device",
+    input: "decimal `vendor << 16 \\| device`",
+    output: "device name from `pci.ids`",
+    build: |_, host| Ok(Box::new(Pci::new(PciKind::Device, host.clone()))),
+    ..VENDOR
+};
+
+pub const CLASS: Entry = Entry {
+    name: "pci_class",
+    input: "decimal class byte",
+    output: "class name from `pci.ids`",
+    build: |_, host| Ok(Box::new(Pci::new(PciKind::Class, host.clone()))),
+    ..VENDOR
+};
+
+pub const SUBCLASS: Entry = Entry {
+    name: "pci_subclass",
+    input: "decimal `class << 8 \\| subclass`",
+    output: "subclass name from `pci.ids`",
+    build: |_, host| Ok(Box::new(Pci::new(PciKind::Subclass, host.clone()))),
+    ..VENDOR
+};
 
 /// The reference's label when no database exists.
 pub const MISSING_DB: &str = "missing pci.ids db";
@@ -38,10 +75,6 @@ impl Pci {
 }
 
 impl Decoder for Pci {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let num = parse_decimal(input)?;
         let text = match self.host.pci_ids.db() {

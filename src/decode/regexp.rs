@@ -4,28 +4,40 @@
 
 use regex::bytes::Regex;
 
-use super::registry::BuildError;
+use super::registry::{Entry, Guess, Opt};
 use super::{DecodeError, Decoded, Decoder};
 use crate::config::model::DecoderSpec;
+
+pub const ENTRY: Entry = Entry {
+    name: "regexp",
+    options: &[Opt::Regexps],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "text",
+    output: "`regexps: [...]`, first match wins, its first group (or whole match) is the value; no match drops the row",
+    guess: Guess::NONE,
+    build: |spec, _| Ok(Box::new(Regexp::from_spec(spec)?)),
+};
 
 pub struct Regexp {
     patterns: Vec<Regex>,
 }
 
 impl Regexp {
-    pub fn from_spec(spec: &DecoderSpec) -> Result<Self, BuildError> {
+    pub fn from_spec(spec: &DecoderSpec) -> Result<Self, String> {
         let sources = spec
             .regexps
             .as_ref()
             .filter(|r| !r.is_empty())
-            .ok_or_else(|| BuildError::new(spec, "needs a non-empty `regexps:` list"))?;
+            .ok_or_else(|| "needs a non-empty `regexps:` list".to_string())?;
         let patterns = sources
             .iter()
             .map(|src| {
                 if src.is_empty() {
-                    return Err(BuildError::new(spec, "empty pattern in `regexps:`"));
+                    return Err("empty pattern in `regexps:`".to_string());
                 }
-                Regex::new(src).map_err(|e| BuildError::new(spec, format!("pattern {src:?}: {e}")))
+                Regex::new(src).map_err(|e| format!("pattern {src:?}: {e}"))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { patterns })
@@ -33,10 +45,6 @@ impl Regexp {
 }
 
 impl Decoder for Regexp {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         for re in &self.patterns {
             if let Some(caps) = re.captures(input) {
@@ -54,11 +62,11 @@ impl Decoder for Regexp {
 mod tests {
     use super::*;
 
-    fn regexp(patterns: &[&str]) -> Result<Regexp, BuildError> {
+    fn regexp(patterns: &[&str]) -> Result<Regexp, String> {
         Regexp::from_spec(&DecoderSpec {
             name: "regexp".into(),
             static_map: None,
-            allow_unknown: false,
+            allow_unknown: None,
             regexps: Some(patterns.iter().map(|s| s.to_string()).collect()),
             byte_order: None,
             names: None,

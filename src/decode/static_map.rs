@@ -2,9 +2,21 @@
 
 use std::collections::HashMap;
 
-use super::registry::BuildError;
+use super::registry::{Entry, Guess, Opt};
 use super::{DecodeError, Decoded, Decoder};
 use crate::config::model::DecoderSpec;
+
+pub const ENTRY: Entry = Entry {
+    name: "static_map",
+    options: &[Opt::StaticMap, Opt::AllowUnknown],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "text",
+    output: "`static_map: {1: write}` lookup; a miss gives `unknown:<in>`, or the input itself with `allow_unknown: true`; keys may be written in hex (`0x1f`, ours)",
+    guess: Guess::NONE,
+    build: |spec, _| Ok(Box::new(StaticMap::from_spec(spec)?)),
+};
 
 pub struct StaticMap {
     table: HashMap<Vec<u8>, Vec<u8>>,
@@ -12,11 +24,11 @@ pub struct StaticMap {
 }
 
 impl StaticMap {
-    pub fn from_spec(spec: &DecoderSpec) -> Result<Self, BuildError> {
+    pub fn from_spec(spec: &DecoderSpec) -> Result<Self, String> {
         let map = spec
             .static_map
             .as_ref()
-            .ok_or_else(|| BuildError::new(spec, "needs a `static_map:` table"))?;
+            .ok_or_else(|| "needs a `static_map:` table".to_string())?;
         let mut table = HashMap::with_capacity(map.len() * 2);
         for (k, v) in map {
             table.insert(k.clone().into_bytes(), v.clone().into_bytes());
@@ -32,16 +44,12 @@ impl StaticMap {
         }
         Ok(Self {
             table,
-            allow_unknown: spec.allow_unknown,
+            allow_unknown: spec.allow_unknown.unwrap_or(false),
         })
     }
 }
 
 impl Decoder for StaticMap {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         if let Some(v) = self.table.get(input) {
             return Ok(Decoded::Value(v.clone()));

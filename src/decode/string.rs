@@ -1,14 +1,23 @@
 //! `string`: bytes up to the first NUL.
 
+use super::registry::{Entry, Guess};
 use super::{DecodeError, Decoded, Decoder};
+
+pub const ENTRY: Entry = Entry {
+    name: "string",
+    options: &[],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "bytes",
+    output: "text up to the first NUL (must be UTF-8)",
+    guess: Guess::NONE,
+    build: |_, _| Ok(Box::new(Str)),
+};
 
 pub struct Str;
 
 impl Decoder for Str {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let end = input.iter().position(|&b| b == 0).unwrap_or(input.len());
         let text = &input[..end];

@@ -1,16 +1,25 @@
 //! `syscall`: a syscall number (decimal text) to its name on the host arch,
 //! in the reference exporter's spelling unless `names: kernel` is set.
 
+use super::registry::{Entry, Guess, Opt};
 use super::tables::{syscall_name, Names};
 use super::{parse_decimal, DecodeError, Decoded, Decoder};
+
+pub const ENTRY: Entry = Entry {
+    name: "syscall",
+    options: &[Opt::Names],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "decimal",
+    output: "syscall name for the host architecture (the tables know x86_64 and arm64 numbers; builds are x86_64 only). By default exactly the reference's names (strace v6.8 handler names: 231 is `exit`, 202 `futex_time64`), so dashboards survive a switch; `names: kernel` gives the kernel's (`exit_group`, `futex`), as the shipped configs use",
+    guess: Guess { members: &["syscall", "syscall_nr", "syscall_id", "nr", "sysnr", "sys_nr"], suffixes: &[], sizes: &[], after_uint: true },
+    build: |spec, _| Ok(Box::new(Syscall(super::registry::names_of(spec)))),
+};
 
 pub struct Syscall(pub Names);
 
 impl Decoder for Syscall {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let nr = parse_decimal(input)?;
         Ok(match syscall_name(nr, self.0) {

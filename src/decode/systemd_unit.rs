@@ -5,7 +5,20 @@
 //! `run-u7.scope`), then the innermost slice; a path with no unit gives an
 //! empty value.
 
+use super::registry::{Entry, Guess};
 use super::{DecodeError, Decoded, Decoder};
+
+pub const ENTRY: Entry = Entry {
+    name: "systemd_unit",
+    options: &[],
+    pure: false,
+    reads: &[],
+    ours: true,
+    input: "cgroup path",
+    output: "the innermost unit: `/system.slice/nginx.service` is `nginx.service`; empty if none",
+    guess: Guess::NONE,
+    build: |_, _| Ok(Box::new(SystemdUnit)),
+};
 
 pub struct SystemdUnit;
 

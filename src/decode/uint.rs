@@ -1,7 +1,20 @@
 //! `uint`: 1, 2, 4 or 8 bytes to decimal text.
 
+use super::registry::{Entry, Guess, Opt};
 use super::{DecodeError, Decoded, Decoder};
 use crate::config::model::{ByteOrder, DecoderSpec};
+
+pub const ENTRY: Entry = Entry {
+    name: "uint",
+    options: &[Opt::ByteOrder],
+    pure: true,
+    reads: &[],
+    ours: false,
+    input: "1, 2, 4 or 8 bytes",
+    output: "decimal; `byte_order: big` (ours) reads network order",
+    guess: Guess::NONE,
+    build: |spec, _| Ok(Box::new(Uint::from_spec(spec))),
+};
 
 pub struct Uint {
     order: ByteOrder,
@@ -16,10 +29,6 @@ impl Uint {
 }
 
 impl Decoder for Uint {
-    fn pure(&self) -> bool {
-        true
-    }
-
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let value = read_uint(input, self.order)?;
         Ok(Decoded::Value(value.to_string().into_bytes()))

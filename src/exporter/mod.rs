@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::encode::{ChunkPool, Format, Spill, TextWriter};
+use crate::host::{HostTable, Privileges};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
 use crate::maps::pressure::{UpdateFailures, FAILURES_MAP};
 use crate::metrics::Collector;
@@ -42,7 +43,7 @@ pub struct RunningConfig {
     pub metric_names: Vec<String>,
     /// The object file read, if on disk.
     pub object_path: Option<std::path::PathBuf>,
-    uses: HostUse,
+    uses: Privileges,
     collectors: Vec<Box<dyn Collector>>,
     _cgroup_sync: Option<CgroupIdMapTask>,
     /// Inserts the BPF helpers could not make, per metric map.
@@ -64,7 +65,7 @@ impl RunningConfig {
             digest: config.digest,
             metric_names: config.specs().map(|s| s.name.to_string()).collect(),
             object_path: None,
-            uses: HostUse::of(config),
+            uses: serving_privileges(config),
             failures: failures_of(&object, &collectors),
             collectors,
             _cgroup_sync: cgroup_sync,
@@ -115,32 +116,34 @@ fn failures_of(object: &LoadedObject, collectors: &[Box<dyn Collector>]) -> Opti
     Some(UpdateFailures::new(failures, maps))
 }
 
-/// Host tables a config reads while serving, not only at start-up.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HostUse {
-    /// /proc/kallsyms, re-read by the ksym and kstack decoders.
-    pub kallsyms: bool,
-    /// The cgroup tree, walked by the cgroup decoder and cgroup_id_map.
-    pub cgroup_tree: bool,
-}
-
-impl HostUse {
-    pub fn of(config: &Config) -> Self {
-        let decoders = config
-            .specs()
-            .flat_map(|s| s.labels.iter())
-            .flat_map(|l| l.decoders.iter())
-            .map(|d| d.name.as_str());
-        let (mut kallsyms, mut cgroup_tree) = (false, config.spec.cgroup_id_map.is_some());
-        for name in decoders {
-            kallsyms |= matches!(name, "ksym" | "kstack");
-            cgroup_tree |= name == "cgroup";
-        }
-        Self {
-            kallsyms,
-            cgroup_tree,
+/// What a config keeps reading from the host while it serves: the host
+/// tables its decoders read, as their registry entries say, and the cgroup
+/// tree for `cgroup_id_map`. It decides the privileges kept after the drop.
+pub fn serving_privileges(config: &Config) -> Privileges {
+    let mut privileges = Privileges::default();
+    if config.spec.cgroup_id_map.is_some() {
+        privileges = privileges.reading(HostTable::CgroupTree);
+    }
+    let decoders = config
+        .specs()
+        .flat_map(|s| s.labels.iter())
+        .chain(
+            config
+                .spec
+                .tracing
+                .iter()
+                .flat_map(|t| t.spans.iter())
+                .flat_map(|s| s.labels.iter()),
+        )
+        .flat_map(|l| l.decoders.iter());
+    for spec in decoders {
+        if let Some(entry) = crate::decode::registry::entry(&spec.name) {
+            for table in entry.reads {
+                privileges = privileges.reading(*table);
+            }
         }
     }
+    privileges
 }
 
 /// One configuration load, ready to apply in one step.
@@ -286,13 +289,10 @@ impl Exporter {
 
     /// What the running configs still use from the host while serving, which
     /// decides the privileges they keep.
-    pub fn host_use(&self) -> HostUse {
-        let mut used = HostUse::default();
-        for c in &self.configs {
-            used.kallsyms |= c.uses.kallsyms;
-            used.cgroup_tree |= c.uses.cgroup_tree;
-        }
-        used
+    pub fn serving_privileges(&self) -> Privileges {
+        self.configs
+            .iter()
+            .fold(Privileges::default(), |all, c| all.union(c.uses))
     }
 
     /// Detaches every config (shutdown).

@@ -113,13 +113,7 @@ fn start_spans(
             ));
         }
         let rows = RowDecoder::new(&span.labels, host).map_err(|e| {
-            config.error(
-                &format!(
-                    "{at}.labels[{}].decoders[{}]",
-                    e.label_index, e.decoder_index
-                ),
-                e.to_string(),
-            )
+            config.error(&format!("{at}.{}", e.key_at(e.label_index)), e.to_string())
         })?;
         let name = if span.name.is_empty() {
             span.ringbuf.clone()

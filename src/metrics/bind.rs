@@ -133,10 +133,7 @@ fn chain_error(config: &Config, spec: &MetricSpec<'_>, e: ChainBuildError) -> Co
         .iter()
         .position(|l| l.name == e.label)
         .unwrap_or(e.label_index);
-    config.error(
-        &spec.key(&format!("labels[{original}].decoders[{}]", e.decoder_index)),
-        e.source.to_string(),
-    )
+    config.error(&spec.key(&e.key_at(original)), e.source.to_string())
 }
 
 /// An event-driven counter (`perf_event_array: true`).

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::host::kernel::Version;
+use crate::host::{Privilege, Privileges};
 
 pub const CAP_DAC_READ_SEARCH: u32 = 2;
 pub const CAP_SETPCAP: u32 = 8;
@@ -163,10 +164,9 @@ pub fn parse_keep(s: &str) -> Result<Keep, String> {
 /// What the running configs need from the host while serving.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
-    /// Real addresses from /proc/kallsyms (ksym, kstack).
-    pub kallsyms: bool,
-    /// Walking and opening cgroup directories (cgroup, cgroup_id_map).
-    pub cgroup_tree: bool,
+    /// What their decoders and cgroup_id_maps read (from the decoder
+    /// registry): real addresses from /proc/kallsyms, cgroup directories.
+    pub serving: Privileges,
     /// Re-reading certificate files for rotation.
     pub tls_files: bool,
     /// Live reload: loading and attaching programs of configs that are not
@@ -180,10 +180,10 @@ impl Needs {
         if self.reload {
             set = reload_caps(last_cap() >= CAP_BPF, crate::host::kernel::version());
         }
-        if self.kallsyms {
+        if self.serving.has(Privilege::ReadKernelAddresses) {
             set = set.with(CAP_SYSLOG);
         }
-        if self.cgroup_tree || self.tls_files {
+        if self.serving.has(Privilege::ReadAnyDirectory) || self.tls_files {
             set = set.with(CAP_DAC_READ_SEARCH);
         }
         set
@@ -537,8 +537,7 @@ mod tests {
         assert!(reload_caps(true, Some(Version::new(5, 10))).has(CAP_SYS_RESOURCE));
         assert!(!reload_caps(true, Some(Version::new(5, 11))).has(CAP_SYS_RESOURCE));
         let serving = Needs {
-            kallsyms: true,
-            cgroup_tree: false,
+            serving: Privileges::default().with(Privilege::ReadKernelAddresses),
             tls_files: false,
             reload: false,
         };

@@ -22,6 +22,7 @@ struct all_key {
 	u16 port_be;
 	u8 raw[2];
 	u32 op;
+	u32 uid;
 };
 
 struct {
@@ -81,6 +82,7 @@ int BPF_PROG(decoders_getpid, struct pt_regs *regs, long id)
 	k.port_be = bpf_htons(8080);
 	k.raw[0] = 0xab; k.raw[1] = 0xcd;
 	k.op = 1;
+	k.uid = (u32)bpf_get_current_uid_gid();
 	ee_map_add(&decoded_total, &k, 1);
 	ee_map_add(&malformed_total, &bad, 1);
 	bucket = 3;
