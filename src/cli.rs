@@ -128,7 +128,7 @@ pub struct Cli {
         long = "maps.read-method",
         default_value = "auto",
         value_name = "METHOD",
-        value_parser = clap::builder::PossibleValuesParser::new(["auto", "iterator", "batch", "keys"])
+        value_parser = clap::builder::PossibleValuesParser::new(crate::maps::ReadPolicy::names())
             .try_map(|s| s.parse::<crate::maps::ReadPolicy>())
     )]
     pub read_method: crate::maps::ReadPolicy,

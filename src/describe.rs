@@ -11,9 +11,9 @@ use std::fmt::Write;
 use libbpf_rs::MapType;
 
 use crate::decode::registry;
-use crate::metrics::bind::is_metric_map;
 use crate::metrics::layout::{fields, Field};
 use crate::object::btf::{Btf, Kind, ObjectTypes, TypeId};
+use crate::object::map_types;
 
 /// What `describe` made of one map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,13 +106,16 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
             "the shared helpers' insert failures, exported as ebpf_exporter_map_update_failures_total",
         )];
     }
-    if !is_metric_map(m.map_type) {
+    if !map_types::is_metric(m.map_type) {
         let why = match m.map_type {
             MapType::RingBuf => "a RINGBUF map: records for tracing spans, not counts".to_string(),
             MapType::PerfEventArray => {
                 "a PERF_EVENT_ARRAY map: events, which a counter with perf_event_array: true and sized labels can count".to_string()
             }
-            other => format!("a {other:?} map, which metrics do not read"),
+            other => format!(
+                "a {} map, which metrics do not read",
+                map_types::of(other).map_or("unknown", |t| t.name)
+            ),
         };
         return vec![skipped(&m.name, why)];
     }

@@ -1,7 +1,7 @@
 //! Facts about the running kernel that fallbacks and diagnoses depend on:
-//! its version, which BPF map types it can create and the release that
-//! brought each, whether it runs BPF trampoline programs at all, and how
-//! many arguments a kernel function or typed tracepoint takes.
+//! its version, which BPF map types it can create, whether it runs BPF
+//! trampoline programs and BPF cookies, and how many arguments a kernel
+//! function or typed tracepoint takes.
 //!
 //! Each is probed on first use and kept for the process, so a message that
 //! names "Linux 5.11" or "takes 3 arguments here" costs nothing on the
@@ -53,65 +53,6 @@ pub fn release() -> &'static str {
 /// The running kernel's version, if its release string parses.
 pub fn version() -> Option<Version> {
     parse_version(release())
-}
-
-/// A BPF map type and the first release that created it.
-#[derive(Debug)]
-pub struct MapType {
-    pub id: u32,
-    pub name: &'static str,
-    pub since: Version,
-}
-
-const fn map_type(id: u32, name: &'static str, major: u32, minor: u32) -> MapType {
-    MapType {
-        id,
-        name,
-        since: Version::new(major, minor),
-    }
-}
-
-/// Every map type of `enum bpf_map_type`, by number, with the mainline
-/// release that added it.
-pub const MAP_TYPES: &[MapType] = &[
-    map_type(1, "HASH", 3, 19),
-    map_type(2, "ARRAY", 3, 19),
-    map_type(3, "PROG_ARRAY", 4, 2),
-    map_type(4, "PERF_EVENT_ARRAY", 4, 3),
-    map_type(5, "PERCPU_HASH", 4, 6),
-    map_type(6, "PERCPU_ARRAY", 4, 6),
-    map_type(7, "STACK_TRACE", 4, 6),
-    map_type(8, "CGROUP_ARRAY", 4, 8),
-    map_type(9, "LRU_HASH", 4, 10),
-    map_type(10, "LRU_PERCPU_HASH", 4, 10),
-    map_type(11, "LPM_TRIE", 4, 11),
-    map_type(12, "ARRAY_OF_MAPS", 4, 12),
-    map_type(13, "HASH_OF_MAPS", 4, 12),
-    map_type(14, "DEVMAP", 4, 14),
-    map_type(15, "SOCKMAP", 4, 14),
-    map_type(16, "CPUMAP", 4, 15),
-    map_type(17, "XSKMAP", 4, 18),
-    map_type(18, "SOCKHASH", 4, 18),
-    map_type(19, "CGROUP_STORAGE", 4, 19),
-    map_type(20, "REUSEPORT_SOCKARRAY", 4, 19),
-    map_type(21, "PERCPU_CGROUP_STORAGE", 4, 20),
-    map_type(22, "QUEUE", 4, 20),
-    map_type(23, "STACK", 4, 20),
-    map_type(24, "SK_STORAGE", 5, 2),
-    map_type(25, "DEVMAP_HASH", 5, 4),
-    map_type(26, "STRUCT_OPS", 5, 6),
-    map_type(27, "RINGBUF", 5, 8),
-    map_type(28, "INODE_STORAGE", 5, 10),
-    map_type(29, "TASK_STORAGE", 5, 11),
-    map_type(30, "BLOOM_FILTER", 5, 16),
-    map_type(31, "USER_RINGBUF", 6, 1),
-    map_type(32, "CGRP_STORAGE", 6, 2),
-    map_type(33, "ARENA", 6, 9),
-];
-
-/// The table's entry for map type `id`.
-pub fn map_type_info(id: u32) -> Option<&'static MapType> {
-    MAP_TYPES.iter().find(|t| t.id == id)
 }
 
 /// Whether this kernel creates maps of type `id`: `Some` as libbpf's probe
@@ -346,25 +287,6 @@ mod tests {
         assert!(Version::new(5, 10) < Version::new(5, 11));
         assert!(Version::new(5, 11) < Version::new(6, 1));
         assert_eq!(Version::new(6, 2).to_string(), "6.2");
-    }
-
-    #[test]
-    fn the_map_type_table_is_numbered_as_the_kernel_numbers_them() {
-        for (i, t) in MAP_TYPES.iter().enumerate() {
-            assert_eq!(t.id as usize, i + 1, "{}", t.name);
-        }
-        assert_eq!(
-            map_type_info(libbpf_sys::BPF_MAP_TYPE_TASK_STORAGE).map(|t| t.name),
-            Some("TASK_STORAGE")
-        );
-        assert_eq!(
-            map_type_info(libbpf_sys::BPF_MAP_TYPE_CGRP_STORAGE).map(|t| t.since),
-            Some(Version::new(6, 2))
-        );
-        assert_eq!(
-            map_type_info(libbpf_sys::BPF_MAP_TYPE_RINGBUF).map(|t| t.since),
-            Some(Version::new(5, 8))
-        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use libbpf_rs::{MapCore, MapHandle, MapType};
 
+use crate::object::map_types;
+
 use super::elem_iter::{ElemIter, IterError};
 use super::mapped::{Mapped, BPF_F_MMAPABLE};
 
@@ -53,18 +55,33 @@ pub enum ReadPolicy {
     Keys,
 }
 
+impl ReadPolicy {
+    /// Every policy by its name, as `--maps.read-method` takes them.
+    pub const ALL: [(&'static str, ReadPolicy); 4] = [
+        ("auto", ReadPolicy::Auto),
+        ("iterator", ReadPolicy::Iterator),
+        ("batch", ReadPolicy::Batch),
+        ("keys", ReadPolicy::Keys),
+    ];
+
+    pub fn names() -> [&'static str; 4] {
+        Self::ALL.map(|(name, _)| name)
+    }
+}
+
 impl std::str::FromStr for ReadPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "iterator" => Ok(Self::Iterator),
-            "batch" => Ok(Self::Batch),
-            "keys" => Ok(Self::Keys),
-            other => Err(format!(
-                "unknown map read method {other:?}: expected auto, iterator, batch or keys"
-            )),
-        }
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, p)| *p)
+            .ok_or_else(|| {
+                format!(
+                    "unknown map read method {s:?}: expected one of {}",
+                    Self::names().join(", ")
+                )
+            })
     }
 }
 
@@ -122,19 +139,6 @@ pub(crate) fn padded(value_size: usize) -> usize {
     value_size.div_ceil(8) * 8
 }
 
-/// Map types with a map-element iterator in the kernel.
-fn iterable(map_type: MapType) -> bool {
-    matches!(
-        map_type,
-        MapType::Hash
-            | MapType::LruHash
-            | MapType::PercpuHash
-            | MapType::LruPercpuHash
-            | MapType::Array
-            | MapType::PercpuArray
-    )
-}
-
 impl MapReader {
     /// A reader choosing its method by `ReadPolicy::Auto`.
     pub fn new(handle: MapHandle, name: &str) -> Self {
@@ -143,14 +147,15 @@ impl MapReader {
 
     pub fn with_policy(handle: MapHandle, name: &str, policy: ReadPolicy) -> Self {
         let map_type = handle.map_type();
+        let per_cpu = map_types::of(map_type).is_some_and(|t| t.per_cpu);
         let key_size = handle.key_size() as usize;
         let value_size = handle.value_size() as usize;
-        let ncpus = if map_type.is_percpu() {
+        let ncpus = if per_cpu {
             crate::host::cpus::possible()
         } else {
             1
         };
-        let stride = if map_type.is_percpu() {
+        let stride = if per_cpu {
             padded(value_size) * ncpus
         } else {
             value_size
@@ -196,8 +201,9 @@ impl MapReader {
         }
         let fd = self.handle.as_fd();
         let flags = self.handle.info().map(|i| i.info.map_flags).unwrap_or(0);
+        let kind = map_types::of(self.map_type);
         if policy == ReadPolicy::Auto
-            && self.map_type == MapType::Array
+            && kind.is_some_and(|t| t.mmapable)
             && flags & BPF_F_MMAPABLE != 0
         {
             match Mapped::new(fd, self.value_size, self.max_entries) {
@@ -213,7 +219,7 @@ impl MapReader {
                 Err(e) => log::debug!("map {}: mmap refused ({e}), reading by syscall", self.name),
             }
         }
-        if iterable(self.map_type) {
+        if kind.is_some_and(|t| t.iterable) {
             match ElemIter::attach(fd, self.key_size, self.stride) {
                 Ok(it) => {
                     self.iter = Some(it);
@@ -266,7 +272,7 @@ impl MapReader {
         self.value_size
     }
     pub fn is_percpu(&self) -> bool {
-        self.map_type.is_percpu()
+        map_types::of(self.map_type).is_some_and(|t| t.per_cpu)
     }
     /// The map's capacity.
     pub fn max_entries(&self) -> u32 {

@@ -17,24 +17,11 @@ use crate::decode::chain::ChainBuildError;
 use crate::decode::RowDecoder;
 use crate::host::Host;
 use crate::maps::MapReader;
+use crate::object::map_types;
 use crate::object::LoadedObject;
 
 /// The metric name prefix, fixed as in the reference.
 pub const PREFIX: &str = "ebpf_exporter_";
-
-/// Map types whose entries a metric reads (keys to labels, values to
-/// numbers); `describe` offers these and only these.
-pub fn is_metric_map(map_type: MapType) -> bool {
-    matches!(
-        map_type,
-        MapType::Hash
-            | MapType::LruHash
-            | MapType::Array
-            | MapType::PercpuHash
-            | MapType::PercpuArray
-            | MapType::LruPercpuHash
-    )
-}
 
 /// One collector per configured metric: event counters for
 /// `perf_event_array` counters, map collectors for the rest.
@@ -183,12 +170,14 @@ fn bind_one(
     };
     let handle = map_handle(config, object, spec)?;
     let map_type = handle.map_type();
-    if !is_metric_map(map_type) {
+    if !map_types::is_metric(map_type) {
+        let name = map_types::of(map_type).map_or("unknown", |t| t.name);
         return Err(config.error(
             &name_key,
             format!(
-                "map {:?} is a {map_type:?} map; metrics read HASH, LRU_HASH, ARRAY, PERCPU_HASH, PERCPU_ARRAY or LRU_PERCPU_HASH maps",
-                spec.name
+                "map {:?} is a {name} map; metrics read {} maps",
+                spec.name,
+                map_types::metric_names().join(", ")
             ),
         ));
     }
@@ -196,7 +185,7 @@ fn bind_one(
     // In a per-CPU map, a label named `cpu` is not part of the key: it names
     // the CPU each value came from (the reference's convention for the last
     // label, extended here to sit anywhere, so histograms can split by CPU).
-    let percpu = map_type.is_percpu();
+    let percpu = map_types::of(map_type).is_some_and(|t| t.per_cpu);
     let cpu_index = spec
         .labels
         .iter()

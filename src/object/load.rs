@@ -18,9 +18,10 @@ use super::attach::{attach_program, classify_load_failure};
 use super::error::{last_errno, AttachError, LoadFailure, MapLookupError, ObjectError};
 use super::libbpf_log;
 use super::line_info::LineIndex;
+use super::map_types::{self, MapTypeInfo};
 use super::program_info::prog_info;
 use super::source::ObjectBytes;
-use crate::host::kernel::{self, MapType};
+use crate::host::kernel;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProgramState {
@@ -54,7 +55,7 @@ pub struct LoadedObject {
     /// Map key and value types, for binding labels to struct members.
     pub types: Option<super::btf::ObjectTypes>,
     /// Maps left uncreated because this kernel lacks their type, by name.
-    pub absent_maps: BTreeMap<String, &'static MapType>,
+    pub absent_maps: BTreeMap<String, &'static MapTypeInfo>,
     /// Alternatives (`programs.one_of`) not loaded because another runs.
     pub unused: Vec<UnusedProgram>,
     /// Held for their lifetime: dropping a link detaches its program.
@@ -160,9 +161,9 @@ fn raw_map_type<T>(map: &libbpf_rs::OpenMapImpl<'_, T>) -> u32 {
 }
 
 /// Map type `id`, when this kernel cannot create maps of it.
-fn absent_type(id: u32) -> Option<&'static MapType> {
+fn absent_type(id: u32) -> Option<&'static MapTypeInfo> {
     match kernel::supports_map_type(id) {
-        Some(false) => kernel::map_type_info(id),
+        Some(false) => map_types::info(id),
         _ => None,
     }
 }
@@ -172,7 +173,7 @@ fn absent_type(id: u32) -> Option<&'static MapType> {
 fn map_not_created(
     section: &str,
     detail: &str,
-    absent: &BTreeMap<String, &'static MapType>,
+    absent: &BTreeMap<String, &'static MapTypeInfo>,
 ) -> Option<LoadFailure> {
     absent.iter().find_map(|(name, t)| {
         detail
@@ -429,7 +430,7 @@ impl Failures {
 struct Loaded {
     object: Object,
     types: Option<super::btf::ObjectTypes>,
-    absent: BTreeMap<String, &'static MapType>,
+    absent: BTreeMap<String, &'static MapTypeInfo>,
 }
 
 /// Loads the object with refused programs and the alternatives not being
@@ -459,7 +460,7 @@ fn load_programs(
         // (a kernel refusing its key type) loses its type ids, but not the
         // object its types.
         let types = super::btf::ObjectTypes::of_open(&open_obj);
-        let absent: BTreeMap<String, &'static MapType> = open_obj
+        let absent: BTreeMap<String, &'static MapTypeInfo> = open_obj
             .maps()
             .filter_map(|m| {
                 let t = absent_type(raw_map_type(&m))?;

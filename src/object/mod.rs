@@ -11,6 +11,7 @@ pub mod kaddrs;
 pub mod libbpf_log;
 pub mod line_info;
 pub mod load;
+pub mod map_types;
 pub mod program_info;
 pub mod source;
 
