@@ -4,16 +4,20 @@
 //! Prometheus asks for OpenMetrics first, so a scrape that ingests here proves
 //! the OpenMetrics output parses in the real thing. promtool 2.42's linter
 //! cannot judge OpenMetrics (it reads counters' `_total` samples as lacking
-//! HELP), so it is run on the classic text format only.
+//! HELP), so it is run on the classic text format only. Started with
+//! `--enable-feature=native-histograms`, 2.42 asks for the protobuf
+//! exposition first, and what it stores from that is compared with what a
+//! second Prometheus stores from the text format.
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::net::TcpListener;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,11 +32,12 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(dir: &Path, target: &str) -> Prometheus {
-        Self::start_with(dir, &[target], "")
+        Self::start_with(dir, &[target], "", &[])
     }
 
-    /// Scraping `targets` as job `ebpf`, with `extra` top-level config.
-    fn start_with(dir: &Path, targets: &[&str], extra: &str) -> Prometheus {
+    /// Scraping `targets` as job `ebpf`, with `extra` top-level config and
+    /// `flags` on its command line.
+    fn start_with(dir: &Path, targets: &[&str], extra: &str, flags: &[&str]) -> Prometheus {
         let port = free_port();
         let config = dir.join("prometheus.yml");
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
@@ -54,6 +59,7 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -86,6 +92,31 @@ impl Prometheus {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every sample `selector` selects now, as its label set (job and
+    /// instance left out) and the value as the API spells it.
+    fn samples(&self, selector: &str) -> BTreeMap<String, String> {
+        let r = http_get(
+            &self.addr,
+            &format!("/api/v1/query?query={}", url_encode(selector)),
+            &[],
+        );
+        assert_eq!(r.status, 200, "query {selector}: {}", r.text());
+        let v: serde_yaml::Value = serde_yaml::from_str(&r.text()).expect("API answers JSON");
+        let mut out = BTreeMap::new();
+        for row in v["data"]["result"].as_sequence().into_iter().flatten() {
+            let labels: BTreeMap<String, String> = row["metric"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+                .filter(|(k, _)| k != "job" && k != "instance")
+                .collect();
+            let value = row["value"][1].as_str().unwrap_or("?").to_string();
+            out.insert(format!("{labels:?}"), value);
+        }
+        out
     }
 
     /// Names of all series Prometheus holds.
@@ -394,6 +425,7 @@ fn every_example_alert_fires_when_provoked() {
         &pdir,
         &[&e.addr, &format!("127.0.0.1:{down}")],
         "rule_files: [alerts.yml]\n",
+        &[],
     );
     // The test's job is "ebpf", which the Down alert's job matcher covers.
     let firing = |p: &Prometheus| -> BTreeSet<String> {
@@ -432,4 +464,174 @@ fn every_example_alert_fires_when_provoked() {
         expected.difference(&now).collect::<Vec<_>>()
     );
     assert!(!now.contains("EbpfExporterEventsLost"), "{now:?}");
+}
+
+/// Stands between a Prometheus and the exporter, one request per
+/// connection: it notes the Content-Type of every answer, so a test knows
+/// which format was served, and can replace the Accept header, so a 2.42
+/// (which has no `scrape_protocols`) can be made to ask for a given format.
+struct Proxy {
+    addr: String,
+    content_types: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str, accept: Option<&'static str>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address").to_string();
+        let content_types = Arc::new(Mutex::new(BTreeSet::new()));
+        let (seen, upstream) = (Arc::clone(&content_types), upstream.to_string());
+        // Runs until the test process ends; each connection is one request.
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (seen, upstream) = (Arc::clone(&seen), upstream.clone());
+                std::thread::spawn(move || {
+                    if let Some(ct) = Self::relay(client, &upstream, accept) {
+                        seen.lock().expect("content types").insert(ct);
+                    }
+                });
+            }
+        });
+        Proxy {
+            addr,
+            content_types,
+        }
+    }
+
+    /// Relays one GET (Prometheus's scrapes have no body) and its answer;
+    /// the answer's Content-Type.
+    fn relay(client: TcpStream, upstream: &str, accept: Option<&str>) -> Option<String> {
+        let mut from_client = BufReader::new(client.try_clone().ok()?);
+        let mut request = String::new();
+        loop {
+            let mut line = String::new();
+            if from_client.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let lower = line.to_ascii_lowercase();
+            if line == "\r\n" {
+                request.push_str("Connection: close\r\n\r\n");
+                break;
+            } else if lower.starts_with("connection:") {
+                continue;
+            } else if let (Some(a), true) = (accept, lower.starts_with("accept:")) {
+                request.push_str(&format!("Accept: {a}\r\n"));
+            } else {
+                request.push_str(&line);
+            }
+        }
+        let mut server = TcpStream::connect(upstream).ok()?;
+        server.write_all(request.as_bytes()).ok()?;
+        let mut answer = Vec::new();
+        server.read_to_end(&mut answer).ok()?;
+        let mut client = client;
+        client.write_all(&answer).ok()?;
+        let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&answer[..head_end]).to_string();
+        head.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_string())
+        })
+    }
+
+    fn content_types(&self) -> BTreeSet<String> {
+        self.content_types.lock().expect("content types").clone()
+    }
+}
+
+/// Two Prometheus servers scrape one exporter, one over the protobuf
+/// exposition (2.42 asks for it first once native histograms are on) and
+/// one over the classic text format, and they store the same series with
+/// the same values: counters with many labels, a histogram's buckets, sum
+/// and count, and the exporter's own gauges and counters, floats included.
+#[test]
+fn protobuf_scrapes_store_the_same_samples_as_text() {
+    let dir = scratch_dir("prometheus-protobuf");
+    let configs = dir.join("configs");
+    std::fs::create_dir_all(&configs).expect("mkdir");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    common::compile_bpf(&src.join("decoders.bpf.c"), &configs.join("decoders.bpf.o"));
+    std::fs::copy(src.join("decoders.yaml"), configs.join("decoders.yaml")).expect("copy");
+    let exporter = Running::start(&[&format!("--config.dir={}", configs.display())]);
+    common::run(Command::new("python3").args([
+        "-c",
+        "import ctypes, os; ctypes.CDLL(None).prctl(15, b'eedecoders', 0, 0, 0); [os.getpid() for _ in range(5)]",
+    ]));
+    let direct = exporter.scrape();
+    assert!(
+        direct.has("ebpf_exporter_decoded_total"),
+        "the key was written:\n{}",
+        direct.text
+    );
+
+    let protobuf_proxy = Proxy::start(&exporter.addr, None);
+    let text_proxy = Proxy::start(&exporter.addr, Some("text/plain;version=0.0.4"));
+    let (pdir, tdir) = (dir.join("protobuf"), dir.join("text"));
+    for d in [&pdir, &tdir] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let over_protobuf = Prometheus::start_with(
+        &pdir,
+        &[&protobuf_proxy.addr],
+        "",
+        &["--enable-feature=native-histograms"],
+    );
+    let over_text = Prometheus::start_with(&tdir, &[&text_proxy.addr], "", &[]);
+
+    // Values that do not move between two scrapes a second apart.
+    let steady = "{__name__=~\"ebpf_exporter_decoded_total|ebpf_exporter_percpu_latency_seconds_(bucket|sum|count)|ebpf_exporter_(build_info|enabled_configs|ebpf_program_info|ebpf_program_attached|map_max_entries|config_generation|config_load_timestamp_seconds|config_last_load_successful)|process_start_time_seconds|process_max_fds\"}";
+    let (mut p, mut t) = (BTreeMap::new(), BTreeMap::new());
+    let same = eventually(Duration::from_secs(30), || {
+        p = over_protobuf.samples(steady);
+        t = over_text.samples(steady);
+        !p.is_empty() && p == t
+    });
+    assert!(same, "over protobuf:\n{p:#?}\nover text:\n{t:#?}");
+    // 13 labels plus the name; 7 buckets and +Inf, a sum and a count for
+    // each of the histogram's CPUs.
+    let decoded: Vec<&String> = p
+        .keys()
+        .filter(|k| k.contains("\"ebpf_exporter_decoded_total\""))
+        .collect();
+    assert!(!decoded.is_empty(), "{p:#?}");
+    for d in decoded {
+        assert_eq!(d.matches("\": \"").count(), 14, "{d}");
+    }
+    let buckets = p.keys().filter(|k| k.contains("_bucket")).count();
+    let sums = p
+        .keys()
+        .filter(|k| k.contains("latency_seconds_sum"))
+        .count();
+    assert!(sums >= 1 && buckets == 8 * sums, "{p:#?}");
+    assert!(
+        p.keys().any(|k| k.contains("le\": \"+Inf")),
+        "classic buckets, +Inf included: {p:#?}"
+    );
+
+    // Every series name and label set, moving values aside.
+    let all = "{job=\"ebpf\",__name__!~\"scrape_.*|up\"}";
+    let (mut pk, mut tk) = (BTreeSet::new(), BTreeSet::new());
+    let same_series = eventually(Duration::from_secs(30), || {
+        pk = over_protobuf.samples(all).into_keys().collect();
+        tk = over_text.samples(all).into_keys().collect();
+        pk == tk
+    });
+    assert!(
+        same_series,
+        "only over protobuf: {:#?}\nonly over text: {:#?}",
+        pk.difference(&tk).collect::<Vec<_>>(),
+        tk.difference(&pk).collect::<Vec<_>>()
+    );
+    assert!(pk.len() > 40, "{pk:#?}");
+
+    let protobuf = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+    assert_eq!(
+        protobuf_proxy.content_types(),
+        BTreeSet::from([protobuf.to_string()])
+    );
+    assert_eq!(
+        text_proxy.content_types(),
+        BTreeSet::from(["text/plain; version=0.0.4; charset=utf-8".to_string()])
+    );
 }

@@ -74,6 +74,30 @@ fn a_large_scrape_is_chunked_and_whole() {
         &om[om.len().saturating_sub(200)..]
     );
     assert_eq!(om.matches("ebpf_exporter_st_big_total{").count(), 60_000);
+    // The protobuf exposition streams in whole families.
+    let pb = e.get_with(
+        "/metrics",
+        &[(
+            "Accept",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+        )],
+    );
+    assert_eq!(
+        pb.header("content-type"),
+        Some("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
+    );
+    let families = common::parse_protobuf(&pb.body);
+    let big = families
+        .iter()
+        .find(|f| f.name() == "ebpf_exporter_st_big_total")
+        .expect("the big family");
+    assert_eq!(big.get_metric().len(), 60_000);
+    let last = big
+        .get_metric()
+        .iter()
+        .find(|m| m.get_label().first().map(|l| l.value()) == Some("59999"))
+        .expect("key 59999");
+    assert_eq!(last.get_counter().value(), 60_000.0);
     // gzip: one valid stream.
     let gz = e.get_with("/metrics", &[("Accept-Encoding", "gzip")]);
     let mut unzipped = String::new();

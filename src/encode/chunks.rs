@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 
 pub struct ChunkPool {
-    /// Text per chunk: a writer hands its buffer over at the first line
-    /// end past this many bytes.
+    /// Bytes per chunk: a writer hands its buffer over at the first line
+    /// (or message) end past this many bytes.
     size: usize,
     /// Buffers kept when idle; past that, returned buffers are freed.
     keep: usize,
-    free: Mutex<Vec<String>>,
+    free: Mutex<Vec<Vec<u8>>>,
 }
 
 impl ChunkPool {
@@ -39,19 +39,19 @@ impl ChunkPool {
     }
 
     /// An empty buffer of at least `capacity()` bytes.
-    pub fn take(&self) -> String {
+    pub fn take(&self) -> Vec<u8> {
         let kept = self
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        kept.unwrap_or_else(|| String::with_capacity(self.capacity()))
+        kept.unwrap_or_else(|| Vec::with_capacity(self.capacity()))
     }
 
-    /// Takes a buffer back once its text is no longer needed. One that grew
-    /// far past a chunk (a single huge line) is freed rather than kept, so
-    /// the pool stays `keep` chunks of memory at most.
-    pub fn give(&self, mut text: String) {
+    /// Takes a buffer back once its bytes are no longer needed. One that
+    /// grew far past a chunk (a single huge line) is freed rather than kept,
+    /// so the pool stays `keep` chunks of memory at most.
+    pub fn give(&self, mut text: Vec<u8>) {
         let cap = text.capacity();
         if cap < self.capacity() || cap > 2 * self.capacity() {
             return;
@@ -63,9 +63,9 @@ impl ChunkPool {
         }
     }
 
-    /// The text as shared bytes, without a copy; its buffer comes back to
+    /// The chunk as shared bytes, without a copy; its buffer comes back to
     /// the pool when the last clone is dropped.
-    pub fn share(self: &Arc<Self>, text: String) -> Bytes {
+    pub fn share(self: &Arc<Self>, text: Vec<u8>) -> Bytes {
         if text.is_empty() {
             self.give(text);
             return Bytes::new();
@@ -85,15 +85,15 @@ impl ChunkPool {
     }
 }
 
-/// A chunk's text while clients hold it.
+/// A chunk's bytes while clients hold it.
 struct Returning {
-    text: String,
+    text: Vec<u8>,
     pool: Arc<ChunkPool>,
 }
 
 impl AsRef<[u8]> for Returning {
     fn as_ref(&self) -> &[u8] {
-        self.text.as_bytes()
+        &self.text
     }
 }
 
@@ -112,7 +112,7 @@ mod tests {
         let pool = ChunkPool::new(1000, 2);
         let mut text = pool.take();
         let at = text.as_ptr();
-        text.push_str("a_total 1\n");
+        text.extend_from_slice(b"a_total 1\n");
         let bytes = pool.share(text);
         let copy = bytes.clone();
         assert_eq!(&copy[..], b"a_total 1\n");
@@ -128,15 +128,15 @@ mod tests {
     #[test]
     fn keeps_at_most_keep_buffers_of_about_a_chunk() {
         let pool = ChunkPool::new(1000, 2);
-        let taken: Vec<String> = (0..4).map(|_| pool.take()).collect();
+        let taken: Vec<Vec<u8>> = (0..4).map(|_| pool.take()).collect();
         for t in taken {
             pool.give(t);
         }
         assert_eq!(pool.kept(), 2);
         let pool = ChunkPool::new(1000, 2);
-        pool.give(String::with_capacity(100 * pool.capacity()));
-        pool.give(String::with_capacity(10));
+        pool.give(Vec::with_capacity(100 * pool.capacity()));
+        pool.give(Vec::with_capacity(10));
         assert_eq!(pool.kept(), 0, "grown and foreign buffers are freed");
-        assert!(pool.share(String::new()).is_empty());
+        assert!(pool.share(Vec::new()).is_empty());
     }
 }

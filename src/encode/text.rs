@@ -5,24 +5,8 @@ use std::sync::Arc;
 
 use super::chunks::ChunkPool;
 use super::float::write_go_float;
+use super::{Format, Spill};
 use crate::metrics::sink::{escape_label_value, Kind, Sink};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Prometheus text exposition format 0.0.4.
-    Text,
-    /// OpenMetrics 1.0 text.
-    OpenMetrics,
-}
-
-impl Format {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-}
 
 /// The type name a family's `# TYPE` line gives.
 fn type_name(kind: Kind, format: Format) -> &'static str {
@@ -30,13 +14,10 @@ fn type_name(kind: Kind, format: Format) -> &'static str {
         (Kind::Counter, _) => "counter",
         (Kind::Gauge, _) => "gauge",
         (Kind::Histogram, _) => "histogram",
-        (Kind::Untyped, Format::Text) => "untyped",
         (Kind::Untyped, Format::OpenMetrics) => "unknown",
+        (Kind::Untyped, _) => "untyped",
     }
 }
-
-/// Takes full chunks of a streamed exposition.
-pub type Spill = Box<dyn FnMut(String) + Send>;
 
 pub struct TextWriter {
     pub format: Format,
@@ -77,8 +58,8 @@ impl TextWriter {
     pub fn spilling(mut self, pool: Arc<ChunkPool>, spill: Spill) -> Self {
         self.spill = Some(spill);
         self.spill_at = pool.size();
-        let first = pool.take();
-        pool.give(std::mem::replace(&mut self.buf, first));
+        let first = text_buffer(pool.take());
+        pool.give(std::mem::replace(&mut self.buf, first).into_bytes());
         self.pool = Some(pool);
         self
     }
@@ -89,9 +70,13 @@ impl TextWriter {
             return;
         }
         if let Some(spill) = &mut self.spill {
-            let next = self.pool.as_ref().map(|p| p.take()).unwrap_or_default();
+            let next = self
+                .pool
+                .as_ref()
+                .map(|p| text_buffer(p.take()))
+                .unwrap_or_default();
             self.spilled += self.buf.len();
-            spill(std::mem::replace(&mut self.buf, next));
+            spill(std::mem::replace(&mut self.buf, next).into_bytes());
         }
     }
 
@@ -153,12 +138,19 @@ impl TextWriter {
     }
 
     /// Ends the exposition (`# EOF` for OpenMetrics) and returns the text.
-    pub fn finish(mut self) -> String {
+    pub fn finish(mut self) -> Vec<u8> {
         if self.format == Format::OpenMetrics {
             self.buf.push_str("# EOF\n");
         }
-        self.buf
+        self.buf.into_bytes()
     }
+}
+
+/// A pooled buffer as text: it comes back empty, which is valid UTF-8, so
+/// only its allocation carries over.
+fn text_buffer(mut bytes: Vec<u8>) -> String {
+    bytes.clear();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 impl Sink for TextWriter {
@@ -243,12 +235,16 @@ mod tests {
     use super::*;
     use crate::metrics::sink::render_labels;
 
+    fn text(w: TextWriter) -> String {
+        String::from_utf8(w.finish()).expect("UTF-8")
+    }
+
     #[test]
     fn counter_names_follow_each_format() {
         let mut w = TextWriter::new(Format::Text);
         w.family("ebpf_exporter_x_total", "X \\ things\nmore", Kind::Counter);
         w.sample_u64("a=\"1\"", Some(("cpu", "0")), 5);
-        let t = w.finish();
+        let t = text(w);
         assert_eq!(
             t,
             "# HELP ebpf_exporter_x_total X \\\\ things\\nmore\n# TYPE ebpf_exporter_x_total counter\nebpf_exporter_x_total{a=\"1\",cpu=\"0\"} 5\n"
@@ -258,7 +254,7 @@ mod tests {
         w.family("ebpf_exporter_x_total", "X", Kind::Counter);
         w.sample_u64("", None, 5);
         assert_eq!(
-            w.finish(),
+            text(w),
             "# HELP ebpf_exporter_x X\n# TYPE ebpf_exporter_x counter\nebpf_exporter_x_total 5\n# EOF\n"
         );
     }
@@ -270,7 +266,7 @@ mod tests {
         w.histogram("dev=\"sda\"", None, &[(1e-6, 1), (2e-6, 3)], 4, 0.5);
         w.histogram("", None, &[(1.0, 0)], 0, 0.0);
         assert_eq!(
-            w.finish(),
+            text(w),
             "# HELP h_seconds H\n# TYPE h_seconds histogram\n\
              h_seconds_bucket{dev=\"sda\",le=\"1e-06\"} 1\n\
              h_seconds_bucket{dev=\"sda\",le=\"2e-06\"} 3\n\
@@ -319,7 +315,7 @@ mod tests {
             exposition(&mut whole);
             let whole = whole.finish();
 
-            let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+            let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
             let sink = std::sync::Arc::clone(&chunks);
             let mut w = TextWriter::new(format).spilling(
                 ChunkPool::new(4096, 2),
@@ -332,12 +328,12 @@ mod tests {
             assert!(chunks.len() > 50, "{} chunks", chunks.len());
             for c in &chunks {
                 assert!(
-                    c.len() >= 4096 && c.ends_with('\n'),
+                    c.len() >= 4096 && c.ends_with(b"\n"),
                     "cut at a line end past the mark"
                 );
             }
-            assert_eq!(spilled, chunks.iter().map(String::len).sum::<usize>());
-            let joined: String = chunks.concat() + &tail;
+            assert_eq!(spilled, chunks.iter().map(Vec::len).sum::<usize>());
+            let joined: Vec<u8> = [chunks.concat(), tail].concat();
             assert!(
                 joined == whole,
                 "{format:?}: streamed text differs from whole text"

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::encode::{ChunkPool, Format, Spill, TextWriter};
+use crate::encode::{ChunkPool, Format, Spill, Writer};
 use crate::host::{HostTable, Privileges};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
 use crate::maps::pressure::{UpdateFailures, FAILURES_MAP};
@@ -308,7 +308,7 @@ impl Exporter {
     /// first two maps are read side by side. On a machine with a core to
     /// spare a scrape then takes less than its map reads one after another,
     /// plus the last collector's work, not the sum of all of it.
-    fn collect_all(&mut self, out: &mut TextWriter, read_ahead: bool) {
+    fn collect_all(&mut self, out: &mut Writer, read_ahead: bool) {
         let self_metrics = &self.self_metrics;
         let mut order = Vec::new();
         let mut all = Vec::new();
@@ -346,26 +346,23 @@ impl Exporter {
     }
 
     /// Reads every map and renders the whole exposition.
-    pub fn scrape(&mut self, format: Format) -> String {
+    pub fn scrape(&mut self, format: Format) -> Vec<u8> {
         self.scrape_streaming(format, None)
     }
 
-    /// Like `scrape`, but with `spill` the text is handed over in chunks of
+    /// Like `scrape`, but with `spill` the bytes are handed over in chunks of
     /// the pool's size, in the pool's buffers, as it is rendered, and only
     /// the rest is returned:
-    /// a million-series exposition then never sits in memory whole, and
+    /// a million-series text exposition then never sits in memory whole, and
     /// its first bytes reach the client while later maps are still read.
     pub fn scrape_streaming(
         &mut self,
         format: Format,
         spill: Option<(Arc<ChunkPool>, Spill)>,
-    ) -> String {
+    ) -> Vec<u8> {
         let mut out = match spill {
-            None => TextWriter::with_buffer(
-                format,
-                String::with_capacity(self.last_len + self.last_len / 8),
-            ),
-            Some((pool, spill)) => TextWriter::new(format).spilling(pool, spill),
+            None => Writer::new(format, self.last_len + self.last_len / 8),
+            Some((pool, spill)) => Writer::new(format, 0).spilling(pool, spill),
         };
         let collectors = self
             .configs
@@ -429,7 +426,7 @@ fn collect_configs<'c>(
     order: Vec<(&String, &mut Option<UpdateFailures>, usize)>,
     mut collectors: impl Iterator<Item = &'c mut Box<dyn Collector>>,
     self_metrics: &SelfMetrics,
-    out: &mut TextWriter,
+    out: &mut Writer,
 ) {
     for (name, failures, count) in order {
         let started = std::time::Instant::now();

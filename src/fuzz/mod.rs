@@ -127,7 +127,7 @@ pub fn encoders(data: &[u8]) {
                 }
             }
         }
-        let text = w.finish();
+        let text = String::from_utf8(w.finish()).expect("the text formats write UTF-8");
         let parsed = exposition::parse(&text, format)
             .unwrap_or_else(|e| panic!("{format:?} output does not parse: {e}\n{text}"));
         exposition::assert_same(&families, &parsed, format);

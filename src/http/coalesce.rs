@@ -32,7 +32,7 @@ use super::lock;
 use crate::encode::{ChunkPool, Format, Spill};
 use crate::exporter::Exporter;
 
-/// Text chunk size of a streamed scrape.
+/// Chunk size of a streamed scrape.
 const CHUNK: usize = 256 * 1024;
 /// Chunk buffers kept between scrapes, at most (4 MiB). A scrape keeps
 /// only as many as it had in use at once: 2 at 10k series, 13 at 100k,
@@ -45,7 +45,7 @@ const RETAIN: usize = 8 * 1024 * 1024;
 /// What the coalescer serialises access to: the exporter, or a stand-in in
 /// tests.
 pub trait Source: Send + 'static {
-    fn scrape(&mut self, format: Format) -> String;
+    fn scrape(&mut self, format: Format) -> Vec<u8>;
     /// Like `scrape`, handing over chunks of about the pool's chunk size to
     /// `spill` as they are rendered, in buffers from the pool, and
     /// returning the rest.
@@ -54,7 +54,7 @@ pub trait Source: Send + 'static {
         format: Format,
         _pool: &Arc<ChunkPool>,
         _spill: Spill,
-    ) -> String {
+    ) -> Vec<u8> {
         self.scrape(format)
     }
     /// Detaches every program (shutdown).
@@ -62,10 +62,10 @@ pub trait Source: Send + 'static {
 }
 
 impl Source for Exporter {
-    fn scrape(&mut self, format: Format) -> String {
+    fn scrape(&mut self, format: Format) -> Vec<u8> {
         Exporter::scrape(self, format)
     }
-    fn scrape_streaming(&mut self, format: Format, pool: &Arc<ChunkPool>, spill: Spill) -> String {
+    fn scrape_streaming(&mut self, format: Format, pool: &Arc<ChunkPool>, spill: Spill) -> Vec<u8> {
         Exporter::scrape_streaming(self, format, Some((Arc::clone(pool), spill)))
     }
     fn detach_all(&mut self) {
@@ -345,7 +345,7 @@ impl Coalescer {
             let mut source = lock(&exporter);
             let spill_to = Arc::clone(&stream);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let spill: Spill = Box::new(move |text: String| lock(&spill_to).push(text));
+                let spill: Spill = Box::new(move |chunk: Vec<u8>| lock(&spill_to).push(chunk));
                 source.scrape_streaming(variant.format, &pool, spill)
             }))
             .map_err(|panic| ScrapeError::Panicked(panic_message(panic.as_ref())));
@@ -383,14 +383,14 @@ struct Stream {
 }
 
 impl Stream {
-    /// Takes a chunk of text: compresses it for gzip flights, and sends
-    /// what there is to send.
-    fn push(&mut self, text: String) {
+    /// Takes a chunk of the exposition: compresses it for gzip flights,
+    /// and sends what there is to send.
+    fn push(&mut self, text: Vec<u8>) {
         let chunk = match &mut self.gzip {
             None => self.pool.share(text),
             Some(enc) => {
                 // Writing to a Vec cannot fail.
-                let _ = enc.write_all(text.as_bytes());
+                let _ = enc.write_all(&text);
                 self.pool.give(text);
                 Bytes::from(std::mem::take(enc.get_mut()))
             }
@@ -433,7 +433,7 @@ impl Stream {
         }
     }
 
-    fn finish(&mut self, result: Result<String, ScrapeError>) {
+    fn finish(&mut self, result: Result<Vec<u8>, ScrapeError>) {
         let end = match result {
             Ok(tail) => {
                 // The tail and the gzip trailer go as one chunk, so a small
@@ -441,7 +441,7 @@ impl Stream {
                 let last = match self.gzip.take() {
                     None => self.pool.share(tail),
                     Some(mut enc) => {
-                        let _ = enc.write_all(tail.as_bytes());
+                        let _ = enc.write_all(&tail);
                         self.pool.give(tail);
                         Bytes::from(enc.finish().unwrap_or_default())
                     }
@@ -540,7 +540,7 @@ mod tests {
     }
 
     impl Source for Flaky {
-        fn scrape(&mut self, _: Format) -> String {
+        fn scrape(&mut self, _: Format) -> Vec<u8> {
             let n = self
                 .scrapes
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -548,7 +548,7 @@ mod tests {
                 panic!("collector broke");
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            "a_total 1\n".repeat(1000)
+            "a_total 1\n".repeat(1000).into_bytes()
         }
         fn detach_all(&mut self) {}
     }
@@ -621,20 +621,20 @@ mod tests {
     }
 
     impl Source for Streamer {
-        fn scrape(&mut self, _: Format) -> String {
+        fn scrape(&mut self, _: Format) -> Vec<u8> {
             unreachable!("the coalescer streams")
         }
-        fn scrape_streaming(&mut self, _: Format, _: &Arc<ChunkPool>, mut spill: Spill) -> String {
+        fn scrape_streaming(&mut self, _: Format, _: &Arc<ChunkPool>, mut spill: Spill) -> Vec<u8> {
             self.scrapes
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             for i in 0..self.chunks {
                 if self.panic_after == Some(i) {
                     panic!("broke mid-stream");
                 }
-                spill(LINE.repeat(self.size / LINE.len()));
+                spill(LINE.repeat(self.size / LINE.len()).into_bytes());
                 std::thread::sleep(self.gap);
             }
-            "tail 1\n".to_string()
+            b"tail 1\n".to_vec()
         }
         fn detach_all(&mut self) {}
     }

@@ -2,8 +2,9 @@
 
 use crate::encode::Format;
 
-/// OpenMetrics when the client lists it in Accept (Prometheus does, first),
-/// otherwise the classic text format.
+/// The format the client ranks highest in Accept among those served:
+/// OpenMetrics, the protobuf exposition and the classic text format, which
+/// is also what a client that names none of them gets.
 pub fn format_from_accept(accept: Option<&str>) -> Format {
     negotiate(accept).0
 }
@@ -11,6 +12,8 @@ pub fn format_from_accept(accept: Option<&str>) -> Format {
 /// OpenMetrics 0.0.1 and 1.0.0 are the same text; a client asking for
 /// 0.0.1 gets it labelled so, as client_golang does.
 const OPENMETRICS_0_0_1: &str = "application/openmetrics-text; version=0.0.1; charset=utf-8";
+
+const PROTO_MESSAGE: &str = "io.prometheus.client.MetricFamily";
 
 /// The format to write and the Content-Type to send it with.
 pub fn negotiate(accept: Option<&str>) -> (Format, &'static str) {
@@ -23,11 +26,17 @@ pub fn negotiate(accept: Option<&str>) -> (Format, &'static str) {
         let media = fields.next().unwrap_or("");
         let mut q = 1.0f32;
         let mut version = None;
+        let mut proto = None;
+        let mut encoding = None;
         for p in fields {
             if let Some(v) = p.strip_prefix("q=") {
                 q = v.parse().unwrap_or(0.0);
             } else if let Some(v) = p.strip_prefix("version=") {
                 version = Some(v);
+            } else if let Some(v) = p.strip_prefix("proto=") {
+                proto = Some(v);
+            } else if let Some(v) = p.strip_prefix("encoding=") {
+                encoding = Some(v);
             }
         }
         let (format, content_type) = match media {
@@ -36,6 +45,13 @@ pub fn negotiate(accept: Option<&str>) -> (Format, &'static str) {
             }
             "application/openmetrics-text" => {
                 (Format::OpenMetrics, Format::OpenMetrics.content_type())
+            }
+            // Only the length-delimited MetricFamily stream; the text and
+            // compact-text protobuf encodings are not served.
+            "application/vnd.google.protobuf"
+                if proto == Some(PROTO_MESSAGE) && encoding == Some("delimited") =>
+            {
+                (Format::Protobuf, Format::Protobuf.content_type())
             }
             "text/plain" | "*/*" | "text/*" => (Format::Text, Format::Text.content_type()),
             _ => continue,
@@ -96,6 +112,30 @@ mod tests {
         assert_eq!(
             format_from_accept(Some("application/openmetrics-text;q=0.2,text/plain;q=0.9")),
             Format::Text
+        );
+    }
+
+    #[test]
+    fn protobuf_when_ranked_first() {
+        // Prometheus 2.42 with --enable-feature=native-histograms.
+        let prom = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(
+            negotiate(Some(prom)),
+            (Format::Protobuf, Format::Protobuf.content_type())
+        );
+        // Other encodings or messages are not this format.
+        for other in [
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+            "application/vnd.google.protobuf;proto=other.Message;encoding=delimited",
+            "application/vnd.google.protobuf",
+        ] {
+            assert_eq!(format_from_accept(Some(other)), Format::Text, "{other}");
+        }
+        assert_eq!(
+            format_from_accept(Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.4,application/openmetrics-text;version=1.0.0;q=0.5"
+            )),
+            Format::OpenMetrics
         );
     }
 

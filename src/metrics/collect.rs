@@ -519,8 +519,8 @@ mod tests {
     fn scrape(c: &mut MetricCollector) -> (Vec<String>, Collected) {
         let mut w = TextWriter::new(Format::Text);
         let got = c.collect(&mut w);
-        let mut lines: Vec<String> = w
-            .finish()
+        let mut lines: Vec<String> = String::from_utf8(w.finish())
+            .expect("UTF-8")
             .lines()
             .filter(|l| !l.starts_with('#'))
             .map(str::to_string)

@@ -306,6 +306,22 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The length-delimited `MetricFamily` messages of a protobuf exposition,
+/// parsed with the `prometheus` crate's generated code.
+pub fn parse_protobuf(mut bytes: &[u8]) -> Vec<prometheus::proto::MetricFamily> {
+    use protobuf::Message;
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let mut stream = protobuf::CodedInputStream::from_bytes(bytes);
+        let len = stream.read_raw_varint64().expect("a length prefix") as usize;
+        let at = stream.pos() as usize;
+        let body = bytes.get(at..at + len).expect("a whole message");
+        out.push(prometheus::proto::MetricFamily::parse_from_bytes(body).expect("a family"));
+        bytes = &bytes[at + len..];
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
