@@ -227,3 +227,78 @@ fn bpftool_has_prog(id: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// Sets `kernel.bpf_stats_enabled` and puts the old value back on drop, so
+/// a failed assertion does not leave the kernel counting.
+struct BpfStats(String);
+
+impl BpfStats {
+    const PATH: &'static str = "/proc/sys/kernel/bpf_stats_enabled";
+
+    fn set(on: bool) -> Self {
+        let old = std::fs::read_to_string(Self::PATH).expect("read bpf_stats_enabled");
+        std::fs::write(Self::PATH, if on { "1" } else { "0" }).expect("write bpf_stats_enabled");
+        Self(old.trim().to_string())
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+/// Program statistics are self-metrics read at scrape time: absent while
+/// the kernel does not count, one series per running program while it does.
+#[test]
+fn program_statistics_follow_bpf_stats_enabled() {
+    const RUN_TIME: &str = "ebpf_exporter_ebpf_program_run_time_seconds";
+    const RUN_COUNT: &str = "ebpf_exporter_ebpf_program_run_count_total";
+    let exporter = Running::start(&["--config.names=syscalls"]);
+    let off = BpfStats::set(false);
+    let scrape = exporter.scrape();
+    assert!(
+        !scrape.has(RUN_TIME) && !scrape.has(RUN_COUNT),
+        "{}",
+        scrape.text
+    );
+
+    drop(off);
+    let _on = BpfStats::set(true);
+    failing_opens(100);
+    let scrape = exporter.scrape();
+    let mut ids: Vec<String> = scrape
+        .find("ebpf_exporter_ebpf_program_info", &[])
+        .iter()
+        .map(|s| s.labels["id"].clone())
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 2, "syscalls has two programs: {ids:?}");
+    for family in [RUN_TIME, RUN_COUNT] {
+        let mut seen: Vec<String> = scrape
+            .find(family, &[])
+            .iter()
+            .map(|s| s.labels["id"].clone())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, ids, "{family}: one series per program");
+    }
+    assert!(
+        scrape.find(RUN_COUNT, &[]).iter().all(|s| s.value >= 100.0),
+        "both programs ran for each failed open: {}",
+        scrape.text
+    );
+    assert!(
+        scrape.find(RUN_TIME, &[]).iter().all(|s| s.value > 0.0),
+        "{}",
+        scrape.text
+    );
+    // The reference names the run time without `_total`, and switching
+    // must keep the series, so that one lint is expected.
+    let complaints = promtool_check(&scrape.text);
+    assert_eq!(
+        complaints.trim(),
+        format!("{RUN_TIME} counter metrics should have \"_total\" suffix"),
+        "promtool"
+    );
+}

@@ -201,7 +201,7 @@ impl Exporter {
             configs: Vec::new(),
             reports: BTreeMap::new(),
             board: ReportBoard::default(),
-            self_metrics: SelfMetrics::new(),
+            self_metrics: SelfMetrics::new(spans.clone()),
             last_len: 0,
             spans,
             spare_cpu: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
@@ -270,6 +270,12 @@ impl Exporter {
         }
         let reports: Vec<ConfigReport> = self.reports.values().cloned().collect();
         self.self_metrics.set_reports(&reports);
+        self.self_metrics.set_programs(
+            self.configs
+                .iter()
+                .flat_map(|c| c.object.program_fds())
+                .collect(),
+        );
         self.self_metrics.loaded(change.success, change.reload, now);
         self.board.set(reports);
         stopped
@@ -397,22 +403,6 @@ impl Exporter {
         }
         self.collect_all(&mut out, mode == ReadMode::Ahead);
         self.self_metrics.collect(&mut out);
-        let spans = self.spans.snapshot();
-        if !spans.is_empty() {
-            use crate::metrics::sink::{render_labels, Kind, Sink};
-            out.family(
-                "ebpf_exporter_spans_total",
-                "Spans read from ring buffers, by config and what became of them",
-                Kind::Counter,
-            );
-            for (config, counts) in spans {
-                for (result, n) in counts.by_result() {
-                    let labels =
-                        render_labels(["config", "result"], &[config.clone(), result.to_string()]);
-                    out.sample_u64(&labels, None, n);
-                }
-            }
-        }
         let streamed = out.spilled();
         let text = out.finish();
         self.last_len = streamed + text.len();

@@ -1,6 +1,9 @@
-//! The one interface the scrape loop sees: metric maps, event counters and
-//! the exporter's own metrics all write families into a [`Sink`] and say
-//! what happened, so a scrape is one loop with no special cases.
+//! The one interface the scrape loop sees for configs: metric maps and
+//! event counters write families into a [`Sink`] and say what happened
+//! (the [`Collected`] that self-metrics record), so a scrape is one loop
+//! over collectors with no special cases. The exporter's own families are
+//! not collectors of this kind: they live in the `prometheus` registry of
+//! `exporter::self_metrics`, which writes them through the same `Sink`.
 
 use super::sink::Sink;
 

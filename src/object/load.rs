@@ -63,6 +63,23 @@ pub struct LoadedObject {
 }
 
 impl LoadedObject {
+    /// Descriptors of its loaded programs, for statistics read at scrape
+    /// time: asking by descriptor needs no capability, where looking a
+    /// program up by id needs CAP_SYS_ADMIN, which serving has dropped.
+    pub fn program_fds(&self) -> Vec<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        let loaded = |name: &str| {
+            self.programs
+                .iter()
+                .any(|p| p.name == name && p.id.is_some())
+        };
+        self.object
+            .progs()
+            .filter(|p| loaded(&p.name().to_string_lossy()))
+            .filter_map(|p| p.as_fd().try_clone_to_owned().ok())
+            .collect()
+    }
+
     /// A handle on the object's map `name`, by libbpf's name for it (the
     /// kernel's is cut to 15 characters).
     pub fn map_handle(&self, name: &str) -> Result<MapHandle, MapLookupError> {

@@ -30,16 +30,3 @@ pub fn prog_info(fd: BorrowedFd<'_>) -> Option<ProgInfo> {
         run_cnt: info.run_cnt,
     })
 }
-
-/// Looks a program up by id, for statistics read at scrape time.
-pub fn prog_info_by_id(id: u32) -> Option<ProgInfo> {
-    // SAFETY: plain syscall wrapper; a negative return is an error.
-    let fd = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(id) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fd is a freshly opened descriptor we own and close below.
-    let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    use std::os::fd::AsFd;
-    prog_info(owned.as_fd())
-}
