@@ -197,26 +197,6 @@ pub enum Command {
     Decoders,
 }
 
-/// Writes what `completion` and `man` print, from the flags' own
-/// definitions, so they never drift from `--help`, and `decoders`, from the
-/// decoder registry.
-pub fn write_generated(command: &Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    match command {
-        Command::Completion { shell } => {
-            // Into memory first: the generator panics on a failed write
-            // (a closed pipe), and a panic must not be the answer to that.
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut cmd, "ebpf-exporter", &mut script);
-            out.write_all(&script)
-        }
-        Command::Man => clap_mangen::Man::new(cmd).render(out),
-        Command::Decoders => out.write_all(crate::decode::registry::markdown_table().as_bytes()),
-        Command::Describe { .. } => Ok(()),
-    }
-}
-
 /// `--version`, as the reference spells it, plus what a Rust build adds.
 pub fn long_version(libbpf: &str) -> String {
     format!(

@@ -6,10 +6,13 @@
 //! formats) → [`exporter`] (start-up, scrape loop) → [`http`] (serving), with
 //! [`host`] (shared kernel and system lookups) beneath them all, and
 //! [`process`] (fd limit, capabilities) beside [`http`] at the top, and
-//! [`describe`] (a starter config from an object's BTF) beside the exporter. What may
-//! depend on what, and why: `docs/architecture.md`.
+//! [`describe`] (a starter config from an object's BTF) beside the exporter.
+//! Above them all, [`cli`] (the flags) becomes [`settings`] (checked, in one
+//! place), which [`commands`] (serve, check, describe, generated texts) run
+//! with. What may depend on what, and why: `docs/architecture.md`.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod decode;
 pub mod describe;
@@ -23,4 +26,5 @@ pub mod maps;
 pub mod metrics;
 pub mod object;
 pub mod process;
+pub mod settings;
 pub mod spans;

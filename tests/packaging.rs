@@ -76,7 +76,7 @@ fn logs_are_logfmt_or_json_and_journald_gets_no_timestamps() {
         .unwrap_or_else(|| panic!("{log}"));
     assert!(line.starts_with("ts=20"), "{line}");
     assert!(
-        line.contains(" level=info target=ebpf_exporter msg=\"started 1 config(s) in "),
+        line.contains(" level=info target=ebpf_exporter::commands msg=\"started 1 config(s) in "),
         "{line}"
     );
     drop(e);

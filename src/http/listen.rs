@@ -33,25 +33,67 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// A `--web.listen-address` or `--web.systemd-socket` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenError {
+    /// `fd://` without a number after it.
+    BadSocketIndex(String),
+    /// Neither `host:port`, `:port` nor `fd://N`.
+    NotAnAddress(String),
+    BadPort {
+        value: String,
+        port: String,
+    },
+    UnbalancedBrackets(String),
+    /// `--web.systemd-socket` in a process systemd did not start.
+    NotActivated,
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadSocketIndex(s) => write!(
+                f,
+                "--web.listen-address {s:?}: fd://N needs a socket index such as fd://0"
+            ),
+            Self::NotAnAddress(s) => write!(
+                f,
+                "--web.listen-address {s:?}: expected host:port, :port or fd://N"
+            ),
+            Self::BadPort { value, port } => {
+                write!(f, "--web.listen-address {value:?}: {port:?} is not a port")
+            }
+            Self::UnbalancedBrackets(s) => {
+                write!(f, "--web.listen-address {s:?}: unbalanced brackets")
+            }
+            Self::NotActivated => f.write_str(
+                "--web.systemd-socket: no LISTEN_FDS; not started by systemd socket activation",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}
+
 /// Parses one `--web.listen-address` value, without resolving it.
-pub fn parse_target(s: &str) -> Result<Target, String> {
+pub fn parse_target(s: &str) -> Result<Target, ListenError> {
     if let Some(n) = s.strip_prefix("fd://") {
-        return n.parse().map(Target::Activated).map_err(|_| {
-            format!("--web.listen-address {s:?}: fd://N needs a socket index such as fd://0")
-        });
+        return n
+            .parse()
+            .map(Target::Activated)
+            .map_err(|_| ListenError::BadSocketIndex(s.to_string()));
     }
     let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!(
-            "--web.listen-address {s:?}: expected host:port, :port or fd://N"
-        ));
+        return Err(ListenError::NotAnAddress(s.to_string()));
     };
     if port.parse::<u16>().is_err() {
-        return Err(format!(
-            "--web.listen-address {s:?}: {port:?} is not a port"
-        ));
+        return Err(ListenError::BadPort {
+            value: s.to_string(),
+            port: port.to_string(),
+        });
     }
     if host.starts_with('[') != host.ends_with(']') {
-        return Err(format!("--web.listen-address {s:?}: unbalanced brackets"));
+        return Err(ListenError::UnbalancedBrackets(s.to_string()));
     }
     Ok(Target::Addr(s.to_string()))
 }
@@ -104,12 +146,12 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Every socket systemd passed (`--web.systemd-socket`).
-pub fn all_activated() -> Result<Vec<Target>, String> {
+pub fn all_activated() -> Result<Vec<Target>, ListenError> {
     let count: u32 = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
-        .ok_or("--web.systemd-socket: no LISTEN_FDS; not started by systemd socket activation")?;
+        .ok_or(ListenError::NotActivated)?;
     Ok((0..count).map(Target::Activated).collect())
 }
 

@@ -139,7 +139,24 @@ pub enum Keep {
     Only(CapSet),
 }
 
-pub fn parse_keep(s: &str) -> Result<Keep, String> {
+/// A `--capabilities.keep` name that is not a capability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCapability(pub String);
+
+impl std::fmt::Display for UnknownCapability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--capabilities.keep: unknown capability {:?}; use all, none, auto, \
+             or names such as cap_syslog,cap_bpf",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownCapability {}
+
+pub fn parse_keep(s: &str) -> Result<Keep, UnknownCapability> {
     match s.trim() {
         "auto" => return Ok(Keep::Auto),
         "all" => return Ok(Keep::All),
@@ -150,12 +167,10 @@ pub fn parse_keep(s: &str) -> Result<Keep, String> {
     for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let lower = name.to_ascii_lowercase();
         let bare = lower.strip_prefix("cap_").unwrap_or(&lower);
-        let cap = NAMES.iter().position(|n| *n == bare).ok_or_else(|| {
-            format!(
-                "--capabilities.keep: unknown capability {name:?}; use all, none, auto, \
-                     or names such as cap_syslog,cap_bpf"
-            )
-        })?;
+        let cap = NAMES
+            .iter()
+            .position(|n| *n == bare)
+            .ok_or_else(|| UnknownCapability(name.to_string()))?;
         set = set.with(cap as u32);
     }
     Ok(Keep::Only(set))
@@ -506,7 +521,10 @@ mod tests {
             Ok(Keep::Only(CapSet::of(&[CAP_SYSLOG, CAP_BPF, CAP_PERFMON])))
         );
         let e = parse_keep("cap_sysadmin").expect_err("typo");
-        assert!(e.contains("unknown capability \"cap_sysadmin\""), "{e}");
+        assert_eq!(e, UnknownCapability("cap_sysadmin".into()));
+        assert!(e
+            .to_string()
+            .contains("unknown capability \"cap_sysadmin\""));
         assert_eq!(
             CapSet::of(&[CAP_SYSLOG, CAP_DAC_READ_SEARCH]).to_string(),
             "cap_dac_read_search,cap_syslog"
