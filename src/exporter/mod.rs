@@ -37,7 +37,8 @@ const READ_AHEAD_FROM: usize = 2048;
 /// object's programs detach and its maps close.
 pub struct RunningConfig {
     pub name: String,
-    /// Of the YAML text and the object bytes this version was built from.
+    /// Of the YAML text and the object bytes this version was built from
+    /// (`reload::Build::digest`), to tell an unchanged config.
     pub digest: u64,
     /// Metric names this version defines, which no other config may use.
     pub metric_names: Vec<String>,
@@ -52,20 +53,29 @@ pub struct RunningConfig {
     object: LoadedObject,
 }
 
+/// What building a config made, which a `RunningConfig` holds.
+pub struct Parts {
+    pub collectors: Vec<Box<dyn Collector>>,
+    pub cgroup_sync: Option<CgroupIdMapTask>,
+    pub spans: Vec<SpanReader>,
+    pub object: LoadedObject,
+}
+
 impl RunningConfig {
-    pub fn new(
-        config: &Config,
-        collectors: Vec<Box<dyn Collector>>,
-        cgroup_sync: Option<CgroupIdMapTask>,
-        spans: Vec<SpanReader>,
-        object: LoadedObject,
-    ) -> Self {
+    /// The running version of `build`, from what building it made.
+    pub fn new(build: &reload::Build, parts: Parts) -> Self {
+        let Parts {
+            collectors,
+            cgroup_sync,
+            spans,
+            object,
+        } = parts;
         Self {
-            name: config.name.clone(),
-            digest: config.digest,
-            metric_names: config.specs().map(|s| s.name.to_string()).collect(),
-            object_path: None,
-            uses: serving_privileges(config),
+            name: build.config.name.clone(),
+            digest: build.digest,
+            metric_names: build.config.specs().map(|s| s.name.to_string()).collect(),
+            object_path: build.bytes.path.clone(),
+            uses: serving_privileges(&build.config),
             failures: failures_of(&object, &collectors),
             collectors,
             _cgroup_sync: cgroup_sync,

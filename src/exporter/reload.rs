@@ -83,7 +83,76 @@ pub struct Loader {
 enum Plan {
     Unchanged,
     Failed(Box<ConfigReport>),
-    Build(Box<(Config, ObjectBytes, u64)>),
+    Build(Box<Build>),
+}
+
+/// A config to build: as found, its object's bytes, and the digest of the
+/// two that the running version it replaces is compared by.
+pub struct Build {
+    pub config: Config,
+    pub bytes: ObjectBytes,
+    pub digest: u64,
+}
+
+/// What runs as a load begins, taken under the lock once.
+struct Snapshot {
+    /// Digest and metric names of each running config.
+    running: HashMap<String, (u64, Vec<String>)>,
+    /// Every config reported, running or failed.
+    reported: Vec<String>,
+    /// Programs each running version lacks, which a new version may lack
+    /// too without being worse.
+    not_attached: HashMap<String, HashSet<String>>,
+}
+
+impl Snapshot {
+    fn take(exporter: &Exporter) -> Self {
+        let running = exporter
+            .configs()
+            .iter()
+            .map(|c| (c.name.clone(), (c.digest, c.metric_names.clone())))
+            .collect();
+        let reports = exporter.reports();
+        let not_attached = reports
+            .iter()
+            .filter(|r| r.running)
+            .map(|r| (r.name.clone(), missing_programs(r)))
+            .collect();
+        Self {
+            running,
+            reported: reports.iter().map(|r| r.name.clone()).collect(),
+            not_attached,
+        }
+    }
+
+    /// Configs gone since: running, or only reported as failed; either way
+    /// forgotten.
+    fn removed(&self, present: &HashSet<&str>) -> Vec<String> {
+        let mut removed: Vec<String> = self
+            .running
+            .keys()
+            .chain(&self.reported)
+            .filter(|n| !present.contains(n.as_str()))
+            .cloned()
+            .collect();
+        removed.sort();
+        removed.dedup();
+        removed
+    }
+
+    /// Metric name → the config holding it. A running config holds its
+    /// names until a new version of it is built, since it may keep running.
+    fn owners(&self, present: &HashSet<&str>) -> HashMap<String, String> {
+        let mut owners = HashMap::new();
+        for (name, (_, metrics)) in &self.running {
+            if present.contains(name.as_str()) {
+                for m in metrics {
+                    owners.insert(m.clone(), name.clone());
+                }
+            }
+        }
+        owners
+    }
 }
 
 /// Configs found, each with its name, in name order.
@@ -142,152 +211,109 @@ impl Loader {
         Ok(named)
     }
 
-    /// Loads what changed into `exporter` and applies it in one step.
-    /// `reload` is false for start-up.
+    /// Loads what changed into `exporter` and applies it in one step:
+    /// snapshot what runs, plan each config found, build the new and
+    /// changed ones beside what runs, apply. `reload` is false for start-up.
     pub fn load(&mut self, exporter: &Mutex<Exporter>, reload: bool) -> Outcome {
         let began = Instant::now();
-        let mut outcome = Outcome::default();
         let found = match self.read_configs() {
             Ok(found) => found,
-            Err(e) => {
-                // The directory itself is unreadable: nothing is known to
-                // be gone, so nothing is stopped.
-                log::error!("{e}");
-                let change = Change {
-                    success: false,
-                    reload,
-                    ..Change::default()
-                };
-                drop(lock(exporter).apply(change));
-                outcome.errors.push(e.to_string());
-                outcome.took = began.elapsed();
-                return outcome;
-            }
+            Err(e) => return unreadable(exporter, reload, e, began),
         };
-        outcome.seen = found.len();
-        // What runs now: digest and metric names by config.
-        let mut not_attached: HashMap<String, HashSet<String>> = HashMap::new();
-        let (running, reported) = {
-            let exporter = lock(exporter);
-            let running: HashMap<String, (u64, Vec<String>)> = exporter
-                .configs()
-                .iter()
-                .map(|c| (c.name.clone(), (c.digest, c.metric_names.clone())))
-                .collect();
-            let reports = exporter.reports();
-            let reported: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
-            // Programs each running version lacks, which a new version may
-            // lack too without being worse.
-            for r in reports.iter().filter(|r| r.running) {
-                not_attached.insert(r.name.clone(), missing_programs(r));
-            }
-            (running, reported)
-        };
+        let snapshot = Snapshot::take(&lock(exporter));
         let present: HashSet<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
-        // Gone: running, or only reported as failed; either way forgotten.
-        let mut removed: Vec<String> = running
-            .keys()
-            .chain(&reported)
-            .filter(|n| !present.contains(n.as_str()))
-            .cloned()
-            .collect();
-        removed.sort();
-        removed.dedup();
-        // Metric name → config holding it. A running config holds its names
-        // until a new version of it is built, since it may keep running.
-        let mut owners: HashMap<String, String> = HashMap::new();
-        for (name, (_, metrics)) in &running {
-            if present.contains(name.as_str()) {
-                for m in metrics {
-                    owners.insert(m.clone(), name.clone());
-                }
-            }
-        }
-
+        let removed = snapshot.removed(&present);
+        let owners = snapshot.owners(&present);
+        let seen = found.len();
         let mut change = Change {
             reload,
             ..Change::default()
         };
         let mut to_build = Vec::new();
         for (name, found) in found {
-            match self.plan(found, running.get(&name).map(|r| r.0)) {
+            match self.plan(found, snapshot.running.get(&name).map(|r| r.0)) {
                 Plan::Unchanged => change.unchanged.push(name),
                 Plan::Failed(report) => change.failed.push(*report),
                 Plan::Build(build) => to_build.push(*build),
             }
         }
-        // Two passes, so that a metric moved from one config to another in
-        // one edit lands whichever of the two sorts first.
+        self.build(to_build, &snapshot, owners, &mut change);
+        let mut outcome = self.apply(exporter, change, removed);
+        outcome.seen = seen;
+        outcome.took = began.elapsed();
+        outcome
+    }
+
+    /// Builds each planned config beside what runs. Two passes, so that a
+    /// metric moved from one config to another in one edit lands whichever
+    /// of the two sorts first.
+    fn build(
+        &mut self,
+        mut to_build: Vec<Build>,
+        snapshot: &Snapshot,
+        mut owners: HashMap<String, String>,
+        change: &mut Change,
+    ) {
         for pass in 0..2 {
             let mut refused = Vec::new();
-            for (config, bytes, digest) in to_build {
-                if let Some(e) = duplicate_metric(&config, &owners) {
+            for build in to_build {
+                if let Some(e) = duplicate_metric(&build.config, &owners) {
                     if pass == 0 {
-                        refused.push((config, bytes, digest));
+                        refused.push(build);
                     } else {
                         log::error!("{e}");
                         change
                             .failed
-                            .push(ConfigReport::new(&config).failed(e.to_string()));
+                            .push(ConfigReport::new(&build.config).failed(e.to_string()));
                     }
                     continue;
                 }
-                let (built, mut report) =
-                    start_one(&config, &bytes, &self.opts, &self.host, &self.spans);
-                // A new version that lacks a program its running version
-                // has would lose data: the running version stays.
-                let built = match (built, not_attached.get(&config.name)) {
-                    (Some(built), Some(before)) => {
-                        let lost: Vec<String> = missing_programs(&report)
-                            .difference(before)
-                            .cloned()
-                            .collect();
-                        if lost.is_empty() {
-                            Some(built)
-                        } else {
-                            built.detach();
-                            let e = config.error(
-                                "object",
-                                format!(
-                                    "the new version's program(s) {} did not load or attach; \
-                                     the running version keeps running",
-                                    lost.join(", ")
-                                ),
-                            );
-                            log::error!("{e}");
-                            report = report.failed(e.to_string());
-                            None
-                        }
-                    }
-                    (built, _) => built,
+                let name = &build.config.name;
+                let (built, report) = start_one(&build, &self.opts, &self.host, &self.spans);
+                let (built, mut report) = match built {
+                    Some(built) => no_program_lost(
+                        built,
+                        &build.config,
+                        report,
+                        snapshot.not_attached.get(name),
+                    ),
+                    None => (None, report),
                 };
-                match built {
-                    Some(mut built) => {
-                        built.digest = digest;
-                        owners.retain(|_, holder| *holder != config.name);
-                        for m in &built.metric_names {
-                            owners.insert(m.clone(), config.name.clone());
-                        }
-                        let generation = self.generations.entry(config.name.clone()).or_default();
-                        *generation += 1;
-                        report.generation = *generation;
-                        change.start.push(built);
-                        change.started.push(report);
-                    }
-                    None => change.failed.push(report),
+                let Some(built) = built else {
+                    change.failed.push(report);
+                    continue;
+                };
+                owners.retain(|_, holder| holder != name);
+                for m in &built.metric_names {
+                    owners.insert(m.clone(), name.clone());
                 }
+                let generation = self.generations.entry(name.clone()).or_default();
+                *generation += 1;
+                report.generation = *generation;
+                change.start.push(built);
+                change.started.push(report);
             }
             to_build = refused;
         }
+    }
 
+    /// Judges the load and applies it in one step (nothing of it, when
+    /// `strict` and anything failed); versions it stopped are torn down
+    /// after, outside the lock, so scrapes go on meanwhile.
+    fn apply(
+        &self,
+        exporter: &Mutex<Exporter>,
+        mut change: Change,
+        removed: Vec<String>,
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
         for r in change.failed.iter().chain(&change.started) {
             outcome.errors.extend(r.problems());
         }
-        let config_failed = !change.failed.is_empty();
         outcome.success = if self.opts.strict {
             outcome.errors.is_empty()
         } else {
-            !config_failed
+            change.failed.is_empty()
         };
         if self.opts.strict && !outcome.success {
             // Nothing applies: what was built is detached right here, and
@@ -307,7 +333,6 @@ impl Loader {
         change.success = outcome.success;
 
         let stopped = lock(exporter).apply(change);
-        // Torn down outside the lock: scrapes go on meanwhile.
         for old in stopped {
             old.detach();
         }
@@ -317,7 +342,6 @@ impl Loader {
             .filter_map(|c| c.object_path.clone())
             .collect();
         *lock(&self.watched) = outside;
-        outcome.took = began.elapsed();
         outcome
     }
 
@@ -351,8 +375,60 @@ impl Loader {
         if running == Some(digest) {
             return Plan::Unchanged;
         }
-        Plan::Build(Box::new((config, bytes, digest)))
+        Plan::Build(Box::new(Build {
+            config,
+            bytes,
+            digest,
+        }))
     }
+}
+
+/// The directory itself is unreadable: nothing is known to be gone, so
+/// nothing is stopped, and the load is recorded as failed.
+fn unreadable(exporter: &Mutex<Exporter>, reload: bool, e: ConfigError, began: Instant) -> Outcome {
+    log::error!("{e}");
+    let change = Change {
+        success: false,
+        reload,
+        ..Change::default()
+    };
+    drop(lock(exporter).apply(change));
+    Outcome {
+        errors: vec![e.to_string()],
+        took: began.elapsed(),
+        ..Outcome::default()
+    }
+}
+
+/// A new version that lacks a program its running version has would lose
+/// data: it is detached, and the running version stays.
+fn no_program_lost(
+    built: super::RunningConfig,
+    config: &Config,
+    report: ConfigReport,
+    before: Option<&HashSet<String>>,
+) -> (Option<super::RunningConfig>, ConfigReport) {
+    let Some(before) = before else {
+        return (Some(built), report);
+    };
+    let lost: Vec<String> = missing_programs(&report)
+        .difference(before)
+        .cloned()
+        .collect();
+    if lost.is_empty() {
+        return (Some(built), report);
+    }
+    built.detach();
+    let e = config.error(
+        "object",
+        format!(
+            "the new version's program(s) {} did not load or attach; \
+             the running version keeps running",
+            lost.join(", ")
+        ),
+    );
+    log::error!("{e}");
+    (None, report.failed(e.to_string()))
 }
 
 /// Names of a report's programs that did not load or attach.

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
+use super::reload::Build;
+use super::Parts;
 use super::{ConfigReport, Exporter, Loader, RunningConfig};
 use crate::config::{Config, ConfigError};
 use crate::decode::RowDecoder;
@@ -14,7 +16,6 @@ use crate::maps::cgroup_id_map::CgroupIdMapSync;
 use crate::metrics::bind::BindOptions;
 use crate::metrics::{bind_collectors, Collector};
 use crate::object::load::LoadOptions;
-use crate::object::source::ObjectBytes;
 use crate::object::{load_object, LoadedObject, ObjectError};
 use crate::spans::export::{self, SpanQueue};
 use crate::spans::reader::{SpanReader, SpanSource};
@@ -148,12 +149,12 @@ fn start_spans(
 /// Builds one config from its object bytes: loads, attaches and binds it,
 /// ready to publish. Nothing of it is visible to scrapes yet.
 pub(super) fn start_one(
-    config: &Config,
-    bytes: &ObjectBytes,
+    build: &Build,
     opts: &StartOptions,
     host: &Arc<Host>,
     spans: &SpanRuntime,
 ) -> (Option<RunningConfig>, ConfigReport) {
+    let (config, bytes) = (&build.config, &build.bytes);
     let mut report = ConfigReport::new(config);
     report.object = bytes.origin.clone();
     let result = (|| -> Result<RunningConfig, ConfigError> {
@@ -209,9 +210,15 @@ pub(super) fn start_one(
             }
         };
         let span_readers = start_spans(config, &loaded, host, spans)?;
-        let mut running = RunningConfig::new(config, collectors, cgroup_sync, span_readers, loaded);
-        running.object_path = bytes.path.clone();
-        Ok(running)
+        Ok(RunningConfig::new(
+            build,
+            Parts {
+                collectors,
+                cgroup_sync,
+                spans: span_readers,
+                object: loaded,
+            },
+        ))
     })();
     match result {
         Ok(state) => {

@@ -5,7 +5,7 @@ use crate::decode::RowDecoder;
 use crate::maps::MapReader;
 
 use super::buckets::BucketLayout;
-use super::cache::KeyCache;
+use super::cache::{CachedRow, KeyCache};
 use super::collector::{Collected, Collector, MapStats, MetricId};
 use super::layout::ValueRead;
 use super::sink::{render_labels, Kind, Sink};
@@ -185,117 +185,206 @@ impl Collector for MetricCollector {
         self.reader.len()
     }
 
-    /// Reads the map and writes this metric's family into `out`. A decode
-    /// error leaves the whole family out of this scrape, as in the reference
-    /// (a partial sum would look valid but be wrong).
+    /// Reads the map and writes this metric's family into `out`, in three
+    /// steps: each entry is resolved to its label set's slot and
+    /// accumulated there as the map is read, then one row per slot is
+    /// emitted. A decode error leaves the whole family out of this scrape,
+    /// as in the reference (a partial sum would look valid but be wrong).
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
         let mut result = Collected::default();
-        let ncols = if self.split_cpus {
-            self.reader.ncpus()
-        } else {
-            1
-        };
-        let width = match &self.kind {
-            MetricKind::Histogram(b) => b.len() + 1,
-            _ => 1,
-        };
+        let mut failures = Failures::default();
+        if let Err(e) = self.read_into_slots(&mut failures) {
+            if let Some(n) = self.warned.due(1) {
+                log::warn!(
+                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
+                    self.id.config,
+                    self.id.name,
+                    self.id.map_name
+                );
+            }
+            result.map = self.stats(true);
+            return result;
+        }
+        result.map = self.stats(false);
+        result.decode_errors = failures.count;
+        self.cache.end_scrape(self.reader.len());
+        if let Some(first) = failures.first {
+            if let Some(n) = self.warned.due(failures.count) {
+                log::warn!(
+                    "config {}: metric {} left out of the scrape: {n} key(s) failed to decode since the last warning, the first {first}",
+                    self.id.config,
+                    self.id.name
+                );
+            }
+            return result;
+        }
+        self.emit(out, &mut result);
+        result
+    }
+}
 
-        // Aggregate as the map is read: resolve each key to its slot
-        // (decoding only cache misses) and add its value into that slot's
-        // accumulators.
-        self.acc.clear();
-        self.seen.clear();
-        let stride = self.reader.cpu_stride();
-        let percpu = self.reader.is_percpu();
-        let mut failed = false;
-        let mut first_error: Option<String> = None;
-        let (cache, rows, acc, seen) = (
-            &mut self.cache,
-            &mut self.rows,
-            &mut self.acc,
-            &mut self.seen,
-        );
-        let (label_names, kind, value_read, split_cpus) =
-            (&self.label_names, &self.kind, self.value, self.split_cpus);
-        let decode_errors = &mut result.decode_errors;
-        let mut each = |position, key: &[u8], value: &[u8]| {
-            let cached = match cache.get(key, position) {
-                Some(c) => c,
-                None => match rows.decode(key) {
-                    Ok(Row::Drop) => cache.put(key, position, None, false),
-                    Ok(Row::Labels { values, unknown }) => {
-                        let in_key = !matches!(value_read, ValueRead::Array { .. });
-                        match render(label_names, &values, kind, in_key) {
-                            Ok(rendered) => cache.put(key, position, Some(rendered), unknown),
-                            Err(e) => {
-                                first_error.get_or_insert_with(|| format!("key {key:02x?}: {e}"));
-                                *decode_errors += 1;
-                                failed = true;
-                                None
-                            }
-                        }
-                    }
+/// Keys that failed to decode in one scrape.
+#[derive(Default)]
+struct Failures {
+    count: u64,
+    first: Option<String>,
+}
+
+impl Failures {
+    fn add(&mut self, key: &[u8], e: impl std::fmt::Display) {
+        self.first
+            .get_or_insert_with(|| format!("key {key:02x?}: {e}"));
+        self.count += 1;
+    }
+}
+
+/// What turns a key into its label set's slot: the key cache, and on a
+/// miss the decoders and the label text they render to.
+struct Resolver<'a> {
+    cache: &'a mut KeyCache,
+    rows: &'a mut RowDecoder,
+    label_names: &'a [String],
+    kind: &'a MetricKind,
+    value: ValueRead,
+}
+
+impl Resolver<'_> {
+    /// The key's slot, decoding it only on a cache miss; `None` for keys
+    /// whose row is dropped, and for keys that fail to decode.
+    #[inline]
+    fn resolve(
+        &mut self,
+        key: &[u8],
+        position: usize,
+        failures: &mut Failures,
+    ) -> Option<CachedRow> {
+        if let Some(cached) = self.cache.get(key, position) {
+            return cached;
+        }
+        match self.rows.decode(key) {
+            Ok(Row::Drop) => self.cache.put(key, position, None, false),
+            Ok(Row::Labels { values, unknown }) => {
+                let in_key = !matches!(self.value, ValueRead::Array { .. });
+                match render(self.label_names, &values, self.kind, in_key) {
+                    Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
                     Err(e) => {
-                        first_error.get_or_insert_with(|| format!("key {key:02x?}: {e}"));
-                        *decode_errors += 1;
-                        failed = true;
+                        failures.add(key, e);
                         None
                     }
-                },
-            };
-            let Some(row) = cached else { return };
-            if failed {
-                return;
+                }
             }
-            // Histogram rows carry their bucket's position (the sum after the
-            // buckets); rows outside the configured range are ignored.
-            if row.extra == IGNORED_BUCKET {
-                return;
+            Err(e) => {
+                failures.add(key, e);
+                None
             }
-            let pos = row.extra as usize;
-            let slot = row.slot as usize;
-            if seen.len() <= slot {
-                seen.resize(slot + 1, false);
-                acc.resize((slot + 1) * ncols * width, 0);
-            }
-            seen[slot] = true;
-            let base = slot * ncols * width;
-            let chunks = if percpu {
-                value.chunks_exact(stride)
-            } else {
-                value.chunks_exact(value.len().max(1))
-            };
-            for (cpu, chunk) in chunks.enumerate() {
-                let col = if split_cpus { cpu } else { 0 };
-                let at = base + col * width;
-                match value_read {
-                    ValueRead::Whole => {
-                        let a = &mut acc[at + pos];
-                        *a = a.wrapping_add(read_uint(chunk, 0, 8));
-                    }
-                    ValueRead::Field { offset, width } => {
-                        let a = &mut acc[at + pos];
-                        *a = a.wrapping_add(read_uint(chunk, offset, width));
-                    }
-                    ValueRead::Array {
-                        offset,
-                        width: elem,
-                        count,
-                    } => {
-                        let MetricKind::Histogram(b) = kind else {
-                            continue;
-                        };
-                        for i in 0..count {
-                            if let Some(p) = b.position(i as u64) {
-                                let a = &mut acc[at + p];
-                                *a = a.wrapping_add(read_uint(chunk, offset + i * elem, elem));
-                            }
+        }
+    }
+}
+
+/// Per-slot accumulators: `ncols` columns (one per CPU when split, else
+/// one) of `width` values (a histogram's buckets and its sum, else one).
+struct Accumulator<'a> {
+    acc: &'a mut Vec<u64>,
+    seen: &'a mut Vec<bool>,
+    kind: &'a MetricKind,
+    value: ValueRead,
+    ncols: usize,
+    width: usize,
+    /// Bytes per CPU in a per-CPU value, which has one per possible CPU.
+    stride: usize,
+    percpu: bool,
+    split_cpus: bool,
+}
+
+impl Accumulator<'_> {
+    /// Adds one entry's value into its row's slot.
+    #[inline]
+    fn add(&mut self, row: CachedRow, value: &[u8]) {
+        // Histogram rows carry their bucket's position (the sum after the
+        // buckets); rows outside the configured range are ignored.
+        if row.extra == IGNORED_BUCKET {
+            return;
+        }
+        let (pos, slot) = (row.extra as usize, row.slot as usize);
+        let (ncols, width) = (self.ncols, self.width);
+        if self.seen.len() <= slot {
+            self.seen.resize(slot + 1, false);
+            self.acc.resize((slot + 1) * ncols * width, 0);
+        }
+        self.seen[slot] = true;
+        let base = slot * ncols * width;
+        let chunks = if self.percpu {
+            value.chunks_exact(self.stride)
+        } else {
+            value.chunks_exact(value.len().max(1))
+        };
+        for (cpu, chunk) in chunks.enumerate() {
+            let col = if self.split_cpus { cpu } else { 0 };
+            let at = base + col * width;
+            let acc = &mut self.acc;
+            let mut add = |i: usize, n: u64| acc[at + i] = acc[at + i].wrapping_add(n);
+            match self.value {
+                ValueRead::Whole => add(pos, read_uint(chunk, 0, 8)),
+                ValueRead::Field { offset, width } => add(pos, read_uint(chunk, offset, width)),
+                ValueRead::Array {
+                    offset,
+                    width: elem,
+                    count,
+                } => {
+                    let MetricKind::Histogram(b) = self.kind else {
+                        continue;
+                    };
+                    for i in 0..count {
+                        if let Some(p) = b.position(i as u64) {
+                            add(p, read_uint(chunk, offset + i * elem, elem));
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+impl MetricCollector {
+    /// Reads the map, resolving and accumulating each entry as it comes.
+    /// After the first decode failure entries are still resolved (to count
+    /// the failures) but no longer accumulated: the family is left out.
+    fn read_into_slots(&mut self, failures: &mut Failures) -> Result<(), crate::maps::ReadError> {
+        self.acc.clear();
+        self.seen.clear();
+        let mut resolver = Resolver {
+            cache: &mut self.cache,
+            rows: &mut self.rows,
+            label_names: &self.label_names,
+            kind: &self.kind,
+            value: self.value,
         };
-        let read = match self.prefetched.take() {
+        let mut slots = Accumulator {
+            acc: &mut self.acc,
+            seen: &mut self.seen,
+            kind: &self.kind,
+            value: self.value,
+            ncols: if self.split_cpus {
+                self.reader.ncpus()
+            } else {
+                1
+            },
+            width: match &self.kind {
+                MetricKind::Histogram(b) => b.len() + 1,
+                _ => 1,
+            },
+            stride: self.reader.cpu_stride(),
+            percpu: self.reader.is_percpu(),
+            split_cpus: self.split_cpus,
+        };
+        let mut each = |position, key: &[u8], value: &[u8]| {
+            if let Some(row) = resolver.resolve(key, position, failures) {
+                if failures.count == 0 {
+                    slots.add(row, value);
+                }
+            }
+        };
+        match self.prefetched.take() {
             Some(read) => {
                 let read = read.map(|()| {
                     for (position, (key, value)) in self.reader.entries().enumerate() {
@@ -306,63 +395,38 @@ impl Collector for MetricCollector {
                 read
             }
             None => self.reader.read_each(&mut each),
-        };
-        if let Err(e) = read {
-            if let Some(n) = self.warned.due(1) {
-                log::warn!(
-                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
-                    self.id.config,
-                    self.id.name,
-                    self.id.map_name
-                );
-            }
-            result.decode_errors = 0;
-            result.map = self.stats(true);
-            return result;
         }
-        result.map = self.stats(false);
-        self.cache.end_scrape(self.reader.len());
-        if failed {
-            if let (Some(first), Some(n)) = (first_error, self.warned.due(result.decode_errors)) {
-                log::warn!(
-                    "config {}: metric {} left out of the scrape: {n} key(s) failed to decode since the last warning, the first {first}",
-                    self.id.config,
-                    self.id.name
-                );
-            }
-            return result;
-        }
-        let slots = self.seen.len();
+    }
 
-        // Then write one sample (or histogram) per slot and column.
+    /// Writes one sample (or histogram) per slot and column. Label sets
+    /// past the limit, in slot order (slots are given out as label sets
+    /// first appear, so the series kept are the oldest and stay the same
+    /// scrape after scrape), are folded into one overflow row, or dropped.
+    fn emit(&mut self, out: &mut dyn Sink, result: &mut Collected) {
+        if !self.seen.iter().any(|s| *s) {
+            return;
+        }
         let kind = match self.kind {
             MetricKind::Counter(_) => Kind::Counter,
             MetricKind::Gauge(_) => Kind::Gauge,
             MetricKind::Histogram(_) => Kind::Histogram,
         };
-        if !self.seen.iter().any(|s| *s) {
-            return result;
-        }
         out.family(&self.id.name, &self.id.help, kind);
         let mut buckets: Vec<(f64, u64)> = Vec::new();
-        // Label sets past the limit, in slot order (slots are given out as
-        // label sets first appear, so the series kept are the oldest and
-        // stay the same scrape after scrape), are folded into one overflow
-        // row, or dropped.
-        let row_len = ncols * width;
+        let row_len = self.acc.len() / self.seen.len().max(1);
         let mut overflow = std::mem::take(&mut self.overflow_acc);
         overflow.clear();
         overflow.resize(row_len, 0);
         let mut emitted = 0usize;
-        for slot in 0..slots {
+        for slot in 0..self.seen.len() {
             if !self.seen[slot] {
                 continue;
             }
-            let base = slot * row_len;
+            let row = &self.acc[slot * row_len..(slot + 1) * row_len];
             if emitted >= self.limit.max_series {
                 result.series_limited += 1;
                 if self.limit.fold {
-                    for (o, a) in overflow.iter_mut().zip(&self.acc[base..base + row_len]) {
+                    for (o, a) in overflow.iter_mut().zip(row) {
                         *o = o.wrapping_add(*a);
                     }
                 }
@@ -370,15 +434,13 @@ impl Collector for MetricCollector {
             }
             emitted += 1;
             let labels = self.cache.slot_text(slot as u32);
-            result.series +=
-                self.write_row(out, labels, &self.acc[base..base + row_len], &mut buckets);
+            result.series += self.write_row(out, labels, row, &mut buckets);
         }
         if result.series_limited > 0 && self.limit.fold {
             let labels = self.overflow_labels.clone();
             result.series += self.write_row(out, &labels, &overflow, &mut buckets);
         }
         self.overflow_acc = overflow;
-        result
     }
 }
 
