@@ -170,93 +170,29 @@ async fn handle(
     Ok(response)
 }
 
+/// Routes a request: authentication first, then `/-/reload`, then the
+/// read-only paths, which take GET and HEAD only.
 async fn respond(
     app: &Arc<App>,
     slot: &Arc<Slot>,
     req: Request<Incoming>,
 ) -> Result<Response<ServeBody>, Infallible> {
     let _busy = slot.busy();
-    if let Some(users) = &app.web.auth() {
-        match users.check(req.headers().get(AUTHORIZATION)).await {
-            Verdict::Allowed => {}
-            Verdict::Denied => return Ok(auth::unauthorized().map(Either::Left)),
-            Verdict::Busy => {
-                let mut r = text(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "text/plain; charset=utf-8",
-                    "too many password checks in progress; try again\n",
-                );
-                r.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                return Ok(r);
-            }
-        }
+    if let Some(refused) = authenticate(app, &req).await {
+        return Ok(refused);
     }
     if req.uri().path() == "/-/reload" {
         return Ok(reload(app, req.method()).await);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain; charset=utf-8",
-            "only GET and HEAD\n",
-        );
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "only GET and HEAD\n");
         r.headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return Ok(r);
     }
     let path = req.uri().path();
     if path == app.metrics_path {
-        let header = |name| {
-            req.headers()
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-        };
-        let (format, content_type) = negotiate::negotiate(header(ACCEPT));
-        let gzip = negotiate::wants_gzip(header(ACCEPT_ENCODING));
-        // As client_golang's MaxRequestsInFlight: refuse rather than queue,
-        // so a pile-up cannot grow without bound.
-        let _permit = match &app.scrapes {
-            None => None,
-            Some(s) => match s.try_acquire() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    return Ok(text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain; charset=utf-8",
-                        format!(
-                            "limit of concurrent scrapes reached ({}), try again later\n",
-                            app.max_requests
-                        ),
-                    ))
-                }
-            },
-        };
-        let mut response = match app.scraper.scrape(Variant { format, gzip }).await {
-            Ok(Scraped::Whole(body)) => text(StatusCode::OK, content_type, body),
-            Ok(Scraped::Streaming(body)) => {
-                let mut r = Response::new(Either::Right(body));
-                r.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-                r
-            }
-            Err(e) => {
-                return Ok(text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain; charset=utf-8",
-                    format!("{e}\n"),
-                ));
-            }
-        };
-        if gzip {
-            response
-                .headers_mut()
-                .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        response
-            .headers_mut()
-            .insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
-        return Ok(response);
+        return Ok(metrics(app, &req).await);
     }
     Ok(match path {
         "/" => text(
@@ -269,25 +205,91 @@ async fn respond(
             ),
         ),
         "/healthz" => match app.scraper.health() {
-            Ok(()) => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+            Ok(()) => text(StatusCode::OK, PLAIN, "ok\n"),
             Err(why) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
+                PLAIN,
                 format!("unhealthy: {why}\n"),
             ),
         },
-        _ => text(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found\n",
-        ),
+        _ => text(StatusCode::NOT_FOUND, PLAIN, "not found\n"),
     })
+}
+
+const PLAIN: &str = "text/plain; charset=utf-8";
+
+/// With basic auth configured, the response refusing a request that does
+/// not pass it; `None` lets it through.
+async fn authenticate(app: &App, req: &Request<Incoming>) -> Option<Response<ServeBody>> {
+    let users = app.web.auth()?;
+    match users.check(req.headers().get(AUTHORIZATION)).await {
+        Verdict::Allowed => None,
+        Verdict::Denied => Some(auth::unauthorized().map(Either::Left)),
+        Verdict::Busy => {
+            let mut r = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                PLAIN,
+                "too many password checks in progress; try again\n",
+            );
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            Some(r)
+        }
+    }
+}
+
+/// A scrape, in the negotiated format and encoding, within the limit of
+/// scrapes in flight.
+async fn metrics(app: &App, req: &Request<Incoming>) -> Response<ServeBody> {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let (format, content_type) = negotiate::negotiate(header(ACCEPT));
+    let gzip = negotiate::wants_gzip(header(ACCEPT_ENCODING));
+    // As client_golang's MaxRequestsInFlight: refuse rather than queue, so
+    // a pile-up cannot grow without bound.
+    let _permit = match &app.scrapes {
+        None => None,
+        Some(s) => match s.try_acquire() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    PLAIN,
+                    format!(
+                        "limit of concurrent scrapes reached ({}), try again later\n",
+                        app.max_requests
+                    ),
+                )
+            }
+        },
+    };
+    let mut response = match app.scraper.scrape(Variant { format, gzip }).await {
+        Ok(Scraped::Whole(body)) => text(StatusCode::OK, content_type, body),
+        Ok(Scraped::Streaming(body)) => {
+            let mut r = Response::new(Either::Right(body));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r
+        }
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, PLAIN, format!("{e}\n")),
+    };
+    if gzip {
+        response
+            .headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    response
 }
 
 /// `/-/reload`, as Prometheus spells it: POST or PUT, off unless enabled.
 /// Answers once a reload that read the configs after the request is done.
 async fn reload(app: &App, method: &Method) -> Response<ServeBody> {
-    const PLAIN: &str = "text/plain; charset=utf-8";
     if method != Method::POST && method != Method::PUT {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, PLAIN, "only POST and PUT\n");
         r.headers_mut()

@@ -10,13 +10,14 @@ use super::buckets::BucketLayout;
 use super::collect::{MetricCollector, MetricKind, SeriesLimit};
 use super::collector::{Collector, MetricId};
 use super::events::{EventCounter, DEFAULT_FLUSH};
-use super::layout;
+use super::layout::{self, ValueRead};
 use crate::config::model::{Label, Overflow};
 use crate::config::{parse_duration, Config, ConfigError, MetricSpec, SpecKind};
 use crate::decode::chain::ChainBuildError;
 use crate::decode::RowDecoder;
 use crate::host::Host;
 use crate::maps::MapReader;
+use crate::object::btf::{Btf, TypeId};
 use crate::object::map_types;
 use crate::object::LoadedObject;
 
@@ -155,6 +156,8 @@ fn bind_events(
         .map_err(|e| config.error(&spec.key("name"), e))
 }
 
+/// Binds one metric to its map: the map's type, the key's labels (with a
+/// per-CPU `cpu` label taken out), the value's layout, then the decoders.
 fn bind_one(
     config: &Config,
     object: &LoadedObject,
@@ -162,45 +165,108 @@ fn bind_one(
     spec: &MetricSpec<'_>,
     opts: BindOptions,
 ) -> Result<MetricCollector, ConfigError> {
-    let name_key = spec.key("name");
     let kind = match spec.kind {
         SpecKind::Counter(c) => MetricKind::Counter(c.value_multiplier),
         SpecKind::Gauge(c) => MetricKind::Gauge(c.value_multiplier),
         SpecKind::Histogram(h) => MetricKind::Histogram(BucketLayout::new(h)),
     };
     let handle = map_handle(config, object, spec)?;
-    let map_type = handle.map_type();
-    if !map_types::is_metric(map_type) {
-        let name = map_types::of(map_type).map_or("unknown", |t| t.name);
-        return Err(config.error(
-            &name_key,
-            format!(
-                "map {:?} is a {name} map; metrics read {} maps",
-                spec.name,
-                map_types::metric_names().join(", ")
-            ),
-        ));
-    }
+    let percpu = check_map_type(config, spec, handle.map_type())?;
+    // Buckets come from the key's last label, or from an array in the
+    // value (`value:`), in which case every label is a key label.
+    let buckets_in_key = matches!(kind, MetricKind::Histogram(_)) && spec.value.is_none();
+    let labels = split_cpu_label(config, spec, percpu, buckets_in_key)?;
+    let key = bind_key_labels(
+        config,
+        object,
+        spec,
+        &labels,
+        handle.key_size() as usize,
+        buckets_in_key,
+    )?;
+    let value = bind_value_read(config, object, spec, &kind, handle.value_size() as usize)?;
 
-    // In a per-CPU map, a label named `cpu` is not part of the key: it names
-    // the CPU each value came from (the reference's convention for the last
-    // label, extended here to sit anywhere, so histograms can split by CPU).
-    let percpu = map_types::of(map_type).is_some_and(|t| t.per_cpu);
+    let rows = if key.zero_key {
+        Ok(RowDecoder::zero_key())
+    } else {
+        RowDecoder::new(&key.labels, host)
+    };
+    let rows = rows.map_err(|e| chain_error(config, spec, e))?;
+    let rows = if key.bound {
+        rows.with_key_size(key.size)
+    } else {
+        rows
+    };
+    let reader = MapReader::with_policy(handle, spec.map, opts.read_method);
+    let mut id = metric_id(spec);
+    id.layout = layout_lines(&key.labels, key.btf_type);
+    id.config = config.name.clone();
+    let limit = SeriesLimit {
+        max_series: spec.max_series.or(opts.max_series).unwrap_or(usize::MAX),
+        fold: spec.overflow == Overflow::Fold,
+    };
+    Ok(MetricCollector::new(
+        id,
+        kind,
+        reader,
+        rows,
+        labels.cpu_index.is_some(),
+        opts.cache_max_idle,
+    )
+    .reading(value)
+    .limited(limit))
+}
+
+/// Refuses maps metrics cannot read; whether its values are per CPU.
+fn check_map_type(
+    config: &Config,
+    spec: &MetricSpec<'_>,
+    map_type: libbpf_rs::MapType,
+) -> Result<bool, ConfigError> {
+    if map_types::is_metric(map_type) {
+        return Ok(map_types::of(map_type).is_some_and(|t| t.per_cpu));
+    }
+    let name = map_types::of(map_type).map_or("unknown", |t| t.name);
+    Err(config.error(
+        &spec.key("name"),
+        format!(
+            "map {:?} is a {name} map; metrics read {} maps",
+            spec.name,
+            map_types::metric_names().join(", ")
+        ),
+    ))
+}
+
+/// A metric's labels split into those of the key and a per-CPU `cpu`.
+struct KeyLabels {
+    /// Where the `cpu` label sits among the config's labels, if any.
+    cpu_index: Option<usize>,
+    /// Each key label's index among the config's labels, for messages.
+    index: Vec<usize>,
+    labels: Vec<Label>,
+}
+
+/// In a per-CPU map, a label named `cpu` is not part of the key: it names
+/// the CPU each value came from (the reference's convention for the last
+/// label, extended here to sit anywhere, so histograms can split by CPU).
+fn split_cpu_label(
+    config: &Config,
+    spec: &MetricSpec<'_>,
+    percpu: bool,
+    buckets_in_key: bool,
+) -> Result<KeyLabels, ConfigError> {
     let cpu_index = spec
         .labels
         .iter()
         .position(|l| l.name == "cpu")
         .filter(|_| percpu);
-    let (index, key_labels): (Vec<usize>, Vec<Label>) = spec
+    let (index, labels) = spec
         .labels
         .iter()
         .enumerate()
         .filter(|(i, _)| Some(*i) != cpu_index)
         .map(|(i, l)| (i, l.clone()))
         .unzip();
-    // Buckets come from the key's last label, or from an array in the
-    // value (`value:`), in which case every label is a key label.
-    let buckets_in_key = matches!(kind, MetricKind::Histogram(_)) && spec.value.is_none();
     if let (true, Some(i)) = (buckets_in_key, cpu_index) {
         if i == spec.labels.len() - 1 {
             return Err(config.error(
@@ -209,16 +275,43 @@ fn bind_one(
             ));
         }
     }
+    Ok(KeyLabels {
+        cpu_index,
+        index,
+        labels,
+    })
+}
 
-    let key_size = handle.key_size() as usize;
-    let key_type = object
+/// The key's labels placed in its bytes.
+struct BoundKey<'o> {
+    labels: Vec<Label>,
+    /// The key's BTF type, when the object has one for the map.
+    btf_type: Option<(&'o Btf, TypeId)>,
+    size: usize,
+    /// Labels placed by BTF member, not in sequence.
+    bound: bool,
+    /// A one-entry array read with no labels.
+    zero_key: bool,
+}
+
+/// Places the key's labels, by BTF member or in sequence, and checks that
+/// sequential labels describe the whole key.
+fn bind_key_labels<'o>(
+    config: &Config,
+    object: &'o LoadedObject,
+    spec: &MetricSpec<'_>,
+    labels: &KeyLabels,
+    key_size: usize,
+    buckets_in_key: bool,
+) -> Result<BoundKey<'o>, ConfigError> {
+    let btf_type = object
         .types
         .as_ref()
         .and_then(|t| Some((&t.btf, t.key(spec.map)?)));
-    let key_labels = layout::bind_key(
-        &key_labels,
-        &index,
-        key_type,
+    let bound_labels = layout::bind_key(
+        &labels.labels,
+        &labels.index,
+        btf_type,
         key_size,
         spec.map,
         buckets_in_key,
@@ -229,11 +322,11 @@ fn bind_one(
             format!("metric {:?}: {}", spec.name, e.message),
         )
     })?;
-    let bound = key_labels.iter().any(|l| l.offset.is_some());
-    let described: usize = key_labels.iter().map(|l| l.size() + l.padding()).sum();
-    let zero_key = key_labels.is_empty() && key_size == 4 && !buckets_in_key;
+    let bound = bound_labels.iter().any(|l| l.offset.is_some());
+    let described: usize = bound_labels.iter().map(|l| l.size() + l.padding()).sum();
+    let zero_key = bound_labels.is_empty() && key_size == 4 && !buckets_in_key;
     if described != key_size && !zero_key && !bound {
-        let sizes: Vec<String> = key_labels
+        let sizes: Vec<String> = bound_labels
             .iter()
             .map(|l| format!("{}={}+{}", l.name, l.size(), l.padding()))
             .collect();
@@ -247,55 +340,39 @@ fn bind_one(
             ),
         ));
     }
-    let value_size = handle.value_size() as usize;
+    Ok(BoundKey {
+        labels: bound_labels,
+        btf_type,
+        size: key_size,
+        bound,
+        zero_key,
+    })
+}
+
+/// Where the value is read: whole, a member, or a histogram's bucket array.
+fn bind_value_read(
+    config: &Config,
+    object: &LoadedObject,
+    spec: &MetricSpec<'_>,
+    kind: &MetricKind,
+    value_size: usize,
+) -> Result<ValueRead, ConfigError> {
     let value_type = object
         .types
         .as_ref()
         .and_then(|t| Some((&t.btf, t.value(spec.map)?)));
-    let needed = match (&kind, spec.value) {
-        (MetricKind::Histogram(_), Some(_)) => match spec.kind {
-            SpecKind::Histogram(h) => Some(h.bucket_indexes().max().map_or(0, |m| m + 1)),
-            _ => None,
-        },
+    let needed = match (kind, spec.value, spec.kind) {
+        (MetricKind::Histogram(_), Some(_), SpecKind::Histogram(h)) => {
+            Some(h.bucket_indexes().max().map_or(0, |m| m + 1))
+        }
         _ => None,
     };
-    let value =
-        layout::bind_value(value_type, value_size, spec.value, spec.map, needed).map_err(|e| {
-            let at = if spec.value.is_some() {
-                "value"
-            } else {
-                "name"
-            };
-            config.error(&spec.key(at), format!("metric {:?}: {e}", spec.name))
-        })?;
-
-    let rows = if zero_key {
-        Ok(RowDecoder::zero_key())
-    } else {
-        RowDecoder::new(&key_labels, host)
-    };
-    let rows = rows.map_err(|e| chain_error(config, spec, e))?;
-    let rows = if bound {
-        rows.with_key_size(key_size)
-    } else {
-        rows
-    };
-    let reader = MapReader::with_policy(handle, spec.map, opts.read_method);
-    let mut id = metric_id(spec);
-    id.layout = layout_lines(&key_labels, key_type);
-    id.config = config.name.clone();
-    let limit = SeriesLimit {
-        max_series: spec.max_series.or(opts.max_series).unwrap_or(usize::MAX),
-        fold: spec.overflow == Overflow::Fold,
-    };
-    Ok(MetricCollector::new(
-        id,
-        kind,
-        reader,
-        rows,
-        cpu_index.is_some(),
-        opts.cache_max_idle,
-    )
-    .reading(value)
-    .limited(limit))
+    layout::bind_value(value_type, value_size, spec.value, spec.map, needed).map_err(|e| {
+        let at = if spec.value.is_some() {
+            "value"
+        } else {
+            "name"
+        };
+        config.error(&spec.key(at), format!("metric {:?}: {e}", spec.name))
+    })
 }

@@ -130,15 +130,52 @@ pub fn bind_key(
             ),
         });
     };
-    let all = fields(btf, ty);
-    if all.is_empty() {
-        // A scalar or array key: each label reads all of it (several
-        // labels decode one id in several ways: pod, namespace, unit).
+    let key = KeyType {
+        btf,
+        ty,
+        size: key_size,
+        map,
+        all: fields(btf, ty),
+    };
+    if key.all.is_empty() {
+        return key.bind_whole(labels, index);
+    }
+    let mut out = Vec::with_capacity(labels.len());
+    for (i, label) in labels.iter().enumerate() {
+        // The bucket of a histogram is the key's last member unless named
+        // otherwise, as in the reference's layouts.
+        let bucket = histogram && i + 1 == labels.len() && label.field.is_none();
+        out.push(
+            key.bind_member(label, bucket)
+                .map_err(|(field, message)| LayoutError {
+                    label: at(i),
+                    field,
+                    message,
+                })?,
+        );
+    }
+    Ok(out)
+}
+
+/// A key type from BTF, and its members flattened.
+struct KeyType<'a> {
+    btf: &'a Btf,
+    ty: TypeId,
+    size: usize,
+    map: &'a str,
+    all: Vec<Field>,
+}
+
+impl KeyType<'_> {
+    /// A scalar or array key: each label reads all of it (several labels
+    /// decode one id in several ways: pod, namespace, unit).
+    fn bind_whole(&self, labels: &[Label], index: &[usize]) -> Result<Vec<Label>, LayoutError> {
+        let (map, key_size) = (self.map, self.size);
         let mut out = Vec::with_capacity(labels.len());
         for (i, label) in labels.iter().enumerate() {
             if label.field.is_some() || label.size.is_some_and(|s| s != key_size) {
                 return Err(LayoutError {
-                    label: at(i),
+                    label: index.get(i).copied(),
                     field: if label.field.is_some() {
                         "field"
                     } else {
@@ -147,7 +184,7 @@ pub fn bind_key(
                     message: format!(
                         "map {map:?}'s key is {} ({key_size} bytes), not a struct: a label without \
                          size reads all of it; give every label a size to split it",
-                        btf.describe(ty)
+                        self.btf.describe(self.ty)
                     ),
                 });
             }
@@ -157,18 +194,23 @@ pub fn bind_key(
             l.offset = Some(0);
             out.push(l);
         }
-        return Ok(out);
+        Ok(out)
     }
-    let top_level: Vec<&Field> = all.iter().filter(|f| f.depth == 0).collect();
-    let members = || {
-        top_level
+
+    fn members(&self) -> String {
+        self.all
             .iter()
+            .filter(|f| f.depth == 0)
             .map(|f| f.path.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    };
-    let mut out = Vec::with_capacity(labels.len());
-    for (i, label) in labels.iter().enumerate() {
+    }
+
+    /// The label placed on the member it names (by `field:`, else by its
+    /// name; the last member for a histogram's bucket), or the config key
+    /// at fault and why.
+    fn bind_member(&self, label: &Label, bucket: bool) -> Result<Label, (&'static str, String)> {
+        let (btf, map, key_size) = (self.btf, self.map, self.size);
         // The key the member was named by.
         let named_by = if label.field.is_some() {
             "field"
@@ -176,45 +218,39 @@ pub fn bind_key(
             "name"
         };
         let wanted = label.field.as_deref().unwrap_or(&label.name);
-        let last = i + 1 == labels.len();
-        let found = find(&all, wanted).or_else(|| {
-            // The bucket of a histogram is the key's last member unless
-            // named otherwise, as in the reference's layouts.
-            (histogram && last && label.field.is_none())
-                .then(|| top_level.last().copied())
+        let found = find(&self.all, wanted).or_else(|| {
+            bucket
+                .then(|| self.all.iter().rfind(|f| f.depth == 0))
                 .flatten()
         });
         let Some(f) = found else {
-            return Err(LayoutError {
-                label: at(i),
-                field: named_by,
-                message: format!(
+            return Err((
+                named_by,
+                format!(
                     "map {map:?}'s key {} has no member {wanted:?}; its members: {}{}",
-                    btf.describe(ty),
-                    members(),
+                    btf.describe(self.ty),
+                    self.members(),
                     if label.field.is_none() {
                         " (name one with `field:`)"
                     } else {
                         ""
                     }
                 ),
-            });
+            ));
         };
         if f.bitfield {
-            return Err(LayoutError {
-                label: at(i),
-                field: named_by,
-                message: format!(
+            return Err((
+                named_by,
+                format!(
                     "member {:?} of map {map:?}'s key is a bitfield; labels read whole bytes",
                     f.path
                 ),
-            });
+            ));
         }
         if let Some(size) = label.size.filter(|&s| s != f.size) {
-            return Err(LayoutError {
-                label: at(i),
-                field: "size",
-                message: format!(
+            return Err((
+                "size",
+                format!(
                     "label {:?} is size {size}, but member {:?} ({}) is {} bytes: drop size, or use size: {}",
                     label.name,
                     f.path,
@@ -222,27 +258,25 @@ pub fn bind_key(
                     f.size,
                     f.size
                 ),
-            });
+            ));
         }
         if f.offset.saturating_add(f.size) > key_size || f.size == 0 {
-            return Err(LayoutError {
-                label: at(i),
-                field: "",
-                message: format!(
+            return Err((
+                "",
+                format!(
                     "member {:?} ({}, {} bytes) does not fit map {map:?}'s {key_size}-byte key",
                     f.path,
                     f.spelled(btf),
                     f.size
                 ),
-            });
+            ));
         }
         let mut bound = label.clone();
         bound.size = Some(f.size);
         bound.padding = None;
         bound.offset = Some(f.offset);
-        out.push(bound);
+        Ok(bound)
     }
-    Ok(out)
 }
 
 /// The member at `path`: exact path first, then a unique member of that
