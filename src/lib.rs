@@ -28,3 +28,4 @@ pub mod object;
 pub mod process;
 pub mod settings;
 pub mod spans;
+pub mod worker;

@@ -12,10 +12,9 @@
 //! outside the directory, a directory replaced under its name, or inotify
 //! being unavailable.
 
+use crate::worker::{OnDrop, StopFlag, Worker};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::host::files::FileStamp;
@@ -65,8 +64,7 @@ impl Fingerprint {
 
 /// A running watcher; stops when dropped.
 pub struct DirWatch {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 /// Files outside the directory that configs read, updated after each
@@ -85,7 +83,6 @@ impl DirWatch {
         poll: Duration,
         changed: impl Fn() + Send + 'static,
     ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
         let inotify = match Inotify::new().and_then(|i| {
             i.add(&dir, WATCH_MASK)?;
             Ok(i)
@@ -100,34 +97,21 @@ impl DirWatch {
                 None
             }
         };
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("config-watch".into())
-            .spawn(move || {
-                let mut w = Loop {
-                    dir,
-                    extra,
-                    seen,
-                    debounce,
-                    poll,
-                    inotify,
-                    stop: flag,
-                };
-                w.run(&changed)
-            })?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for DirWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Joined on drop: the thread holds `changed`, which must not fire
+        // once the watch is gone.
+        let worker = Worker::spawn("config-watch", OnDrop::Join, move |stop| {
+            let mut w = Loop {
+                dir,
+                extra,
+                seen,
+                debounce,
+                poll,
+                inotify,
+                stop,
+            };
+            w.run(&changed)
+        })?;
+        Ok(Self { _worker: worker })
     }
 }
 
@@ -151,7 +135,7 @@ struct Loop {
     debounce: Duration,
     poll: Duration,
     inotify: Option<Inotify>,
-    stop: Arc<AtomicBool>,
+    stop: StopFlag,
 }
 
 impl Loop {
@@ -160,7 +144,7 @@ impl Loop {
         let mut last_check = Instant::now();
         // When events were last seen, while waiting for them to stop.
         let mut pending: Option<Instant> = None;
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.is_set() {
             let events = match &self.inotify {
                 Some(i) => match i.read(&mut buf, TICK) {
                     Ok(events) => events,
@@ -220,7 +204,7 @@ impl Loop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn watch(dir: &Path) -> (DirWatch, Arc<AtomicUsize>) {
         let count = Arc::new(AtomicUsize::new(0));

@@ -140,7 +140,12 @@ fn start_spans(
                 queue.clone(),
                 runtime.stats.for_config(&config.name),
             )
-            .map_err(|e| config.error(&format!("{at}.ringbuf"), e))?,
+            .map_err(|e| {
+                config.error(
+                    &format!("{at}.ringbuf"),
+                    format!("reading the ring buffer: {e}"),
+                )
+            })?,
         );
     }
     Ok(readers)
@@ -203,10 +208,12 @@ pub(super) fn start_one(
                     .map_err(|e| config.error("cgroup_id_map.name", e.to_string()))?;
                 let sync = CgroupIdMapSync::new(&config.name, spec, handle)
                     .map_err(|e| config.error("cgroup_id_map", e))?;
-                Some(
-                    sync.start(host.cgroups.clone())
-                        .map_err(|e| config.error("cgroup_id_map", e))?,
-                )
+                Some(sync.start(host.cgroups.clone()).map_err(|e| {
+                    config.error(
+                        "cgroup_id_map",
+                        format!("starting the cgroup_id_map thread: {e}"),
+                    )
+                })?)
             }
         };
         let span_readers = start_spans(config, &loaded, host, spans)?;

@@ -4,9 +4,9 @@
 //! is filled before the config's metrics are served, then brought up to
 //! date each time the monitor sees the tree change.
 
+use crate::worker::{OnDrop, Worker};
 use std::collections::HashSet;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,39 +135,31 @@ impl CgroupIdMapSync {
 
     /// Fills the map now, then keeps it current on a thread of its own
     /// until the returned task is dropped (with its config).
-    pub fn start(mut self, monitor: Arc<CgroupMonitor>) -> Result<CgroupIdMapTask, String> {
+    pub fn start(mut self, monitor: Arc<CgroupMonitor>) -> std::io::Result<CgroupIdMapTask> {
         let subscription = monitor.subscribe();
         let (mut seen, paths) = monitor.snapshot();
         self.sync(&paths);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        std::thread::Builder::new()
-            .name(format!("cgroup-id-{}", self.map_name))
-            .spawn(move || {
-                let _subscription = subscription;
-                while !stopped.load(Ordering::Relaxed) {
-                    let now = monitor.wait_for_change(seen, WAKE);
-                    if now != seen {
-                        let (generation, paths) = monitor.snapshot();
-                        seen = generation;
-                        self.sync(&paths);
-                    }
+        let name = format!("cgroup-id-{}", self.map_name);
+        // Not joined on drop: the thread holds only its map handle and a
+        // subscription, and sees the stop within one wake.
+        let worker = Worker::spawn(name, OnDrop::Detach, move |stop| {
+            let _subscription = subscription;
+            while !stop.is_set() {
+                let now = monitor.wait_for_change(seen, WAKE);
+                if now != seen {
+                    let (generation, paths) = monitor.snapshot();
+                    seen = generation;
+                    self.sync(&paths);
                 }
-            })
-            .map_err(|e| format!("starting the cgroup_id_map thread: {e}"))?;
-        Ok(CgroupIdMapTask { stop })
+            }
+        })?;
+        Ok(CgroupIdMapTask { _worker: worker })
     }
 }
 
 /// A running sync; dropping it stops the thread.
 pub struct CgroupIdMapTask {
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for CgroupIdMapTask {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+    _worker: Worker,
 }
 
 #[cfg(test)]

@@ -153,7 +153,7 @@ fn bind_events(
         None => DEFAULT_FLUSH,
     };
     EventCounter::start(metric_id(spec), handle, rows, flush)
-        .map_err(|e| config.error(&spec.key("name"), e))
+        .map_err(|e| config.error(&spec.key("name"), format!("reading the perf buffer: {e}")))
 }
 
 /// Binds one metric to its map: the map's type, the key's labels (with a

@@ -8,7 +8,6 @@
 //! sets that stop occurring do not accumulate forever.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use super::collector::{Collected, Collector, MetricId};
 use super::sink::{render_labels, Kind, Sink};
 use crate::decode::chain::Row;
 use crate::decode::RowDecoder;
+use crate::worker::{OnDrop, StartError, Worker};
 
 /// The reference's default.
 pub const DEFAULT_FLUSH: Duration = Duration::from_secs(3600);
@@ -34,7 +34,9 @@ struct Counts {
 pub struct EventCounter {
     id: MetricId,
     counts: Arc<Mutex<Counts>>,
-    stop: Arc<AtomicBool>,
+    /// Not joined on drop: the thread holds only the map handle and its
+    /// counts, and sees the stop within one poll.
+    _worker: Worker,
 }
 
 impl EventCounter {
@@ -44,73 +46,64 @@ impl EventCounter {
         handle: MapHandle,
         rows: RowDecoder,
         flush: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartError<String>> {
         let counts = Arc::new(Mutex::new(Counts::default()));
-        let stop = Arc::new(AtomicBool::new(false));
         let label_names: Vec<String> = rows.label_names().map(str::to_string).collect();
-        let (c, s, metric) = (Arc::clone(&counts), Arc::clone(&stop), id.name.clone());
+        let (c, metric) = (Arc::clone(&counts), id.name.clone());
         // The buffer is built on the reading thread, so its callbacks can
-        // own what they touch; the first error comes back over a channel.
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name(format!("perf-{}", id.map_name))
-            .spawn(move || {
-                let sample_counts = Arc::clone(&c);
-                let lost_counts = Arc::clone(&c);
-                let built = PerfBufferBuilder::new(&handle)
-                    // libbpf calls these from C: a panic must not unwind
-                    // into it (that aborts the process), so it is caught
-                    // and the record dropped.
-                    .sample_cb(move |_cpu, data: &[u8]| {
-                        let counted =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                count_record(&sample_counts, &rows, &label_names, data)
-                            }));
-                        if counted.is_err() {
-                            log::error!(
-                                "a perf event record could not be counted: its decoding panicked"
-                            );
+        // own what they touch.
+        let name = format!("perf-{}", id.map_name);
+        let worker = Worker::start(name, OnDrop::Detach, move |stop, ready| {
+            let sample_counts = Arc::clone(&c);
+            let lost_counts = Arc::clone(&c);
+            let built = PerfBufferBuilder::new(&handle)
+                // libbpf calls these from C: a panic must not unwind
+                // into it (that aborts the process), so it is caught
+                // and the record dropped.
+                .sample_cb(move |_cpu, data: &[u8]| {
+                    let counted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        count_record(&sample_counts, &rows, &label_names, data)
+                    }));
+                    if counted.is_err() {
+                        log::error!(
+                            "a perf event record could not be counted: its decoding panicked"
+                        );
+                    }
+                })
+                .lost_cb(move |_cpu, n| {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if let Ok(mut c) = lost_counts.lock() {
+                            c.lost += n;
                         }
-                    })
-                    .lost_cb(move |_cpu, n| {
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            if let Ok(mut c) = lost_counts.lock() {
-                                c.lost += n;
-                            }
-                        }));
-                    })
-                    .build();
-                let buffer = match built {
-                    Ok(b) => {
-                        let _ = ready_tx.send(Ok(()));
-                        b
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("opening the perf buffer: {e}")));
-                        return;
-                    }
-                };
-                while !s.load(Ordering::Relaxed) {
-                    // On the timer, not on the next record: a label set
-                    // that stops occurring is dropped on schedule. Records
-                    // arrive only inside poll(), so checking before each
-                    // poll is the only check needed.
-                    if let Ok(mut counts) = c.lock() {
-                        counts.flush_if_due(Instant::now(), flush);
-                    }
-                    if let Err(e) = buffer.poll(POLL) {
-                        if !matches!(e.kind(), libbpf_rs::ErrorKind::Interrupted) {
-                            log::warn!("{metric}: polling the perf buffer: {e}");
-                            std::thread::sleep(POLL);
-                        }
+                    }));
+                })
+                .build();
+            let buffer = match built {
+                Ok(b) => b,
+                Err(e) => return ready.fail(format!("opening the perf buffer: {e}")),
+            };
+            ready.ok();
+            while !stop.is_set() {
+                // On the timer, not on the next record: a label set
+                // that stops occurring is dropped on schedule. Records
+                // arrive only inside poll(), so checking before each
+                // poll is the only check needed.
+                if let Ok(mut counts) = c.lock() {
+                    counts.flush_if_due(Instant::now(), flush);
+                }
+                if let Err(e) = buffer.poll(POLL) {
+                    if !matches!(e.kind(), libbpf_rs::ErrorKind::Interrupted) {
+                        log::warn!("{metric}: polling the perf buffer: {e}");
+                        std::thread::sleep(POLL);
                     }
                 }
-            })
-            .map_err(|e| format!("starting the perf reader thread: {e}"))?;
-        ready_rx
-            .recv()
-            .map_err(|_| "the perf reader thread ended before it started".to_string())??;
-        Ok(Self { id, counts, stop })
+            }
+        })?;
+        Ok(Self {
+            id,
+            counts,
+            _worker: worker,
+        })
     }
 }
 
@@ -153,12 +146,6 @@ impl Counts {
             None => self.flushed_at = Some(now),
             _ => {}
         }
-    }
-}
-
-impl Drop for EventCounter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

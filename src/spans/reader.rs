@@ -1,11 +1,13 @@
 //! Reads one span config's ring buffer on its own thread and queues each
 //! record as a span. Stops when dropped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use libbpf_rs::{MapHandle, RingBufferBuilder};
+
+use crate::worker::{OnDrop, StartError, Worker};
 
 use super::export::{Queued, SpanQueue};
 use super::record::{from_labels, to_span_data};
@@ -15,9 +17,10 @@ use crate::decode::RowDecoder;
 
 const POLL: Duration = Duration::from_millis(200);
 
+/// Reads its ring buffer until dropped; dropping waits for the thread, so
+/// no span of a stopped config is queued after.
 pub struct SpanReader {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _worker: Worker,
 }
 
 /// What a reader needs to know about its span config.
@@ -35,72 +38,48 @@ impl SpanReader {
         handle: MapHandle,
         queue: SpanQueue,
         counts: Arc<SpanCounts>,
-    ) -> Result<Self, String> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("spans-{}", source.name))
-            .spawn(move || {
-                let names: Vec<String> = source.rows.label_names().map(str::to_string).collect();
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                let mut ids = IdSource::new();
-                let on_record = |data: &[u8]| -> i32 {
-                    // libbpf calls this from C: a panic must not unwind into it.
-                    let queued = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        decode(&source, &names, data, &mut ids)
-                    }));
-                    match queued {
-                        Ok(Some(span)) => queue.push(Queued {
-                            service: source.service.clone(),
-                            span,
-                            counts: counts.clone(),
-                        }),
-                        Ok(None) | Err(_) => {
-                            counts.decode_errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    0
-                };
-                let mut builder = RingBufferBuilder::new();
-                if let Err(e) = builder.add(&handle, on_record) {
-                    let _ = ready_tx.send(Err(format!("opening the ring buffer: {e}")));
-                    return;
-                }
-                let ring = match builder.build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("opening the ring buffer: {e}")));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                while !s.load(Ordering::Relaxed) {
-                    if let Err(e) = ring.poll(POLL) {
-                        if !matches!(e.kind(), libbpf_rs::ErrorKind::Interrupted) {
-                            log::warn!("spans {}: polling the ring buffer: {e}", source.name);
-                            std::thread::sleep(POLL);
-                        }
+    ) -> Result<Self, StartError<String>> {
+        let name = format!("spans-{}", source.name);
+        let worker = Worker::start(name, OnDrop::Join, move |stop, ready| {
+            let names: Vec<String> = source.rows.label_names().map(str::to_string).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut ids = IdSource::new();
+            let on_record = |data: &[u8]| -> i32 {
+                // libbpf calls this from C: a panic must not unwind into it.
+                let queued = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    decode(&source, &names, data, &mut ids)
+                }));
+                match queued {
+                    Ok(Some(span)) => queue.push(Queued {
+                        service: source.service.clone(),
+                        span,
+                        counts: counts.clone(),
+                    }),
+                    Ok(None) | Err(_) => {
+                        counts.decode_errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-            })
-            .map_err(|e| format!("starting the ring buffer reader: {e}"))?;
-        ready_rx
-            .recv()
-            .map_err(|_| "the ring buffer reader ended before it started".to_string())??;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for SpanReader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+                0
+            };
+            let mut builder = RingBufferBuilder::new();
+            if let Err(e) = builder.add(&handle, on_record) {
+                return ready.fail(format!("opening the ring buffer: {e}"));
+            }
+            let ring = match builder.build() {
+                Ok(r) => r,
+                Err(e) => return ready.fail(format!("opening the ring buffer: {e}")),
+            };
+            ready.ok();
+            while !stop.is_set() {
+                if let Err(e) = ring.poll(POLL) {
+                    if !matches!(e.kind(), libbpf_rs::ErrorKind::Interrupted) {
+                        log::warn!("spans {}: polling the ring buffer: {e}", source.name);
+                        std::thread::sleep(POLL);
+                    }
+                }
+            }
+        })?;
+        Ok(Self { _worker: worker })
     }
 }
 
