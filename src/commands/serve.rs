@@ -178,8 +178,12 @@ fn start_reloads(
 }
 
 /// Drops capabilities in every thread, as `--capabilities.keep` asks.
-fn drop_privileges(keep: &Keep, needs: Needs, exporter: &exporter::Exporter) -> Result<(), String> {
-    let (_, permitted) = capabilities::current().map_err(|e| e.to_string())?;
+fn drop_privileges(
+    keep: &Keep,
+    needs: Needs,
+    exporter: &exporter::Exporter,
+) -> Result<(), capabilities::CapError> {
+    let (_, permitted) = capabilities::current().map_err(capabilities::CapError::Read)?;
     let wanted = match keep {
         Keep::All => permitted,
         Keep::Auto => needs.caps(),

@@ -78,7 +78,7 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<(Exporter, Loader)> {
 /// the counts every config's spans add to.
 #[derive(Default)]
 pub(super) struct SpanRuntime {
-    queue: std::cell::OnceCell<Result<SpanQueue, String>>,
+    queue: std::cell::OnceCell<std::io::Result<SpanQueue>>,
     pub(super) stats: Arc<SpanStats>,
 }
 
@@ -99,7 +99,7 @@ fn start_spans(
             .queue
             .get_or_init(export::start)
             .as_ref()
-            .map_err(|e| config.error(&at, e.clone()))?;
+            .map_err(|e| config.error(&at, format!("starting the span export thread: {e}")))?;
         let handle = loaded
             .map_handle(&span.ringbuf)
             .map_err(|e| config.error(&format!("{at}.ringbuf"), e.to_string()))?;
@@ -168,7 +168,7 @@ pub(super) fn start_one(
         } else {
             host.kallsyms
                 .addresses(&config.spec.kaddrs)
-                .map_err(|e| config.error("kaddrs", e))?
+                .map_err(|e| config.error("kaddrs", e.to_string()))?
         };
         let load_opts = LoadOptions {
             kaddrs: &addrs,

@@ -92,7 +92,7 @@ impl Kallsyms {
     pub fn addresses(
         &self,
         names: &[String],
-    ) -> Result<std::collections::HashMap<String, u64>, String> {
+    ) -> Result<std::collections::HashMap<String, u64>, AddressError> {
         let table = self.table.current();
         let mut found = std::collections::HashMap::new();
         let mut missing = Vec::new();
@@ -108,14 +108,38 @@ impl Kallsyms {
             return Ok(found);
         }
         if table.entries.is_empty() && table.hidden > 0 {
-            return Err("/proc/kallsyms shows zero addresses: run as root or with CAP_SYSLOG (kernel.kptr_restrict hides them)".into());
+            return Err(AddressError::Hidden);
         }
-        Err(format!(
-            "symbols not found in /proc/kallsyms: {}",
-            missing.join(", ")
+        Err(AddressError::NotFound(
+            missing.into_iter().map(str::to_string).collect(),
         ))
     }
 }
+
+/// Why `kaddrs` symbols have no address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddressError {
+    /// kernel.kptr_restrict shows this process only zeros.
+    Hidden,
+    NotFound(Vec<String>),
+}
+
+impl std::fmt::Display for AddressError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Hidden => f.write_str(
+                "/proc/kallsyms shows zero addresses: run as root or with CAP_SYSLOG (kernel.kptr_restrict hides them)",
+            ),
+            Self::NotFound(names) => write!(
+                f,
+                "symbols not found in /proc/kallsyms: {}",
+                names.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AddressError {}
 
 impl SymTable {
     /// Parses `ADDR TYPE NAME[\t[MODULE]]` lines. Zero addresses (hidden by
@@ -274,10 +298,11 @@ pub(crate) mod tests {
             .expect("found");
         assert_eq!((found["two_data"], found["three"]), (6, 0xaa));
         let err = k.addresses(&["nope".into()]).expect_err("missing");
-        assert_eq!(err, "symbols not found in /proc/kallsyms: nope");
+        assert_eq!(err, AddressError::NotFound(vec!["nope".into()]));
+        assert_eq!(err.to_string(), "symbols not found in /proc/kallsyms: nope");
         let hidden = fixture("0000000000000000 T a\n0000000000000000 T b\n");
         let k = Kallsyms::with_path(hidden.path(), RELOAD_INTERVAL);
         let err = k.addresses(&["a".into()]).expect_err("hidden");
-        assert!(err.contains("zero addresses"), "{err}");
+        assert_eq!(err, AddressError::Hidden);
     }
 }

@@ -43,7 +43,7 @@ pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>,
         }
     }
     if section.starts_with("tracepoint/") || section.starts_with("tp/") {
-        tracefs::ensure_mounted().map_err(AttachError::Host)?;
+        tracefs::ensure_mounted()?;
     }
     prog.attach().map(|l| vec![l]).map_err(|e| {
         let errno = last_errno();
@@ -289,7 +289,7 @@ fn parse_perf_spec_text(spec: &str) -> Result<PerfSpec, String> {
 fn attach_perf_event(prog: &ProgramMut<'_>, spec: &str) -> Result<Vec<Link>, AttachError> {
     let spec = parse_perf_spec(spec)?;
     let mut links = Vec::new();
-    for cpu in cpus::online().map_err(|e| AttachError::Host(e.to_string()))? {
+    for cpu in cpus::online().map_err(|e| AttachError::OnlineCpus(e.to_string()))? {
         // SAFETY: perf_event_attr is plain old data; zero is a valid start.
         let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
         attr.type_ = spec.type_;

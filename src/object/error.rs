@@ -170,7 +170,9 @@ pub enum AttachError {
         errno: i32,
     },
     #[error("{0}")]
-    Host(String),
+    Tracefs(#[from] crate::host::tracefs::MountError),
+    #[error("{0}")]
+    OnlineCpus(String),
     #[error("attaching {section}: {reason}{}", said(libbpf))]
     Other {
         section: String,

@@ -271,10 +271,68 @@ pub fn last_cap() -> u32 {
         .unwrap_or(40)
 }
 
+/// Why capabilities could not be checked or dropped. Each carries the
+/// system call's error (and so its errno) where one failed.
+#[derive(Debug)]
+pub enum CapError {
+    /// Reading this process's capabilities from /proc.
+    Read(std::io::Error),
+    /// Too few to load BPF programs; `predates_bpf` when the kernel has no
+    /// CAP_BPF and CAP_PERFMON, so CAP_SYS_ADMIN is the only way.
+    Missing {
+        effective: CapSet,
+        predates_bpf: bool,
+    },
+    /// capset(2) refused the new sets.
+    Set(std::io::Error),
+    /// The signal handler that carries the drop to other threads.
+    Handler(std::io::Error),
+    /// This thread's drop failed.
+    Drop(std::io::Error),
+    /// Threads still above the target after the drop.
+    Threads { tids: Vec<i32>, keep: CapSet },
+}
+
+impl std::fmt::Display for CapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(e) => write!(f, "reading capabilities: {e}"),
+            Self::Missing {
+                effective,
+                predates_bpf: false,
+            } => write!(
+                f,
+                "missing privileges: loading and attaching BPF programs needs CAP_BPF and CAP_PERFMON \
+                 (or CAP_SYS_ADMIN); this process has {effective}. Run as root, or grant them, e.g. \
+                 systemd AmbientCapabilities=CAP_BPF CAP_PERFMON or container capabilities BPF, PERFMON"
+            ),
+            Self::Missing {
+                effective,
+                predates_bpf: true,
+            } => write!(
+                f,
+                "missing privileges: this kernel predates CAP_BPF and CAP_PERFMON, so loading BPF \
+                 programs needs CAP_SYS_ADMIN; this process has {effective}"
+            ),
+            Self::Set(e) => write!(f, "setting capabilities: {e}"),
+            Self::Handler(e) => {
+                write!(f, "installing the capability-drop signal handler: {e}")
+            }
+            Self::Drop(e) => write!(f, "dropping capabilities: {e}"),
+            Self::Threads { tids, keep } => write!(
+                f,
+                "threads {tids:?} still hold capabilities beyond {keep} after the drop"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CapError {}
+
 /// Checked before loading: without these nothing can load, and libbpf's
 /// own messages (about RLIMIT_MEMLOCK, once per program) would bury that.
-pub fn check_can_load() -> Result<(), String> {
-    let (effective, _) = current().map_err(|e| format!("reading capabilities: {e}"))?;
+pub fn check_can_load() -> Result<(), CapError> {
+    let (effective, _) = current().map_err(CapError::Read)?;
     let admin = effective.has(CAP_SYS_ADMIN);
     let knows_bpf = last_cap() >= CAP_BPF;
     let bpf = admin || (knows_bpf && effective.has(CAP_BPF));
@@ -282,17 +340,9 @@ pub fn check_can_load() -> Result<(), String> {
     if bpf && perfmon {
         return Ok(());
     }
-    Err(if knows_bpf {
-        format!(
-            "missing privileges: loading and attaching BPF programs needs CAP_BPF and CAP_PERFMON \
-             (or CAP_SYS_ADMIN); this process has {effective}. Run as root, or grant them, e.g. \
-             systemd AmbientCapabilities=CAP_BPF CAP_PERFMON or container capabilities BPF, PERFMON"
-        )
-    } else {
-        format!(
-            "missing privileges: this kernel predates CAP_BPF and CAP_PERFMON, so loading BPF \
-             programs needs CAP_SYS_ADMIN; this process has {effective}"
-        )
+    Err(CapError::Missing {
+        effective,
+        predates_bpf: !knows_bpf,
     })
 }
 
@@ -360,9 +410,13 @@ pub struct DropReport {
 /// fd; with `widen`, it is run with the reduced set still only effective,
 /// so that a kernel that needs CAP_BPF for map reads is found, and CAP_BPF
 /// kept, before the drop is final. An explicit list is not widened.
-pub fn drop_to(keep: CapSet, widen: bool, probe: &dyn Fn() -> bool) -> Result<DropReport, String> {
+pub fn drop_to(
+    keep: CapSet,
+    widen: bool,
+    probe: &dyn Fn() -> bool,
+) -> Result<DropReport, CapError> {
     let last = last_cap();
-    let (effective, permitted) = current().map_err(|e| format!("reading capabilities: {e}"))?;
+    let (effective, permitted) = current().map_err(CapError::Read)?;
     let mut keep = keep.and(permitted);
     let mut added = CapSet::default();
     // Try the reduced set as effective only (permitted kept), so it can be
@@ -401,10 +455,7 @@ pub fn drop_to(keep: CapSet, widen: bool, probe: &dyn Fn() -> bool) -> Result<Dr
         }
     }
     if !drop_this_thread() {
-        return Err(format!(
-            "dropping capabilities: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(CapError::Drop(std::io::Error::last_os_error()));
     }
     // Every thread must now show the target; threads that have exited
     // simply no longer appear.
@@ -418,9 +469,7 @@ pub fn drop_to(keep: CapSet, widen: bool, probe: &dyn Fn() -> bool) -> Result<Dr
             break;
         }
         if Instant::now() > deadline || FAILED.load(Ordering::SeqCst) > 0 {
-            return Err(format!(
-                "threads {wrong:?} still hold capabilities beyond {keep} after the drop"
-            ));
+            return Err(CapError::Threads { tids: wrong, keep });
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -431,12 +480,9 @@ pub fn drop_to(keep: CapSet, widen: bool, probe: &dyn Fn() -> bool) -> Result<Dr
     })
 }
 
-fn set_effective(effective: CapSet, permitted: CapSet) -> Result<(), String> {
+fn set_effective(effective: CapSet, permitted: CapSet) -> Result<(), CapError> {
     if !capset(effective, permitted) {
-        return Err(format!(
-            "setting capabilities: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(CapError::Set(std::io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -459,7 +505,7 @@ fn capset(effective: CapSet, permitted: CapSet) -> bool {
     unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) == 0 }
 }
 
-fn install_handler() -> Result<(), String> {
+fn install_handler() -> Result<(), CapError> {
     // SAFETY: a zeroed sigaction with a handler that only makes raw
     // syscalls and touches atomics; SA_RESTART so that interrupted reads
     // and waits in the signalled threads resume.
@@ -469,10 +515,7 @@ fn install_handler() -> Result<(), String> {
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
         if libc::sigaction(drop_signal(), &action, std::ptr::null_mut()) != 0 {
-            return Err(format!(
-                "installing the capability-drop signal handler: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(CapError::Handler(std::io::Error::last_os_error()));
         }
     }
     Ok(())

@@ -54,7 +54,7 @@ pub fn default_service() -> String {
 }
 
 /// Starts the export thread. It ends when every queue handle is dropped.
-pub fn start() -> Result<SpanQueue, String> {
+pub fn start() -> std::io::Result<SpanQueue> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let enabled = match std::env::var("OTEL_TRACES_EXPORTER").ok().as_deref() {
         None | Some("") | Some("otlp") => true,
@@ -75,8 +75,7 @@ pub fn start() -> Result<SpanQueue, String> {
                 Err(e) => return log::error!("span export: starting its runtime: {e}"),
             };
             runtime.block_on(drain(rx, enabled));
-        })
-        .map_err(|e| format!("starting the span export thread: {e}"))?;
+        })?;
     Ok(SpanQueue { tx })
 }
 
