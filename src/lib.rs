@@ -18,6 +18,7 @@ pub mod decode;
 pub mod describe;
 pub mod encode;
 pub mod exporter;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod host;
