@@ -1,4 +1,5 @@
-//! The shipped tracing programs of set A (`docs/programs-a.md`), end to end:
+//! The shipped system programs (block I/O, CPU, memory, processes;
+//! `docs/programs-system.md`), end to end:
 //! each test starts the real exporter with one config, makes the kernel fire
 //! that program's hooks, and checks the exported metric names, label values
 //! the test itself caused, growth, and promtool's verdict on the scrape.

@@ -1,4 +1,4 @@
-//! The shipped networking and uprobe programs of set B (`docs/programs-b.md`),
+//! The shipped networking and uprobe programs (`docs/programs-network.md`),
 //! end to end: each test starts the real exporter with one config, makes the
 //! kernel fire that program's hooks over loopback, and checks the exported
 //! metric names, label values the test itself caused (its own ports,
