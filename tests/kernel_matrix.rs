@@ -15,10 +15,10 @@ mod cgroup_id_map;
 mod core_e2e;
 #[path = "kernel_paths.rs"]
 mod kernel_paths;
-#[path = "programs_system.rs"]
-mod programs_system;
 #[path = "programs_network.rs"]
 mod programs_network;
+#[path = "programs_system.rs"]
+mod programs_system;
 #[path = "read_methods.rs"]
 mod read_methods;
 #[path = "reload.rs"]

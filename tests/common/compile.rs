@@ -170,3 +170,16 @@ pub fn c_program(src: &Path, flags: &[&str]) -> PathBuf {
         },
     )
 }
+
+/// Compiles a BPF C source the way an operator would for an external object
+/// (through the build cache of `compile`).
+pub fn compile_bpf(src: &Path, out: &Path) {
+    compile_bpf_with(src, out, &[]);
+}
+
+/// `compile_bpf` with extra `-D` definitions, for variants of one source.
+pub fn compile_bpf_with(src: &Path, out: &Path, defines: &[&str]) {
+    let built = bpf_object(src, defines);
+    std::fs::copy(&built, out)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", built.display(), out.display()));
+}
