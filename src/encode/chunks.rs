@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
+use super::Spill;
+
 pub struct ChunkPool {
     /// Bytes per chunk: a writer hands its buffer over at the first line
     /// (or message) end past this many bytes.
@@ -100,6 +102,68 @@ impl AsRef<[u8]> for Returning {
 impl Drop for Returning {
     fn drop(&mut self) {
         self.pool.give(std::mem::take(&mut self.text));
+    }
+}
+
+/// A streaming writer's hand-over: where its full buffers go, where its
+/// next ones come from, and how much it has handed over. Each writer
+/// decides where a buffer may be cut (a line end, a family end); this
+/// does the rest. Without a spill, nothing is ever due.
+pub struct Spiller {
+    spill: Option<Spill>,
+    at: usize,
+    spilled: usize,
+    pool: Option<Arc<ChunkPool>>,
+}
+
+impl Default for Spiller {
+    fn default() -> Self {
+        Self {
+            spill: None,
+            at: usize::MAX,
+            spilled: 0,
+            pool: None,
+        }
+    }
+}
+
+impl Spiller {
+    /// Hands buffers of the pool's chunk size to `spill`. `current` is the
+    /// writer's buffer so far (empty at the start): its allocation goes to
+    /// the pool, and the pooled buffer returned replaces it.
+    pub fn new(pool: Arc<ChunkPool>, spill: Spill, current: Vec<u8>) -> (Self, Vec<u8>) {
+        let mut first = pool.take();
+        first.clear();
+        pool.give(current);
+        let spiller = Self {
+            spill: Some(spill),
+            at: pool.size(),
+            spilled: 0,
+            pool: Some(pool),
+        };
+        (spiller, first)
+    }
+
+    /// Whether a buffer of `len` bytes is due to be handed over.
+    pub fn due(&self, len: usize) -> bool {
+        len >= self.at && self.spill.is_some()
+    }
+
+    /// Hands `full` over; returns an empty buffer to carry on in.
+    pub fn hand_over(&mut self, full: Vec<u8>) -> Vec<u8> {
+        let Some(spill) = &mut self.spill else {
+            return full;
+        };
+        let mut next = self.pool.as_ref().map(|p| p.take()).unwrap_or_default();
+        next.clear();
+        self.spilled += full.len();
+        spill(full);
+        next
+    }
+
+    /// Bytes handed over so far.
+    pub fn spilled(&self) -> usize {
+        self.spilled
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use super::chunks::ChunkPool;
+use super::chunks::{ChunkPool, Spiller};
 use super::Spill;
 use crate::metrics::sink::{Kind, Sink};
 
@@ -131,10 +131,7 @@ pub struct ProtobufWriter {
     metric: Vec<u8>,
     pair: Vec<u8>,
     value: Vec<u8>,
-    spill: Option<Spill>,
-    spill_at: usize,
-    spilled: usize,
-    pool: Option<Arc<ChunkPool>>,
+    spiller: Spiller,
 }
 
 impl ProtobufWriter {
@@ -147,21 +144,16 @@ impl ProtobufWriter {
             metric: Vec::new(),
             pair: Vec::new(),
             value: Vec::new(),
-            spill: None,
-            spill_at: usize::MAX,
-            spilled: 0,
-            pool: None,
+            spiller: Spiller::default(),
         }
     }
 
     /// Streams: at each family end past the pool's chunk size, the bytes so
     /// far go to `spill` and the writer carries on in a buffer from `pool`.
     pub fn spilling(mut self, pool: Arc<ChunkPool>, spill: Spill) -> Self {
-        self.spill = Some(spill);
-        self.spill_at = pool.size();
-        let first = pool.take();
-        pool.give(std::mem::replace(&mut self.buf, first));
-        self.pool = Some(pool);
+        let (spiller, first) = Spiller::new(pool, spill, std::mem::take(&mut self.buf));
+        self.spiller = spiller;
+        self.buf = first;
         self
     }
 
@@ -179,13 +171,9 @@ impl ProtobufWriter {
     /// Only between families: `finish` returns the last one, as the text
     /// writer returns its last lines.
     fn maybe_spill(&mut self) {
-        if self.buf.len() >= self.spill_at {
-            if let Some(spill) = &mut self.spill {
-                let mut next = self.pool.as_ref().map(|p| p.take()).unwrap_or_default();
-                next.clear();
-                self.spilled += self.buf.len();
-                spill(std::mem::replace(&mut self.buf, next));
-            }
+        if self.spiller.due(self.buf.len()) {
+            let full = std::mem::take(&mut self.buf);
+            self.buf = self.spiller.hand_over(full);
         }
     }
 
@@ -220,7 +208,7 @@ impl ProtobufWriter {
     }
 
     pub fn spilled(&self) -> usize {
-        self.spilled
+        self.spiller.spilled()
     }
 
     pub fn finish(mut self) -> Vec<u8> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::chunks::ChunkPool;
+use super::chunks::{ChunkPool, Spiller};
 use super::float::write_go_float;
 use super::{Format, Spill};
 use crate::metrics::sink::{escape_label_value, Kind, Sink};
@@ -26,11 +26,7 @@ pub struct TextWriter {
     sample_name: String,
     /// When set, the buffer is handed over at the first line end past
     /// `spill_at` bytes, so a large exposition never exists whole.
-    spill: Option<Spill>,
-    spill_at: usize,
-    spilled: usize,
-    /// Where a spilling writer's buffers come from.
-    pool: Option<Arc<ChunkPool>>,
+    spiller: Spiller,
 }
 
 impl TextWriter {
@@ -45,10 +41,7 @@ impl TextWriter {
             format,
             buf,
             sample_name: String::new(),
-            spill: None,
-            spill_at: usize::MAX,
-            spilled: 0,
-            pool: None,
+            spiller: Spiller::default(),
         }
     }
 
@@ -56,27 +49,18 @@ impl TextWriter {
     /// line end, its text so far goes to `spill` and the writer carries on
     /// in a buffer from `pool`. `finish` returns only what was not spilled.
     pub fn spilling(mut self, pool: Arc<ChunkPool>, spill: Spill) -> Self {
-        self.spill = Some(spill);
-        self.spill_at = pool.size();
-        let first = text_buffer(pool.take());
-        pool.give(std::mem::replace(&mut self.buf, first).into_bytes());
-        self.pool = Some(pool);
+        let current = std::mem::take(&mut self.buf).into_bytes();
+        let (spiller, first) = Spiller::new(pool, spill, current);
+        self.spiller = spiller;
+        self.buf = text_buffer(first);
         self
     }
 
     /// Called after each complete line.
     fn line_done(&mut self) {
-        if self.buf.len() < self.spill_at {
-            return;
-        }
-        if let Some(spill) = &mut self.spill {
-            let next = self
-                .pool
-                .as_ref()
-                .map(|p| text_buffer(p.take()))
-                .unwrap_or_default();
-            self.spilled += self.buf.len();
-            spill(std::mem::replace(&mut self.buf, next).into_bytes());
+        if self.spiller.due(self.buf.len()) {
+            let full = std::mem::take(&mut self.buf).into_bytes();
+            self.buf = text_buffer(self.spiller.hand_over(full));
         }
     }
 
@@ -130,7 +114,7 @@ impl TextWriter {
 
     /// Bytes handed to the spill so far.
     pub fn spilled(&self) -> usize {
-        self.spilled
+        self.spiller.spilled()
     }
 
     pub fn is_empty(&self) -> bool {
