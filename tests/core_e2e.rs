@@ -293,12 +293,8 @@ fn program_statistics_follow_bpf_stats_enabled() {
         "{}",
         scrape.text
     );
-    // The reference names the run time without `_total`, and switching
-    // must keep the series, so that one lint is expected.
+    // The one lint this family draws is filtered by promtool_check (the
+    // reference's name, kept for switching).
     let complaints = promtool_check(&scrape.text);
-    assert_eq!(
-        complaints.trim(),
-        format!("{RUN_TIME} counter metrics should have \"_total\" suffix"),
-        "promtool"
-    );
+    assert!(complaints.trim().is_empty(), "promtool: {complaints}");
 }
