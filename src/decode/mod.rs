@@ -13,6 +13,7 @@ pub mod errno;
 pub mod hex;
 pub mod ifname;
 pub mod inet_ip;
+pub mod int;
 pub mod kstack;
 pub mod ksym;
 pub mod kube;

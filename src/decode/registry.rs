@@ -110,6 +110,7 @@ pub struct Entry {
 /// Every decoder, in the order the README lists them.
 pub static DECODERS: &[&Entry] = &[
     &super::uint::ENTRY,
+    &super::int::ENTRY,
     &super::string::ENTRY,
     &super::hex::ENTRY,
     &super::static_map::ENTRY,
@@ -117,6 +118,7 @@ pub static DECODERS: &[&Entry] = &[
     &super::syscall::ENTRY,
     &super::errno::ENTRY,
     &super::majorminor::ENTRY,
+    &super::majorminor::KDEV,
     &super::inet_ip::ENTRY,
     &super::ksym::ENTRY,
     &super::kstack::ENTRY,
@@ -283,7 +285,7 @@ mod tests {
         assert_eq!(e.option, None);
         assert!(e
             .reason
-            .starts_with("unknown decoder \"sycsall\"; known decoders: uint, string"));
+            .starts_with("unknown decoder \"sycsall\"; known decoders: uint, int, string"));
         assert!(e.reason.contains("uid"));
     }
 
