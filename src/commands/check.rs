@@ -4,19 +4,28 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use crate::exporter::report::Health;
 use crate::exporter::ConfigReport;
 use crate::object::ProgramState;
 use crate::settings::Settings;
 
+/// Reports on every config, including when none could start, and fails
+/// when any config or program did.
 pub fn run(settings: &Settings, layout: bool, post_attach: extern "C" fn()) -> ExitCode {
-    let (exporter, _loader) = match super::start(settings, post_attach) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
+    if let Err(e) = crate::process::capabilities::check_can_load() {
+        log::error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let (exporter, _loader, outcome) = crate::exporter::startup::load_all(&settings.start);
+    post_attach();
+    if outcome.seen == 0 {
+        log::error!("no configs found");
+        return ExitCode::FAILURE;
+    }
     let mut out = std::io::stdout().lock();
     match report(&exporter.reports(), layout, &mut out) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(true) if outcome.success => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             log::error!("writing to stdout: {e}");
             ExitCode::FAILURE
@@ -33,16 +42,24 @@ pub fn report(
     let mut ok = true;
     let (mut attached, mut total) = (0, 0);
     for r in reports {
-        match &r.error {
-            None => writeln!(
+        match (&r.error, r.health()) {
+            (Some(e), _) => {
+                ok = false;
+                writeln!(out, "config {} ({}): FAILED: {e}", r.name, r.file)?;
+            }
+            (None, Health::Degraded) => {
+                let (attached, all) = r.attached();
+                writeln!(
+                    out,
+                    "config {} ({}): DEGRADED: {attached}/{all} programs attached, object {}",
+                    r.name, r.file, r.object
+                )?;
+            }
+            (None, _) => writeln!(
                 out,
                 "config {} ({}): OK, object {}",
                 r.name, r.file, r.object
             )?,
-            Some(e) => {
-                ok = false;
-                writeln!(out, "config {} ({}): FAILED: {e}", r.name, r.file)?;
-            }
         }
         for p in &r.programs {
             total += 1;
@@ -85,6 +102,13 @@ pub fn report(
                 Some(why) => writeln!(out, "; it was {why}")?,
                 None => writeln!(out)?,
             }
+        }
+        for l in &r.left_out {
+            writeln!(
+                out,
+                "  program {} ({}): left out by {}",
+                l.name, l.section, l.by
+            )?;
         }
         for (i, m) in r.metrics.iter().enumerate() {
             writeln!(out, "  metric {m}")?;
@@ -141,6 +165,7 @@ mod tests {
                 ),
             ],
             unused: Vec::new(),
+            left_out: Vec::new(),
             metrics: vec!["ebpf_exporter_syscalls_total".into()],
             layouts: vec![vec!["syscall: u32 at 0".into()]],
         };
@@ -149,12 +174,12 @@ mod tests {
         assert!(!ok);
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
-            "config syscalls (syscalls.yaml): OK, object built-in\n\
+            "config syscalls (syscalls.yaml): DEGRADED: 1/2 programs attached, object built-in\n\
              \x20 program enter (tp/enter): attached, id 7\n\
              \x20 program exit (tp/exit): NOT ATTACHED: tracepoint for tp/exit does not exist on this kernel (errno 2)\n\
              \x20 metric ebpf_exporter_syscalls_total\n\
              \x20   syscall: u32 at 0\n\
-             1/1 configs OK, 1/2 programs attached\n"
+             0/1 configs OK, 1/2 programs attached\n"
         );
     }
 }

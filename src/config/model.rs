@@ -23,9 +23,29 @@ pub struct ConfigFile {
     /// Ours: the series limit of each metric of this config that sets none.
     #[serde(default)]
     pub max_series: Option<usize>,
-    /// Ours: which programs of the object stand in for each other.
+    /// Ours: which programs of the object load, and where they attach.
     #[serde(default)]
     pub programs: Option<Programs>,
+    /// Ours: values for the object's global variables by name (its
+    /// `const volatile` switches), set before load as its loader would.
+    #[serde(default)]
+    pub constants: BTreeMap<String, serde_yaml::Value>,
+    /// Ours: map sizes, by map name, set before load.
+    #[serde(default)]
+    pub maps: BTreeMap<String, MapSettings>,
+}
+
+/// Ours: what a loader would set on one map before load.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MapSettings {
+    /// For maps the object leaves at 0 for its loader to size, or to
+    /// bound one differently.
+    #[serde(default)]
+    pub max_entries: Option<u32>,
+    /// Only for maps whose value has no BTF type to disagree with.
+    #[serde(default)]
+    pub value_size: Option<u32>,
 }
 
 /// Ours: program choice, as libbpf-tools' loaders make it in C.
@@ -37,6 +57,19 @@ pub struct Programs {
     /// not loaded.
     #[serde(default)]
     pub one_of: Vec<Vec<String>>,
+    /// Only these programs load (by name or section); without it, all do.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// These programs never load (by name or section): one of the twins
+    /// an object carries for one hook, say.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Where programs attach, by program name, as a section libbpf or this
+    /// exporter would read (`kprobe/vfs_read`,
+    /// `perf_event/type=1,config=0,frequency=99`): for programs whose own
+    /// section names a placeholder or no target.
+    #[serde(default)]
+    pub attach: BTreeMap<String, String>,
 }
 
 /// What happens to label sets past a metric's `max_series`.
@@ -81,6 +114,11 @@ pub struct Counter {
     /// that several metrics can read one map).
     #[serde(default)]
     pub map: Option<String>,
+    /// Ours: a global variable to read instead of a map (`.bss`, `.data`,
+    /// `.rodata`), by its BTF name: an array's elements are its entries,
+    /// keyed by index (u32); a scalar is one entry.
+    #[serde(default)]
+    pub global: Option<String>,
     /// Ours: the member of a struct value this metric exports (`a.b` for a
     /// nested one), from the map's value BTF.
     #[serde(default)]
@@ -97,6 +135,11 @@ pub struct Counter {
 pub enum BucketType {
     Exp2,
     Exp2zero,
+    /// Ours: slot i counts values in [2^i, 2^(i+1)), as libbpf-tools fill
+    /// `slots[log2l(v)]` with a floor log2 (slot 0 also holds 0 and 1), so
+    /// its upper bound is 2^(i+1). Read with `exp2`, every bucket would be
+    /// labelled one power of two too low.
+    Exp2floor,
     Linear,
     Fixed,
 }
@@ -120,6 +163,9 @@ pub struct Histogram {
     /// Ours: the map to read, when it is not named like the metric.
     #[serde(default)]
     pub map: Option<String>,
+    /// Ours: a global variable to read instead of a map, as for counters.
+    #[serde(default)]
+    pub global: Option<String>,
     /// Ours: an array member of the map's value holding the bucket counts
     /// (`u64 slots[27]`, one key per label set, as libbpf-tools store
     /// histograms); element i is bucket index i, and there is no bucket
@@ -149,6 +195,7 @@ impl Histogram {
         let m = self.multiplier();
         match self.bucket_type {
             BucketType::Exp2 => pow2(idx) * m,
+            BucketType::Exp2floor => pow2(idx.saturating_add(1)) * m,
             BucketType::Exp2zero if idx == 0 => 0.0,
             BucketType::Exp2zero => pow2(idx - 1) * m,
             BucketType::Linear | BucketType::Fixed => idx as f64 * m,

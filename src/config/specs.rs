@@ -13,6 +13,39 @@ pub enum SpecKind<'a> {
     Histogram(&'a Histogram),
 }
 
+impl MetricSpec<'_> {
+    /// Every name this metric takes in some exposition format, without the
+    /// `ebpf_exporter_` prefix: its family and sample names in the text
+    /// format and in OpenMetrics, where a counter's family drops `_total`
+    /// and its samples carry it, and a histogram adds `_bucket`, `_sum` and
+    /// `_count`. Two metrics that share any of them cannot both be served.
+    pub fn exposed_names(&self) -> Vec<String> {
+        let name = self.name;
+        match self.kind {
+            SpecKind::Counter(_) => {
+                // Its own name first, so a plain duplicate is named as one.
+                let family = name.strip_suffix("_total").unwrap_or(name);
+                let mut names = vec![name.to_string()];
+                for n in [
+                    family.to_string(),
+                    format!("{family}_total"),
+                    format!("{family}_created"),
+                ] {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+                names
+            }
+            SpecKind::Gauge(_) => vec![name.to_string()],
+            SpecKind::Histogram(_) => ["", "_bucket", "_sum", "_count", "_created"]
+                .iter()
+                .map(|suffix| format!("{name}{suffix}"))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MetricSpec<'a> {
     /// The key path of the metric, e.g. `metrics.counters[0]`.
@@ -22,6 +55,8 @@ pub struct MetricSpec<'a> {
     pub map: &'a str,
     /// The value member it reads (`value:`), if the values are structs.
     pub value: Option<&'a str>,
+    /// The global variable it reads instead of a map (`global:`).
+    pub global: Option<&'a str>,
     pub help: &'a str,
     pub labels: &'a [Label],
     pub kind: SpecKind<'a>,
@@ -49,8 +84,9 @@ impl Config {
         let counters = m.counters.iter().enumerate().map(|(i, c)| MetricSpec {
             at: format!("metrics.counters[{i}]"),
             name: &c.name,
-            map: c.map.as_deref().unwrap_or(&c.name),
+            map: c.global.as_deref().or(c.map.as_deref()).unwrap_or(&c.name),
             value: c.value.as_deref(),
+            global: c.global.as_deref(),
             help: &c.help,
             labels: &c.labels,
             kind: SpecKind::Counter(c),
@@ -60,8 +96,9 @@ impl Config {
         let gauges = m.gauges.iter().enumerate().map(|(i, c)| MetricSpec {
             at: format!("metrics.gauges[{i}]"),
             name: &c.name,
-            map: c.map.as_deref().unwrap_or(&c.name),
+            map: c.global.as_deref().or(c.map.as_deref()).unwrap_or(&c.name),
             value: c.value.as_deref(),
+            global: c.global.as_deref(),
             help: &c.help,
             labels: &c.labels,
             kind: SpecKind::Gauge(c),
@@ -71,8 +108,9 @@ impl Config {
         let histograms = m.histograms.iter().enumerate().map(|(i, h)| MetricSpec {
             at: format!("metrics.histograms[{i}]"),
             name: &h.name,
-            map: h.map.as_deref().unwrap_or(&h.name),
+            map: h.global.as_deref().or(h.map.as_deref()).unwrap_or(&h.name),
             value: h.value.as_deref(),
+            global: h.global.as_deref(),
             help: &h.help,
             labels: &h.labels,
             kind: SpecKind::Histogram(h),

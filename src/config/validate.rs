@@ -2,13 +2,13 @@
 //! reference format requires, plus mistakes that would otherwise surface
 //! only as silently wrong metrics.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::duration::parse_duration;
 use super::error::ConfigError;
 use super::load::Config;
 use super::model::{BucketType, Histogram, Label};
-use super::specs::SpecKind;
+use super::specs::{MetricSpec, SpecKind};
 
 /// exp2 bounds past 2^1023 overflow an f64 `le`.
 const MAX_EXP2_BUCKET: u64 = 1023;
@@ -55,10 +55,10 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         check_label_list(config, &at, &span.labels, Names::Attributes, true)?;
     }
 
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
     for spec in config.specs() {
         let at = &spec.at;
-        check_metric_name(config, at, spec.name, &mut seen)?;
+        check_metric_name(config, &spec, &mut seen)?;
         check_help(config, at, spec.help)?;
         if spec.max_series == Some(0) {
             return Err(config.error(
@@ -178,21 +178,40 @@ fn check_alternatives(config: &Config, groups: &[Vec<String>]) -> Result<(), Con
     Ok(())
 }
 
-fn check_metric_name<'a>(
+/// A valid name, and no name shared with another metric of the config in
+/// any exposition format (`seen`: exposed name → metric).
+fn check_metric_name(
     config: &Config,
-    at: &str,
-    name: &'a str,
-    seen: &mut HashSet<&'a str>,
+    spec: &MetricSpec<'_>,
+    seen: &mut HashMap<String, String>,
 ) -> Result<(), ConfigError> {
-    let key = format!("{at}.name");
+    let name = spec.name;
+    let key = spec.key("name");
     if !is_metric_name(name) {
         return Err(config.error(
             &key,
             format!("{name:?} is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), and it must also name the BPF map"),
         ));
     }
-    if !seen.insert(name) {
-        return Err(config.error(&key, format!("metric {name:?} is defined twice")));
+    for exposed in spec.exposed_names() {
+        match seen.get(&exposed) {
+            Some(other) if other == name => {
+                return Err(config.error(&key, format!("metric {name:?} is defined twice")))
+            }
+            Some(other) => {
+                return Err(config.error(
+                    &key,
+                    format!(
+                        "metrics {other:?} and {name:?} would both be served as {exposed:?} (in OpenMetrics a \
+                         counter's family drops `_total`, and a histogram adds `_bucket`, `_sum` and \
+                         `_count`): rename one"
+                    ),
+                ))
+            }
+            None => {
+                seen.insert(exposed, name.to_string());
+            }
+        }
     }
     Ok(())
 }
@@ -398,8 +417,10 @@ fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), Confi
                     "bucket_max must be below 18446744073709551615: the sum is kept at the key after it",
                 ));
             }
-            if matches!(h.bucket_type, BucketType::Exp2 | BucketType::Exp2zero)
-                && h.bucket_max > MAX_EXP2_BUCKET
+            if matches!(
+                h.bucket_type,
+                BucketType::Exp2 | BucketType::Exp2zero | BucketType::Exp2floor
+            ) && h.bucket_max > MAX_EXP2_BUCKET
             {
                 return Err(config.error(
                     &format!("{at}.bucket_max"),

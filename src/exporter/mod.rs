@@ -40,7 +40,8 @@ pub struct RunningConfig {
     /// Of the YAML text and the object bytes this version was built from
     /// (`reload::Build::digest`), to tell an unchanged config.
     pub digest: u64,
-    /// Metric names this version defines, which no other config may use.
+    /// Every name this version's metrics take in any exposition format
+    /// (`MetricSpec::exposed_names`), which no other config may use.
     pub metric_names: Vec<String>,
     /// The object file read, if on disk.
     pub object_path: Option<std::path::PathBuf>,
@@ -73,7 +74,11 @@ impl RunningConfig {
         Self {
             name: build.config.name.clone(),
             digest: build.digest,
-            metric_names: build.config.specs().map(|s| s.name.to_string()).collect(),
+            metric_names: build
+                .config
+                .specs()
+                .flat_map(|s| s.exposed_names())
+                .collect(),
             object_path: build.bytes.path.clone(),
             uses: serving_privileges(&build.config),
             failures: failures_of(&object, &collectors),

@@ -443,17 +443,27 @@ fn missing_programs(report: &ConfigReport) -> HashSet<String> {
 
 fn duplicate_metric(config: &Config, owners: &HashMap<String, String>) -> Option<ConfigError> {
     config.specs().find_map(|spec| {
-        let owner = owners.get(spec.name)?;
-        (*owner != config.name).then(|| {
-            config.error(
-                &spec.key("name"),
-                format!(
-                    "metric {:?} is already defined by config {owner:?}, which keeps it; \
-                     config {:?} is refused (metric names must be unique across configs; \
-                     of two, the one already running wins, then the config whose name sorts first)",
-                    spec.name, config.name
-                ),
-            )
+        spec.exposed_names().into_iter().find_map(|exposed| {
+            let owner = owners.get(&exposed)?;
+            (*owner != config.name).then(|| {
+                let what = if exposed == spec.name {
+                    format!("metric {exposed:?} is already defined by config {owner:?}")
+                } else {
+                    format!(
+                        "metric {:?} would be served as {exposed:?}, which config {owner:?} already serves",
+                        spec.name
+                    )
+                };
+                config.error(
+                    &spec.key("name"),
+                    format!(
+                        "{what}, which keeps it; config {:?} is refused (metric names must be unique \
+                         across configs and exposition formats; of two, the one already running wins, \
+                         then the config whose name sorts first)",
+                        config.name
+                    ),
+                )
+            })
         })
     })
 }

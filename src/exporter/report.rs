@@ -7,6 +7,15 @@ use std::time::SystemTime;
 use crate::config::{Config, ConfigError};
 use crate::object::{ProgramState, ProgramStatus, UnusedProgram};
 
+/// How a config runs: as written, without some of its programs (their
+/// metrics stay empty, and a count they share is short), or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    Degraded,
+    Failed,
+}
+
 #[derive(Debug, Clone)]
 pub struct ConfigReport {
     pub name: String,
@@ -28,6 +37,8 @@ pub struct ConfigReport {
     pub programs: Vec<ProgramStatus>,
     /// Alternatives (`programs.one_of`) left out because another runs.
     pub unused: Vec<UnusedProgram>,
+    /// Programs the config leaves out (`programs.include`, `exclude`).
+    pub left_out: Vec<crate::object::alternatives::LeftOut>,
     pub metrics: Vec<String>,
     /// Per metric, where each label sits in the key.
     pub layouts: Vec<Vec<String>>,
@@ -46,6 +57,7 @@ impl ConfigReport {
             loaded_at: None,
             programs: Vec::new(),
             unused: Vec::new(),
+            left_out: Vec::new(),
             metrics: Vec::new(),
             layouts: Vec::new(),
         }
@@ -64,6 +76,7 @@ impl ConfigReport {
             loaded_at: None,
             programs: Vec::new(),
             unused: Vec::new(),
+            left_out: Vec::new(),
             metrics: Vec::new(),
             layouts: Vec::new(),
         }
@@ -74,8 +87,25 @@ impl ConfigReport {
         self
     }
 
+    /// Runs as written, with every program attached.
     pub fn ok(&self) -> bool {
-        self.error.is_none()
+        self.health() == Health::Ok
+    }
+
+    pub fn health(&self) -> Health {
+        if self.error.is_some() {
+            Health::Failed
+        } else if self.programs.iter().any(|p| !p.attached()) {
+            Health::Degraded
+        } else {
+            Health::Ok
+        }
+    }
+
+    /// Programs attached, and programs in all.
+    pub fn attached(&self) -> (usize, usize) {
+        let attached = self.programs.iter().filter(|p| p.attached()).count();
+        (attached, self.programs.len())
     }
 
     /// Everything wrong with this config, one line each: its own error and

@@ -41,10 +41,9 @@ pub struct StartOptions {
     pub kubelet_log_dir: Option<PathBuf>,
 }
 
-/// Loads all configs: the first load of a `Loader`, with start-up's rules on
-/// top. Fails only when `strict` is set and something failed, or when
-/// configs were found but none could run.
-pub fn start(opts: &StartOptions) -> anyhow::Result<(Exporter, Loader)> {
+/// The first load of a `Loader`, whatever came of it: `--config.check`
+/// reports on every config, including when none could start.
+pub fn load_all(opts: &StartOptions) -> (Exporter, Loader, super::Outcome) {
     crate::object::libbpf_log::install();
     let host = match &opts.kubelet_log_dir {
         Some(dir) => Host::with_kubelet_logs(dir.clone()),
@@ -54,6 +53,14 @@ pub fn start(opts: &StartOptions) -> anyhow::Result<(Exporter, Loader)> {
     let exporter = std::sync::Mutex::new(Exporter::new(loader.span_stats()));
     let outcome = loader.load(&exporter, false);
     let exporter = exporter.into_inner().unwrap_or_else(|p| p.into_inner());
+    (exporter, loader, outcome)
+}
+
+/// Loads all configs: the first load of a `Loader`, with start-up's rules on
+/// top. Fails only when `strict` is set and something failed, or when
+/// configs were found but none could run.
+pub fn start(opts: &StartOptions) -> anyhow::Result<(Exporter, Loader)> {
+    let (exporter, loader, outcome) = load_all(opts);
     if outcome.seen == 0 {
         bail!("no configs found");
     }
@@ -170,23 +177,45 @@ pub(super) fn start_one(
                 .addresses(&config.spec.kaddrs)
                 .map_err(|e| config.error("kaddrs", e.to_string()))?
         };
+        let programs = config.spec.programs.clone().unwrap_or_default();
         let load_opts = LoadOptions {
             kaddrs: &addrs,
             btf_path: opts.btf_path.as_deref(),
-            alternatives: config
-                .spec
-                .programs
-                .as_ref()
-                .map_or(&[][..], |p| &p.one_of[..]),
+            alternatives: &programs.one_of,
+            include: &programs.include,
+            exclude: &programs.exclude,
+            attach: &programs.attach,
+            constants: &config.spec.constants,
+            maps: &config.spec.maps,
         };
-        let loaded = load_object(bytes, &load_opts).map_err(|e| match &e {
-            ObjectError::NoSuchProgram { group, index, .. } => {
-                config.error(&format!("programs.one_of[{group}][{index}]"), e.to_string())
-            }
-            _ => config.error("object", e.to_string()),
+        let loaded = load_object(bytes, &load_opts).map_err(|e| {
+            let key = match &e {
+                ObjectError::NoSuchProgram { group, index, .. } => {
+                    format!("programs.one_of[{group}][{index}]")
+                }
+                ObjectError::ProgramChoice { key, .. } => key.clone(),
+                ObjectError::AttachOverride { program, .. } => format!("programs.attach.{program}"),
+                ObjectError::Constant(name, _) => format!("constants.{name}"),
+                ObjectError::MapSetting { map, key: "", .. } => format!("maps.{map}"),
+                ObjectError::MapSetting { map, key, .. } => format!("maps.{map}.{key}"),
+                _ => "object".to_string(),
+            };
+            config.error(&key, e.to_string())
         })?;
         report.programs = loaded.programs.clone();
         report.unused = loaded.unused.clone();
+        report.left_out = loaded.left_out.clone();
+        // With no program running it would serve empty metrics as if all
+        // were well.
+        let (attached, all) = report.attached();
+        if all > 0 && attached == 0 {
+            return Err(config.error(
+                "object",
+                format!(
+                    "none of its {all} program(s) loaded and attached, so it would serve nothing"
+                ),
+            ));
+        }
         let collectors: Vec<Box<dyn Collector>> = bind_collectors(
             config,
             &loaded,
@@ -229,15 +258,21 @@ pub(super) fn start_one(
     })();
     match result {
         Ok(state) => {
-            let attached = report.programs.iter().filter(|p| p.attached()).count();
-            log::info!(
-                "config {}: {} from {}, {attached}/{} programs attached, metrics: {}",
+            let (attached, all) = report.attached();
+            let line = format!(
+                "config {}: {} from {}, {attached}/{all} programs attached, metrics: {}",
                 config.name,
                 config.file,
                 report.object,
-                report.programs.len(),
                 report.metrics.join(", ")
             );
+            if attached == all {
+                log::info!("{line}");
+            } else {
+                log::warn!(
+                    "{line}: DEGRADED, the metrics its other programs feed stay empty or short"
+                );
+            }
             (Some(state), report)
         }
         Err(e) => {

@@ -35,6 +35,12 @@ pub enum ReadError {
         op: &'static str,
         err: std::io::Error,
     },
+    #[error("map {map}: the global variable ends at byte {end}, past its section's {size} bytes (or the map is not a section)")]
+    View {
+        map: String,
+        end: usize,
+        size: usize,
+    },
 }
 
 /// Which read methods a reader may use. `Auto` maps mmapable arrays, and
@@ -131,6 +137,21 @@ pub struct MapReader {
     /// Entries the buffers hold from the last read: all of them after
     /// `read`, none after `read_each`, which consumed them batch by batch.
     held: usize,
+    /// Set when the reader serves a global variable of the section this
+    /// map holds, rather than the map's own entries.
+    view: Option<GlobalView>,
+    /// A global's elements, cut out of its section at each read.
+    values_view: Vec<u8>,
+}
+
+/// A global variable within its section's one value: `count` elements of
+/// `elem` bytes from `offset`, served as entries keyed by their index
+/// (a u32), so that everything that reads map entries reads it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalView {
+    pub offset: usize,
+    pub elem: usize,
+    pub count: usize,
 }
 
 /// A value's size rounded up to 8 bytes: how the kernel lays out each
@@ -180,9 +201,33 @@ impl MapReader {
             records: Vec::new(),
             count: 0,
             held: 0,
+            view: None,
+            values_view: Vec::new(),
         };
         reader.choose(policy);
         reader
+    }
+
+    /// A reader of one global variable in the section map `handle`: read
+    /// from the section's mapping where the kernel maps it (no syscall),
+    /// else by looking up its one value.
+    pub fn global(handle: MapHandle, name: &str, view: GlobalView) -> Result<Self, ReadError> {
+        let mut reader = Self::with_policy(handle, name, ReadPolicy::Auto);
+        if reader.method == Method::Iterator {
+            reader.iter = None;
+            reader.trial = None;
+            reader.method = Method::Batch;
+        }
+        let end = view.offset + view.elem * view.count;
+        if end > reader.value_size || reader.max_entries != 1 {
+            return Err(ReadError::View {
+                map: name.to_string(),
+                end,
+                size: reader.value_size,
+            });
+        }
+        reader.view = Some(view);
+        Ok(reader)
     }
 
     fn choose(&mut self, policy: ReadPolicy) {
@@ -266,17 +311,24 @@ impl MapReader {
         self.map_type
     }
     pub fn key_size(&self) -> usize {
-        self.key_size
+        if self.view.is_some() {
+            4
+        } else {
+            self.key_size
+        }
     }
     pub fn value_size(&self) -> usize {
-        self.value_size
+        self.view.map_or(self.value_size, |v| v.elem)
     }
     pub fn is_percpu(&self) -> bool {
         map_types::of(self.map_type).is_some_and(|t| t.per_cpu)
     }
     /// The map's capacity.
     pub fn max_entries(&self) -> u32 {
-        self.handle.max_entries()
+        match self.view {
+            Some(v) => v.count as u32,
+            None => self.handle.max_entries(),
+        }
     }
 
     /// CPUs each value is repeated for (1 for shared maps).
@@ -285,6 +337,9 @@ impl MapReader {
     }
     /// Bytes per CPU slot within an entry's value.
     pub fn cpu_stride(&self) -> usize {
+        if let Some(v) = self.view {
+            return v.elem;
+        }
         if self.is_percpu() {
             padded(self.value_size)
         } else {
@@ -295,6 +350,19 @@ impl MapReader {
     /// Entries from the last `read`, as (key, value) byte slices, in the
     /// order the kernel gave them.
     pub fn entries(&self) -> Entries<'_> {
+        if let Some(v) = self.view {
+            return Entries {
+                keys: &self.records,
+                key_step: 4,
+                values: &self.values_view,
+                value_step: v.elem,
+                value_at: 0,
+                key_len: 4,
+                value_len: v.elem,
+                next: 0,
+                count: self.held,
+            };
+        }
         let (ks, vlen) = (self.key_size, self.stride);
         // Where keys and values sit: interleaved in the iterator's records,
         // or in two arrays, a mapped array's values at their padded size.
@@ -328,7 +396,39 @@ impl MapReader {
     pub fn read(&mut self) -> Result<(), ReadError> {
         let read = self.read_timed();
         self.held = self.count;
+        if read.is_ok() {
+            self.serve_view();
+        }
         read
+    }
+
+    /// For a global: cuts its elements out of the section's value just
+    /// read, keyed by index.
+    fn serve_view(&mut self) {
+        let Some(v) = self.view else {
+            return;
+        };
+        let section = match self.method {
+            Method::Iterator => self.records.get(self.key_size..),
+            _ => Some(&self.values[..]),
+        };
+        let bytes = section
+            .filter(|_| self.held > 0)
+            .and_then(|b| b.get(v.offset..v.offset + v.elem * v.count));
+        self.values_view.clear();
+        match bytes {
+            Some(b) => self.values_view.extend_from_slice(b),
+            None => {
+                self.held = 0;
+                self.count = 0;
+                return;
+            }
+        }
+        if self.records.len() != 4 * v.count || self.method == Method::Iterator {
+            self.records = (0..v.count as u32).flat_map(u32::to_ne_bytes).collect();
+        }
+        self.count = v.count;
+        self.held = v.count;
     }
 
     /// Reads the map and hands every entry to `consume` with its position,
@@ -340,7 +440,7 @@ impl MapReader {
         &mut self,
         mut consume: impl FnMut(usize, &[u8], &[u8]),
     ) -> Result<(), ReadError> {
-        if self.method == Method::Batch && self.trial.is_none() {
+        if self.method == Method::Batch && self.trial.is_none() && self.view.is_none() {
             self.count = 0;
             let read = self.read_batches(Some(&mut consume));
             self.held = 0;

@@ -16,8 +16,9 @@ use crate::config::{parse_duration, Config, ConfigError, MetricSpec, SpecKind};
 use crate::decode::chain::ChainBuildError;
 use crate::decode::RowDecoder;
 use crate::host::Host;
+use crate::maps::read::GlobalView;
 use crate::maps::MapReader;
-use crate::object::btf::{Btf, TypeId};
+use crate::object::btf::{Btf, Kind, TypeId};
 use crate::object::map_types;
 use crate::object::LoadedObject;
 
@@ -170,12 +171,26 @@ fn bind_one(
         SpecKind::Gauge(c) => MetricKind::Gauge(c.value_multiplier),
         SpecKind::Histogram(h) => MetricKind::Histogram(BucketLayout::new(h)),
     };
-    let handle = map_handle(config, object, spec)?;
+    let (handle, global) = match spec.global {
+        Some(name) => {
+            let (handle, global) = global_source(config, object, spec, name)?;
+            (handle, Some(global))
+        }
+        None => (map_handle(config, object, spec)?, None),
+    };
     let percpu = check_map_type(config, spec, handle.map_type())?;
     // Buckets come from the key's last label, or from an array in the
     // value (`value:`), in which case every label is a key label.
     let buckets_in_key = matches!(kind, MetricKind::Histogram(_)) && spec.value.is_none();
-    let labels = split_cpu_label(config, spec, percpu, buckets_in_key)?;
+    let mut labels = split_cpu_label(config, spec, percpu, buckets_in_key)?;
+    if global.is_some() {
+        // A global's key is its element's index: a label reads all of it.
+        for l in &mut labels.labels {
+            if l.size.is_none() && l.field.is_none() {
+                l.size = Some(4);
+            }
+        }
+    }
     let key = bind_key_labels(
         config,
         object,
@@ -184,7 +199,20 @@ fn bind_one(
         handle.key_size() as usize,
         buckets_in_key,
     )?;
-    let value = bind_value_read(config, object, spec, &kind, handle.value_size() as usize)?;
+    let (value_type, value_size) = match &global {
+        Some(g) => (
+            object.types.as_ref().map(|t| (&t.btf, g.elem_type)),
+            g.view.elem,
+        ),
+        None => (
+            object
+                .types
+                .as_ref()
+                .and_then(|t| Some((&t.btf, t.value(spec.map)?))),
+            handle.value_size() as usize,
+        ),
+    };
+    let value = bind_value_read(config, spec, &kind, value_type, value_size)?;
 
     let rows = if key.zero_key {
         Ok(RowDecoder::zero_key())
@@ -197,7 +225,11 @@ fn bind_one(
     } else {
         rows
     };
-    let reader = MapReader::with_policy(handle, spec.map, opts.read_method);
+    let reader = match &global {
+        Some(g) => MapReader::global(handle, spec.map, g.view)
+            .map_err(|e| config.error(&spec.key("global"), e.to_string()))?,
+        None => MapReader::with_policy(handle, spec.map, opts.read_method),
+    };
     let mut id = metric_id(spec);
     id.layout = layout_lines(&key.labels, key.btf_type);
     id.config = config.name.clone();
@@ -349,18 +381,71 @@ fn bind_key_labels<'o>(
     })
 }
 
-/// Where the value is read: whole, a member, or a histogram's bucket array.
-fn bind_value_read(
+/// A global variable as a metric's source: its section's map, and where
+/// in the section's value it lies.
+struct GlobalSource {
+    view: GlobalView,
+    /// The type of one element (the variable's own, for a scalar).
+    elem_type: TypeId,
+}
+
+fn global_source(
     config: &Config,
     object: &LoadedObject,
     spec: &MetricSpec<'_>,
+    name: &str,
+) -> Result<(MapHandle, GlobalSource), ConfigError> {
+    use crate::object::constants::find;
+    let at = spec.key("global");
+    let err = |m: String| config.error(&at, format!("metric {:?}: {m}", spec.name));
+    let types = object.types.as_ref().ok_or_else(|| {
+        err("the object has no BTF (built without -g?), so its globals have no names".into())
+    })?;
+    let globals = types.btf.globals();
+    let g = find(&globals, name).map_err(|e| err(e.to_string()))?;
+    let (elem_type, elem, count) = match types.btf.resolve(g.ty).map(|(_, t)| &t.kind) {
+        Some(Kind::Array { elem, nelems }) if *nelems > 0 => {
+            let size = types.btf.size_of(*elem).unwrap_or(0) as usize;
+            (*elem, size, *nelems as usize)
+        }
+        _ => (g.ty, g.size as usize, 1),
+    };
+    if elem == 0 {
+        return Err(err(format!("{name} has no size in BTF")));
+    }
+    let map = object
+        .object
+        .maps()
+        .find(|m| m.name().to_string_lossy().ends_with(g.section.as_str()))
+        .ok_or_else(|| {
+            err(format!(
+                "{name} lies in {}, which the object did not create",
+                g.section
+            ))
+        })?;
+    let handle =
+        MapHandle::try_from(&map).map_err(|e| err(format!("a handle on {}: {e}", g.section)))?;
+    Ok((
+        handle,
+        GlobalSource {
+            view: GlobalView {
+                offset: g.offset as usize,
+                elem,
+                count,
+            },
+            elem_type,
+        },
+    ))
+}
+
+/// Where the value is read: whole, a member, or a histogram's bucket array.
+fn bind_value_read(
+    config: &Config,
+    spec: &MetricSpec<'_>,
     kind: &MetricKind,
+    value_type: Option<(&Btf, TypeId)>,
     value_size: usize,
 ) -> Result<ValueRead, ConfigError> {
-    let value_type = object
-        .types
-        .as_ref()
-        .and_then(|t| Some((&t.btf, t.value(spec.map)?)));
     let needed = match (kind, spec.value, spec.kind) {
         (MetricKind::Histogram(_), Some(_), SpecKind::Histogram(h)) => {
             Some(h.bucket_indexes().max().map_or(0, |m| m + 1))

@@ -82,6 +82,15 @@ mod tests {
         assert_eq!(l.bounds, vec![0.0, 1.0, 2.0, 4.0]);
     }
 
+    /// libbpf-tools' slot i holds [2^i, 2^(i+1)): a 12 KiB request is in
+    /// slot 3 (log2l(12) = 3), whose bound is 16 KiB.
+    #[test]
+    fn exp2floor_bounds_are_the_next_power_of_two() {
+        let l = BucketLayout::new(&hist("exp2floor", 0, 4, &[], None));
+        assert_eq!(l.bounds, vec![2.0, 4.0, 8.0, 16.0, 32.0]);
+        assert_eq!(l.position(3), Some(3));
+    }
+
     #[test]
     fn linear_with_min_above_zero() {
         let l = BucketLayout::new(&hist("linear", 2, 5, &[], Some(10.0)));

@@ -42,11 +42,22 @@ pub struct UnusedProgram {
     pub why: Option<PassedOver>,
 }
 
-/// The groups of one object and what trying them has shown so far.
+/// A program the config leaves out (`programs.include` or `exclude`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    pub name: String,
+    pub section: String,
+    /// The config key that leaves it out.
+    pub by: &'static str,
+}
+
+/// The groups of one object and what trying them has shown so far, and
+/// the programs the config leaves out whatever the kernel takes.
 #[derive(Debug, Default)]
 pub struct Alternatives {
     groups: Vec<Vec<String>>,
     passed_over: BTreeMap<String, PassedOver>,
+    left_out: Vec<LeftOut>,
 }
 
 impl Alternatives {
@@ -67,7 +78,52 @@ impl Alternatives {
         Ok(Self {
             groups: groups.to_vec(),
             passed_over: BTreeMap::new(),
+            left_out: Vec::new(),
         })
+    }
+
+    /// Leaves out what `include` does not name and what `exclude` names,
+    /// each by program name or section (`sections`: name → section). An
+    /// entry that names no program is refused: it is a typo, or an object
+    /// other than the one the config was written for.
+    pub fn leave_out(
+        &mut self,
+        include: &[String],
+        exclude: &[String],
+        sections: &BTreeMap<String, String>,
+    ) -> Result<(), ObjectError> {
+        let matches = |entry: &str, name: &str, section: &str| entry == name || entry == section;
+        for (key, list) in [("include", include), ("exclude", exclude)] {
+            for (i, entry) in list.iter().enumerate() {
+                if !sections.iter().any(|(n, s)| matches(entry, n, s)) {
+                    return Err(ObjectError::ProgramChoice {
+                        key: format!("programs.{key}[{i}]"),
+                        name: entry.clone(),
+                        why: "names no program or section of the object",
+                        available: sections.iter().map(|(n, s)| format!("{n} ({s})")).collect(),
+                    });
+                }
+            }
+        }
+        for (name, section) in sections {
+            let by = if exclude.iter().any(|e| matches(e, name, section)) {
+                "programs.exclude"
+            } else if !include.is_empty() && !include.iter().any(|e| matches(e, name, section)) {
+                "programs.include"
+            } else {
+                continue;
+            };
+            self.left_out.push(LeftOut {
+                name: name.clone(),
+                section: section.clone(),
+                by,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn left_out(&self) -> &[LeftOut] {
+        &self.left_out
     }
 
     fn group_of(&self, name: &str) -> Option<&Vec<String>> {
@@ -82,7 +138,7 @@ impl Alternatives {
     /// Programs not to load in this attempt: every group member but the
     /// one being tried.
     pub fn held_back(&self) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
+        let mut out: BTreeSet<String> = self.left_out.iter().map(|l| l.name.clone()).collect();
         for group in &self.groups {
             let current = self.current(group);
             out.extend(group.iter().filter(|n| Some(*n) != current).cloned());
@@ -142,6 +198,45 @@ impl Alternatives {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn include_and_exclude_by_name_or_section() {
+        let sections: BTreeMap<String, String> = [
+            ("entry_btf", "tp_btf/irq_handler_entry"),
+            ("entry", "raw_tp/irq_handler_entry"),
+            ("exit_btf", "tp_btf/irq_handler_exit"),
+            ("exit", "raw_tp/irq_handler_exit"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let all = sections.keys().cloned().collect();
+        let mut alt = Alternatives::new(&[], &all).expect("valid");
+        alt.leave_out(
+            &[],
+            &["raw_tp/irq_handler_entry".into(), "exit".into()],
+            &sections,
+        )
+        .expect("valid");
+        assert_eq!(alt.held_back(), names(&["entry", "exit"]));
+        let mut alt = Alternatives::new(&[], &all).expect("valid");
+        alt.leave_out(
+            &["entry_btf".into(), "tp_btf/irq_handler_exit".into()],
+            &[],
+            &sections,
+        )
+        .expect("valid");
+        assert_eq!(alt.held_back(), names(&["entry", "exit"]));
+        assert!(alt.left_out().iter().all(|l| l.by == "programs.include"));
+        let mut alt = Alternatives::new(&[], &all).expect("valid");
+        let e = alt
+            .leave_out(&[], &["raw_tp/irq_handler".into()], &sections)
+            .expect_err("no such program");
+        assert!(
+            matches!(&e, ObjectError::ProgramChoice { key, .. } if key == "programs.exclude[0]"),
+            "{e:?}"
+        );
+    }
 
     fn names(list: &[&str]) -> BTreeSet<String> {
         list.iter().map(|s| s.to_string()).collect()

@@ -15,6 +15,17 @@ use crate::host::kernel::{self, Trampolines};
 use crate::host::{cpus, interfaces, tracefs};
 
 pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>, AttachError> {
+    // BPF_PROG_TYPE_SYSCALL programs are run from user space
+    // (BPF_PROG_RUN), never attached: loaded is all they need.
+    if section == "syscall" {
+        return Ok(Vec::new());
+    }
+    let own = prog.section().to_string_lossy().into_owned();
+    if section != own {
+        if let Some(attached) = attach_elsewhere(prog, section) {
+            return attached;
+        }
+    }
     if let Some(spec) = section.strip_prefix("perf_event/") {
         return attach_perf_event(prog, spec);
     }
@@ -51,6 +62,49 @@ pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>,
             .or_else(|| classify_usdt(section, errno))
             .unwrap_or_else(|| other(section, &e, errno))
     })
+}
+
+/// Attaches a program where `programs.attach` says instead of where its
+/// own section does, for the kinds whose target is named at attach time;
+/// `None` for the kinds handled as any section is (perf events, XDP, and
+/// those whose target was set before load).
+fn attach_elsewhere(
+    prog: &ProgramMut<'_>,
+    section: &str,
+) -> Option<Result<Vec<Link>, AttachError>> {
+    let fail = |e: libbpf_rs::Error| {
+        let errno = last_errno();
+        classify_attach(section, e.kind(), errno).unwrap_or_else(|| other(section, &e, errno))
+    };
+    let result = if let Some(func) = section.strip_prefix("kprobe/") {
+        prog.attach_kprobe(false, func)
+    } else if let Some(func) = section.strip_prefix("kretprobe/") {
+        prog.attach_kprobe(true, func)
+    } else if let Some(tp) = section
+        .strip_prefix("tracepoint/")
+        .or_else(|| section.strip_prefix("tp/"))
+    {
+        let Some((category, name)) = tp.split_once('/') else {
+            return Some(Err(AttachError::NoTarget {
+                section: section.to_string(),
+            }));
+        };
+        if let Err(e) = tracefs::ensure_mounted() {
+            return Some(Err(e.into()));
+        }
+        prog.attach_tracepoint(
+            libbpf_rs::TracepointCategory::Custom(category.to_string()),
+            name,
+        )
+    } else if let Some(tp) = section
+        .strip_prefix("raw_tp/")
+        .or_else(|| section.strip_prefix("raw_tracepoint/"))
+    {
+        prog.attach_raw_tracepoint(tp)
+    } else {
+        return None;
+    };
+    Some(result.map(|l| vec![l]).map_err(fail))
 }
 
 /// Whether the ELF file at `path` is position-independent (ET_DYN: a PIE

@@ -46,6 +46,8 @@ pub enum Kind {
     Enum {
         size: u32,
         signed: bool,
+        /// Its enumerators, for constants set by name.
+        values: Vec<(String, i64)>,
     },
     Fwd,
     /// Typedefs and qualifiers (volatile, const, restrict, type tags): a
@@ -54,9 +56,43 @@ pub enum Kind {
     Float {
         size: u32,
     },
-    /// Functions, variables, data sections, declaration tags: not data
-    /// types a map key can have.
+    /// A global variable: its name is the type's, `ty` its type.
+    Var {
+        ty: TypeId,
+        /// `static` in C: the object's own, which no loader sets.
+        is_static: bool,
+    },
+    /// A section of global variables (`.rodata`, `.bss`, `.data`, ...).
+    Datasec {
+        size: u32,
+        vars: Vec<DatasecVar>,
+    },
+    /// Functions and declaration tags: not data types a map key can have.
     Other,
+}
+
+/// A global variable: `const volatile` in `.rodata`, or in `.bss` and
+/// `.data`, where programs may also keep results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    /// `.rodata`, `.bss`, `.data` or a named one such as `.data.counts`.
+    pub section: String,
+    pub name: String,
+    /// Declared `static`: the program's own scratch (a zeroed initial
+    /// value, say), not a result or a switch.
+    pub is_static: bool,
+    pub ty: TypeId,
+    pub offset: u32,
+    pub size: u32,
+}
+
+/// Where a variable sits in its section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasecVar {
+    /// The `Var` type.
+    pub var: TypeId,
+    pub offset: u32,
+    pub size: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,17 +239,32 @@ impl Btf {
                     members: members(&mut r)?,
                 },
                 6 => {
-                    skip(&mut r, 2 * vlen)?;
+                    let mut values = Vec::with_capacity(vlen as usize);
+                    for _ in 0..vlen {
+                        let (n, v) = (r.u32()?, r.u32()?);
+                        let v = if kind_flag {
+                            i64::from(v as i32)
+                        } else {
+                            i64::from(v)
+                        };
+                        values.push((name(n), v));
+                    }
                     Kind::Enum {
                         size: size_or_type,
                         signed: kind_flag,
+                        values,
                     }
                 }
                 19 => {
-                    skip(&mut r, 3 * vlen)?;
+                    let mut values = Vec::with_capacity(vlen as usize);
+                    for _ in 0..vlen {
+                        let (n, lo, hi) = (r.u32()?, r.u32()?, r.u32()?);
+                        values.push((name(n), ((u64::from(hi) << 32) | u64::from(lo)) as i64));
+                    }
                     Kind::Enum {
                         size: size_or_type,
                         signed: kind_flag,
+                        values,
                     }
                 }
                 7 => Kind::Fwd,
@@ -223,13 +274,31 @@ impl Btf {
                     skip(&mut r, 2 * vlen)?;
                     Kind::Other
                 }
-                14 | 17 => {
+                14 => {
+                    let linkage = r.u32()?;
+                    Kind::Var {
+                        ty: size_or_type,
+                        is_static: linkage == 0,
+                    }
+                }
+                17 => {
                     skip(&mut r, 1)?;
                     Kind::Other
                 }
                 15 => {
-                    skip(&mut r, 3 * vlen)?;
-                    Kind::Other
+                    let vars = (0..vlen)
+                        .map(|_| {
+                            Ok(DatasecVar {
+                                var: r.u32()?,
+                                offset: r.u32()?,
+                                size: r.u32()?,
+                            })
+                        })
+                        .collect::<Result<_, BtfError>>()?;
+                    Kind::Datasec {
+                        size: size_or_type,
+                        vars,
+                    }
                 }
                 16 => Kind::Float { size: size_or_type },
                 k => return Err(BtfError(format!("unknown type kind {k}"))),
@@ -244,6 +313,34 @@ impl Btf {
 
     pub fn get(&self, id: TypeId) -> Option<&Type> {
         self.types.get(id as usize)
+    }
+
+    /// Every global variable, with its section and place, in section order.
+    pub fn globals(&self) -> Vec<Global> {
+        let mut out = Vec::new();
+        for t in &self.types {
+            let Kind::Datasec { vars, .. } = &t.kind else {
+                continue;
+            };
+            for v in vars {
+                let Some(Type {
+                    name,
+                    kind: Kind::Var { ty, is_static },
+                }) = self.get(v.var)
+                else {
+                    continue;
+                };
+                out.push(Global {
+                    section: t.name.clone(),
+                    name: name.clone(),
+                    is_static: *is_static,
+                    ty: *ty,
+                    offset: v.offset,
+                    size: v.size,
+                });
+            }
+        }
+        out
     }
 
     /// The type under typedefs and qualifiers.

@@ -27,6 +27,24 @@ pub enum ObjectError {
     },
     #[error("kaddrs: {0}")]
     Kaddrs(String),
+    #[error("{1}")]
+    Constant(String, super::constants::ConstantError),
+    #[error("{message}")]
+    MapSetting {
+        map: String,
+        key: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    AttachOverride { program: String, message: String },
+    #[error("program {name:?} {why}; its programs: {}", available.join(", "))]
+    ProgramChoice {
+        /// `include`, `exclude` or `attach`, and the index or name.
+        key: String,
+        name: String,
+        why: &'static str,
+        available: Vec<String>,
+    },
     #[error("the object has no program named {name:?}; its programs: {}", available.join(", "))]
     NoSuchProgram {
         group: usize,

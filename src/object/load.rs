@@ -13,7 +13,7 @@ use libbpf_rs::{
     Link, MapCore, MapHandle, Object, ObjectBuilder, OpenObject, ProgramAttachType, ProgramType,
 };
 
-use super::alternatives::{Alternatives, PassedOver, UnusedProgram};
+use super::alternatives::{Alternatives, LeftOut, PassedOver, UnusedProgram};
 use super::attach::{attach_program, classify_load_failure};
 use super::error::{last_errno, AttachError, LoadFailure, MapLookupError, ObjectError};
 use super::libbpf_log;
@@ -58,6 +58,8 @@ pub struct LoadedObject {
     pub absent_maps: BTreeMap<String, &'static MapTypeInfo>,
     /// Alternatives (`programs.one_of`) not loaded because another runs.
     pub unused: Vec<UnusedProgram>,
+    /// Programs the config leaves out (`programs.include`, `exclude`).
+    pub left_out: Vec<LeftOut>,
     /// Held for their lifetime: dropping a link detaches its program.
     _links: Vec<Link>,
 }
@@ -122,7 +124,39 @@ pub struct LoadOptions<'a> {
     pub btf_path: Option<&'a Path>,
     /// Groups of programs of which the first that loads and attaches runs.
     pub alternatives: &'a [Vec<String>],
+    /// `programs.include` and `programs.exclude`.
+    pub include: &'a [String],
+    pub exclude: &'a [String],
+    /// `programs.attach`: program name → the section to attach it as.
+    pub attach: &'a BTreeMap<String, String>,
+    /// `constants:`, by global variable name.
+    pub constants: &'a BTreeMap<String, serde_yaml::Value>,
+    /// `maps:`, by map name.
+    pub maps: &'a BTreeMap<String, crate::config::model::MapSettings>,
 }
+
+impl LoadOptions<'_> {
+    /// Options with nothing set but `kaddrs` and the BTF path.
+    pub fn plain<'a>(kaddrs: &'a HashMap<String, u64>) -> LoadOptions<'a> {
+        static NO_MAP: BTreeMap<String, String> = BTreeMap::new();
+        static NO_CONSTANTS: BTreeMap<String, serde_yaml::Value> = BTreeMap::new();
+        static NO_MAPS: BTreeMap<String, crate::config::model::MapSettings> = BTreeMap::new();
+        LoadOptions {
+            kaddrs,
+            btf_path: None,
+            alternatives: &[],
+            include: &[],
+            exclude: &[],
+            attach: &NO_MAP,
+            constants: &NO_CONSTANTS,
+            maps: &NO_MAPS,
+        }
+    }
+}
+
+/// Sections whose attach target libbpf resolves at load time, from the
+/// kernel's BTF: an override must be set before load.
+const TARGET_AT_LOAD: &[&str] = &["fentry/", "fexit/", "fmod_ret/", "tp_btf/", "lsm/"];
 
 fn open(
     bytes: &ObjectBytes,
@@ -130,6 +164,8 @@ fn open(
     disabled: &BTreeSet<String>,
 ) -> Result<OpenObject, ObjectError> {
     let mut builder = ObjectBuilder::default();
+    // A name with a NUL cannot come from a file name or a built-in one.
+    let _ = builder.name(bytes.name());
     if let Some(path) = opts.btf_path {
         builder
             .btf_custom_path(path)
@@ -151,10 +187,14 @@ fn open(
         libbpf: failure_lines(&log, None, 3),
     })?;
     for mut prog in open.progs_mut() {
-        if disabled.contains(prog.name().to_string_lossy().as_ref()) {
+        let name = prog.name().to_string_lossy().into_owned();
+        if disabled.contains(&name) {
             prog.set_autoload(false);
         }
         set_reference_section_type(&mut prog);
+        if let Some(section) = opts.attach.get(&name) {
+            set_attach_override(&mut prog, &name, section)?;
+        }
     }
     for mut map in open.maps_mut() {
         if absent_type(raw_map_type(&map)).is_some() {
@@ -166,7 +206,124 @@ fn open(
         }
     }
     super::kaddrs::apply(&mut open, &bytes.bytes, opts.kaddrs).map_err(ObjectError::Kaddrs)?;
+    set_constants(&mut open, opts.constants)?;
+    size_maps(&mut open, opts.maps)?;
     Ok(open)
+}
+
+/// Writes `constants:` into the globals' sections.
+fn set_constants(
+    open: &mut OpenObject,
+    constants: &BTreeMap<String, serde_yaml::Value>,
+) -> Result<(), ObjectError> {
+    use super::constants::{self, ConstantError};
+    let Some((first, _)) = constants.iter().next() else {
+        return Ok(());
+    };
+    let Some(types) = super::btf::ObjectTypes::of_open(open) else {
+        return Err(ObjectError::Constant(first.clone(), ConstantError::NoBtf));
+    };
+    let globals = types.btf.globals();
+    let assignments = constants
+        .iter()
+        .map(|(name, value)| {
+            constants::assign(&types.btf, &globals, name, value)
+                .map_err(|e| ObjectError::Constant(name.clone(), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    constants::apply(open, &assignments).map_err(|e| {
+        let name = match &e {
+            ConstantError::NoSection { name, .. } => name.clone(),
+            _ => first.clone(),
+        };
+        ObjectError::Constant(name, e)
+    })
+}
+
+/// Applies `maps:` sizes. A value size may change only where no BTF type
+/// says otherwise: the kernel checks the two agree.
+fn size_maps(
+    open: &mut OpenObject,
+    maps: &BTreeMap<String, crate::config::model::MapSettings>,
+) -> Result<(), ObjectError> {
+    if maps.is_empty() {
+        return Ok(());
+    }
+    let types = super::btf::ObjectTypes::of_open(open);
+    let names: Vec<String> = open
+        .maps()
+        .map(|m| m.name().to_string_lossy().into_owned())
+        .filter(|n| !n.contains('.'))
+        .collect();
+    for (name, settings) in maps {
+        let err = |key: &'static str, message: String| ObjectError::MapSetting {
+            map: name.clone(),
+            key,
+            message,
+        };
+        let mut map = open
+            .maps_mut()
+            .find(|m| m.name().to_str() == Some(name.as_str()))
+            .ok_or_else(|| {
+                err(
+                    "",
+                    format!(
+                        "the object has no map {name:?}; its maps: {}",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+        if let Some(n) = settings.max_entries {
+            if n == 0 {
+                return Err(err("max_entries", "max_entries must be at least 1".into()));
+            }
+            map.set_max_entries(n)
+                .map_err(|e| err("max_entries", format!("setting max_entries of {name}: {e}")))?;
+        }
+        if let Some(size) = settings.value_size {
+            let btf_size = types.as_ref().and_then(|t| {
+                let ty = t.value(name)?;
+                Some((t.btf.describe(ty), t.btf.size_of(ty)?))
+            });
+            if let Some((ty, have)) = btf_size.filter(|(_, have)| *have != u64::from(size)) {
+                return Err(err(
+                    "value_size",
+                    format!("map {name}'s value is {ty} ({have} bytes) in BTF, and the kernel refuses a value_size that disagrees"),
+                ));
+            }
+            map.set_value_size(size)
+                .map_err(|e| err("value_size", format!("setting value_size of {name}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// For sections whose target libbpf resolves at load (fentry, tp_btf...),
+/// sets the override's target now; other overrides are attached by
+/// `attach::attach_program` with the overriding section.
+fn set_attach_override(
+    prog: &mut libbpf_rs::OpenProgramMut<'_>,
+    name: &str,
+    section: &str,
+) -> Result<(), ObjectError> {
+    let Some(prefix) = TARGET_AT_LOAD.iter().find(|p| section.starts_with(**p)) else {
+        return Ok(());
+    };
+    let own = prog.section().to_string_lossy().into_owned();
+    if !own.starts_with(prefix) {
+        return Err(ObjectError::AttachOverride {
+            program: name.to_string(),
+            message: format!(
+                "program {name} is a {own} program, and its target can be changed only to another {prefix} one, not {section}"
+            ),
+        });
+    }
+    let target = &section[prefix.len()..];
+    prog.set_attach_target(0, Some(target.to_string()))
+        .map_err(|e| ObjectError::AttachOverride {
+            program: name.to_string(),
+            message: format!("program {name}: attach target {target}: {e}"),
+        })
 }
 
 /// The map's type number as libbpf has it (libbpf-rs names only the types
@@ -408,15 +565,32 @@ pub fn load_object(
     bytes: &ObjectBytes,
     opts: &LoadOptions<'_>,
 ) -> Result<LoadedObject, ObjectError> {
-    let names: BTreeSet<String> = open(bytes, opts, &BTreeSet::new())?
+    let sections: BTreeMap<String, String> = open(bytes, opts, &BTreeSet::new())?
         .progs()
-        .map(|p| p.name().to_string_lossy().into_owned())
+        .map(|p| {
+            (
+                p.name().to_string_lossy().into_owned(),
+                p.section().to_string_lossy().into_owned(),
+            )
+        })
         .collect();
+    let names: BTreeSet<String> = sections.keys().cloned().collect();
+    for name in opts.attach.keys() {
+        if !names.contains(name) {
+            return Err(ObjectError::ProgramChoice {
+                key: format!("programs.attach.{name}"),
+                name: name.clone(),
+                why: "is not a program of the object",
+                available: names.iter().cloned().collect(),
+            });
+        }
+    }
     let mut alternatives = Alternatives::new(opts.alternatives, &names)?;
+    alternatives.leave_out(opts.include, opts.exclude, &sections)?;
     let mut failed = Failures::default();
     loop {
         let loaded = load_programs(bytes, opts, &mut alternatives, &mut failed)?;
-        if let Some(done) = attach_all(bytes, loaded, &mut alternatives, &mut failed) {
+        if let Some(done) = attach_all(bytes, opts.attach, loaded, &mut alternatives, &mut failed) {
             return Ok(done);
         }
     }
@@ -555,6 +729,7 @@ fn load_programs(
 /// attach and the next one is to be loaded in its place.
 fn attach_all(
     bytes: &ObjectBytes,
+    attach_as: &BTreeMap<String, String>,
     loaded: Loaded,
     alternatives: &mut Alternatives,
     failed: &mut Failures,
@@ -586,7 +761,8 @@ fn attach_all(
             continue;
         }
         let info = prog_info(prog.as_fd());
-        let (result, log) = libbpf_log::capture(|| attach_program(&prog, &section));
+        let target = attach_as.get(&name).unwrap_or(&section).clone();
+        let (result, log) = libbpf_log::capture(|| attach_program(&prog, &target));
         let state = match result {
             Ok(mut new_links) => {
                 links.append(&mut new_links);
@@ -659,12 +835,22 @@ fn attach_all(
                 .unwrap_or_default()
         );
     }
+    for l in alternatives.left_out() {
+        log::debug!(
+            "{}: program {} ({}) left out by {}",
+            bytes.origin,
+            l.name,
+            l.section,
+            l.by
+        );
+    }
     Some(LoadedObject {
         object,
         programs,
         types,
         absent_maps: absent,
         unused,
+        left_out: alternatives.left_out().to_vec(),
         _links: links,
     })
 }

@@ -5,6 +5,7 @@
 pub mod alternatives;
 pub mod attach;
 pub mod btf;
+pub mod constants;
 pub mod embedded;
 pub mod error;
 pub mod kaddrs;

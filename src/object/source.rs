@@ -20,6 +20,36 @@ pub struct ObjectBytes {
     pub path: Option<PathBuf>,
 }
 
+impl ObjectBytes {
+    /// The name the object is opened with: its file's stem (`hardirqs` for
+    /// `hardirqs.bpf.o`), or the built-in's name. Without a name libbpf
+    /// makes one from a heap address, which then shows in its log lines and
+    /// in the names of the object's global-variable maps, different every
+    /// run.
+    pub fn name(&self) -> String {
+        match &self.path {
+            Some(path) => object_stem(path),
+            None => self
+                .origin
+                .strip_prefix("built-in:")
+                .unwrap_or(&self.origin)
+                .to_string(),
+        }
+    }
+}
+
+/// `hardirqs` for `.../hardirqs.bpf.o` (or `hardirqs.o`).
+pub fn object_stem(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    file.strip_suffix(".bpf.o")
+        .or_else(|| file.strip_suffix(".o"))
+        .unwrap_or(&file)
+        .to_string()
+}
+
 pub fn resolve_object(config: &Config) -> Result<ObjectBytes, ConfigError> {
     let dir = match &config.source {
         ConfigSource::Dir(dir) => Some(dir.as_path()),
