@@ -9,12 +9,15 @@ set -euo pipefail
 # e2fsprogs (mkfs.ext4), coreutils (dd, sleep), curl, openssl, python3.
 # The README's worked example compiles against libbpf-dev's headers;
 # systemtap-sdt-dev gives tests/spans.rs the USDT probes of its demo program.
+# libbpf-tools: objects nobody here wrote; tests/libbpf_tools.rs cuts the BPF
+# objects out of its binaries.
 # python3-venv holds the manifest validator (kubernetes-validate, from PyPI).
 # The kernel matrix (scripts/kernel-matrix.sh): qemu-system-x86 boots the
 # kernels, busybox-static and cpio make their initramfs, xz-utils unpacks
 # their modules, binutils strips and reads ELF files.
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool prometheus pci.ids systemtap-sdt-dev
   util-linux iproute2 iputils-ping e2fsprogs coreutils curl openssl python3 python3-venv libbpf-dev
+  libbpf-tools
   qemu-system-x86 busybox-static cpio xz-utils binutils)
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,8 @@ pub struct MetricPlan {
     pub value: Option<String>,
     pub kind: MetricKind,
     pub labels: Vec<LabelPlan>,
+    /// Set when it reads a global variable (`map` is then its name).
+    pub global: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +59,298 @@ pub struct LabelPlan {
     pub comment: String,
 }
 
-/// Opens `bytes` (without loading) and plans a config for each map.
-pub fn plan(bytes: &[u8]) -> Result<Vec<MapPlan>, String> {
-    let object = libbpf_rs::ObjectBuilder::default()
+/// What `describe` found in an object.
+#[derive(Debug, Clone, Default)]
+pub struct Described {
+    pub plans: Vec<MapPlan>,
+    /// Pairs of programs for one hook (`tp_btf/X` and `raw_tp/X`, `fentry/F`
+    /// and `kprobe/F`), whose loader runs one: the preferred one first.
+    pub twins: Vec<Vec<String>>,
+    /// `.rodata` globals a loader sets (`targ_*` switches): name, C type,
+    /// and the value the object holds.
+    pub constants: Vec<(String, String, String)>,
+    /// Programs in a bare `SEC("perf_event")`, whose loader opens the
+    /// events: the config must say which.
+    pub perf_events: Vec<String>,
+}
+
+/// Opens `bytes` (without loading) as object `name`, and plans a config for
+/// each map, with the metric names prefixed by the object's name (unless a
+/// map's name already starts with it) so that configs of several objects
+/// can run side by side. The name also makes libbpf's names for the
+/// global-variable maps the same every run.
+pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
+    let mut builder = libbpf_rs::ObjectBuilder::default();
+    // A name with a NUL cannot come from a file name or a built-in one.
+    let _ = builder.name(name);
+    let object = builder
+        .open_memory(bytes)
+        .map_err(|e| format!("cannot open the object: {e}"))?;
+    let mut plans = plan(name, bytes)?;
+    let prefix = metric_prefix(name);
+    for p in &mut plans {
+        if let MapPlan::Metric(m) = p {
+            if !m.name.starts_with(&prefix) && format!("{}_", m.name) != prefix {
+                m.name = format!("{prefix}{}", m.name);
+            }
+        }
+    }
+    avoid_clashes(&mut plans);
+    let sections: Vec<(String, String)> = object
+        .progs()
+        .map(|p| {
+            (
+                p.name().to_string_lossy().into_owned(),
+                p.section().to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let types = ObjectTypes::of_open(&object);
+    let constants = match &types {
+        Some(types) => rodata_constants(&object, &types.btf),
+        None => Vec::new(),
+    };
+    if let Some(types) = &types {
+        for mut g in global_plans(&types.btf) {
+            if let MapPlan::Metric(m) = &mut g {
+                m.name = format!("{prefix}{}", m.name);
+            }
+            plans.push(g);
+        }
+    }
+    Ok(Described {
+        plans,
+        twins: twins(&sections),
+        constants,
+        perf_events: sections
+            .iter()
+            .filter(|(_, s)| s == "perf_event")
+            .map(|(n, _)| n.clone())
+            .collect(),
+    })
+}
+
+/// Metrics for the results programs keep in global variables (`.bss`,
+/// `.data`), as runqlen, softirqs, vfsstat and cachestat do: counts, arrays
+/// of counts (labelled by index), and structs with counts or a `slots`
+/// array.
+fn global_plans(btf: &Btf) -> Vec<MapPlan> {
+    let mut out = Vec::new();
+    for g in btf.globals() {
+        let data = g.section == ".bss"
+            || g.section == ".data"
+            || g.section.starts_with(".bss.")
+            || g.section.starts_with(".data.");
+        if !data || g.name.contains('.') || g.is_static {
+            continue;
+        }
+        let plan = |name: String, value: Option<String>, kind, labels: Vec<LabelPlan>| {
+            MapPlan::Metric(MetricPlan {
+                name,
+                map: g.name.clone(),
+                value,
+                kind,
+                labels,
+                global: true,
+            })
+        };
+        let index = || LabelPlan {
+            name: "index".into(),
+            field: None,
+            size: None,
+            decoders: vec!["uint".into()],
+            big_endian: false,
+            comment: "the element's index".into(),
+        };
+        let resolved = btf.resolve(g.ty).map(|(_, t)| t.kind.clone());
+        let (elem, array) = match resolved {
+            Some(Kind::Array { elem, nelems }) if nelems > 0 => (elem, true),
+            _ => (g.ty, false),
+        };
+        if is_count(btf, elem) {
+            let kind = guess_kind(&g.name);
+            let name = match kind {
+                MetricKind::Counter if !g.name.ends_with("_total") => format!("{}_total", g.name),
+                _ => g.name.clone(),
+            };
+            out.push(plan(
+                name,
+                None,
+                kind,
+                if array { vec![index()] } else { Vec::new() },
+            ));
+            continue;
+        }
+        let members = fields(btf, elem);
+        if members.is_empty() {
+            out.push(skipped(
+                &g.name,
+                format!(
+                    "a global of type {}, with no counts to read",
+                    btf.describe(g.ty)
+                ),
+            ));
+            continue;
+        }
+        let before = out.len();
+        for f in members.iter().filter(|f| f.depth == 0) {
+            let member = sanitize(&f.path);
+            match btf.resolve(f.ty).map(|(_, t)| &t.kind) {
+                Some(Kind::Array { elem, nelems }) if is_count(btf, *elem) => out.push(plan(
+                    format!("{}_{member}", g.name),
+                    Some(f.path.clone()),
+                    MetricKind::Histogram {
+                        max: u64::from(nelems.saturating_sub(1)).min(63),
+                    },
+                    // Elements are summed: each holds a CPU's or a group's
+                    // histogram, most of them empty unless the object's
+                    // constants ask for them.
+                    Vec::new(),
+                )),
+                _ if is_count(btf, f.ty) && !f.bitfield => out.push(plan(
+                    format!("{}_{member}_total", g.name),
+                    Some(f.path.clone()),
+                    MetricKind::Counter,
+                    if array { vec![index()] } else { Vec::new() },
+                )),
+                _ => {}
+            }
+        }
+        if out.len() == before {
+            out.push(skipped(
+                &g.name,
+                format!(
+                    "a global of type {}, with no counts to read",
+                    btf.describe(g.ty)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Names a metric takes in any exposition format (as the loader checks).
+fn exposed(m: &MetricPlan) -> Vec<String> {
+    match m.kind {
+        MetricKind::Counter => {
+            let family = m.name.strip_suffix("_total").unwrap_or(&m.name);
+            vec![family.to_string(), format!("{family}_total")]
+        }
+        MetricKind::Gauge => vec![m.name.clone()],
+        MetricKind::Histogram { .. } => ["", "_bucket", "_sum", "_count"]
+            .iter()
+            .map(|x| format!("{}{x}", m.name))
+            .collect(),
+    }
+}
+
+/// Renames a histogram whose names another metric takes (a `count`
+/// member's counter beside a `slots` histogram of the same map, as
+/// hardirqs has), so the config loads in every format.
+fn avoid_clashes(plans: &mut [MapPlan]) {
+    let others: Vec<String> = plans
+        .iter()
+        .filter_map(|p| match p {
+            MapPlan::Metric(m) if !matches!(m.kind, MetricKind::Histogram { .. }) => {
+                Some(exposed(m))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for p in plans.iter_mut() {
+        if let MapPlan::Metric(m) = p {
+            if matches!(m.kind, MetricKind::Histogram { .. })
+                && exposed(m).iter().any(|n| others.contains(n))
+            {
+                m.name.push_str("_hist");
+            }
+        }
+    }
+}
+
+/// `hardirqs_` for object `hardirqs`; names that are not metric-name
+/// characters become `_`.
+fn metric_prefix(object: &str) -> String {
+    format!("{}_", sanitize(object).trim_matches('_'))
+}
+
+/// Programs on one hook in two forms, as libbpf-tools ship them, grouped
+/// with the one that needs less of the kernel last: `tp_btf/X` before
+/// `raw_tp/X`, `fentry/F` before `kprobe/F`, `fexit/F` before
+/// `kretprobe/F`. Loaded together, both would count every event.
+pub fn twins(programs: &[(String, String)]) -> Vec<Vec<String>> {
+    const PAIRS: [(&str, &str); 3] = [
+        ("tp_btf/", "raw_tp/"),
+        ("fentry/", "kprobe/"),
+        ("fexit/", "kretprobe/"),
+    ];
+    let mut out = Vec::new();
+    for (name, section) in programs {
+        for (preferred, fallback) in PAIRS {
+            let Some(hook) = section.strip_prefix(preferred) else {
+                continue;
+            };
+            let twin = programs.iter().find(|(_, s)| {
+                s.strip_prefix(fallback) == Some(hook)
+                    || (fallback == "raw_tp/" && s.strip_prefix("raw_tracepoint/") == Some(hook))
+            });
+            if let Some((other, _)) = twin {
+                out.push(vec![name.clone(), other.clone()]);
+            }
+        }
+    }
+    out
+}
+
+/// The object's `.rodata` globals with the values it holds: what its
+/// loader would set through `constants:`.
+fn rodata_constants(object: &libbpf_rs::OpenObject, btf: &Btf) -> Vec<(String, String, String)> {
+    let data: Option<Vec<u8>> = object
+        .maps()
+        .find(|m| m.name().to_string_lossy().ends_with(".rodata"))
+        .and_then(|m| m.initial_value().map(<[u8]>::to_vec));
+    btf.globals()
+        .into_iter()
+        .filter(|g| g.section == ".rodata" && !g.name.contains('.') && !g.is_static)
+        .map(|g| {
+            let bytes = data
+                .as_ref()
+                .and_then(|d| d.get(g.offset as usize..(g.offset + g.size) as usize));
+            let value = match (btf.resolve(g.ty).map(|(_, t)| &t.kind), bytes) {
+                (Some(Kind::Int { bool: true, .. }), Some(b)) => {
+                    (b.iter().any(|x| *x != 0)).to_string()
+                }
+                (Some(Kind::Int { signed, size, .. }), Some(b)) if b.len() <= 8 => {
+                    let mut buf = [0u8; 8];
+                    buf[..b.len()].copy_from_slice(b);
+                    let raw = u64::from_le_bytes(buf);
+                    if *signed {
+                        let shift = 64 - 8 * (*size).min(8);
+                        (((raw << shift) as i64) >> shift).to_string()
+                    } else {
+                        raw.to_string()
+                    }
+                }
+                (Some(Kind::Enum { .. }), Some(b)) if b.len() <= 8 => {
+                    let mut buf = [0u8; 8];
+                    buf[..b.len()].copy_from_slice(b);
+                    u64::from_le_bytes(buf).to_string()
+                }
+                _ => "…".to_string(),
+            };
+            (g.name, btf.describe(g.ty), value)
+        })
+        .collect()
+}
+
+/// Plans a config for each map of object `name` (see `describe`), with
+/// the maps' own names as metric names.
+pub fn plan(name: &str, bytes: &[u8]) -> Result<Vec<MapPlan>, String> {
+    let mut builder = libbpf_rs::ObjectBuilder::default();
+    // A name with a NUL cannot come from a file name or a built-in one.
+    let _ = builder.name(name);
+    let object = builder
         .open_memory(bytes)
         .map_err(|e| format!("cannot open the object: {e}"))?;
     let types = ObjectTypes::of_open(&object);
@@ -97,7 +388,7 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
     if m.name.contains('.') {
         return vec![skipped(
             &m.name,
-            "a global-variable section, not a map of counts",
+            "a global-variable section: its variables are offered by name (global:)",
         )];
     }
     if m.name == crate::maps::pressure::FAILURES_MAP {
@@ -145,6 +436,9 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
         labels
     };
     let value = types.and_then(|t| Some((&t.btf, t.value(&m.name)?)));
+    if let Some(why) = in_flight_state(m, key, value) {
+        return vec![skipped(&m.name, why)];
+    }
     if let Some((btf, id)) = value {
         if !fields(btf, id).is_empty() {
             return struct_value_plans(m, btf, id, &labels);
@@ -195,7 +489,45 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
         value: None,
         kind,
         labels,
+        global: false,
     })]
+}
+
+/// Whether the map holds in-flight state rather than counts: start
+/// timestamps keyed by a request pointer or a thread, which a program
+/// deletes when the matching end comes. Served as a counter it would put
+/// kernel addresses on /metrics (a KASLR leak) and make a series per
+/// request or thread.
+fn in_flight_state(
+    m: &MapInfo,
+    key: Option<(&Btf, TypeId)>,
+    value: Option<(&Btf, TypeId)>,
+) -> Option<String> {
+    let pointer_key = key
+        .is_some_and(|(btf, id)| matches!(btf.resolve(id).map(|(_, t)| &t.kind), Some(Kind::Ptr)));
+    let name = m.name.to_ascii_lowercase();
+    let timestamp_name = !name.ends_with("_total")
+        && name.split('_').any(|w| {
+            matches!(
+                w,
+                "start" | "starts" | "birth" | "ts" | "tss" | "timestamp" | "timestamps" | "issued"
+            )
+        });
+    let scalar_value =
+        value.is_none_or(|(btf, id)| fields(btf, id).is_empty()) && m.value_size == 8;
+    if pointer_key {
+        return Some(
+            "in-flight state keyed by kernel pointers: its keys would put kernel addresses on /metrics"
+                .into(),
+        );
+    }
+    if timestamp_name && scalar_value {
+        return Some(
+            "in-flight state: start timestamps a program deletes at the matching end, not counts"
+                .into(),
+        );
+    }
+    None
 }
 
 /// An integer a map can count in: not `char` (text) or `bool`.
@@ -246,6 +578,7 @@ fn struct_value_plans(m: &MapInfo, btf: &Btf, value: TypeId, labels: &[LabelPlan
                         max: u64::from(nelems.saturating_sub(1)).min(63),
                     },
                     labels: labels.to_vec(),
+                    global: false,
                 }));
             }
             _ if is_count(btf, f.ty) && !f.bitfield => {
@@ -263,6 +596,7 @@ fn struct_value_plans(m: &MapInfo, btf: &Btf, value: TypeId, labels: &[LabelPlan
                     value: Some(f.path.clone()),
                     kind,
                     labels: labels.to_vec(),
+                    global: false,
                 }));
             }
             _ => out.push(skipped(
@@ -296,6 +630,11 @@ fn guess_kind(map: &str) -> MetricKind {
         "running",
         "pending",
         "open",
+        "max",
+        "min",
+        "last",
+        "peak",
+        "pos",
     ];
     if !map.ends_with("_total") && gauge_words.iter().any(|w| map.contains(w)) {
         MetricKind::Gauge
@@ -407,12 +746,21 @@ fn decoders_for(btf: &Btf, ty: TypeId, name: &str) -> (Vec<String>, bool) {
         return (v(&["hex"]), false);
     }
     // The decoders' own entries say which members they suit.
+    let signed = matches!(
+        resolved,
+        Some(Kind::Int {
+            signed: true,
+            char: false,
+            ..
+        })
+    );
     let d = if typedef == "dev_t" {
-        v(&["majorminor"])
+        v(&["kdev"])
     } else {
         match registry::guess(&lower, size as usize) {
             Some(e) if e.guess.after_uint => v(&["uint", e.name]),
             Some(e) => v(&[e.name]),
+            None if signed => v(&["int"]),
             None => v(&["uint"]),
         }
     };
@@ -437,9 +785,10 @@ fn help_of(map: &str) -> String {
 pub fn render(
     object_key: &str,
     described: &str,
-    plans: &[MapPlan],
+    found: &Described,
     alternatives: &[Vec<String>],
 ) -> String {
+    let plans = &found.plans[..];
     let mut y = String::new();
     let _ = writeln!(
         y,
@@ -448,6 +797,12 @@ pub fn render(
          # program stores. Labels have no sizes: they bind to the key's members\n\
          # in the object's BTF when the config loads."
     );
+    if object_key.ends_with(".o") {
+        y.push_str(
+            "# `object:` is relative to the config's directory: save this config\n\
+             # beside the object.\n",
+        );
+    }
     let _ = writeln!(y, "object: {}", yaml_str(object_key));
     let metrics: Vec<&MetricPlan> = plans
         .iter()
@@ -475,25 +830,36 @@ pub fn render(
         for m in of {
             let _ = writeln!(y, "    - name: {}", m.name);
             let _ = writeln!(y, "      help: {}", yaml_str(&help_of(&m.name)));
-            if m.name != m.map {
+            if m.global {
+                let _ = writeln!(y, "      global: {}", m.map);
+            } else if m.name != m.map {
                 let _ = writeln!(y, "      map: {}", m.map);
             }
             if let Some(v) = &m.value {
                 let _ = writeln!(y, "      value: {v}");
             }
             if let MetricKind::Histogram { max } = m.kind {
+                // Arrays of slots are libbpf-tools' layout: they fill
+                // slots[log2l(v)], a floor log2.
+                let (comment, bucket_type) = if m.value.is_some() {
+                    (
+                        "Bucket i is element i of the value's array, filled as libbpf-tools\n      \
+                         # fill slots[log2(v)]: slot i holds [2^i, 2^(i+1)), hence exp2floor.\n      \
+                         # Such arrays keep no total, so _sum reads 0. Check the range and the\n      \
+                         # unit (bucket_multiplier, 0.000001 for microseconds) against the program.",
+                        "exp2floor",
+                    )
+                } else {
+                    (
+                        "The bucket is the last label; check the range and the unit\n      \
+                         # (bucket_multiplier) against the program.",
+                        "exp2",
+                    )
+                };
+                let _ = writeln!(y, "      # {comment}");
                 let _ = writeln!(
                     y,
-                    "      # {}; check the range and the unit\n      # (bucket_multiplier) against the program.",
-                    if m.value.is_some() {
-                        "Bucket i is element i of the value's array"
-                    } else {
-                        "The bucket is the last label"
-                    }
-                );
-                let _ = writeln!(
-                    y,
-                    "      bucket_type: exp2\n      bucket_min: 0\n      bucket_max: {max}"
+                    "      bucket_type: {bucket_type}\n      bucket_min: 0\n      bucket_max: {max}"
                 );
             }
             if m.labels.is_empty() {
@@ -518,14 +884,45 @@ pub fn render(
             }
         }
     }
-    if !alternatives.is_empty() {
-        y.push_str(
-            "# Of each group, the first program the kernel loads and attaches runs\n\
-             # (as the shipped config of this object has them).\n",
-        );
-        y.push_str("programs:\n  one_of:\n");
-        for group in alternatives {
+    let groups = if alternatives.is_empty() {
+        &found.twins[..]
+    } else {
+        alternatives
+    };
+    if !groups.is_empty() || !found.perf_events.is_empty() {
+        y.push_str("programs:\n");
+    }
+    if !groups.is_empty() {
+        y.push_str(if alternatives.is_empty() {
+            "  # Programs in pairs for one hook, as the object's own loader picks one:\n\
+             \x20 # loaded together, both would count every event. Of each group, the\n\
+             \x20 # first the kernel loads and attaches runs.\n"
+        } else {
+            "  # Of each group, the first program the kernel loads and attaches runs\n\
+             \x20 # (as the shipped config of this object has them).\n"
+        });
+        y.push_str("  one_of:\n");
+        for group in groups {
             let _ = writeln!(y, "    - [{}]", group.join(", "));
+        }
+    }
+    if !found.perf_events.is_empty() {
+        y.push_str(
+            "  # Programs in a bare SEC(\"perf_event\"): the events their loader would\n\
+             \x20 # open. Here the CPU clock (type=1, config=0) at 99 Hz on every CPU.\n\
+             \x20 attach:\n",
+        );
+        for name in &found.perf_events {
+            let _ = writeln!(y, "    {name}: perf_event/type=1,config=0,frequency=99");
+        }
+    }
+    if !found.constants.is_empty() {
+        y.push_str(
+            "# The object's constants, as its loader would set them (shown with the\n\
+             # values the object holds); uncomment to change one.\n# constants:\n",
+        );
+        for (name, ty, value) in &found.constants {
+            let _ = writeln!(y, "#   {name}: {value}  # {ty}");
         }
     }
     let skipped: Vec<(&str, &str)> = plans

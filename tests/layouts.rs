@@ -240,9 +240,12 @@ fn describe_writes_a_config_that_serves_unchanged() {
     ] {
         assert!(yaml.contains(skipped), "{skipped:?} in:\n{yaml}");
     }
-    // Saved under another name, elsewhere: the object path is absolute.
+    // The object path is relative: saved under another name, elsewhere,
+    // the config runs beside a copy of the object.
+    assert!(yaml.contains("\nobject: layouts.bpf.o\n"), "{yaml}");
     let elsewhere = common::scratch_dir("layouts-describe-cfg");
     std::fs::write(elsewhere.join("mine.yaml"), &yaml).expect("write");
+    std::fs::copy(&object, elsewhere.join("layouts.bpf.o")).expect("copy the object");
     let (_e, s) = serve_and_fill(&elsewhere);
     assert!(
         s.text
@@ -251,18 +254,20 @@ fn describe_writes_a_config_that_serves_unchanged() {
         s.text
     );
     assert_eq!(
-        samples(&s, "ebpf_exporter_flow_packets_total{"),
+        samples(&s, "ebpf_exporter_layouts_flow_packets_total{"),
         vec![
-            "ebpf_exporter_flow_packets_total{saddr=\"10.0.0.1\",sport=\"443\",proto=\"6\",comm=\"curl\",ids_pid=\"42\",ids_tgid=\"40\",ifindex=\"lo\"} 3"
+            "ebpf_exporter_layouts_flow_packets_total{saddr=\"10.0.0.1\",sport=\"443\",proto=\"6\",comm=\"curl\",ids_pid=\"42\",ids_tgid=\"40\",ifindex=\"lo\"} 3"
         ]
     );
     assert_eq!(
-        samples(&s, "ebpf_exporter_scalar_hits_total{"),
-        vec!["ebpf_exporter_scalar_hits_total{key=\"7\"} 5"]
+        samples(&s, "ebpf_exporter_layouts_scalar_hits_total{"),
+        vec!["ebpf_exporter_layouts_scalar_hits_total{key=\"7\"} 5"]
     );
     assert!(
         s.text.contains(
-            "ebpf_exporter_op_latency_seconds_bucket{dev=\"unknown:4095:1\",op=\"1\",le=\"8\"} 10"
+            // describe guesses `kdev` for a `dev` member: the kernel's
+            // own dev_t, which this test value is not a real disk in.
+            "ebpf_exporter_layouts_op_latency_seconds_bucket{dev=\"unknown:0:1048321\",op=\"1\",le=\"8\"} 10"
         ),
         "{}",
         s.text
@@ -568,17 +573,23 @@ fn describe_output_of_every_shipped_object_starts_and_serves() {
         common::compile_bpf(&tests_bpf.join(format!("{own}.bpf.c")), &object);
         objects.push(object.display().to_string());
     }
-    // Perf event arrays only: nothing to describe, said plainly.
+    // A perf event array, said plainly, and a count kept in a global
+    // variable, offered by name.
     let events = dir.join("events.bpf.o");
     common::compile_bpf(&tests_bpf.join("events.bpf.c"), &events);
     let out = Command::new(common::BIN)
         .args(["describe", &events.display().to_string()])
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("no map of this object holds counts a metric can read"));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("a PERF_EVENT_ARRAY map"));
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("a PERF_EVENT_ARRAY map"), "{text}");
+    assert!(
+        text.contains(
+            "    - name: events_sent_total\n      help: Events sent\n      global: sent\n"
+        ),
+        "{text}"
+    );
     let configs = dir.join("configs");
     std::fs::create_dir_all(&configs).expect("mkdir");
     let mut described = Vec::new();
@@ -606,10 +617,13 @@ fn describe_output_of_every_shipped_object_starts_and_serves() {
             &text,
         )
         .unwrap_or_else(|e| panic!("describe {object}: {e}\n{text}"));
-        // Each config alone: metric names may repeat across objects.
+        // Each config alone, beside its object, as describe says to save it.
         let one = configs.join(&base);
         std::fs::create_dir_all(&one).expect("mkdir");
         std::fs::write(one.join(format!("{base}.yaml")), &text).expect("write");
+        if object.ends_with(".o") {
+            std::fs::copy(object, one.join(format!("{base}.bpf.o"))).expect("copy the object");
+        }
         described.push((base, one, config));
     }
     let mut served = 0;
@@ -619,8 +633,9 @@ fn describe_output_of_every_shipped_object_starts_and_serves() {
             .output()
             .expect("runs");
         let report = String::from_utf8_lossy(&out.stdout);
+        // DEGRADED only for the programs this machine cannot run (below).
         assert!(
-            report.contains("): OK, object"),
+            report.contains("): OK, object") || report.contains("): DEGRADED: "),
             "{base}: {report}{}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -49,22 +49,32 @@ fn read(object: &str) -> Result<(String, Vec<u8>), DescribeError> {
     }
     let path = std::path::Path::new(object);
     let bytes = files::read_regular(path, files::MAX_OBJECT_BYTES).map_err(DescribeError::Read)?;
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    Ok((abs.display().to_string(), bytes))
+    // Relative to the config's directory, where the config is to be saved:
+    // an absolute path would break when the directory is moved or copied.
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| object.to_string());
+    Ok((file, bytes))
 }
 
 /// The starter config for `object`, validated.
 pub fn config_for(object: &str) -> Result<String, DescribeError> {
     let (key, bytes) = read(object)?;
-    let plans = describe::plan(&bytes).map_err(DescribeError::Plan)?;
+    let name = if is_path(object) {
+        crate::object::source::object_stem(std::path::Path::new(object))
+    } else {
+        object.to_string()
+    };
+    let found = describe::describe(&name, &bytes).map_err(DescribeError::Plan)?;
     // A built-in object's program choice is in its shipped config.
     let alternatives = if is_path(object) {
         Vec::new()
     } else {
         config::shipped_alternatives(object)
     };
-    let yaml = describe::render(&key, object, &plans, &alternatives);
-    if !plans.iter().any(|p| matches!(p, MapPlan::Metric(_))) {
+    let yaml = describe::render(&key, object, &found, &alternatives);
+    if !found.plans.iter().any(|p| matches!(p, MapPlan::Metric(_))) {
         return Err(DescribeError::NoMetric { yaml });
     }
     match config::parse_config(

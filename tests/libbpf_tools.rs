@@ -1,0 +1,592 @@
+//! Objects nobody here wrote: iovisor/bcc's libbpf-tools, as Debian ships
+//! them (the `libbpf-tools` package, which `scripts/setup.sh` installs).
+//! Each tool's binary embeds its BPF object; the tests cut it out, give it
+//! a config and nothing else (no loader of its own), and check what the
+//! exporter serves against an independent truth: `/proc/interrupts`, the
+//! size and disk of the I/O the test makes, the syscalls a child makes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{eventually, run, scratch_dir, Running, Scrape};
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The BPF object a libbpf-tools binary embeds (its skeleton holds the
+/// ELF bytes): the first ELF image for machine EM_BPF (247) after the
+/// binary's own header, cut at the end of its section headers. Fails the
+/// test when the package is missing: these tests must not pass silently.
+fn tool_object(tool: &str) -> Vec<u8> {
+    let path = Path::new("/usr/sbin").join(tool);
+    let data = fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; Debian's libbpf-tools package provides it (scripts/setup.sh installs it)",
+            path.display()
+        )
+    });
+    let mut at = 1;
+    while let Some(i) = data[at..].windows(4).position(|w| w == b"\x7fELF") {
+        let start = at + i;
+        let h = &data[start..];
+        let machine = h.get(18..20).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        if h.get(4) == Some(&2) && h.get(5) == Some(&1) && machine == Some(247) {
+            let word = |o: usize, n: usize| {
+                let mut b = [0u8; 8];
+                b[..n].copy_from_slice(&h[o..o + n]);
+                u64::from_le_bytes(b) as usize
+            };
+            let end = word(0x28, 8) + word(0x3a, 2) * word(0x3c, 2);
+            return h[..end].to_vec();
+        }
+        at = start + 1;
+    }
+    panic!("{}: no embedded BPF object found", path.display());
+}
+
+/// A config directory holding `tool.bpf.o` and `tool.yaml`.
+fn tool_dir(test: &str, tool: &str, yaml: &str) -> PathBuf {
+    let dir = scratch_dir(&format!("lbt-{test}"));
+    fs::write(dir.join(format!("{tool}.bpf.o")), tool_object(tool)).expect("write object");
+    fs::write(dir.join(format!("{tool}.yaml")), yaml).expect("write config");
+    dir
+}
+
+fn start(dir: &Path) -> Running {
+    Running::start(&[
+        &format!("--config.dir={}", dir.display()),
+        "--config.strict",
+    ])
+}
+
+fn wait_for(exporter: &Running, what: &str, mut pred: impl FnMut(&Scrape) -> bool) -> Scrape {
+    let mut last = None;
+    let ok = eventually(TIMEOUT, || {
+        let s = exporter.scrape();
+        let done = pred(&s);
+        last = Some(s);
+        done
+    });
+    let last = last.expect("scraped at least once");
+    assert!(ok, "{what}; last scrape:\n{}", last.text);
+    last
+}
+
+/// Per interrupt handler (action) name, the interrupts of the IRQ lines it
+/// is on, from `/proc/interrupts` and `/proc/irq/N/`.
+fn handler_counts() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let text = fs::read_to_string("/proc/interrupts").expect("read /proc/interrupts");
+    for line in text.lines() {
+        let Some((irq, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let irq = irq.trim();
+        if irq.is_empty() || !irq.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let total: u64 = rest
+            .split_whitespace()
+            .map_while(|w| w.parse::<u64>().ok())
+            .sum();
+        for entry in fs::read_dir(format!("/proc/irq/{irq}"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                *out.entry(entry.file_name().to_string_lossy().into_owned())
+                    .or_default() += total;
+            }
+        }
+    }
+    out
+}
+
+/// Reads `/proc/interrupts` on both sides of a scrape until neither moved
+/// for `handler` meanwhile, so the two are of one instant.
+fn at_rest(exporter: &Running, handler: &str) -> (u64, Scrape) {
+    for _ in 0..200 {
+        let before = handler_counts().get(handler).copied().unwrap_or(0);
+        let s = exporter.scrape();
+        let after = handler_counts().get(handler).copied().unwrap_or(0);
+        if before == after {
+            return (before, s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{handler} never stayed still across a scrape");
+}
+
+/// A file on the machine's own disk, written and read with O_DIRECT, so
+/// that its I/O reaches the device and raises its interrupts.
+fn direct_io(name: &str, blocks: usize) {
+    let dir = scratch_dir(name);
+    let file = dir.join("data");
+    run(Command::new("dd").args([
+        "if=/dev/zero",
+        &format!("of={}", file.display()),
+        "bs=64k",
+        &format!("count={blocks}"),
+        "oflag=direct",
+        "status=none",
+    ]));
+    run(Command::new("dd").args([
+        &format!("if={}", file.display()),
+        "of=/dev/null",
+        "bs=64k",
+        "iflag=direct",
+        "status=none",
+    ]));
+    let _ = fs::remove_dir_all(dir);
+}
+
+// As hardirqs' loader does for -C: count mode, with the exit programs off
+// (their start array would add the time since boot to every count).
+const HARDIRQS: &str = "\
+programs:
+  one_of:
+    - [irq_handler_entry_btf, irq_handler_entry]
+  exclude: [irq_handler_exit_btf, irq_handler_exit]
+constants:
+  do_count: true
+metrics:
+  counters:
+    - name: libbpf_hardirqs_total
+      help: Hardware interrupts, by handler
+      map: infos
+      value: count
+      labels:
+        - name: handler
+          field: name
+          decoders:
+            - name: string
+";
+
+/// hardirqs counts each interrupt once: its tp_btf and raw_tp twins would
+/// count it twice, and `do_count` turns its count mode on as `-C` does.
+#[test]
+fn hardirqs_counts_equal_proc_interrupts() {
+    let dir = tool_dir("hardirqs", "hardirqs", HARDIRQS);
+    let exporter = start(&dir);
+    let check = Command::new(common::BIN)
+        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains("1/1 programs attached"), "{report}");
+    assert!(
+        report.contains(
+            "program irq_handler_exit_btf (tp_btf/irq_handler_exit): left out by programs.exclude"
+        ),
+        "{report}"
+    );
+
+    // The disk's handlers: those that move under direct I/O.
+    let before = handler_counts();
+    direct_io("hardirqs-find", 64);
+    let after = handler_counts();
+    let disk: Vec<String> = after
+        .iter()
+        .filter(|(h, n)| before.get(*h).is_some_and(|b| *n > b))
+        .map(|(h, _)| h.clone())
+        .filter(|h| {
+            h.contains("virtio") || h.contains("nvme") || h.contains("ahci") || h.contains("ata")
+        })
+        .collect();
+    assert!(
+        !disk.is_empty(),
+        "disk I/O raised device interrupts: {before:?} -> {after:?}"
+    );
+    let handler = &disk[0];
+    let value = |s: &Scrape| {
+        s.sum(
+            "ebpf_exporter_libbpf_hardirqs_total",
+            &[("handler", handler)],
+        )
+    };
+
+    let (p0, s0) = at_rest(&exporter, handler);
+    direct_io("hardirqs-count", 64);
+    let (p1, s1) = at_rest(&exporter, handler);
+    assert!(p1 > p0, "{handler} fired");
+    assert_eq!(
+        value(&s1) - value(&s0),
+        (p1 - p0) as f64,
+        "{handler}: counted exactly as /proc/interrupts moved"
+    );
+}
+
+const BITESIZE: &str = "\
+constants:
+  targ_comm: dd
+metrics:
+  histograms:
+    - name: libbpf_bitesize_bytes
+      help: Block I/O request sizes of dd
+      map: hists
+      value: slots
+      bucket_type: exp2floor
+      bucket_min: 0
+      bucket_max: 19
+      bucket_multiplier: 1024
+      labels:
+        - name: comm
+          decoders:
+            - name: string
+";
+
+/// bitesize fills slots[log2(KiB)] with a floor log2: 12 KiB requests go
+/// in the slot of [8, 16) KiB, whose upper bound is 16 KiB.
+#[test]
+fn bitesize_puts_12k_requests_in_the_16k_bucket() {
+    let dir = tool_dir("bitesize", "bitesize", BITESIZE);
+    let exporter = start(&dir);
+    let file = dir.join("data");
+    run(Command::new("dd").args([
+        "if=/dev/zero",
+        &format!("of={}", file.display()),
+        "bs=12k",
+        "count=50",
+        "oflag=direct",
+        "status=none",
+    ]));
+    let bucket = |s: &Scrape, le: &str| {
+        s.sum(
+            "ebpf_exporter_libbpf_bitesize_bytes_bucket",
+            &[("comm", "dd"), ("le", le)],
+        )
+    };
+    let s = wait_for(&exporter, "dd's 12 KiB requests", |s| {
+        bucket(s, "16384") - bucket(s, "8192") >= 50.0
+    });
+    // Read as exp2, the 50 would sit at or under 8 KiB; dd's own metadata
+    // writes (and other tests' dd) may put a few small requests there.
+    assert!(
+        bucket(&s, "8192") < 10.0,
+        "the 12 KiB requests are above 8 KiB:\n{}",
+        s.text
+    );
+}
+
+const BIOLATENCY: &str = "\
+programs:
+  one_of:
+    - [block_rq_insert_btf, block_rq_insert]
+    - [block_rq_issue_btf, block_rq_issue]
+    - [block_rq_complete_btf, block_rq_complete]
+constants:
+  targ_per_disk: true
+metrics:
+  histograms:
+    - name: libbpf_biolatency_seconds
+      help: Block I/O latency, by disk
+      map: hists
+      value: slots
+      bucket_type: exp2floor
+      bucket_min: 0
+      bucket_max: 26
+      bucket_multiplier: 0.000001
+      labels:
+        - name: disk
+          field: dev
+          decoders:
+            - name: kdev
+";
+
+/// With `targ_per_disk` set through `constants:`, biolatency keys by the
+/// kernel's dev_t, which `kdev` names as /proc/partitions does.
+#[test]
+fn biolatency_per_disk_names_the_disk() {
+    let dir = tool_dir("biolatency", "biolatency", BIOLATENCY);
+    let exporter = start(&dir);
+    // The disk holding the scratch directory: /proc/partitions names it.
+    let partitions = fs::read_to_string("/proc/partitions").expect("partitions");
+    let disks: Vec<String> = partitions
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+        .collect();
+    direct_io("biolatency", 64);
+    let s = wait_for(&exporter, "a latency series named by disk", |s| {
+        s.find("ebpf_exporter_libbpf_biolatency_seconds_count", &[])
+            .iter()
+            .any(|x| x.value > 0.0 && disks.contains(&x.labels["disk"]))
+    });
+    for x in s.find("ebpf_exporter_libbpf_biolatency_seconds_count", &[]) {
+        assert!(
+            disks.contains(&x.labels["disk"]),
+            "every disk label is a disk of /proc/partitions ({disks:?}): {:?}",
+            x.labels
+        );
+    }
+}
+
+/// syscount counts exactly the getpid() calls a child makes, with the
+/// child's pid set through `constants: {filter_pid: …}`.
+#[test]
+fn syscount_counts_exact_getpid_calls() {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys\n\
+             sys.stdin.readline()\n\
+             for _ in range(1000): os.getpid()\n\
+             print('done', flush=True)\n\
+             sys.stdin.readline()\n",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let yaml = format!(
+        "constants:\n  filter_pid: {}\nmetrics:\n  counters:\n    - name: libbpf_syscalls_total\n      help: Syscalls of one process\n      map: data\n      value: count\n      labels:\n        - name: syscall\n          decoders:\n            - name: uint\n            - name: syscall\n              names: kernel\n",
+        child.id()
+    );
+    let dir = tool_dir("syscount", "syscount", &yaml);
+    let exporter = start(&dir);
+    let getpid = |s: &Scrape| {
+        s.sum(
+            "ebpf_exporter_libbpf_syscalls_total",
+            &[("syscall", "getpid")],
+        )
+    };
+    let before = exporter.scrape();
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    writeln!(stdin, "go").expect("signal the child");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the child is done");
+    assert_eq!(line.trim(), "done");
+    let after = wait_for(&exporter, "1000 getpid calls", |s| {
+        getpid(s) >= getpid(&before) + 1000.0
+    });
+    assert_eq!(getpid(&after) - getpid(&before), 1000.0, "{}", after.text);
+    drop(stdin);
+    let _ = child.wait();
+}
+
+/// The tools `describe` and these tests use, with the libbpf-tools' names.
+const TOOLS: [&str; 10] = [
+    "syscount",
+    "biolatency",
+    "runqlat",
+    "runqlen",
+    "hardirqs",
+    "bitesize",
+    "biopattern",
+    "cpudist",
+    "softirqs",
+    "cachestat",
+];
+
+fn describe(dir: &Path, tool: &str) -> (bool, String) {
+    let out = Command::new(common::BIN)
+        .current_dir(dir)
+        .args(["describe", &format!("./{tool}.bpf.o")])
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// describe's configs are the same every run, name no absolute path, put
+/// no kernel address on /metrics, pick one of each pair of twins, and run
+/// side by side in one directory.
+#[test]
+fn described_configs_are_deterministic_safe_and_coexist() {
+    let dir = scratch_dir("lbt-describe");
+    let mut described = 0;
+    for tool in TOOLS {
+        fs::write(dir.join(format!("{tool}.bpf.o")), tool_object(tool)).expect("write object");
+        let (ok, first) = describe(&dir, tool);
+        let (_, second) = describe(&dir, tool);
+        assert_eq!(first, second, "{tool}: the same config every run");
+        assert!(
+            first.contains(&format!("object: {tool}.bpf.o\n")),
+            "{tool}:\n{first}"
+        );
+        if ok {
+            described += 1;
+            fs::write(dir.join(format!("{tool}.yaml")), &first).expect("write config");
+        }
+    }
+    assert!(described >= 6, "{described} of the tools described");
+    let (_, biolatency) = describe(&dir, "biolatency");
+    assert!(
+        biolatency.contains("#   start: in-flight state keyed by kernel pointers"),
+        "{biolatency}"
+    );
+    assert!(
+        biolatency.contains("- [block_rq_issue_btf, block_rq_issue]"),
+        "{biolatency}"
+    );
+    let check = Command::new(common::BIN)
+        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        !report.contains("already") && !report.contains("would both be served"),
+        "no two configs clash:\n{report}"
+    );
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    direct_io("lbt-describe-io", 16);
+    let s = exporter.scrape();
+    for sample in s
+        .samples
+        .iter()
+        .filter(|x| x.name.starts_with("ebpf_exporter_"))
+    {
+        for value in sample.labels.values() {
+            assert!(
+                !(value.len() == 16
+                    && value.ends_with("ffff")
+                    && value.chars().all(|c| c.is_ascii_hexdigit())),
+                "a kernel address on /metrics: {sample:?}"
+            );
+        }
+    }
+}
+
+const RUNQLEN: &str = "\
+programs:
+  attach:
+    do_sample: perf_event/type=1,config=0,frequency=99
+metrics:
+  histograms:
+    - name: libbpf_run_queue_length
+      help: Run queue length, sampled at 99 Hz on every CPU
+      global: hists
+      value: slots
+      bucket_type: linear
+      bucket_min: 0
+      bucket_max: 31
+";
+
+/// runqlen keeps its histogram in a `.bss` array and samples from a bare
+/// `SEC(\"perf_event\")` program: the config opens the perf events and reads
+/// the global, with no loader of the tool's own.
+#[test]
+fn runqlen_reads_its_global_histogram_through_perf_events_it_opens() {
+    let dir = tool_dir("runqlen", "runqlen", RUNQLEN);
+    // Debian bookworm's runqlen reads cfs_rq.nr_running, which Linux 6.14
+    // renamed: there the exporter must refuse it in the verifier's words.
+    if common::kernel_at_least(6, 14) {
+        let log = Running::try_start(&[
+            &format!("--config.dir={}", dir.display()),
+            "--config.strict",
+        ])
+        .err()
+        .expect("the object does not load on this kernel");
+        assert!(
+            log.contains("struct cfs_rq.nr_running")
+                && log.contains("none of its 1 program(s) loaded and attached"),
+            "{log}"
+        );
+        return;
+    }
+    let exporter = start(&dir);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let count = |s: &Scrape| s.sum("ebpf_exporter_libbpf_run_queue_length_count", &[]);
+    let first = exporter.scrape();
+    let began = std::time::Instant::now();
+    // Busy threads beyond the CPUs, so queues are not always empty.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::black_box(0u64);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let last = exporter.scrape();
+    let elapsed = began.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hogs {
+        let _ = h.join();
+    }
+    let samples = count(&last) - count(&first);
+    let expected = 99.0 * cpus * elapsed;
+    assert!(
+        samples > 0.5 * expected && samples < 1.5 * expected,
+        "{samples} samples in {elapsed:.2}s on {cpus} CPUs, about {expected:.0} expected:\n{}",
+        last.text
+    );
+    let queued = count(&last)
+        - last.sum(
+            "ebpf_exporter_libbpf_run_queue_length_bucket",
+            &[("le", "0")],
+        );
+    assert!(queued > 0.0, "busy CPUs had tasks waiting:\n{}", last.text);
+}
+
+const LOADER_CONFIG: &str = "\
+programs:
+  attach:
+    sample: perf_event/type=1,config=0,frequency=99
+constants:
+  weight: 3
+metrics:
+  counters:
+    - name: loader_samples_total
+      help: Samples, times the weight set through constants
+      global: samples
+    - name: loader_cpu_samples_total
+      help: Samples by CPU
+      global: per_cpu
+      labels:
+        - name: cpu
+          decoders:
+            - name: uint
+";
+
+/// What a loader does, from config: the perf events of a bare
+/// `SEC(\"perf_event\")` program, a `const volatile` value, and results read
+/// from global variables (a scalar, and an array labelled by index).
+#[test]
+fn a_bare_perf_event_program_constants_and_globals_from_config() {
+    let dir = scratch_dir("lbt-loader-config");
+    common::compile_bpf(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/loader_config.bpf.c"),
+        &dir.join("loader.bpf.o"),
+    );
+    fs::write(dir.join("loader.yaml"), LOADER_CONFIG).expect("write config");
+    let exporter = start(&dir);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let total = |s: &Scrape| s.sum("ebpf_exporter_loader_samples_total", &[]);
+    let first = exporter.scrape();
+    std::thread::sleep(Duration::from_secs(2));
+    let s = exporter.scrape();
+    let by_cpu = s.find("ebpf_exporter_loader_cpu_samples_total", &[]);
+    assert_eq!(by_cpu.len(), 64, "one series per element of per_cpu[64]");
+    let counted: f64 = by_cpu.iter().map(|x| x.value).sum();
+    let busy = by_cpu.iter().filter(|x| x.value > 0.0).count();
+    assert!(busy >= 1 && busy <= cpus, "{busy} CPUs sampled of {cpus}");
+    // 99 Hz of CPU clock on every CPU, for about 2 s.
+    let rate = (total(&s) - total(&first)) / 3.0 / 2.0;
+    assert!(
+        rate > 40.0 * cpus as f64 && rate < 150.0 * cpus as f64,
+        "about 99 samples a second per CPU, got {rate}"
+    );
+    // Each sample adds `weight` (3, from constants:) to `samples` and 1
+    // to its CPU's element; the two are read a moment apart.
+    let weighted = total(&s) / 3.0;
+    assert!(
+        (weighted - counted).abs() <= 4.0 * cpus as f64,
+        "samples ({}) = 3 × the per-CPU sum ({counted})",
+        total(&s)
+    );
+}
