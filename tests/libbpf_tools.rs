@@ -590,3 +590,81 @@ fn a_bare_perf_event_program_constants_and_globals_from_config() {
         total(&s)
     );
 }
+
+/// What a loader would set, set wrong: each refused with file, line and
+/// key, saying what the object has, while a good config beside them runs.
+#[test]
+fn wrong_constants_programs_and_maps_are_refused_with_file_line_and_key() {
+    let dir = scratch_dir("lbt-loader-errors");
+    let object = dir.join("loader.bpf.o");
+    common::compile_bpf(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/loader_config.bpf.c"),
+        &object,
+    );
+    let bad = [
+        (
+            "too_big",
+            "constants:\n  weight: 4294967296\n",
+            "too_big.yaml:6: key `constants.weight`: weight is __u32: 4294967296 does not fit: an unsigned 32-bit integer holds 0 to 4294967295",
+        ),
+        (
+            "not_bool",
+            "constants:\n  weight: yes please\n",
+            "key `constants.weight`: weight is __u32: give an integer, not yes please",
+        ),
+        (
+            "no_such",
+            "constants:\n  wieght: 2\n",
+            "key `constants.wieght`: the object has no global variable \"wieght\"; its globals: samples (.bss), per_cpu (.bss), weight (.rodata)",
+        ),
+        (
+            "bad_exclude",
+            "programs:\n  exclude: [smaple]\n",
+            "key `programs.exclude[0]`: program \"smaple\" names no program or section of the object; its programs: sample (perf_event)",
+        ),
+        (
+            "bad_map",
+            "maps:\n  nope: {max_entries: 10}\n",
+            "key `maps.nope`: the object has no map \"nope\"",
+        ),
+    ];
+    let tail =
+        "metrics:\n  counters:\n    - name: NAME_total\n      help: h\n      global: samples\n";
+    for (name, head, _) in bad {
+        let yaml = format!(
+            "object: loader.bpf.o\nprograms:\n  attach:\n    sample: perf_event/type=1,config=0,frequency=99\n{head}{}",
+            tail.replace("NAME", name)
+        )
+        .replace("programs:\n  attach:\n    sample: perf_event/type=1,config=0,frequency=99\nprograms:\n", "programs:\n  attach:\n    sample: perf_event/type=1,config=0,frequency=99\n");
+        fs::write(dir.join(format!("{name}.yaml")), yaml).expect("write");
+    }
+    fs::write(
+        dir.join("good.yaml"),
+        format!(
+            "object: loader.bpf.o\nprograms:\n  attach:\n    sample: perf_event/type=1,config=0,frequency=99\n{}",
+            tail.replace("NAME", "good")
+        ),
+    )
+    .expect("write");
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let log = exporter.log();
+    for (name, _, said) in bad {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("{name}.yaml:")))
+            .unwrap_or_else(|| panic!("{name}: no error in the log:\n{log}"));
+        assert!(line.contains(said), "{name}: {said:?} in\n{line}");
+    }
+    let s = wait_for(&exporter, "the good config serves", |s| {
+        s.sum("ebpf_exporter_good_total", &[]) > 0.0
+    });
+    assert_eq!(
+        s.find("ebpf_exporter_enabled_configs", &[])
+            .iter()
+            .filter(|x| x.value == 1.0)
+            .count(),
+        1,
+        "{}",
+        s.text
+    );
+}

@@ -322,6 +322,14 @@ impl Btf {
             let Kind::Datasec { vars, .. } = &t.kind else {
                 continue;
             };
+            // Only data sections: not `.maps` (map definitions), `license`
+            // or `.kconfig` (values the kernel supplies).
+            let data = [".rodata", ".data", ".bss"]
+                .iter()
+                .any(|p| t.name.starts_with(p));
+            if !data {
+                continue;
+            }
             for v in vars {
                 let Some(Type {
                     name,

@@ -129,6 +129,9 @@ fn encode(
         (
             Kind::Int {
                 size: s, signed, ..
+            }
+            | Kind::Enum {
+                size: s, signed, ..
             },
             Value::Number(n),
         ) => {
@@ -150,16 +153,6 @@ fn encode(
             })?;
             fits(i128::from(*v), *s as usize, *signed || *v < 0)?;
             Ok(int_bytes(i128::from(*v), size))
-        }
-        (
-            Kind::Enum {
-                size: s, signed, ..
-            },
-            Value::Number(n),
-        ) => {
-            let v = integer(n)?;
-            fits(v, *s as usize, *signed)?;
-            Ok(int_bytes(v, size))
         }
         (Kind::Array { elem, nelems }, Value::String(text)) if is_char(btf, *elem) => {
             if text.len() >= *nelems as usize {
@@ -204,8 +197,8 @@ fn fits(v: i128, size: usize, signed: bool) -> Result<(), String> {
     };
     if v < lo || v > hi {
         return Err(format!(
-            "{v} does not fit: a {}{bits}-bit integer holds {lo} to {hi}",
-            if signed { "signed " } else { "unsigned " }
+            "{v} does not fit: {} {bits}-bit integer holds {lo} to {hi}",
+            if signed { "a signed" } else { "an unsigned" }
         ));
     }
     Ok(())
