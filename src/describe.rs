@@ -72,6 +72,10 @@ pub struct Described {
     /// Programs in a bare `SEC("perf_event")`, whose loader opens the
     /// events: the config must say which.
     pub perf_events: Vec<String>,
+    /// Maps the object leaves for its loader to size (max_entries 0, and
+    /// for stack maps value_size 0): name, type, and whether the value
+    /// size is open too.
+    pub unsized_maps: Vec<(String, MapType, bool)>,
 }
 
 /// Opens `bytes` (without loading) as object `name`, and plans a config for
@@ -126,6 +130,31 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
             .iter()
             .filter(|(_, s)| s == "perf_event")
             .map(|(n, _)| n.clone())
+            .collect(),
+        unsized_maps: object
+            .maps()
+            // Storage maps and perf event arrays take 0 by design.
+            .filter(|m| {
+                !m.name().to_string_lossy().contains('.')
+                    && m.max_entries() == 0
+                    && matches!(
+                        m.map_type(),
+                        MapType::Hash
+                            | MapType::Array
+                            | MapType::PercpuHash
+                            | MapType::PercpuArray
+                            | MapType::LruHash
+                            | MapType::LruPercpuHash
+                            | MapType::StackTrace
+                    )
+            })
+            .map(|m| {
+                (
+                    m.name().to_string_lossy().into_owned(),
+                    m.map_type(),
+                    m.value_size() == 0,
+                )
+            })
             .collect(),
     })
 }
@@ -521,6 +550,24 @@ fn in_flight_state(
                 .into(),
         );
     }
+    let timestamp_members = value.is_some_and(|(btf, id)| {
+        let all = fields(btf, id);
+        !all.is_empty()
+            && all.iter().any(|f| {
+                f.path
+                    .split(['.', '_'])
+                    .any(|w| matches!(w, "ts" | "start" | "timestamp"))
+            })
+            && m.name
+                .split('_')
+                .any(|w| matches!(w, "start" | "starts" | "birth"))
+    });
+    if timestamp_members {
+        return Some(
+            "in-flight state: start timestamps (and what the program keeps beside them until the matching end), not counts"
+                .into(),
+        );
+    }
     if timestamp_name && scalar_value {
         return Some(
             "in-flight state: start timestamps a program deletes at the matching end, not counts"
@@ -909,11 +956,35 @@ pub fn render(
     if !found.perf_events.is_empty() {
         y.push_str(
             "  # Programs in a bare SEC(\"perf_event\"): the events their loader would\n\
-             \x20 # open. Here the CPU clock (type=1, config=0) at 99 Hz on every CPU.\n\
+             \x20 # open. The CPU clock (type=1, config=0) at 99 Hz on every CPU suits a\n\
+             \x20 # sampler; one named for hardware events (cache misses, cycles) needs\n\
+             \x20 # type=0 or 3 and that event's config, and is left for you to set.\n\
              \x20 attach:\n",
         );
         for name in &found.perf_events {
-            let _ = writeln!(y, "    {name}: perf_event/type=1,config=0,frequency=99");
+            let lower = name.to_ascii_lowercase();
+            let hardware = ["cache", "miss", "ref", "cycle", "instr", "branch", "llc"]
+                .iter()
+                .any(|w| lower.contains(w));
+            let _ = writeln!(
+                y,
+                "    {}{name}: perf_event/type=1,config=0,frequency=99",
+                if hardware { "# " } else { "" }
+            );
+        }
+    }
+    if !found.unsized_maps.is_empty() {
+        y.push_str(
+            "# Maps the object leaves for its loader to size; these are libbpf-tools'\n\
+             # defaults (10240 entries; 127 frames of 8 bytes for a stack map).\nmaps:\n",
+        );
+        for (name, map_type, value_open) in &found.unsized_maps {
+            let value = if *value_open && *map_type == MapType::StackTrace {
+                ", value_size: 1016"
+            } else {
+                ""
+            };
+            let _ = writeln!(y, "  {name}: {{max_entries: 10240{value}}}");
         }
     }
     if !found.constants.is_empty() {
