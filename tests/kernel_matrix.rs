@@ -15,6 +15,8 @@ mod cgroup_id_map;
 mod core_e2e;
 #[path = "kernel_paths.rs"]
 mod kernel_paths;
+#[path = "libbpf_tools.rs"]
+mod libbpf_tools;
 #[path = "programs_network.rs"]
 mod programs_network;
 #[path = "programs_system.rs"]

@@ -9,9 +9,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{eventually, run, scratch_dir, Running, Scrape};
@@ -20,9 +19,17 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The BPF object a libbpf-tools binary embeds (its skeleton holds the
 /// ELF bytes): the first ELF image for machine EM_BPF (247) after the
-/// binary's own header, cut at the end of its section headers. Fails the
-/// test when the package is missing: these tests must not pass silently.
+/// binary's own header, cut at the end of its section headers. Kept in the
+/// tests' object cache, which the kernel matrix's guests carry (they have
+/// no libbpf-tools package). Fails the test when neither has it: these
+/// tests must not pass silently.
 fn tool_object(tool: &str) -> Vec<u8> {
+    let cached = common::compile::cache_dir()
+        .join("libbpf-tools")
+        .join(format!("{tool}.bpf.o"));
+    if let Ok(bytes) = fs::read(&cached) {
+        return bytes;
+    }
     let path = Path::new("/usr/sbin").join(tool);
     let data = fs::read(&path).unwrap_or_else(|e| {
         panic!(
@@ -30,6 +37,16 @@ fn tool_object(tool: &str) -> Vec<u8> {
             path.display()
         )
     });
+    let object = embedded_bpf(&data)
+        .unwrap_or_else(|| panic!("{}: no embedded BPF object found", path.display()));
+    if let Some(dir) = cached.parent() {
+        let _ = fs::create_dir_all(dir);
+        let _ = fs::write(&cached, &object);
+    }
+    object
+}
+
+fn embedded_bpf(data: &[u8]) -> Option<Vec<u8>> {
     let mut at = 1;
     while let Some(i) = data[at..].windows(4).position(|w| w == b"\x7fELF") {
         let start = at + i;
@@ -42,11 +59,27 @@ fn tool_object(tool: &str) -> Vec<u8> {
                 u64::from_le_bytes(b) as usize
             };
             let end = word(0x28, 8) + word(0x3a, 2) * word(0x3c, 2);
-            return h[..end].to_vec();
+            return h.get(..end).map(<[u8]>::to_vec);
         }
         at = start + 1;
     }
-    panic!("{}: no embedded BPF object found", path.display());
+    None
+}
+
+/// A directory on a real disk: /var/tmp where it exists (the kernel
+/// matrix's guests mount their disk there; their /tmp is RAM), so that
+/// direct I/O reaches a block device.
+fn disk_dir(name: &str) -> PathBuf {
+    let base = Path::new("/var/tmp");
+    let base = if base.is_dir() {
+        base.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("ee-test-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create a directory on disk");
+    dir
 }
 
 /// A config directory holding `tool.bpf.o` and `tool.yaml`.
@@ -126,7 +159,7 @@ fn at_rest(exporter: &Running, handler: &str) -> (u64, Scrape) {
 /// A file on the machine's own disk, written and read with O_DIRECT, so
 /// that its I/O reaches the device and raises its interrupts.
 fn direct_io(name: &str, blocks: usize) {
-    let dir = scratch_dir(name);
+    let dir = disk_dir(name);
     let file = dir.join("data");
     run(Command::new("dd").args([
         "if=/dev/zero",
@@ -248,7 +281,8 @@ metrics:
 fn bitesize_puts_12k_requests_in_the_16k_bucket() {
     let dir = tool_dir("bitesize", "bitesize", BITESIZE);
     let exporter = start(&dir);
-    let file = dir.join("data");
+    let disk = disk_dir("bitesize-data");
+    let file = disk.join("data");
     run(Command::new("dd").args([
         "if=/dev/zero",
         &format!("of={}", file.display()),
@@ -328,26 +362,66 @@ fn biolatency_per_disk_names_the_disk() {
     }
 }
 
+/// A forked child that makes `n` getpid() calls when told to, and exits:
+/// its pid is known before it runs, so a config can filter on it. The
+/// child of a multi-threaded process only reads, makes raw syscalls and
+/// exits; the kernel matrix's guests have no interpreter to run instead.
+struct GetpidChild {
+    pid: libc::pid_t,
+    go: std::os::fd::OwnedFd,
+}
+
+impl GetpidChild {
+    fn spawn(n: usize) -> GetpidChild {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: pipe fills two fds, which are owned below.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+        // SAFETY: the child only calls read, syscall and _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let mut byte = 0u8;
+            // SAFETY: async-signal-safe calls on fds this process owns.
+            unsafe {
+                libc::read(fds[0], (&mut byte as *mut u8).cast(), 1);
+                for _ in 0..n {
+                    libc::syscall(libc::SYS_getpid);
+                }
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: fds[0] is ours, and only the child reads it.
+        unsafe { libc::close(fds[0]) };
+        // SAFETY: fds[1] is ours alone from here on.
+        let go = unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[1]) };
+        GetpidChild { pid, go }
+    }
+
+    /// Lets it make its calls, and waits for it to exit.
+    fn run(self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a one-byte write to our pipe, then waiting for our child.
+        unsafe {
+            assert_eq!(
+                libc::write(self.go.as_raw_fd(), [1u8].as_ptr().cast(), 1),
+                1
+            );
+            let mut status = 0;
+            assert_eq!(libc::waitpid(self.pid, &mut status, 0), self.pid);
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        }
+    }
+}
+
 /// syscount counts exactly the getpid() calls a child makes, with the
 /// child's pid set through `constants: {filter_pid: …}`.
 #[test]
 fn syscount_counts_exact_getpid_calls() {
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys\n\
-             sys.stdin.readline()\n\
-             for _ in range(1000): os.getpid()\n\
-             print('done', flush=True)\n\
-             sys.stdin.readline()\n",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
+    let child = GetpidChild::spawn(1000);
     let yaml = format!(
         "constants:\n  filter_pid: {}\nmetrics:\n  counters:\n    - name: libbpf_syscalls_total\n      help: Syscalls of one process\n      map: data\n      value: count\n      labels:\n        - name: syscall\n          decoders:\n            - name: uint\n            - name: syscall\n              names: kernel\n",
-        child.id()
+        child.pid
     );
     let dir = tool_dir("syscount", "syscount", &yaml);
     let exporter = start(&dir);
@@ -358,18 +432,11 @@ fn syscount_counts_exact_getpid_calls() {
         )
     };
     let before = exporter.scrape();
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    writeln!(stdin, "go").expect("signal the child");
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("the child is done");
-    assert_eq!(line.trim(), "done");
+    child.run();
     let after = wait_for(&exporter, "1000 getpid calls", |s| {
         getpid(s) >= getpid(&before) + 1000.0
     });
     assert_eq!(getpid(&after) - getpid(&before), 1000.0, "{}", after.text);
-    drop(stdin);
-    let _ = child.wait();
 }
 
 /// The tools `describe` and these tests use, with the libbpf-tools' names.
@@ -529,7 +596,8 @@ fn runqlen_reads_its_global_histogram_through_perf_events_it_opens() {
     let samples = count(&last) - count(&first);
     let expected = 99.0 * cpus * elapsed;
     assert!(
-        samples > 0.5 * expected && samples < 1.5 * expected,
+        // Emulated guests (the kernel matrix under TCG) run slower.
+        samples > 0.2 * expected && samples < 1.5 * expected,
         "{samples} samples in {elapsed:.2}s on {cpus} CPUs, about {expected:.0} expected:\n{}",
         last.text
     );
@@ -586,7 +654,7 @@ fn a_bare_perf_event_program_constants_and_globals_from_config() {
     // 99 Hz of CPU clock on every CPU, for about 2 s.
     let rate = (total(&s) - total(&first)) / 3.0 / 2.0;
     assert!(
-        rate > 40.0 * cpus as f64 && rate < 150.0 * cpus as f64,
+        rate > 20.0 * cpus as f64 && rate < 150.0 * cpus as f64,
         "about 99 samples a second per CPU, got {rate}"
     );
     // Each sample adds `weight` (3, from constants:) to `samples` and 1
@@ -675,4 +743,45 @@ fn wrong_constants_programs_and_maps_are_refused_with_file_line_and_key() {
         "{}",
         s.text
     );
+}
+
+/// vfsstat (fentry programs with kprobe twins, results in a `.bss`
+/// array): its described config, unedited, counts this test's reads where
+/// the kernel runs BPF trampolines or kprobes (every kernel of the matrix),
+/// and is refused in the kernel's words where it runs neither.
+#[test]
+fn vfsstat_serves_from_its_described_config() {
+    let dir = scratch_dir("lbt-vfsstat");
+    fs::write(dir.join("vfsstat.bpf.o"), tool_object("vfsstat")).expect("write object");
+    let (ok, yaml) = describe(&dir, "vfsstat");
+    assert!(ok, "{yaml}");
+    assert!(
+        yaml.contains("    - [fentry_vfs_read, kprobe_vfs_read]\n"),
+        "{yaml}"
+    );
+    fs::write(dir.join("vfsstat.yaml"), &yaml).expect("write config");
+    let trampolines = *ebpf_exporter::host::kernel::trampolines()
+        == ebpf_exporter::host::kernel::Trampolines::Available;
+    if !(common::in_kernel_matrix() || common::kernel_has_kprobes() || trampolines) {
+        let log = Running::try_start(&[&format!("--config.dir={}", dir.display())])
+            .err()
+            .expect("no program of vfsstat runs on this kernel");
+        assert!(
+            log.contains("none of its 10 program(s) loaded and attached")
+                && log.contains("runs no BPF trampoline programs")
+                && log.contains("lacks kprobe support"),
+            "{log}"
+        );
+        return;
+    }
+    let exporter = start(&dir);
+    let reads = |s: &Scrape| s.sum("ebpf_exporter_vfsstat_stats_total", &[("index", "0")]);
+    let before = exporter.scrape();
+    let file = dir.join("vfsstat.yaml");
+    for _ in 0..200 {
+        fs::read(&file).expect("read");
+    }
+    wait_for(&exporter, "200 reads counted as vfs_read", |s| {
+        reads(s) >= reads(&before) + 200.0
+    });
 }
