@@ -205,17 +205,6 @@ pub(super) fn start_one(
         report.programs = loaded.programs.clone();
         report.unused = loaded.unused.clone();
         report.left_out = loaded.left_out.clone();
-        // With no program running it would serve empty metrics as if all
-        // were well.
-        let (attached, all) = report.attached();
-        if all > 0 && attached == 0 {
-            return Err(config.error(
-                "object",
-                format!(
-                    "none of its {all} program(s) loaded and attached, so it would serve nothing"
-                ),
-            ));
-        }
         let collectors: Vec<Box<dyn Collector>> = bind_collectors(
             config,
             &loaded,
@@ -245,6 +234,18 @@ pub(super) fn start_one(
                 })?)
             }
         };
+        // Checked last, so that a more precise error (a map of a type this
+        // kernel lacks, say) is the one reported. With no program running
+        // it would serve empty metrics as if all were well.
+        let (attached, all) = report.attached();
+        if all > 0 && attached == 0 {
+            return Err(config.error(
+                "object",
+                format!(
+                    "none of its {all} program(s) loaded and attached, so it would serve nothing"
+                ),
+            ));
+        }
         let span_readers = start_spans(config, &loaded, host, spans)?;
         Ok(RunningConfig::new(
             build,
