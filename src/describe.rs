@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use libbpf_rs::MapType;
 
+use crate::config::specs::{exposed_names, Family};
 use crate::decode::registry;
 use crate::metrics::layout::{fields, Field};
 use crate::object::btf::{Btf, Kind, ObjectTypes, TypeId};
@@ -90,7 +91,8 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
     let object = builder
         .open_memory(bytes)
         .map_err(|e| format!("cannot open the object: {e}"))?;
-    let mut plans = plan(name, bytes)?;
+    let types = ObjectTypes::of_open(&object);
+    let mut plans = plan_maps(&object, types.as_ref());
     let prefix = metric_prefix(name);
     for p in &mut plans {
         if let MapPlan::Metric(m) = p {
@@ -99,7 +101,6 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
             }
         }
     }
-    avoid_clashes(&mut plans);
     let sections: Vec<(String, String)> = object
         .progs()
         .map(|p| {
@@ -109,7 +110,6 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
             )
         })
         .collect();
-    let types = ObjectTypes::of_open(&object);
     let constants = match &types {
         Some(types) => rodata_constants(&object, &types.btf),
         None => Vec::new(),
@@ -122,6 +122,7 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
             plans.push(g);
         }
     }
+    avoid_clashes(&mut plans);
     Ok(Described {
         plans,
         twins: twins(&sections),
@@ -258,19 +259,14 @@ fn global_plans(btf: &Btf) -> Vec<MapPlan> {
     out
 }
 
-/// Names a metric takes in any exposition format (as the loader checks).
+/// Names a metric takes in any exposition format, as the loader checks.
 fn exposed(m: &MetricPlan) -> Vec<String> {
-    match m.kind {
-        MetricKind::Counter => {
-            let family = m.name.strip_suffix("_total").unwrap_or(&m.name);
-            vec![family.to_string(), format!("{family}_total")]
-        }
-        MetricKind::Gauge => vec![m.name.clone()],
-        MetricKind::Histogram { .. } => ["", "_bucket", "_sum", "_count"]
-            .iter()
-            .map(|x| format!("{}{x}", m.name))
-            .collect(),
-    }
+    let family = match m.kind {
+        MetricKind::Counter => Family::Counter,
+        MetricKind::Gauge => Family::Gauge,
+        MetricKind::Histogram { .. } => Family::Histogram,
+    };
+    exposed_names(family, &m.name)
 }
 
 /// Renames a histogram whose names another metric takes (a `count`
@@ -373,29 +369,21 @@ fn rodata_constants(object: &libbpf_rs::OpenObject, btf: &Btf) -> Vec<(String, S
         .collect()
 }
 
-/// Plans a config for each map of object `name` (see `describe`), with
-/// the maps' own names as metric names.
-pub fn plan(name: &str, bytes: &[u8]) -> Result<Vec<MapPlan>, String> {
-    let mut builder = libbpf_rs::ObjectBuilder::default();
-    // A name with a NUL cannot come from a file name or a built-in one.
-    let _ = builder.name(name);
-    let object = builder
-        .open_memory(bytes)
-        .map_err(|e| format!("cannot open the object: {e}"))?;
-    let types = ObjectTypes::of_open(&object);
+/// A plan for each map of the opened object, with the maps' own names as
+/// metric names.
+fn plan_maps(object: &libbpf_rs::OpenObject, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
     let mut plans = Vec::new();
     for map in object.maps() {
-        let name = map.name().to_string_lossy().into_owned();
         let info = MapInfo {
-            name: name.clone(),
+            name: map.name().to_string_lossy().into_owned(),
             map_type: map.map_type(),
             key_size: map.key_size() as usize,
             value_size: map.value_size() as usize,
             max_entries: map.max_entries(),
         };
-        plans.extend(plan_map(&info, types.as_ref()));
+        plans.extend(plan_map(&info, types));
     }
-    Ok(plans)
+    plans
 }
 
 pub struct MapInfo {

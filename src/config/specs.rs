@@ -20,29 +20,48 @@ impl MetricSpec<'_> {
     /// and its samples carry it, and a histogram adds `_bucket`, `_sum` and
     /// `_count`. Two metrics that share any of them cannot both be served.
     pub fn exposed_names(&self) -> Vec<String> {
-        let name = self.name;
-        match self.kind {
-            SpecKind::Counter(_) => {
-                // Its own name first, so a plain duplicate is named as one.
-                let family = name.strip_suffix("_total").unwrap_or(name);
-                let mut names = vec![name.to_string()];
-                for n in [
-                    family.to_string(),
-                    format!("{family}_total"),
-                    format!("{family}_created"),
-                ] {
-                    if !names.contains(&n) {
-                        names.push(n);
-                    }
+        let family = match self.kind {
+            SpecKind::Counter(_) => Family::Counter,
+            SpecKind::Gauge(_) => Family::Gauge,
+            SpecKind::Histogram(_) => Family::Histogram,
+        };
+        exposed_names(family, self.name)
+    }
+}
+
+/// A metric's type, as it decides the names the metric takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every name a metric `name` of type `family` takes in some exposition
+/// format (see `MetricSpec::exposed_names`); `describe` asks it too, so
+/// the configs it writes load.
+pub fn exposed_names(family: Family, name: &str) -> Vec<String> {
+    match family {
+        Family::Counter => {
+            // Its own name first, so a plain duplicate is named as one.
+            let stem = name.strip_suffix("_total").unwrap_or(name);
+            let mut names = vec![name.to_string()];
+            for n in [
+                stem.to_string(),
+                format!("{stem}_total"),
+                format!("{stem}_created"),
+            ] {
+                if !names.contains(&n) {
+                    names.push(n);
                 }
-                names
             }
-            SpecKind::Gauge(_) => vec![name.to_string()],
-            SpecKind::Histogram(_) => ["", "_bucket", "_sum", "_count", "_created"]
-                .iter()
-                .map(|suffix| format!("{name}{suffix}"))
-                .collect(),
+            names
         }
+        Family::Gauge => vec![name.to_string()],
+        Family::Histogram => ["", "_bucket", "_sum", "_count", "_created"]
+            .iter()
+            .map(|suffix| format!("{name}{suffix}"))
+            .collect(),
     }
 }
 

@@ -135,25 +135,6 @@ pub struct LoadOptions<'a> {
     pub maps: &'a BTreeMap<String, crate::config::model::MapSettings>,
 }
 
-impl LoadOptions<'_> {
-    /// Options with nothing set but `kaddrs` and the BTF path.
-    pub fn plain<'a>(kaddrs: &'a HashMap<String, u64>) -> LoadOptions<'a> {
-        static NO_MAP: BTreeMap<String, String> = BTreeMap::new();
-        static NO_CONSTANTS: BTreeMap<String, serde_yaml::Value> = BTreeMap::new();
-        static NO_MAPS: BTreeMap<String, crate::config::model::MapSettings> = BTreeMap::new();
-        LoadOptions {
-            kaddrs,
-            btf_path: None,
-            alternatives: &[],
-            include: &[],
-            exclude: &[],
-            attach: &NO_MAP,
-            constants: &NO_CONSTANTS,
-            maps: &NO_MAPS,
-        }
-    }
-}
-
 /// Sections whose attach target libbpf resolves at load time, from the
 /// kernel's BTF: an override must be set before load.
 const TARGET_AT_LOAD: &[&str] = &["fentry/", "fexit/", "fmod_ret/", "tp_btf/", "lsm/"];
@@ -206,21 +187,26 @@ fn open(
         }
     }
     super::kaddrs::apply(&mut open, &bytes.bytes, opts.kaddrs).map_err(ObjectError::Kaddrs)?;
-    set_constants(&mut open, opts.constants)?;
-    size_maps(&mut open, opts.maps)?;
+    if !opts.constants.is_empty() || !opts.maps.is_empty() {
+        // One read of the object's BTF serves both.
+        let types = super::btf::ObjectTypes::of_open(&open);
+        set_constants(&mut open, types.as_ref(), opts.constants)?;
+        size_maps(&mut open, types.as_ref(), opts.maps)?;
+    }
     Ok(open)
 }
 
 /// Writes `constants:` into the globals' sections.
 fn set_constants(
     open: &mut OpenObject,
+    types: Option<&super::btf::ObjectTypes>,
     constants: &BTreeMap<String, serde_yaml::Value>,
 ) -> Result<(), ObjectError> {
     use super::constants::{self, ConstantError};
     let Some((first, _)) = constants.iter().next() else {
         return Ok(());
     };
-    let Some(types) = super::btf::ObjectTypes::of_open(open) else {
+    let Some(types) = types else {
         return Err(ObjectError::Constant(first.clone(), ConstantError::NoBtf));
     };
     let globals = types.btf.globals();
@@ -244,12 +230,12 @@ fn set_constants(
 /// says otherwise: the kernel checks the two agree.
 fn size_maps(
     open: &mut OpenObject,
+    types: Option<&super::btf::ObjectTypes>,
     maps: &BTreeMap<String, crate::config::model::MapSettings>,
 ) -> Result<(), ObjectError> {
     if maps.is_empty() {
         return Ok(());
     }
-    let types = super::btf::ObjectTypes::of_open(open);
     let names: Vec<String> = open
         .maps()
         .map(|m| m.name().to_string_lossy().into_owned())
