@@ -34,15 +34,20 @@ pub struct MetricPlan {
     pub labels: Vec<LabelPlan>,
     /// Set when it reads a global variable (`map` is then its name).
     pub global: bool,
+    /// For slot histograms of times: the multiplier to seconds, and why
+    /// that unit.
+    pub unit: Option<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
     Counter,
     Gauge,
-    /// exp2 buckets 0..=max.
+    /// exp2 buckets 0..=max; `floor` for libbpf-tools' `slots[log2(v)]`
+    /// arrays, whose slot i holds [2^i, 2^(i+1)).
     Histogram {
         max: u64,
+        floor: bool,
     },
 }
 
@@ -122,6 +127,18 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
             plans.push(g);
         }
     }
+    if let Some((multiplier, why)) = slot_unit(&constants) {
+        for p in &mut plans {
+            if let MapPlan::Metric(m) = p {
+                if matches!(m.kind, MetricKind::Histogram { floor: true, .. }) {
+                    if !m.name.ends_with("_seconds") {
+                        m.name.push_str("_seconds");
+                    }
+                    m.unit = Some((multiplier, why.clone()));
+                }
+            }
+        }
+    }
     avoid_clashes(&mut plans);
     Ok(Described {
         plans,
@@ -160,10 +177,42 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
     })
 }
 
+/// The unit of an object's slot histograms of times, from the switches its
+/// loader offers: libbpf-tools that take `-m` (`targ_ms`, `in_ms`) or
+/// `-N` (`targ_ns`) count microseconds unless told otherwise, and
+/// funclatency's `units` is 0 for nanoseconds. Objects with none of
+/// these (bitesize's KiB, runqlen's lengths) get no unit.
+fn slot_unit(constants: &[(String, String, String)]) -> Option<(&'static str, String)> {
+    let value = |name: &str| {
+        constants
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| v.as_str())
+    };
+    for switch in ["targ_ms", "in_ms", "targ_ns"] {
+        if value(switch) == Some("false") {
+            return Some((
+                "0.000001",
+                format!("Microseconds, as the object counts with {switch} left false."),
+            ));
+        }
+    }
+    if value("units") == Some("0") {
+        return Some((
+            "0.000000001",
+            "Nanoseconds, as the object counts with units left 0.".to_string(),
+        ));
+    }
+    None
+}
+
 /// Metrics for the results programs keep in global variables (`.bss`,
 /// `.data`), as runqlen, softirqs, vfsstat and cachestat do: counts, arrays
 /// of counts (labelled by index), and structs with counts or a `slots`
 /// array.
+/// Arrays of histograms at most this long are labelled by index.
+const FEW_ELEMENTS: u32 = 16;
+
 fn global_plans(btf: &Btf) -> Vec<MapPlan> {
     let mut out = Vec::new();
     for g in btf.globals() {
@@ -182,6 +231,7 @@ fn global_plans(btf: &Btf) -> Vec<MapPlan> {
                 kind,
                 labels,
                 global: true,
+                unit: None,
             })
         };
         let index = || LabelPlan {
@@ -197,10 +247,38 @@ fn global_plans(btf: &Btf) -> Vec<MapPlan> {
             Some(Kind::Array { elem, nelems }) if nelems > 0 => (elem, true),
             _ => (g.ty, false),
         };
+        let elements = match resolved {
+            Some(Kind::Array { nelems, .. }) => nelems,
+            _ => 1,
+        };
         if is_count(btf, elem) {
-            let kind = guess_kind(&g.name);
+            // `u32 hist[MAX_SLOTS]` (funclatency): slots, filled as
+            // libbpf-tools fill them.
+            if array && (g.name.contains("hist") || g.name.contains("slots")) {
+                out.push(plan(
+                    g.name.clone(),
+                    None,
+                    MetricKind::Histogram {
+                        max: u64::from(elements.saturating_sub(1)).min(63),
+                        floor: true,
+                    },
+                    vec![LabelPlan {
+                        name: "slot".into(),
+                        comment: "the element's index: the bucket".into(),
+                        ..index()
+                    }],
+                ));
+                continue;
+            }
+            let kind = if is_signed(btf, elem) {
+                MetricKind::Gauge
+            } else {
+                guess_kind(&g.name)
+            };
             let name = match kind {
-                MetricKind::Counter if !g.name.ends_with("_total") => format!("{}_total", g.name),
+                MetricKind::Counter if !(g.name.ends_with("_total") || g.name == "total") => {
+                    format!("{}_total", g.name)
+                }
                 _ => g.name.clone(),
             };
             out.push(plan(
@@ -231,14 +309,21 @@ fn global_plans(btf: &Btf) -> Vec<MapPlan> {
                     Some(f.path.clone()),
                     MetricKind::Histogram {
                         max: u64::from(nelems.saturating_sub(1)).min(63),
+                        floor: true,
                     },
-                    // Elements are summed: each holds a CPU's or a group's
-                    // histogram, most of them empty unless the object's
-                    // constants ask for them.
-                    Vec::new(),
+                    // A few elements are kinds of event (fsdist's read,
+                    // write, open...), labelled by index. Many are one per
+                    // CPU or group (runqlen's), most of them empty unless
+                    // the object's constants ask for them: summed.
+                    if array && elements <= FEW_ELEMENTS {
+                        vec![index()]
+                    } else {
+                        Vec::new()
+                    },
                 )),
+                _ if identifier_like(&member) => {}
                 _ if is_count(btf, f.ty) && !f.bitfield => out.push(plan(
-                    format!("{}_{member}_total", g.name),
+                    counter_name(format!("{}_{member}", g.name)),
                     Some(f.path.clone()),
                     MetricKind::Counter,
                     if array { vec![index()] } else { Vec::new() },
@@ -498,7 +583,10 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
             && matches!(labels[0].name.as_str(), "key" | "index"))
     {
         let max = u64::from(m.max_entries.saturating_sub(1));
-        kind = MetricKind::Histogram { max: max.min(26) };
+        kind = MetricKind::Histogram {
+            max: max.min(26),
+            floor: false,
+        };
     }
     vec![MapPlan::Metric(MetricPlan {
         name: m.name.clone(),
@@ -507,6 +595,7 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
         kind,
         labels,
         global: false,
+        unit: None,
     })]
 }
 
@@ -532,23 +621,39 @@ fn in_flight_state(
         });
     let scalar_value =
         value.is_none_or(|(btf, id)| fields(btf, id).is_empty()) && m.value_size == 8;
-    if pointer_key {
+    // Kernel addresses stored as integers: `u64 lock_ptr`, `__u64 addr`.
+    let address_member = key.is_some_and(|(btf, id)| {
+        fields(btf, id).iter().any(|f| {
+            let last = f.path.rsplit('.').next().unwrap_or(&f.path);
+            f.size == 8 && (address_like(last))
+        })
+    });
+    if pointer_key || address_member {
         return Some(
             "in-flight state keyed by kernel pointers: its keys would put kernel addresses on /metrics"
                 .into(),
         );
     }
+    if name.starts_with("in_") && m.map_type == MapType::Hash && m.key_size <= 8 {
+        return Some(format!(
+            "per-thread state: set while a thread is {}, not counts",
+            name.replace('_', " ")
+        ));
+    }
     let timestamp_members = value.is_some_and(|(btf, id)| {
         let all = fields(btf, id);
-        !all.is_empty()
-            && all.iter().any(|f| {
-                f.path
-                    .split(['.', '_'])
-                    .any(|w| matches!(w, "ts" | "start" | "timestamp"))
-            })
-            && m.name
-                .split('_')
-                .any(|w| matches!(w, "start" | "starts" | "birth"))
+        let named_start = all.iter().any(|f| {
+            f.path
+                .split(['.', '_'])
+                .any(|w| matches!(w, "ts" | "start" | "timestamp"))
+        }) && m
+            .name
+            .split('_')
+            .any(|w| matches!(w, "start" | "starts" | "birth"));
+        // Times things happened (`try_at`, `acq_at`, `rel_at`): one is a
+        // date, two or more are the stages of something under way.
+        let at = all.iter().filter(|f| f.path.ends_with("_at")).count();
+        !all.is_empty() && (named_start || at >= 2)
     });
     if timestamp_members {
         return Some(
@@ -563,6 +668,38 @@ fn in_flight_state(
         );
     }
     None
+}
+
+/// `_total` once: `hist.total` is `hist_total`.
+fn counter_name(base: String) -> String {
+    if base.ends_with("_total") {
+        base
+    } else {
+        base + "_total"
+    }
+}
+
+/// A member that holds a kernel address as an integer, by its name.
+fn address_like(member: &str) -> bool {
+    member.ends_with("_ptr")
+        || member.ends_with("_addr")
+        || matches!(member, "ptr" | "addr" | "address")
+}
+
+/// A value member that names a thing (a tid, a stack, an address) rather
+/// than measuring it: no sum, maximum or last value of it means anything,
+/// and an address would leak the kernel's layout.
+fn identifier_like(member: &str) -> bool {
+    address_like(member) || member.ends_with("_id") || member == "id"
+}
+
+/// Signed counts go down as well as up (cachestat's `total` is increments
+/// minus decrements): a gauge is the honest type.
+fn is_signed(btf: &Btf, id: TypeId) -> bool {
+    matches!(
+        btf.resolve(id).map(|(_, t)| &t.kind),
+        Some(Kind::Int { signed: true, .. })
+    )
 }
 
 /// An integer a map can count in: not `char` (text) or `bool`.
@@ -611,11 +748,17 @@ fn struct_value_plans(m: &MapInfo, btf: &Btf, value: TypeId, labels: &[LabelPlan
                     value: Some(f.path.clone()),
                     kind: MetricKind::Histogram {
                         max: u64::from(nelems.saturating_sub(1)).min(63),
+                        floor: true,
                     },
                     labels: labels.to_vec(),
                     global: false,
+                    unit: None,
                 }));
             }
+            _ if identifier_like(&member) => out.push(skipped(
+                &format!("{}.{}", m.name, f.path),
+                "an identifier or address, not a measure",
+            )),
             _ if is_count(btf, f.ty) && !f.bitfield => {
                 let mut kind = guess_kind(&member);
                 if kind == MetricKind::Counter {
@@ -632,6 +775,7 @@ fn struct_value_plans(m: &MapInfo, btf: &Btf, value: TypeId, labels: &[LabelPlan
                     kind,
                     labels: labels.to_vec(),
                     global: false,
+                    unit: None,
                 }));
             }
             _ => out.push(skipped(
@@ -804,10 +948,15 @@ fn decoders_for(btf: &Btf, ty: TypeId, name: &str) -> (Vec<String>, bool) {
 }
 
 fn help_of(map: &str) -> String {
-    let words = map.trim_end_matches("_total").replace('_', " ");
+    let base = map.trim_end_matches("_total");
+    let (base, unit) = match base.strip_suffix("_seconds") {
+        Some(b) => (b, ", in seconds"),
+        None => (base, ""),
+    };
+    let words = base.replace('_', " ");
     let mut chars = words.chars();
     match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
+        Some(c) => c.to_uppercase().chain(chars).chain(unit.chars()).collect(),
         None => map.to_string(),
     }
 }
@@ -873,15 +1022,15 @@ pub fn render(
             if let Some(v) = &m.value {
                 let _ = writeln!(y, "      value: {v}");
             }
-            if let MetricKind::Histogram { max } = m.kind {
+            if let MetricKind::Histogram { max, floor } = m.kind {
                 // Arrays of slots are libbpf-tools' layout: they fill
                 // slots[log2l(v)], a floor log2.
-                let (comment, bucket_type) = if m.value.is_some() {
+                let (comment, bucket_type) = if floor {
                     (
-                        "Bucket i is element i of the value's array, filled as libbpf-tools\n      \
+                        "Bucket i is element i of the array, filled as libbpf-tools\n      \
                          # fill slots[log2(v)]: slot i holds [2^i, 2^(i+1)), hence exp2floor.\n      \
                          # Such arrays keep no total, so _sum reads 0. Check the range and the\n      \
-                         # unit (bucket_multiplier, 0.000001 for microseconds) against the program.",
+                         # unit (bucket_multiplier) against the program.",
                         "exp2floor",
                     )
                 } else {
@@ -896,6 +1045,10 @@ pub fn render(
                     y,
                     "      bucket_type: {bucket_type}\n      bucket_min: 0\n      bucket_max: {max}"
                 );
+                if let Some((multiplier, why)) = &m.unit {
+                    let _ = writeln!(y, "      # {why}");
+                    let _ = writeln!(y, "      bucket_multiplier: {multiplier}");
+                }
             }
             if m.labels.is_empty() {
                 continue;

@@ -17,6 +17,8 @@ mod core_e2e;
 mod kernel_paths;
 #[path = "libbpf_tools.rs"]
 mod libbpf_tools;
+#[path = "libbpf_tools_traced.rs"]
+mod libbpf_tools_traced;
 #[path = "programs_network.rs"]
 mod programs_network;
 #[path = "programs_system.rs"]

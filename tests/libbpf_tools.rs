@@ -9,106 +9,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, run, scratch_dir, Running, Scrape};
-
-const TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The BPF object a libbpf-tools binary embeds (its skeleton holds the
-/// ELF bytes): the first ELF image for machine EM_BPF (247) after the
-/// binary's own header, cut at the end of its section headers. Kept in the
-/// tests' object cache, which the kernel matrix's guests carry (they have
-/// no libbpf-tools package). Fails the test when neither has it: these
-/// tests must not pass silently.
-fn tool_object(tool: &str) -> Vec<u8> {
-    let cached = common::compile::cache_dir()
-        .join("libbpf-tools")
-        .join(format!("{tool}.bpf.o"));
-    if let Ok(bytes) = fs::read(&cached) {
-        return bytes;
-    }
-    let path = Path::new("/usr/sbin").join(tool);
-    let data = fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; Debian's libbpf-tools package provides it (scripts/setup.sh installs it)",
-            path.display()
-        )
-    });
-    let object = embedded_bpf(&data)
-        .unwrap_or_else(|| panic!("{}: no embedded BPF object found", path.display()));
-    if let Some(dir) = cached.parent() {
-        let _ = fs::create_dir_all(dir);
-        let _ = fs::write(&cached, &object);
-    }
-    object
-}
-
-fn embedded_bpf(data: &[u8]) -> Option<Vec<u8>> {
-    let mut at = 1;
-    while let Some(i) = data[at..].windows(4).position(|w| w == b"\x7fELF") {
-        let start = at + i;
-        let h = &data[start..];
-        let machine = h.get(18..20).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        if h.get(4) == Some(&2) && h.get(5) == Some(&1) && machine == Some(247) {
-            let word = |o: usize, n: usize| {
-                let mut b = [0u8; 8];
-                b[..n].copy_from_slice(&h[o..o + n]);
-                u64::from_le_bytes(b) as usize
-            };
-            let end = word(0x28, 8) + word(0x3a, 2) * word(0x3c, 2);
-            return h.get(..end).map(<[u8]>::to_vec);
-        }
-        at = start + 1;
-    }
-    None
-}
-
-/// A directory on a real disk: /var/tmp where it exists (the kernel
-/// matrix's guests mount their disk there; their /tmp is RAM), so that
-/// direct I/O reaches a block device.
-fn disk_dir(name: &str) -> PathBuf {
-    let base = Path::new("/var/tmp");
-    let base = if base.is_dir() {
-        base.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    let dir = base.join(format!("ee-test-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create a directory on disk");
-    dir
-}
-
-/// A config directory holding `tool.bpf.o` and `tool.yaml`.
-fn tool_dir(test: &str, tool: &str, yaml: &str) -> PathBuf {
-    let dir = scratch_dir(&format!("lbt-{test}"));
-    fs::write(dir.join(format!("{tool}.bpf.o")), tool_object(tool)).expect("write object");
-    fs::write(dir.join(format!("{tool}.yaml")), yaml).expect("write config");
-    dir
-}
-
-fn start(dir: &Path) -> Running {
-    Running::start(&[
-        &format!("--config.dir={}", dir.display()),
-        "--config.strict",
-    ])
-}
-
-fn wait_for(exporter: &Running, what: &str, mut pred: impl FnMut(&Scrape) -> bool) -> Scrape {
-    let mut last = None;
-    let ok = eventually(TIMEOUT, || {
-        let s = exporter.scrape();
-        let done = pred(&s);
-        last = Some(s);
-        done
-    });
-    let last = last.expect("scraped at least once");
-    assert!(ok, "{what}; last scrape:\n{}", last.text);
-    last
-}
+use common::tools::{describe, disk_dir, start, tool_dir, tool_object, wait_for, SyscallChild};
+use common::{run, scratch_dir, Running, Scrape};
 
 /// Per interrupt handler (action) name, the interrupts of the IRQ lines it
 /// is on, from `/proc/interrupts` and `/proc/irq/N/`.
@@ -393,63 +299,11 @@ fn biolatency_per_disk_names_the_disk() {
     }
 }
 
-/// A forked child that makes `n` getpid() calls when told to, and exits:
-/// its pid is known before it runs, so a config can filter on it. The
-/// child of a multi-threaded process only reads, makes raw syscalls and
-/// exits; the kernel matrix's guests have no interpreter to run instead.
-struct GetpidChild {
-    pid: libc::pid_t,
-    go: std::os::fd::OwnedFd,
-}
-
-impl GetpidChild {
-    fn spawn(n: usize) -> GetpidChild {
-        use std::os::fd::FromRawFd;
-        let mut fds = [0; 2];
-        // SAFETY: pipe fills two fds, which are owned below.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
-        // SAFETY: the child only calls read, syscall and _exit.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            let mut byte = 0u8;
-            // SAFETY: async-signal-safe calls on fds this process owns.
-            unsafe {
-                libc::read(fds[0], (&mut byte as *mut u8).cast(), 1);
-                for _ in 0..n {
-                    libc::syscall(libc::SYS_getpid);
-                }
-                libc::_exit(0);
-            }
-        }
-        // SAFETY: fds[0] is ours, and only the child reads it.
-        unsafe { libc::close(fds[0]) };
-        // SAFETY: fds[1] is ours alone from here on.
-        let go = unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[1]) };
-        GetpidChild { pid, go }
-    }
-
-    /// Lets it make its calls, and waits for it to exit.
-    fn run(self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a one-byte write to our pipe, then waiting for our child.
-        unsafe {
-            assert_eq!(
-                libc::write(self.go.as_raw_fd(), [1u8].as_ptr().cast(), 1),
-                1
-            );
-            let mut status = 0;
-            assert_eq!(libc::waitpid(self.pid, &mut status, 0), self.pid);
-            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-        }
-    }
-}
-
 /// syscount counts exactly the getpid() calls a child makes, with the
 /// child's pid set through `constants: {filter_pid: …}`.
 #[test]
 fn syscount_counts_exact_getpid_calls() {
-    let child = GetpidChild::spawn(1000);
+    let child = SyscallChild::getpid(1000);
     let yaml = format!(
         "constants:\n  filter_pid: {}\nmetrics:\n  counters:\n    - name: libbpf_syscalls_total\n      help: Syscalls of one process\n      map: data\n      value: count\n      labels:\n        - name: syscall\n          decoders:\n            - name: uint\n            - name: syscall\n              names: kernel\n",
         child.pid
@@ -471,7 +325,7 @@ fn syscount_counts_exact_getpid_calls() {
 }
 
 /// The tools `describe` and these tests use, with the libbpf-tools' names.
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 12] = [
     "syscount",
     "biolatency",
     "runqlat",
@@ -482,19 +336,9 @@ const TOOLS: [&str; 10] = [
     "cpudist",
     "softirqs",
     "cachestat",
+    "offcputime",
+    "wakeuptime",
 ];
-
-fn describe(dir: &Path, tool: &str) -> (bool, String) {
-    let out = Command::new(common::BIN)
-        .current_dir(dir)
-        .args(["describe", &format!("./{tool}.bpf.o")])
-        .output()
-        .expect("runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
 
 /// describe's configs are the same every run, name no absolute path, put
 /// no kernel address on /metrics, pick one of each pair of twins, and run
@@ -518,6 +362,47 @@ fn described_configs_are_deterministic_safe_and_coexist() {
         }
     }
     assert!(described >= 6, "{described} of the tools described");
+    // Names carry units where the object's switches show them, and
+    // identifiers, addresses and per-thread flags are never served.
+    for (tool, has, lacks) in [
+        ("biolatency", "- name: biolatency_hists_seconds\n", "\0"),
+        (
+            "funclatency",
+            "bucket_multiplier: 0.000000001\n",
+            "- name: funclatency_hist_total",
+        ),
+        (
+            "cachestat",
+            "  gauges:\n    - name: cachestat_total\n",
+            "_total_total",
+        ),
+        (
+            "klockstat",
+            "#   stat_map.acq_max_lock_ptr: an identifier or address",
+            "lock_ptr_total",
+        ),
+        (
+            "klockstat",
+            "#   lockholder_map: in-flight state",
+            "lockholder_map_",
+        ),
+        (
+            "readahead",
+            "#   in_readahead: per-thread state",
+            "_total_total",
+        ),
+        ("fsdist", "      labels:\n        - name: index", "\0"),
+    ] {
+        fs::write(dir.join(format!("{tool}.bpf.o")), tool_object(tool)).expect("write object");
+        let (_, yaml) = describe(&dir, tool);
+        assert!(
+            yaml.contains(has) && !yaml.contains(lacks),
+            "{tool}:\n{yaml}"
+        );
+        if !TOOLS.contains(&tool) {
+            fs::remove_file(dir.join(format!("{tool}.bpf.o"))).expect("remove");
+        }
+    }
     let (_, biolatency) = describe(&dir, "biolatency");
     assert!(
         biolatency.contains("#   start: in-flight state keyed by kernel pointers"),
@@ -546,7 +431,26 @@ fn described_configs_are_deterministic_safe_and_coexist() {
     );
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     direct_io("lbt-describe-io", 16);
-    let s = exporter.scrape();
+    // Every tool whose programs run here serves data, unedited: the I/O
+    // above, and the machine's own scheduling and interrupts, feed them.
+    let running: Vec<&str> = TOOLS
+        .into_iter()
+        .filter(|t| {
+            report.lines().any(|l| {
+                l.starts_with(&format!("config {t} ("))
+                    && (l.contains("): OK") || l.contains("): DEGRADED"))
+            })
+        })
+        .collect();
+    assert!(running.len() >= 8, "{running:?}\n{report}");
+    let s = wait_for(&exporter, "every described tool serves data", |s| {
+        running.iter().all(|t| {
+            let prefix = format!("ebpf_exporter_{t}_");
+            s.samples
+                .iter()
+                .any(|x| x.name.starts_with(&prefix) && x.value > 0.0)
+        })
+    });
     for sample in s
         .samples
         .iter()

@@ -441,6 +441,22 @@ pub fn bind_value(
         if value_size == 8 {
             return Ok(ValueRead::Whole);
         }
+        // A narrower integer that BTF vouches for (funclatency's `u32
+        // hist[]`) reads as a member at offset 0.
+        if let Some((btf, ty)) = value {
+            if fields(btf, ty).is_empty()
+                && matches!(value_size, 1 | 2 | 4)
+                && matches!(
+                    btf.resolve(ty).map(|(_, t)| &t.kind),
+                    Some(Kind::Int { bool: false, .. })
+                )
+            {
+                return Ok(ValueRead::Field {
+                    offset: 0,
+                    width: value_size,
+                });
+            }
+        }
         return Err(match value {
             Some((btf, ty)) if !fields(btf, ty).is_empty() => format!(
                 "map {map:?}'s values are {} ({value_size} bytes): name the member to export with \

@@ -12,6 +12,7 @@ pub mod exposition;
 pub mod host;
 pub mod http;
 pub mod kernel;
+pub mod tools;
 
 pub use compile::{compile_bpf, compile_bpf_with};
 pub use exporter::*;
