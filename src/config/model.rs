@@ -46,6 +46,27 @@ pub struct MapSettings {
     /// Only for maps whose value has no BTF type to disagree with.
     #[serde(default)]
     pub value_size: Option<u32>,
+    /// Entries written after load and before attach: the filters and
+    /// tables an object's own loader would fill (the reference's #638).
+    #[serde(default)]
+    pub entries: Vec<MapEntry>,
+    /// Decoders of key members (by member name; `key` for a scalar key),
+    /// as a metric's labels would decode them: `entries` give label text,
+    /// which these turn back into bytes, last decoder first.
+    #[serde(default)]
+    pub decoders: BTreeMap<String, Vec<DecoderSpec>>,
+}
+
+/// One entry of `maps.NAME.entries`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapEntry {
+    /// A scalar for a scalar key; for a struct key, its members by name
+    /// (members left out are zero).
+    pub key: serde_yaml::Value,
+    /// As the key; 1 when left out, which a set's members usually hold.
+    #[serde(default)]
+    pub value: Option<serde_yaml::Value>,
 }
 
 /// Ours: program choice, as libbpf-tools' loaders make it in C.

@@ -27,6 +27,25 @@ impl Decoder for Hex {
         }
         Ok(Decoded::Value(out))
     }
+
+    fn encode(&self, output: &[u8], width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
+        let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let bytes: Option<Vec<u8>> = output
+            .chunks(2)
+            .map(|p| match p {
+                [h, l] => Some(digit(*h)? << 4 | digit(*l)?),
+                _ => None,
+            })
+            .collect();
+        Some(match bytes {
+            Some(b) if b.len() == width => Ok(b),
+            _ => Err(DecodeError::Invalid(format!(
+                "{:?} is not {width} bytes in hex ({} digits)",
+                String::from_utf8_lossy(output),
+                width * 2
+            ))),
+        })
+    }
 }
 
 #[cfg(test)]

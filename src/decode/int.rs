@@ -40,6 +40,12 @@ impl Decoder for Int {
         let value = ((raw << shift) as i64) >> shift;
         Ok(Decoded::Value(value.to_string().into_bytes()))
     }
+
+    fn encode(&self, output: &[u8], width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
+        Some(
+            super::parse_integer(output).and_then(|v| super::int_bytes(v, width, true, self.order)),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,63 @@ pub enum DecodeError {
 /// What else the exporter knows of a decoder is in its registry entry.
 pub trait Decoder: Send + Sync {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError>;
+
+    /// The input that decodes to `output`, for map entries written from
+    /// label text (`maps.NAME.entries`). `width` is the key member's size,
+    /// which decoders of raw bytes fill exactly. `None`: this decoder's
+    /// output does not say its input (a cgroup path whose id is not known
+    /// before the cgroup exists, a hash), so it cannot be reversed.
+    fn encode(&self, _output: &[u8], _width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
+        None
+    }
+}
+
+/// Parses label text as the integer it spells: decimal, or `0x` hex.
+pub(crate) fn parse_integer(output: &[u8]) -> Result<i128, DecodeError> {
+    let text = std::str::from_utf8(output).unwrap_or("").trim();
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => i128::from_str_radix(hex, 16),
+        None => text.parse::<i128>(),
+    };
+    parsed.map_err(|_| DecodeError::Invalid(format!("{text:?} is not an integer")))
+}
+
+/// `value` as `width` bytes in `order`, refused when it does not fit.
+pub(crate) fn int_bytes(
+    value: i128,
+    width: usize,
+    signed: bool,
+    order: crate::config::model::ByteOrder,
+) -> Result<Vec<u8>, DecodeError> {
+    if !matches!(width, 1 | 2 | 4 | 8) {
+        return Err(DecodeError::Size {
+            expected: "1, 2, 4 or 8",
+            got: width,
+        });
+    }
+    let bits = width as u32 * 8;
+    let (min, max) = if signed {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    };
+    if value < min || value > max {
+        return Err(DecodeError::Invalid(format!(
+            "{value} does not fit in {width} byte(s){}",
+            if signed { ", signed" } else { "" }
+        )));
+    }
+    let le = (value as u64).to_le_bytes();
+    let mut out = le[..width].to_vec();
+    let big = match order {
+        crate::config::model::ByteOrder::Big => true,
+        crate::config::model::ByteOrder::Little => false,
+        crate::config::model::ByteOrder::Host => cfg!(target_endian = "big"),
+    };
+    if big {
+        out.reverse();
+    }
+    Ok(out)
 }
 
 /// Reads the native-endian integer of `N` bytes at the start of `input`.
@@ -102,4 +159,76 @@ pub(crate) fn snapshot_table(text: &str) -> std::collections::HashMap<u64, &str>
             Some((nr.parse().ok()?, name))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod reverse_tests {
+    use super::*;
+    use crate::config::model::ByteOrder;
+
+    fn back_and_forth(d: &dyn Decoder, bytes: &[u8]) {
+        let Ok(Decoded::Value(text)) = d.decode(bytes) else {
+            panic!("decodes {bytes:?}");
+        };
+        let again = d.encode(&text, bytes.len());
+        assert_eq!(
+            again,
+            Some(Ok(bytes.to_vec())),
+            "{:?}",
+            String::from_utf8_lossy(&text)
+        );
+    }
+
+    /// Each reversible decoder's `encode` gives back the bytes its
+    /// `decode` read, at every width it takes.
+    #[test]
+    fn encode_inverts_decode() {
+        let uint = uint::Uint::from_spec(&serde_yaml::from_str("name: uint").unwrap());
+        for bytes in [
+            &[7u8][..],
+            &513u16.to_ne_bytes(),
+            &70000u32.to_ne_bytes(),
+            &u64::MAX.to_ne_bytes(),
+        ] {
+            back_and_forth(&uint, bytes);
+        }
+        let big =
+            uint::Uint::from_spec(&serde_yaml::from_str("{name: uint, byte_order: big}").unwrap());
+        back_and_forth(&big, &8080u16.to_be_bytes());
+        let int = int::Int::from_spec(&serde_yaml::from_str("name: int").unwrap());
+        for bytes in [
+            &(-14i8).to_ne_bytes()[..],
+            &(-2i32).to_ne_bytes(),
+            &i64::MIN.to_ne_bytes(),
+        ] {
+            back_and_forth(&int, bytes);
+        }
+        back_and_forth(&hex::Hex, &[0xde, 0xad, 0x00, 0x01]);
+        let mut comm = b"nginx".to_vec();
+        comm.resize(16, 0);
+        back_and_forth(&string::Str, &comm);
+        let kernel = syscall::Syscall(tables::Names::Kernel);
+        assert_eq!(kernel.encode(b"getpid", 4), Some(Ok(b"39".to_vec())));
+        assert_eq!(kernel.encode(b"exit_group", 4), Some(Ok(b"231".to_vec())));
+    }
+
+    #[test]
+    fn what_does_not_fit_is_refused() {
+        let uint = uint::Uint::from_spec(&serde_yaml::from_str("name: uint").unwrap());
+        assert!(matches!(uint.encode(b"256", 1), Some(Err(_))));
+        assert!(matches!(uint.encode(b"-1", 4), Some(Err(_))));
+        assert!(matches!(uint.encode(b"twelve", 4), Some(Err(_))));
+        assert_eq!(
+            uint.encode(b"0x10", 2),
+            Some(Ok(16u16.to_ne_bytes().to_vec()))
+        );
+        let int = int::Int::from_spec(&serde_yaml::from_str("name: int").unwrap());
+        assert!(matches!(int.encode(b"128", 1), Some(Err(_))));
+        assert!(matches!(
+            string::Str.encode(b"sixteen-bytes-xx", 16),
+            Some(Err(_))
+        ));
+        assert!(matches!(hex::Hex.encode(b"abc", 2), Some(Err(_))));
+        assert_eq!(int_bytes(1, 2, false, ByteOrder::Big), Ok(vec![0, 1]));
+    }
 }

@@ -61,6 +61,25 @@ impl Decoder for StaticMap {
         out.extend_from_slice(input);
         Ok(Decoded::Value(out))
     }
+
+    /// The key whose label this is; with several, the smallest, so the
+    /// choice is the same every run.
+    fn encode(&self, output: &[u8], _width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
+        let key = self
+            .table
+            .iter()
+            .filter(|(_, v)| v.as_slice() == output)
+            .map(|(k, _)| k)
+            .min();
+        Some(match key {
+            Some(k) => Ok(k.clone()),
+            None if self.allow_unknown => Ok(output.to_vec()),
+            None => Err(DecodeError::Invalid(format!(
+                "{:?} is no value of the static_map",
+                String::from_utf8_lossy(output)
+            ))),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,20 @@ impl Decoder for Str {
             ))),
         }
     }
+
+    /// The text, NUL-padded to the member: one byte short of it at most,
+    /// so that C's string functions find the end.
+    fn encode(&self, output: &[u8], width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
+        if output.len() >= width || output.contains(&0) {
+            return Some(Err(DecodeError::Invalid(format!(
+                "{:?} does not fit in {width} bytes with its NUL",
+                String::from_utf8_lossy(output)
+            ))));
+        }
+        let mut out = output.to_vec();
+        out.resize(width, 0);
+        Some(Ok(out))
+    }
 }
 
 #[cfg(test)]

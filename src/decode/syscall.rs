@@ -27,6 +27,18 @@ impl Decoder for Syscall {
             None => Decoded::Value(format!("unknown_syscall:{nr}").into_bytes()),
         })
     }
+
+    /// A name to its number, as decimal text for `uint` before it.
+    fn encode(&self, output: &[u8], _width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
+        let name = String::from_utf8_lossy(output);
+        let nr = (0..2048u64).find(|nr| syscall_name(*nr, self.0) == Some(&*name));
+        Some(match nr {
+            Some(nr) => Ok(nr.to_string().into_bytes()),
+            None => Err(DecodeError::Invalid(format!(
+                "{name:?} is not a syscall of this architecture"
+            ))),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,13 @@ impl Decoder for Uint {
         let value = read_uint(input, self.order)?;
         Ok(Decoded::Value(value.to_string().into_bytes()))
     }
+
+    fn encode(&self, output: &[u8], width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
+        Some(
+            super::parse_integer(output)
+                .and_then(|v| super::int_bytes(v, width, false, self.order)),
+        )
+    }
 }
 
 /// Reads an unsigned integer of 1, 2, 4 or 8 bytes in the given order.

@@ -15,6 +15,7 @@ use crate::host::Host;
 use crate::maps::cgroup_id_map::CgroupIdMapSync;
 use crate::metrics::bind::BindOptions;
 use crate::metrics::{bind_collectors, Collector};
+use crate::object::btf::ObjectTypes;
 use crate::object::load::LoadOptions;
 use crate::object::{load_object, LoadedObject, ObjectError};
 use crate::spans::export::{self, SpanQueue};
@@ -178,6 +179,14 @@ pub(super) fn start_one(
                 .map_err(|e| config.error("kaddrs", e.to_string()))?
         };
         let programs = config.spec.programs.clone().unwrap_or_default();
+        let encode_entries = |types: Option<&ObjectTypes>, object: &libbpf_rs::Object| {
+            crate::metrics::entries::encode_all(&config.spec.maps, types, object, host)
+        };
+        let filled = config
+            .spec
+            .maps
+            .values()
+            .any(|m| !m.entries.is_empty() || !m.decoders.is_empty());
         let load_opts = LoadOptions {
             kaddrs: &addrs,
             btf_path: opts.btf_path.as_deref(),
@@ -187,6 +196,7 @@ pub(super) fn start_one(
             attach: &programs.attach,
             constants: &config.spec.constants,
             maps: &config.spec.maps,
+            entries: if filled { Some(&encode_entries) } else { None },
         };
         let loaded = load_object(bytes, &load_opts).map_err(|e| {
             let key = match &e {
@@ -198,6 +208,7 @@ pub(super) fn start_one(
                 ObjectError::Constant(name, _) => format!("constants.{name}"),
                 ObjectError::MapSetting { map, key: "", .. } => format!("maps.{map}"),
                 ObjectError::MapSetting { map, key, .. } => format!("maps.{map}.{key}"),
+                ObjectError::MapEntry { map, at, .. } => format!("maps.{map}.{at}"),
                 _ => "object".to_string(),
             };
             config.error(&key, e.to_string())

@@ -8,6 +8,7 @@ pub mod buckets;
 pub mod cache;
 pub mod collect;
 pub mod collector;
+pub mod entries;
 pub mod events;
 pub mod layout;
 pub mod sink;

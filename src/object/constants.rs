@@ -104,8 +104,9 @@ pub fn assign(
     })
 }
 
-/// `value` as `size` bytes of type `ty`, or why it does not fit.
-fn encode(
+/// `value` as `size` bytes of type `ty`, or why it does not fit. Also
+/// writes map entries' members (`maps.NAME.entries`).
+pub fn encode(
     btf: &Btf,
     ty: TypeId,
     size: usize,

@@ -35,6 +35,14 @@ pub enum ObjectError {
         key: &'static str,
         message: String,
     },
+    /// `maps.MAP.entries`: `at` is the path below the map's key
+    /// (`entries[2].key.comm`).
+    #[error("{message}")]
+    MapEntry {
+        map: String,
+        at: String,
+        message: String,
+    },
     #[error("{message}")]
     AttachOverride { program: String, message: String },
     #[error("program {name:?} {why}; its programs: {}", available.join(", "))]

@@ -133,7 +133,20 @@ pub struct LoadOptions<'a> {
     pub constants: &'a BTreeMap<String, serde_yaml::Value>,
     /// `maps:`, by map name.
     pub maps: &'a BTreeMap<String, crate::config::model::MapSettings>,
+    /// `maps.NAME.entries`, as the key and value bytes to write after load
+    /// and before attach. Encoding them takes the decoders, which live
+    /// above this layer: the caller passes the encoder, and this layer
+    /// calls it with the object's BTF once the object is open.
+    pub entries: Option<&'a EncodeEntries<'a>>,
 }
+
+/// Map name, key bytes and value bytes of every entry a config fills.
+pub type MapEntries = Vec<(String, Vec<u8>, Vec<u8>)>;
+
+/// Encodes a config's map entries against the object's BTF (key and value
+/// sizes come from the object's maps).
+pub type EncodeEntries<'a> =
+    dyn Fn(Option<&super::btf::ObjectTypes>, &Object) -> Result<MapEntries, ObjectError> + 'a;
 
 /// Sections whose attach target libbpf resolves at load time, from the
 /// kernel's BTF: an override must be set before load.
@@ -576,10 +589,37 @@ pub fn load_object(
     let mut failed = Failures::default();
     loop {
         let loaded = load_programs(bytes, opts, &mut alternatives, &mut failed)?;
+        fill_maps(&loaded, opts)?;
         if let Some(done) = attach_all(bytes, opts.attach, loaded, &mut alternatives, &mut failed) {
             return Ok(done);
         }
     }
+}
+
+/// Writes `maps.NAME.entries` into the loaded maps, before any program is
+/// attached, so that no event is seen with a filter still empty.
+fn fill_maps(loaded: &Loaded, opts: &LoadOptions<'_>) -> Result<(), ObjectError> {
+    let Some(encode) = opts.entries else {
+        return Ok(());
+    };
+    for (name, key, value) in encode(loaded.types.as_ref(), &loaded.object)? {
+        let map = loaded
+            .object
+            .maps()
+            .find(|m| m.name().to_str() == Some(name.as_str()))
+            .ok_or_else(|| ObjectError::MapEntry {
+                map: name.clone(),
+                at: "entries".into(),
+                message: format!("the object has no map {name:?}"),
+            })?;
+        map.update(&key, &value, libbpf_rs::MapFlags::ANY)
+            .map_err(|e| ObjectError::MapEntry {
+                map: name.clone(),
+                at: "entries".into(),
+                message: format!("writing an entry of map {name}: {e}"),
+            })?;
+    }
+    Ok(())
 }
 
 /// Programs that will not run, kept across attempts.
