@@ -720,3 +720,87 @@ fn vfsstat_serves_from_its_described_config() {
         reads(s) >= reads(&before) + 200.0
     });
 }
+
+/// The C library this test runs with, from its own mappings.
+fn libc_path() -> String {
+    let maps = fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so") || p.contains("/libc-"))
+        .expect("this test links the C library")
+        .to_string()
+}
+
+/// Generic `SEC("uprobe")` and `SEC("uretprobe")` programs, pointed by
+/// `programs.attach` at the C library's `syscall()` and told a child's
+/// pid: exactly the child's 700 calls, and as many returns.
+#[test]
+fn placeholder_uprobes_attach_where_the_config_says() {
+    let dir = scratch_dir("lbt-uprobe-override");
+    common::compile_bpf(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/placeholder_uprobe.bpf.c"),
+        &dir.join("probes.bpf.o"),
+    );
+    let child = SyscallChild::getpid(700);
+    let libc = libc_path();
+    let yaml = format!(
+        "object: probes.bpf.o
+constants:
+  targ_tgid: {pid}
+programs:
+  attach:
+    on_call: uprobe/{libc}:syscall
+    on_return: uretprobe/{libc}:syscall
+metrics:
+  counters:
+    - name: libc_syscall_calls_total
+      help: Calls of the C library's syscall()
+      map: calls
+      labels:
+        - name: pid
+          decoders:
+            - name: uint
+    - name: libc_syscall_returns_total
+      help: Returns from the C library's syscall()
+      map: returns
+      labels:
+        - name: pid
+          decoders:
+            - name: uint
+",
+        pid = child.pid
+    );
+    fs::write(dir.join("probes.yaml"), yaml).expect("write config");
+    let exporter = start(&dir);
+    let pid = child.pid.to_string();
+    let both = |s: &Scrape| {
+        (
+            s.sum("ebpf_exporter_libc_syscall_calls_total", &[("pid", &pid)]),
+            s.sum("ebpf_exporter_libc_syscall_returns_total", &[("pid", &pid)]),
+        )
+    };
+    child.run();
+    let s = wait_for(&exporter, "700 calls and returns", |s| {
+        both(s) == (700.0, 700.0)
+    });
+    assert_eq!(both(&s), (700.0, 700.0), "{}", s.text);
+    // A binary that is not there is refused in words, with the key.
+    fs::write(
+        dir.join("probes.yaml"),
+        fs::read_to_string(dir.join("probes.yaml"))
+            .expect("read")
+            .replace(&format!("uprobe/{libc}:"), "uprobe/no/such/libc.so.6:"),
+    )
+    .expect("write");
+    let check = Command::new(common::BIN)
+        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        report.contains(
+            "uprobe/no/such/libc.so.6:syscall: the binary \"no/such/libc.so.6\" it probes does not exist"
+        ),
+        "{report}"
+    );
+}

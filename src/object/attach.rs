@@ -74,7 +74,9 @@ fn attach_elsewhere(
 ) -> Option<Result<Vec<Link>, AttachError>> {
     let fail = |e: libbpf_rs::Error| {
         let errno = last_errno();
-        classify_attach(section, e.kind(), errno).unwrap_or_else(|| other(section, &e, errno))
+        classify_attach(section, e.kind(), errno)
+            .or_else(|| classify_usdt(section, errno))
+            .unwrap_or_else(|| other(section, &e, errno))
     };
     let result = if let Some(func) = section.strip_prefix("kprobe/") {
         prog.attach_kprobe(false, func)
@@ -101,10 +103,69 @@ fn attach_elsewhere(
         .or_else(|| section.strip_prefix("raw_tracepoint/"))
     {
         prog.attach_raw_tracepoint(tp)
+    } else if let Some((retprobe, target)) = section
+        .strip_prefix("uprobe/")
+        .map(|t| (false, t))
+        .or_else(|| section.strip_prefix("uretprobe/").map(|t| (true, t)))
+    {
+        // uprobe/PATH:FUNCTION[+OFFSET], as libbpf spells its sections;
+        // the path itself may hold ':'.
+        let Some((binary, function, offset)) = uprobe_target(target) else {
+            return Some(Err(AttachError::NoTarget {
+                section: section.to_string(),
+            }));
+        };
+        if !Path::new(binary).exists() {
+            return Some(Err(AttachError::NoUsdtBinary {
+                binary: binary.to_string(),
+                section: section.to_string(),
+                errno: libc::ENOENT,
+            }));
+        }
+        let opts = libbpf_rs::UprobeOpts {
+            retprobe,
+            func_name: Some(function.to_string()),
+            ..Default::default()
+        };
+        prog.attach_uprobe_with_opts(-1, binary, offset, opts)
+    } else if let Some(target) = section.strip_prefix("usdt/") {
+        // usdt/PATH:PROVIDER:NAME
+        let mut parts = target.rsplitn(3, ':');
+        let (Some(name), Some(provider), Some(binary)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Some(Err(AttachError::NoTarget {
+                section: section.to_string(),
+            }));
+        };
+        if !Path::new(binary).exists() {
+            return Some(Err(AttachError::NoUsdtBinary {
+                binary: binary.to_string(),
+                section: section.to_string(),
+                errno: libc::ENOENT,
+            }));
+        }
+        prog.attach_usdt(-1, binary, provider, name)
     } else {
         return None;
     };
     Some(result.map(|l| vec![l]).map_err(fail))
+}
+
+/// `PATH:FUNCTION[+OFFSET]`: the binary, the function and the offset in
+/// it. The function is after the last ':', so paths may hold ':'.
+fn uprobe_target(target: &str) -> Option<(&str, &str, usize)> {
+    let (binary, function) = target.rsplit_once(':')?;
+    let (function, offset) = match function.split_once('+') {
+        Some((f, off)) => {
+            let off = match off.strip_prefix("0x") {
+                Some(hex) => usize::from_str_radix(hex, 16).ok()?,
+                None => off.parse().ok()?,
+            };
+            (f, off)
+        }
+        None => (function, 0),
+    };
+    (!binary.is_empty() && !function.is_empty()).then_some((binary, function, offset))
 }
 
 /// Whether the ELF file at `path` is position-independent (ET_DYN: a PIE
