@@ -45,12 +45,8 @@ pub fn attach_program(prog: &ProgramMut<'_>, section: &str) -> Result<Vec<Link>,
     if let Some(target) = section.strip_prefix("usdt/") {
         // usdt/PATH:PROVIDER:NAME; the path itself may hold ':'.
         let binary = target.rsplitn(3, ':').nth(2).unwrap_or(target);
-        if !Path::new(binary).exists() {
-            return Err(AttachError::NoUsdtBinary {
-                binary: binary.to_string(),
-                section: section.to_string(),
-                errno: libc::ENOENT,
-            });
+        if let Some(missing) = missing_binary(binary, section) {
+            return Err(missing);
         }
     }
     if section.starts_with("tracepoint/") || section.starts_with("tp/") {
@@ -115,12 +111,8 @@ fn attach_elsewhere(
                 section: section.to_string(),
             }));
         };
-        if !Path::new(binary).exists() {
-            return Some(Err(AttachError::NoUsdtBinary {
-                binary: binary.to_string(),
-                section: section.to_string(),
-                errno: libc::ENOENT,
-            }));
+        if let Some(missing) = missing_binary(binary, section) {
+            return Some(Err(missing));
         }
         let opts = libbpf_rs::UprobeOpts {
             retprobe,
@@ -137,18 +129,24 @@ fn attach_elsewhere(
                 section: section.to_string(),
             }));
         };
-        if !Path::new(binary).exists() {
-            return Some(Err(AttachError::NoUsdtBinary {
-                binary: binary.to_string(),
-                section: section.to_string(),
-                errno: libc::ENOENT,
-            }));
+        if let Some(missing) = missing_binary(binary, section) {
+            return Some(Err(missing));
         }
         prog.attach_usdt(-1, binary, provider, name)
     } else {
         return None;
     };
     Some(result.map(|l| vec![l]).map_err(fail))
+}
+
+/// A user-space probe's binary that is not there: libbpf would say only
+/// ENOENT.
+fn missing_binary(binary: &str, section: &str) -> Option<AttachError> {
+    (!Path::new(binary).exists()).then(|| AttachError::NoUsdtBinary {
+        binary: binary.to_string(),
+        section: section.to_string(),
+        errno: libc::ENOENT,
+    })
 }
 
 /// `PATH:FUNCTION[+OFFSET]`: the binary, the function and the offset in
