@@ -148,6 +148,23 @@ fn main() {
     println!("cargo:rerun-if-changed={}", reader.display());
     compile(&reader, &out.join("reader_map_dump.bpf.o"));
 
+    // The generic probe behind `probe:` metrics, also the exporter's own:
+    // its skeleton's types are how the exporter writes each probe's spec.
+    let probe = bpf_dir.join("probe/probe.bpf.c");
+    println!("cargo:rerun-if-changed={}", probe.display());
+    SkeletonBuilder::new()
+        .source(&probe)
+        .obj(out.join("probe.bpf.o"))
+        .clang_args([
+            format!("-I{}", include.display()),
+            format!("-I{}", arch_include.display()),
+            format!("-D__TARGET_ARCH_{bpf_arch}"),
+            "-Wall".to_string(),
+            "-Werror".to_string(),
+        ])
+        .build_and_generate(out.join("probe.skel.rs"))
+        .unwrap_or_else(|e| panic!("compiling {}: {e:#}", probe.display()));
+
     let mut sources: Vec<PathBuf> = fs::read_dir(&bpf_dir)
         .expect("bpf/ directory is readable")
         .filter_map(|entry| entry.ok().map(|e| e.path()))

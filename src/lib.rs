@@ -26,6 +26,7 @@ pub mod http;
 pub mod maps;
 pub mod metrics;
 pub mod object;
+pub mod probes;
 pub mod process;
 pub mod settings;
 pub mod spans;

@@ -41,6 +41,24 @@ static __always_inline __u32 ee_log2_ceil(__u64 v)
 	return r + 1;
 }
 
+/* The exp2 bucket of v: ceil(log2(v)), clamped to max_bucket. */
+static __always_inline __u32 ee_bucket_exp2(__u64 v, __u32 max_bucket)
+{
+	__u32 b = ee_log2_ceil(v);
+
+	return b > max_bucket ? max_bucket : b;
+}
+
+/* The linear bucket of v: ceil(v / step), clamped to max_bucket (step > 0). */
+static __always_inline __u32 ee_bucket_linear(__u64 v, __u64 step, __u32 max_bucket)
+{
+	__u64 b = v / step;
+
+	if (v % step)
+		b++;
+	return b > max_bucket ? max_bucket : (__u32)b;
+}
+
 /* Inserts the helpers below could not make, by the id of the map that
  * refused them (a full hash map, an out-of-range array index): the
  * exporter exports them as ebpf_exporter_map_update_failures_total{map},
@@ -150,9 +168,7 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 #define ee_hist_exp2(map, key, value, max_bucket)                             \
 	do {                                                                   \
 		__u64 __ee_v = (value);                                        \
-		__u32 __ee_b = ee_log2_ceil(__ee_v);                           \
-		if (__ee_b > (max_bucket))                                     \
-			__ee_b = (max_bucket);                                 \
+		__u32 __ee_b = ee_bucket_exp2(__ee_v, (max_bucket));           \
 		ee_hist_record(map, key, __ee_b, __ee_v, max_bucket);          \
 	} while (0)
 
@@ -163,9 +179,7 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 #define ee_hist_exp2_array(map, value, max_bucket)                            \
 	do {                                                                   \
 		__u64 __ee_v = (value);                                        \
-		__u32 __ee_k = ee_log2_ceil(__ee_v);                           \
-		if (__ee_k > (max_bucket))                                     \
-			__ee_k = (max_bucket);                                 \
+		__u32 __ee_k = ee_bucket_exp2(__ee_v, (max_bucket));           \
 		ee_map_add(map, &__ee_k, 1);                                   \
 		__ee_k = (max_bucket) + 1;                                     \
 		ee_map_add(map, &__ee_k, __ee_v);                              \
@@ -178,11 +192,7 @@ static __always_inline void ee_map_set(void *map, const void *key, __u64 value)
 #define ee_hist_linear(map, key, value, step, max_bucket)                     \
 	do {                                                                   \
 		__u64 __ee_v = (value) / (step);                               \
-		__u64 __ee_b = __ee_v;                                         \
-		if ((value) % (step))                                          \
-			__ee_b++;                                              \
-		if (__ee_b > (max_bucket))                                     \
-			__ee_b = (max_bucket);                                 \
+		__u32 __ee_b = ee_bucket_linear((value), (step), (max_bucket)); \
 		ee_hist_record(map, key, __ee_b, __ee_v, max_bucket);          \
 	} while (0)
 

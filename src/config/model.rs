@@ -46,6 +46,9 @@ pub struct MapSettings {
     /// Only for maps whose value has no BTF type to disagree with.
     #[serde(default)]
     pub value_size: Option<u32>,
+    /// Only for maps whose key has no BTF type to disagree with.
+    #[serde(default)]
+    pub key_size: Option<u32>,
     /// Entries written after load and before attach: the filters and
     /// tables an object's own loader would fill (the reference's #638).
     #[serde(default)]
@@ -149,6 +152,41 @@ pub struct Counter {
     pub max_series: Option<usize>,
     #[serde(default)]
     pub overflow: Option<Overflow>,
+    /// Ours: a hook and its fields instead of a map: the exporter's
+    /// generic probe program gathers it (`probes/`).
+    #[serde(default)]
+    pub probe: Option<ProbeSpec>,
+}
+
+/// Ours: what a `probe:` metric gathers, with no object of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// `tracepoint/CATEGORY/NAME`.
+    pub hook: String,
+    /// The field summed (counters), kept (gauges) or bucketed
+    /// (histograms); a counter without it counts events.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Events pass only when every comparison holds.
+    #[serde(default)]
+    pub filter: Vec<ProbeFilter>,
+    /// Linear histograms: a bucket's width, in the value's own unit.
+    #[serde(default)]
+    pub step: Option<u64>,
+    /// The bound of the probe's map (10240 when left out).
+    #[serde(default)]
+    pub max_entries: Option<u32>,
+}
+
+/// One comparison of a field with a constant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeFilter {
+    pub field: String,
+    /// `==`, `!=`, `<`, `>`, `<=`, `>=`, or `&` (any of the value's bits).
+    pub op: String,
+    pub value: serde_yaml::Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -198,6 +236,9 @@ pub struct Histogram {
     pub max_series: Option<usize>,
     #[serde(default)]
     pub overflow: Option<Overflow>,
+    /// Ours: a hook and its fields instead of a map, as for counters.
+    #[serde(default)]
+    pub probe: Option<ProbeSpec>,
 }
 
 impl Histogram {
@@ -305,6 +346,20 @@ pub struct DecoderSpec {
     /// kernel's own.
     #[serde(default)]
     pub names: Option<NameTable>,
+}
+
+impl DecoderSpec {
+    /// A decoder with no options.
+    pub fn named(name: &str) -> Self {
+        DecoderSpec {
+            name: name.to_string(),
+            static_map: None,
+            allow_unknown: None,
+            regexps: None,
+            byte_order: None,
+            names: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -82,7 +82,17 @@ pub struct MetricSpec<'a> {
     /// The metric's own `max_series`, else the config's.
     pub max_series: Option<usize>,
     pub overflow: crate::config::model::Overflow,
+    /// Set for `probe:` metrics, whose map is their slot's in the generic
+    /// probe object.
+    pub probe: Option<&'a crate::config::model::ProbeSpec>,
 }
+
+/// The generic probe object's maps (`bpf/probe/probe.bpf.c`), one per
+/// slot: a config's probe metrics take them in order (counters, gauges,
+/// histograms), so a config holds at most this many probes.
+pub const PROBE_MAPS: [&str; 8] = [
+    "counts0", "counts1", "counts2", "counts3", "counts4", "counts5", "counts6", "counts7",
+];
 
 impl MetricSpec<'_> {
     /// The key path of one of the metric's fields.
@@ -100,10 +110,35 @@ impl Config {
     /// Counters, then gauges, then histograms, in file order.
     pub fn specs(&self) -> impl Iterator<Item = MetricSpec<'_>> {
         let m = &self.spec.metrics;
-        let counters = m.counters.iter().enumerate().map(|(i, c)| MetricSpec {
+        // Probe slots in the order the specs come; past the last slot a
+        // probe has no map, which validation refuses.
+        let mut next = 0usize;
+        let mut slot = move |probe: bool| -> Option<&'static str> {
+            if !probe {
+                return None;
+            }
+            next += 1;
+            Some(PROBE_MAPS.get(next - 1).copied().unwrap_or(""))
+        };
+        let slots: Vec<Option<&'static str>> = m
+            .counters
+            .iter()
+            .map(|c| c.probe.is_some())
+            .chain(m.gauges.iter().map(|c| c.probe.is_some()))
+            .chain(m.histograms.iter().map(|h| h.probe.is_some()))
+            .map(&mut slot)
+            .collect();
+        let (nc, ng) = (m.counters.len(), m.gauges.len());
+        let probe_map = move |i: usize| slots.get(i).copied().flatten();
+        let probe_map2 = probe_map.clone();
+        let probe_map3 = probe_map.clone();
+        let counters = m.counters.iter().enumerate().map(move |(i, c)| MetricSpec {
             at: format!("metrics.counters[{i}]"),
             name: &c.name,
-            map: c.global.as_deref().or(c.map.as_deref()).unwrap_or(&c.name),
+            map: probe_map(i)
+                .or(c.global.as_deref())
+                .or(c.map.as_deref())
+                .unwrap_or(&c.name),
             value: c.value.as_deref(),
             global: c.global.as_deref(),
             help: &c.help,
@@ -111,11 +146,15 @@ impl Config {
             kind: SpecKind::Counter(c),
             max_series: c.max_series.or(self.spec.max_series),
             overflow: c.overflow.unwrap_or_default(),
+            probe: c.probe.as_ref(),
         });
-        let gauges = m.gauges.iter().enumerate().map(|(i, c)| MetricSpec {
+        let gauges = m.gauges.iter().enumerate().map(move |(i, c)| MetricSpec {
             at: format!("metrics.gauges[{i}]"),
             name: &c.name,
-            map: c.global.as_deref().or(c.map.as_deref()).unwrap_or(&c.name),
+            map: probe_map2(nc + i)
+                .or(c.global.as_deref())
+                .or(c.map.as_deref())
+                .unwrap_or(&c.name),
             value: c.value.as_deref(),
             global: c.global.as_deref(),
             help: &c.help,
@@ -123,11 +162,15 @@ impl Config {
             kind: SpecKind::Gauge(c),
             max_series: c.max_series.or(self.spec.max_series),
             overflow: c.overflow.unwrap_or_default(),
+            probe: c.probe.as_ref(),
         });
-        let histograms = m.histograms.iter().enumerate().map(|(i, h)| MetricSpec {
+        let histograms = m.histograms.iter().enumerate().map(move |(i, h)| MetricSpec {
             at: format!("metrics.histograms[{i}]"),
             name: &h.name,
-            map: h.global.as_deref().or(h.map.as_deref()).unwrap_or(&h.name),
+            map: probe_map3(nc + ng + i)
+                .or(h.global.as_deref())
+                .or(h.map.as_deref())
+                .unwrap_or(&h.name),
             value: h.value.as_deref(),
             global: h.global.as_deref(),
             help: &h.help,
@@ -135,6 +178,7 @@ impl Config {
             kind: SpecKind::Histogram(h),
             max_series: h.max_series.or(self.spec.max_series),
             overflow: h.overflow.unwrap_or_default(),
+            probe: h.probe.as_ref(),
         });
         counters.chain(gauges).chain(histograms)
     }

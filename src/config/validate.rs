@@ -66,6 +66,9 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "max_series must be at least 1 (leave it out for no limit)",
             ));
         }
+        if let Some(probe) = spec.probe {
+            check_probe(config, &spec, probe)?;
+        }
         if spec.map.is_empty() {
             return Err(config.error(&spec.key("map"), "map must name a BPF map"));
         }
@@ -109,6 +112,13 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             }
             SpecKind::Histogram(h) => check_histogram(config, at, h)?,
         }
+    }
+    let probes = config.specs().filter(|s| s.probe.is_some()).count();
+    if probes > 0 && config.spec.object.is_some() {
+        return Err(config.error(
+            "object",
+            "a config with probe: metrics runs the exporter's own probe program, so it names no object; put the object's metrics in a config of their own",
+        ));
     }
     if config.spec.max_series == Some(0) {
         return Err(config.error(
@@ -351,10 +361,106 @@ fn check_label_list(
     Ok(())
 }
 
+/// What a `probe:` metric may say: its hook, fields and filters are
+/// checked against the kernel when it loads (`probes/`); here, what no
+/// kernel could make right.
+fn check_probe(
+    config: &Config,
+    spec: &MetricSpec<'_>,
+    probe: &super::model::ProbeSpec,
+) -> Result<(), ConfigError> {
+    if spec.map.is_empty() {
+        return Err(config.error(
+            &spec.key("probe"),
+            format!(
+                "a config holds at most {} probes; put the others in a config of their own",
+                super::specs::PROBE_MAPS.len()
+            ),
+        ));
+    }
+    let (map, global, perf) = match spec.kind {
+        SpecKind::Counter(c) | SpecKind::Gauge(c) => {
+            (c.map.is_some(), c.global.is_some(), c.perf_event_array)
+        }
+        SpecKind::Histogram(h) => (h.map.is_some(), h.global.is_some(), false),
+    };
+    for (given, key) in [
+        (map, "map"),
+        (global, "global"),
+        (spec.value.is_some(), "value"),
+        (perf, "perf_event_array"),
+    ] {
+        if given {
+            return Err(config.error(
+                &spec.key(key),
+                format!("`{key}` reads an object's data; a probe: metric gathers its own (say its value as probe.value)"),
+            ));
+        }
+    }
+    if probe.hook.trim().is_empty() {
+        return Err(config.error(
+            &spec.key("probe.hook"),
+            "hook must name where the probe runs, such as tracepoint/syscalls/sys_enter_write",
+        ));
+    }
+    for (i, label) in spec.labels.iter().enumerate() {
+        if label.size.is_some() || label.padding.is_some() {
+            return Err(config.error(
+                &format!("{}.labels[{i}].size", spec.at),
+                "a probe's labels take their sizes from the fields they read: leave out size and padding",
+            ));
+        }
+    }
+    for (i, f) in probe.filter.iter().enumerate() {
+        if !matches!(f.op.as_str(), "==" | "!=" | "<" | ">" | "<=" | ">=" | "&") {
+            return Err(config.error(
+                &format!("{}.probe.filter[{i}].op", spec.at),
+                format!("{:?} is no comparison: use ==, !=, <, >, <=, >= or & (any of the value's bits)", f.op),
+            ));
+        }
+    }
+    match spec.kind {
+        SpecKind::Gauge(_) if probe.value.is_none() => Err(config.error(
+            &spec.key("probe"),
+            "a gauge keeps a field's last value: name it with probe.value",
+        )),
+        SpecKind::Histogram(h) => {
+            if probe.value.is_none() {
+                return Err(config.error(
+                    &spec.key("probe"),
+                    "a histogram buckets a field's values: name it with probe.value",
+                ));
+            }
+            if !matches!(h.bucket_type, BucketType::Exp2 | BucketType::Linear) {
+                return Err(config.error(
+                    &spec.key("bucket_type"),
+                    "a probe's histograms are exp2 or linear",
+                ));
+            }
+            if h.bucket_max >= 64 {
+                return Err(config.error(
+                    &spec.key("bucket_max"),
+                    "a probe's buckets stop at 63: a u64 value has no more powers of two",
+                ));
+            }
+            Ok(())
+        }
+        _ => {
+            if probe.step.is_some() {
+                return Err(config.error(
+                    &spec.key("probe.step"),
+                    "step is the width of a linear histogram's buckets",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
 fn check_histogram(config: &Config, at: &str, h: &Histogram) -> Result<(), ConfigError> {
     // With `value:` the buckets are an array in the value, and there is
-    // no bucket label.
-    if h.labels.is_empty() && h.value.is_none() {
+    // no bucket label; a probe's bucket label is its own.
+    if h.labels.is_empty() && h.value.is_none() && h.probe.is_none() {
         return Err(config.error(
             &format!("{at}.labels"),
             "a histogram needs at least one label: the last one is the bucket index \

@@ -171,6 +171,14 @@ pub(super) fn start_one(
     let mut report = ConfigReport::new(config);
     report.object = bytes.origin.clone();
     let result = (|| -> Result<RunningConfig, ConfigError> {
+        // Probe metrics become a config of the generic probe object.
+        let planned = if config.specs().any(|s| s.probe.is_some()) {
+            Some(crate::probes::plan(config)?)
+        } else {
+            None
+        };
+        let typed_globals = planned.as_ref().map_or(&[][..], |p| &p.globals[..]);
+        let config = planned.as_ref().map_or(config, |p| &p.config);
         let addrs = if config.spec.kaddrs.is_empty() {
             HashMap::new()
         } else {
@@ -197,6 +205,7 @@ pub(super) fn start_one(
             constants: &config.spec.constants,
             maps: &config.spec.maps,
             entries: if filled { Some(&encode_entries) } else { None },
+            typed_globals,
         };
         let loaded = load_object(bytes, &load_opts).map_err(|e| {
             let key = match &e {

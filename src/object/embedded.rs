@@ -14,3 +14,7 @@ pub fn find(name: &str) -> Option<&'static [u8]> {
 pub fn names() -> Vec<&'static str> {
     EMBEDDED.iter().map(|(n, _)| *n).collect()
 }
+
+/// The generic probe behind `probe:` metrics (`bpf/probe/probe.bpf.c`):
+/// the exporter's own, never named by a config's `object:`.
+pub const PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));

@@ -138,6 +138,10 @@ pub struct LoadOptions<'a> {
     /// above this layer: the caller passes the encoder, and this layer
     /// calls it with the object's BTF once the object is open.
     pub entries: Option<&'a EncodeEntries<'a>>,
+    /// Globals as bytes the caller laid out with a skeleton's typed
+    /// structs (the generic probe's specs), by name; each must be exactly
+    /// its global's size in BTF.
+    pub typed_globals: &'a [(String, Vec<u8>)],
 }
 
 /// Map name, key bytes and value bytes of every entry a config fills.
@@ -200,13 +204,53 @@ fn open(
         }
     }
     super::kaddrs::apply(&mut open, &bytes.bytes, opts.kaddrs).map_err(ObjectError::Kaddrs)?;
-    if !opts.constants.is_empty() || !opts.maps.is_empty() {
-        // One read of the object's BTF serves both.
+    if !opts.constants.is_empty() || !opts.maps.is_empty() || !opts.typed_globals.is_empty() {
+        // One read of the object's BTF serves all three.
         let types = super::btf::ObjectTypes::of_open(&open);
         set_constants(&mut open, types.as_ref(), opts.constants)?;
+        set_typed_globals(&mut open, types.as_ref(), opts.typed_globals)?;
         size_maps(&mut open, types.as_ref(), opts.maps)?;
     }
     Ok(open)
+}
+
+/// Writes globals laid out by typed structs, after checking each against
+/// its size in BTF: a skeleton built from other source would not fit.
+fn set_typed_globals(
+    open: &mut OpenObject,
+    types: Option<&super::btf::ObjectTypes>,
+    typed: &[(String, Vec<u8>)],
+) -> Result<(), ObjectError> {
+    use super::constants::{self, Assignment, ConstantError};
+    let Some((first, _)) = typed.first() else {
+        return Ok(());
+    };
+    let Some(types) = types else {
+        return Err(ObjectError::Constant(first.clone(), ConstantError::NoBtf));
+    };
+    let globals = types.btf.globals();
+    let mut assignments = Vec::with_capacity(typed.len());
+    for (name, bytes) in typed {
+        let global =
+            constants::find(&globals, name).map_err(|e| ObjectError::Constant(name.clone(), e))?;
+        if global.size as usize != bytes.len() {
+            return Err(ObjectError::Constant(
+                name.clone(),
+                ConstantError::Type {
+                    name: name.clone(),
+                    ty: types.btf.describe(global.ty),
+                    why: format!("{} bytes given for {} in BTF", bytes.len(), global.size),
+                },
+            ));
+        }
+        assignments.push(Assignment {
+            name: name.clone(),
+            section: global.section.clone(),
+            offset: global.offset as usize,
+            bytes: bytes.clone(),
+        });
+    }
+    constants::apply(open, &assignments).map_err(|e| ObjectError::Constant(first.clone(), e))
 }
 
 /// Writes `constants:` into the globals' sections.
@@ -292,6 +336,16 @@ fn size_maps(
             }
             map.set_value_size(size)
                 .map_err(|e| err("value_size", format!("setting value_size of {name}: {e}")))?;
+        }
+        if let Some(size) = settings.key_size {
+            if let Some(ty) = types.as_ref().and_then(|t| t.key(name).map(|k| t.btf.describe(k))) {
+                return Err(err(
+                    "key_size",
+                    format!("map {name}'s key is {ty} in BTF, and the kernel refuses a key_size that disagrees"),
+                ));
+            }
+            map.set_key_size(size)
+                .map_err(|e| err("key_size", format!("setting key_size of {name}: {e}")))?;
         }
     }
     Ok(())

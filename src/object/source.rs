@@ -55,6 +55,13 @@ pub fn resolve_object(config: &Config) -> Result<ObjectBytes, ConfigError> {
         ConfigSource::Dir(dir) => Some(dir.as_path()),
         ConfigSource::Embedded => None,
     };
+    if config.specs().any(|s| s.probe.is_some()) {
+        return Ok(ObjectBytes {
+            origin: "built-in:probe".to_string(),
+            bytes: Cow::Borrowed(embedded::PROBE),
+            path: None,
+        });
+    }
     match config.spec.object.as_deref() {
         Some(object) if looks_like_path(object) => {
             let path = match dir {

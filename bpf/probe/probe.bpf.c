@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/*
+ * The generic probe behind `probe:` metrics: a config names a hook, the
+ * fields that form the key, filters and what to aggregate, and the exporter
+ * writes that, resolved to offsets and sizes, into the `spec` of one of the
+ * slots below before load. The spec is read-only data, which the verifier
+ * reads as constants: every branch a spec does not take is pruned, so a
+ * probe runs the code a hand-written program for its job would, plus one
+ * helper call per field it reads from the event's record.
+ *
+ * Each slot is a program and its map. Programs of unused slots are not
+ * loaded, and their maps keep one entry. The key is the fields' bytes laid
+ * end to end (at most EE_PROBE_KEY_MAX), with a histogram's u32 bucket
+ * last; the exporter sets each map's key size to the key's length.
+ */
+#include <vmlinux.h>
+#include "exporter.bpf.h"
+
+#define EE_PROBE_KEY_MAX 64
+#define EE_PROBE_FIELDS 8
+#define EE_PROBE_FILTERS 4
+
+/* Where a field's bytes come from. */
+enum ee_probe_source {
+	EE_PROBE_NONE = 0,
+	/* `size` bytes at `offset` in the tracepoint's record */
+	EE_PROBE_RECORD = 1,
+	/* a __data_loc string of the record: its u32 locator at `offset` */
+	EE_PROBE_RECORD_STR = 2,
+	EE_PROBE_PID = 3,
+	EE_PROBE_TID = 4,
+	EE_PROBE_COMM = 5,
+	EE_PROBE_CGROUP = 6,
+	EE_PROBE_CPU = 7,
+	EE_PROBE_UID = 8,
+	EE_PROBE_CONST = 9,
+};
+
+/* What a probe adds up. */
+enum ee_probe_value {
+	EE_PROBE_COUNT = 0,
+	EE_PROBE_SUM = 1,
+	EE_PROBE_LAST = 2,
+	EE_PROBE_EXP2 = 3,
+	EE_PROBE_LINEAR = 4,
+};
+
+enum ee_probe_op {
+	EE_PROBE_EQ = 1,
+	EE_PROBE_NE = 2,
+	EE_PROBE_LT = 3,
+	EE_PROBE_GT = 4,
+	EE_PROBE_LE = 5,
+	EE_PROBE_GE = 6,
+	/* any of the operand's bits set */
+	EE_PROBE_MASK = 7,
+};
+
+struct ee_probe_field {
+	enum ee_probe_source source;
+	__u32 offset;
+	/* bytes: 1, 2, 4 or 8 for integers; up to the key's room for text */
+	__u32 size;
+	__u32 key_offset;
+	__u32 is_signed;
+	__u32 pad;
+	__u64 constant;
+};
+
+struct ee_probe_filter {
+	struct ee_probe_field field;
+	enum ee_probe_op op;
+	__u32 pad;
+	__u64 operand;
+};
+
+struct ee_probe_spec {
+	__u32 nfields;
+	__u32 nfilters;
+	enum ee_probe_value value_kind;
+	__u32 bucket_max;
+	__u64 bucket_step;
+	__u32 bucket_offset;
+	__u32 pad;
+	struct ee_probe_field value;
+	struct ee_probe_field fields[EE_PROBE_FIELDS];
+	struct ee_probe_filter filters[EE_PROBE_FILTERS];
+};
+
+/* An integer field, sign-extended where it is signed. */
+static __always_inline __u64 ee_probe_int(void *ctx, const volatile struct ee_probe_field *f)
+{
+	__u64 pid_tgid;
+
+	switch (f->source) {
+	case EE_PROBE_RECORD:
+		break;
+	case EE_PROBE_PID:
+		pid_tgid = bpf_get_current_pid_tgid();
+		return pid_tgid >> 32;
+	case EE_PROBE_TID:
+		pid_tgid = bpf_get_current_pid_tgid();
+		return (__u32)pid_tgid;
+	case EE_PROBE_CGROUP:
+		return bpf_get_current_cgroup_id();
+	case EE_PROBE_CPU:
+		return bpf_get_smp_processor_id();
+	case EE_PROBE_UID:
+		return (__u32)bpf_get_current_uid_gid();
+	case EE_PROBE_CONST:
+		return f->constant;
+	default:
+		return 0;
+	}
+	if (f->size == 1) {
+		__u8 v = 0;
+
+		bpf_probe_read_kernel(&v, 1, ctx + f->offset);
+		return f->is_signed ? (__u64)(__s64)(__s8)v : v;
+	}
+	if (f->size == 2) {
+		__u16 v = 0;
+
+		bpf_probe_read_kernel(&v, 2, ctx + f->offset);
+		return f->is_signed ? (__u64)(__s64)(__s16)v : v;
+	}
+	if (f->size == 4) {
+		__u32 v = 0;
+
+		bpf_probe_read_kernel(&v, 4, ctx + f->offset);
+		return f->is_signed ? (__u64)(__s64)(__s32)v : v;
+	}
+	{
+		__u64 v = 0;
+
+		bpf_probe_read_kernel(&v, 8, ctx + f->offset);
+		return v;
+	}
+}
+
+/* Writes a key field at its place in the key. */
+static __always_inline void ee_probe_put(void *ctx, __u8 *key, const volatile struct ee_probe_field *f)
+{
+	__u32 at = f->key_offset;
+	__u32 size = f->size;
+	__u64 v;
+
+	if (at >= EE_PROBE_KEY_MAX || size > EE_PROBE_KEY_MAX - at)
+		return;
+	switch (f->source) {
+	case EE_PROBE_COMM:
+		bpf_get_current_comm(key + at, size);
+		return;
+	case EE_PROBE_RECORD_STR: {
+		__u32 loc = 0;
+
+		bpf_probe_read_kernel(&loc, 4, ctx + f->offset);
+		bpf_probe_read_kernel_str(key + at, size, ctx + (loc & 0xffff));
+		return;
+	}
+	case EE_PROBE_RECORD:
+		if (size != 1 && size != 2 && size != 4 && size != 8) {
+			bpf_probe_read_kernel(key + at, size, ctx + f->offset);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	v = ee_probe_int(ctx, f);
+	if (size == 1)
+		*(__u8 *)(key + at) = v;
+	else if (size == 2)
+		*(__u16 *)(key + at) = v;
+	else if (size == 4)
+		*(__u32 *)(key + at) = v;
+	else
+		*(__u64 *)(key + at) = v;
+}
+
+static __always_inline int ee_probe_passes(void *ctx, const volatile struct ee_probe_filter *f)
+{
+	__u64 v = ee_probe_int(ctx, &f->field);
+	__u64 o = f->operand;
+	int s = f->field.is_signed;
+
+	switch (f->op) {
+	case EE_PROBE_EQ:
+		return v == o;
+	case EE_PROBE_NE:
+		return v != o;
+	case EE_PROBE_LT:
+		return s ? (__s64)v < (__s64)o : v < o;
+	case EE_PROBE_GT:
+		return s ? (__s64)v > (__s64)o : v > o;
+	case EE_PROBE_LE:
+		return s ? (__s64)v <= (__s64)o : v <= o;
+	case EE_PROBE_GE:
+		return s ? (__s64)v >= (__s64)o : v >= o;
+	case EE_PROBE_MASK:
+		return (v & o) != 0;
+	default:
+		return 1;
+	}
+}
+
+static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map)
+{
+	__u64 keybuf[EE_PROBE_KEY_MAX / 8] = {};
+	__u8 *key = (__u8 *)keybuf;
+	__u64 value = 1;
+	__u32 bucket, at;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < EE_PROBE_FILTERS; i++) {
+		if (i < spec->nfilters && !ee_probe_passes(ctx, &spec->filters[i]))
+			return 0;
+	}
+#pragma unroll
+	for (i = 0; i < EE_PROBE_FIELDS; i++) {
+		if (i < spec->nfields)
+			ee_probe_put(ctx, key, &spec->fields[i]);
+	}
+	if (spec->value_kind != EE_PROBE_COUNT)
+		value = ee_probe_int(ctx, &spec->value);
+	switch (spec->value_kind) {
+	case EE_PROBE_SUM:
+		ee_map_add(map, key, value);
+		return 0;
+	case EE_PROBE_LAST:
+		ee_map_set(map, key, value);
+		return 0;
+	case EE_PROBE_EXP2:
+	case EE_PROBE_LINEAR:
+		at = spec->bucket_offset;
+		if (at > EE_PROBE_KEY_MAX - 4)
+			return 0;
+		if (spec->value_kind == EE_PROBE_EXP2)
+			bucket = ee_bucket_exp2(value, spec->bucket_max);
+		else
+			bucket = ee_bucket_linear(value, spec->bucket_step ? spec->bucket_step : 1,
+						  spec->bucket_max);
+		*(__u32 *)(key + at) = bucket;
+		ee_map_add(map, key, 1);
+		/* the sum, under bucket max + 1, as the shared helpers keep it */
+		*(__u32 *)(key + at) = spec->bucket_max + 1;
+		ee_map_add(map, key,
+			   spec->value_kind == EE_PROBE_LINEAR && spec->bucket_step ?
+				   value / spec->bucket_step :
+				   value);
+		return 0;
+	default:
+		ee_map_add(map, key, 1);
+		return 0;
+	}
+}
+
+#define EE_PROBE_SLOT(n)                                                       \
+	const volatile struct ee_probe_spec spec##n = {};                      \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_HASH);                               \
+		__uint(max_entries, 1);                                        \
+		__uint(key_size, EE_PROBE_KEY_MAX);                            \
+		__uint(value_size, sizeof(__u64));                             \
+	} counts##n SEC(".maps");                                              \
+	SEC("tracepoint")                                                      \
+	int tracepoint##n(void *ctx)                                           \
+	{                                                                      \
+		return ee_probe_run(ctx, &spec##n, &counts##n);                \
+	}
+
+EE_PROBE_SLOT(0)
+EE_PROBE_SLOT(1)
+EE_PROBE_SLOT(2)
+EE_PROBE_SLOT(3)
+EE_PROBE_SLOT(4)
+EE_PROBE_SLOT(5)
+EE_PROBE_SLOT(6)
+EE_PROBE_SLOT(7)
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,332 @@
+//! A config's `probe:` metrics, turned into what the common load path
+//! takes. Each probe's field names are resolved at its hook, its key laid
+//! out (integers at their natural alignment, text bytewise, a histogram's
+//! u32 bucket last), and its spec built as the program's own struct.
+
+use std::collections::BTreeMap;
+
+use crate::config::error::ConfigError;
+use crate::config::load::Config;
+use crate::config::model::{DecoderSpec, Label, MapSettings, ProbeFilter, ProbeSpec};
+use crate::config::specs::PROBE_MAPS;
+use crate::host::tracefs::FieldKind;
+
+use super::fields::{fields_of, parse_hook, Field};
+use super::skel::types::{ee_probe_op as Op, ee_probe_value as ValueKind};
+use super::skel::{ee_probe_field, ee_probe_filter, ee_probe_spec, spec_bytes};
+
+/// Bytes of a probe's key (`EE_PROBE_KEY_MAX`).
+pub const KEY_MAX: u32 = 64;
+/// Fields in a key and filters per probe (`EE_PROBE_FIELDS`,
+/// `EE_PROBE_FILTERS`).
+pub const MAX_FIELDS: usize = 8;
+pub const MAX_FILTERS: usize = 4;
+/// Entries of a probe's map when `max_entries` is left out.
+pub const DEFAULT_ENTRIES: u32 = 10240;
+
+/// What the load path needs for a config's probes.
+#[derive(Debug)]
+pub struct Planned {
+    /// The config, each probe metric reading its slot's map, with labels
+    /// sized and laid out over the key (and a histogram's bucket label),
+    /// and the programs and maps below as its `programs:` and `maps:`.
+    pub config: Config,
+    /// `spec0`.. of the used slots, as the program's struct.
+    pub globals: Vec<(String, Vec<u8>)>,
+    /// Each used slot's program, to its hook.
+    pub attach: BTreeMap<String, String>,
+    /// The programs of unused slots, which are not loaded.
+    pub exclude: Vec<String>,
+    /// Each used slot's map: its key size and bound.
+    pub maps: BTreeMap<String, MapSettings>,
+}
+
+/// What one probe metric is, for the planner.
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram { max: u64, linear: bool },
+}
+
+pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
+    let mut out = config.clone();
+    let mut planned = Planned {
+        config: config.clone(),
+        globals: Vec::new(),
+        attach: BTreeMap::new(),
+        exclude: Vec::new(),
+        maps: BTreeMap::new(),
+    };
+    let mut slot = 0usize;
+    let metrics = &mut out.spec.metrics;
+    let mut probes: Vec<(String, &ProbeSpec, &mut Vec<Label>, Kind)> = Vec::new();
+    for (i, c) in metrics.counters.iter_mut().enumerate() {
+        if let Some(p) = &c.probe {
+            probes.push((format!("metrics.counters[{i}]"), p, &mut c.labels, Kind::Counter));
+        }
+    }
+    for (i, c) in metrics.gauges.iter_mut().enumerate() {
+        if let Some(p) = &c.probe {
+            probes.push((format!("metrics.gauges[{i}]"), p, &mut c.labels, Kind::Gauge));
+        }
+    }
+    for (i, h) in metrics.histograms.iter_mut().enumerate() {
+        if let Some(p) = &h.probe {
+            let linear = matches!(h.bucket_type, crate::config::model::BucketType::Linear);
+            probes.push((
+                format!("metrics.histograms[{i}]"),
+                p,
+                &mut h.labels,
+                Kind::Histogram {
+                    max: h.bucket_max,
+                    linear,
+                },
+            ));
+        }
+    }
+    for (at, probe, labels, kind) in probes {
+        let Some(map) = PROBE_MAPS.get(slot) else {
+            return Err(config.error(
+                &format!("{at}.probe"),
+                format!("a config holds at most {} probes", PROBE_MAPS.len()),
+            ));
+        };
+        let (spec, laid_out, key_size) = plan_one(config, &at, probe, labels, &kind)?;
+        *labels = laid_out;
+        planned.globals.push((format!("spec{slot}"), spec_bytes(&spec)));
+        let hook = parse_hook(&probe.hook).map_err(|m| config.error(&format!("{at}.probe.hook"), m))?;
+        planned.attach.insert(format!("tracepoint{slot}"), hook.section());
+        planned.maps.insert(
+            map.to_string(),
+            MapSettings {
+                max_entries: Some(probe.max_entries.unwrap_or(DEFAULT_ENTRIES).max(1)),
+                key_size: Some(key_size),
+                ..MapSettings::default()
+            },
+        );
+        slot += 1;
+    }
+    planned.exclude = (slot..PROBE_MAPS.len()).map(|s| format!("tracepoint{s}")).collect();
+    out.spec.programs = Some(crate::config::model::Programs {
+        exclude: planned.exclude.clone(),
+        attach: planned.attach.clone(),
+        ..Default::default()
+    });
+    out.spec.maps = planned.maps.clone();
+    planned.config = out;
+    Ok(planned)
+}
+
+/// One probe: its spec, its labels laid out, and its key's size.
+fn plan_one(
+    config: &Config,
+    at: &str,
+    probe: &ProbeSpec,
+    labels: &[Label],
+    kind: &Kind,
+) -> Result<(ee_probe_spec, Vec<Label>, u32), ConfigError> {
+    let err = |key: &str, m: String| config.error(&format!("{at}.{key}"), m);
+    let hook = parse_hook(&probe.hook).map_err(|m| err("probe.hook", m))?;
+    let fields = fields_of(&hook).map_err(|m| err("probe.hook", m))?;
+    let find = |name: &str, key: &str| -> Result<&Field, ConfigError> {
+        fields.iter().find(|f| f.name == name).ok_or_else(|| {
+            err(
+                key,
+                format!(
+                    "{} has no field {name:?}; its fields: {}",
+                    hook.section(),
+                    fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    };
+    let mut spec = ee_probe_spec::default();
+
+    let histogram = matches!(kind, Kind::Histogram { .. });
+    let key_fields = labels.len() + usize::from(histogram);
+    if key_fields > MAX_FIELDS {
+        return Err(err(
+            "labels",
+            format!("a probe's key holds at most {MAX_FIELDS} fields{}", if histogram { ", the bucket among them" } else { "" }),
+        ));
+    }
+    // Lay the labels out over the key.
+    let mut laid_out = Vec::with_capacity(key_fields);
+    let mut cursor = 0u32;
+    for (i, label) in labels.iter().enumerate() {
+        let (name, key) = match &label.field {
+            Some(f) => (f.as_str(), format!("labels[{i}].field")),
+            None => (label.name.as_str(), format!("labels[{i}].name")),
+        };
+        let f = find(name, &key)?;
+        match f.kind {
+            FieldKind::Pointer => {
+                return Err(err(
+                    &key,
+                    format!("{name} ({}) is a kernel address: as a label it would put the kernel's layout on /metrics; filter on it instead", f.what),
+                ))
+            }
+            FieldKind::Array => {
+                return Err(err(
+                    &key,
+                    format!("{name} ({}) is an array, which a key field cannot take whole", f.what),
+                ))
+            }
+            _ => {}
+        }
+        let align = if f.is_text() { 1 } else { f.size.max(1) };
+        let offset = cursor.div_ceil(align) * align;
+        if offset + f.size > KEY_MAX {
+            return Err(err(
+                &format!("labels[{i}]"),
+                format!("the key would need {} bytes with {name}; a probe's key holds {KEY_MAX}", offset + f.size),
+            ));
+        }
+        pad_to(laid_out.last_mut(), cursor, offset);
+        spec.fields[i] = field_spec(f, offset);
+        let mut l = label.clone();
+        l.size = Some(f.size as usize);
+        l.padding = None;
+        l.field = None;
+        l.offset = None;
+        laid_out.push(l);
+        cursor = offset + f.size;
+    }
+    if let Kind::Histogram { max, linear } = kind {
+        let offset = cursor.div_ceil(4) * 4;
+        if offset + 4 > KEY_MAX {
+            return Err(err(
+                "labels",
+                format!("the key would need {} bytes with the bucket; a probe's key holds {KEY_MAX}", offset + 4),
+            ));
+        }
+        pad_to(laid_out.last_mut(), cursor, offset);
+        laid_out.push(Label {
+            name: "bucket".to_string(),
+            size: Some(4),
+            padding: None,
+            field: None,
+            decoders: vec![DecoderSpec::named("uint")],
+            fold_unknown: false,
+            offset: None,
+        });
+        spec.bucket_offset = offset;
+        spec.bucket_max = *max as u32;
+        spec.value_kind = if *linear {
+            ValueKind::EE_PROBE_LINEAR
+        } else {
+            ValueKind::EE_PROBE_EXP2
+        };
+        spec.bucket_step = probe.step.unwrap_or(1).max(1);
+        cursor = offset + 4;
+    }
+    spec.nfields = labels.len() as u32;
+    if let Some(name) = &probe.value {
+        let f = find(name, "probe.value")?;
+        if f.kind != FieldKind::Int {
+            return Err(err(
+                "probe.value",
+                format!("{name} ({}) is not a number: a probe's value is an integer field", f.what),
+            ));
+        }
+        spec.value = field_spec(f, 0);
+        match kind {
+            Kind::Counter => spec.value_kind = ValueKind::EE_PROBE_SUM,
+            Kind::Gauge => spec.value_kind = ValueKind::EE_PROBE_LAST,
+            Kind::Histogram { .. } => {}
+        }
+    }
+    if probe.filter.len() > MAX_FILTERS {
+        return Err(err(
+            "probe.filter",
+            format!("a probe takes at most {MAX_FILTERS} filters"),
+        ));
+    }
+    for (i, filter) in probe.filter.iter().enumerate() {
+        let f = find(&filter.field, &format!("probe.filter[{i}].field"))?;
+        spec.filters[i] = filter_spec(f, filter)
+            .map_err(|m| err(&format!("probe.filter[{i}].value"), m))?;
+    }
+    spec.nfilters = probe.filter.len() as u32;
+    Ok((spec, laid_out, cursor.max(1)))
+}
+
+/// Gives the previous label the bytes between its end and the next field
+/// as padding, so that the labels' sequential layout matches the key.
+fn pad_to(prev: Option<&mut Label>, end: u32, next_offset: u32) {
+    if let Some(prev) = prev {
+        if next_offset > end {
+            prev.padding = Some((next_offset - end) as usize);
+        }
+    }
+}
+
+fn field_spec(f: &Field, key_offset: u32) -> ee_probe_field {
+    ee_probe_field {
+        source: f.source,
+        offset: f.offset,
+        size: f.size,
+        key_offset,
+        is_signed: u32::from(f.signed),
+        ..ee_probe_field::default()
+    }
+}
+
+/// A comparison of an integer field with a constant that fits it.
+fn filter_spec(f: &Field, filter: &ProbeFilter) -> Result<ee_probe_filter, String> {
+    if f.is_text() {
+        return Err(format!(
+            "{} ({}) is text, which a probe's filter cannot compare with a number",
+            f.name, f.what
+        ));
+    }
+    if f.kind == FieldKind::Array {
+        return Err(format!("{} ({}) is an array", f.name, f.what));
+    }
+    let op = match filter.op.as_str() {
+        "==" => Op::EE_PROBE_EQ,
+        "!=" => Op::EE_PROBE_NE,
+        "<" => Op::EE_PROBE_LT,
+        ">" => Op::EE_PROBE_GT,
+        "<=" => Op::EE_PROBE_LE,
+        ">=" => Op::EE_PROBE_GE,
+        "&" => Op::EE_PROBE_MASK,
+        other => return Err(format!("{other:?} is no comparison")),
+    };
+    let value: i128 = match &filter.value {
+        serde_yaml::Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .ok_or_else(|| format!("{n} is not an integer"))?,
+        serde_yaml::Value::Bool(b) => i128::from(*b),
+        other => {
+            return Err(format!(
+                "{} is a number: compare it with a number, not {}",
+                f.name,
+                serde_yaml::to_string(other).unwrap_or_default().trim()
+            ))
+        }
+    };
+    let bits = (f.size.min(8) * 8) as i128;
+    let (min, max) = if f.signed {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    };
+    if value < min || value > max {
+        return Err(format!(
+            "{value} does not fit {} ({}, {} bytes{})",
+            f.name,
+            f.what,
+            f.size,
+            if f.signed { ", signed" } else { "" }
+        ));
+    }
+    Ok(ee_probe_filter {
+        field: field_spec(f, 0),
+        op,
+        operand: value as u64,
+        ..ee_probe_filter::default()
+    })
+}
