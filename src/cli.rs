@@ -187,6 +187,13 @@ pub enum Command {
         /// A `.bpf.o` path, or the name of a built-in object.
         object: String,
     },
+    /// Print what a `probe:` metric can read at a hook: each field's name,
+    /// C type, and whether it can be a label, a value or a filter, e.g.
+    /// `ebpf-exporter fields tracepoint/block/block_rq_issue`.
+    Fields {
+        /// `tracepoint/CATEGORY/NAME`.
+        hook: String,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell), e.g. `ebpf-exporter completion bash > /etc/bash_completion.d/ebpf-exporter`.
     Completion { shell: clap_complete::Shell },

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     LogSettings::from_cli(&cli).init();
     match cli.command {
         Some(Command::Describe { object }) => return commands::describe::run(&object),
+        Some(Command::Fields { hook }) => return commands::fields::run(&hook),
         Some(Command::Completion { shell }) => {
             return commands::generated::run(Text::Completion(shell))
         }

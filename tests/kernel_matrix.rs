@@ -19,6 +19,8 @@ mod kernel_paths;
 mod libbpf_tools;
 #[path = "libbpf_tools_traced.rs"]
 mod libbpf_tools_traced;
+#[path = "probes.rs"]
+mod probes;
 #[path = "programs_network.rs"]
 mod programs_network;
 #[path = "programs_system.rs"]

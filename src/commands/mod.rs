@@ -1,10 +1,11 @@
 //! What the binary does, one module per command, each callable from tests:
-//! `serve` (the daemon), `check` (`--config.check`), `describe`, and the
+//! `serve` (the daemon), `check` (`--config.check`), `describe`, `fields`, and the
 //! generated texts (`man`, `completion`, `decoders`). `main.rs` only parses
 //! flags and dispatches here.
 
 pub mod check;
 pub mod describe;
+pub mod fields;
 pub mod generated;
 pub mod serve;
 

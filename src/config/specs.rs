@@ -164,22 +164,26 @@ impl Config {
             overflow: c.overflow.unwrap_or_default(),
             probe: c.probe.as_ref(),
         });
-        let histograms = m.histograms.iter().enumerate().map(move |(i, h)| MetricSpec {
-            at: format!("metrics.histograms[{i}]"),
-            name: &h.name,
-            map: probe_map3(nc + ng + i)
-                .or(h.global.as_deref())
-                .or(h.map.as_deref())
-                .unwrap_or(&h.name),
-            value: h.value.as_deref(),
-            global: h.global.as_deref(),
-            help: &h.help,
-            labels: &h.labels,
-            kind: SpecKind::Histogram(h),
-            max_series: h.max_series.or(self.spec.max_series),
-            overflow: h.overflow.unwrap_or_default(),
-            probe: h.probe.as_ref(),
-        });
+        let histograms = m
+            .histograms
+            .iter()
+            .enumerate()
+            .map(move |(i, h)| MetricSpec {
+                at: format!("metrics.histograms[{i}]"),
+                name: &h.name,
+                map: probe_map3(nc + ng + i)
+                    .or(h.global.as_deref())
+                    .or(h.map.as_deref())
+                    .unwrap_or(&h.name),
+                value: h.value.as_deref(),
+                global: h.global.as_deref(),
+                help: &h.help,
+                labels: &h.labels,
+                kind: SpecKind::Histogram(h),
+                max_series: h.max_series.or(self.spec.max_series),
+                overflow: h.overflow.unwrap_or_default(),
+                probe: h.probe.as_ref(),
+            });
         counters.chain(gauges).chain(histograms)
     }
 }

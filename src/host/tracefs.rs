@@ -126,7 +126,9 @@ fn names_in(dir: &Path) -> Vec<String> {
 pub fn event_format(category: &str, event: &str) -> Result<Vec<EventField>, FormatError> {
     ensure_mounted().map_err(FormatError::Mount)?;
     let Some(events) = events_dir() else {
-        return Err(FormatError::Mount(MountError { errno: libc::ENOENT }));
+        return Err(FormatError::Mount(MountError {
+            errno: libc::ENOENT,
+        }));
     };
     let bad = |s: &str| s.is_empty() || s.contains(['/', '\0']) || s.starts_with('.');
     let cat_dir = events.join(category);

@@ -338,7 +338,10 @@ fn size_maps(
                 .map_err(|e| err("value_size", format!("setting value_size of {name}: {e}")))?;
         }
         if let Some(size) = settings.key_size {
-            if let Some(ty) = types.as_ref().and_then(|t| t.key(name).map(|k| t.btf.describe(k))) {
+            if let Some(ty) = types
+                .as_ref()
+                .and_then(|t| t.key(name).map(|k| t.btf.describe(k)))
+            {
                 return Err(err(
                     "key_size",
                     format!("map {name}'s key is {ty} in BTF, and the kernel refuses a key_size that disagrees"),

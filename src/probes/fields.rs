@@ -76,8 +76,18 @@ pub const DATA_LOC_TEXT: u32 = 32;
 const BUILT_INS: [(&str, Source, u32, &str); 6] = [
     ("pid", Source::EE_PROBE_PID, 4, "u32: the process id (tgid)"),
     ("tid", Source::EE_PROBE_TID, 4, "u32: the thread id"),
-    ("comm", Source::EE_PROBE_COMM, 16, "char[16]: the thread's command"),
-    ("cgroup", Source::EE_PROBE_CGROUP, 8, "u64: the cgroup v2 id"),
+    (
+        "comm",
+        Source::EE_PROBE_COMM,
+        16,
+        "char[16]: the thread's command",
+    ),
+    (
+        "cgroup",
+        Source::EE_PROBE_CGROUP,
+        8,
+        "u64: the cgroup v2 id",
+    ),
     ("cpu", Source::EE_PROBE_CPU, 4, "u32: the CPU"),
     ("uid", Source::EE_PROBE_UID, 4, "u32: the user id"),
 ];
@@ -136,15 +146,14 @@ pub fn describe(fields: &[Field]) -> String {
             FieldKind::Pointer => "filter (a kernel address: never a label)",
             FieldKind::Array => "none (an array)",
         };
-        let at = if f.source == Source::EE_PROBE_RECORD || f.source == Source::EE_PROBE_RECORD_STR {
+        let at = if f.source == Source::EE_PROBE_RECORD {
             format!("offset {}, {} bytes", f.offset, f.size)
+        } else if f.source == Source::EE_PROBE_RECORD_STR {
+            format!("located at offset {}, up to {} bytes", f.offset, f.size)
         } else {
             "built-in".to_string()
         };
-        out.push_str(&format!(
-            "{:width$}  {}  ({at}; {use_})\n",
-            f.name, f.what
-        ));
+        out.push_str(&format!("{:width$}  {}  ({at}; {use_})\n", f.name, f.what));
     }
     out
 }

@@ -62,12 +62,22 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
     let mut probes: Vec<(String, &ProbeSpec, &mut Vec<Label>, Kind)> = Vec::new();
     for (i, c) in metrics.counters.iter_mut().enumerate() {
         if let Some(p) = &c.probe {
-            probes.push((format!("metrics.counters[{i}]"), p, &mut c.labels, Kind::Counter));
+            probes.push((
+                format!("metrics.counters[{i}]"),
+                p,
+                &mut c.labels,
+                Kind::Counter,
+            ));
         }
     }
     for (i, c) in metrics.gauges.iter_mut().enumerate() {
         if let Some(p) = &c.probe {
-            probes.push((format!("metrics.gauges[{i}]"), p, &mut c.labels, Kind::Gauge));
+            probes.push((
+                format!("metrics.gauges[{i}]"),
+                p,
+                &mut c.labels,
+                Kind::Gauge,
+            ));
         }
     }
     for (i, h) in metrics.histograms.iter_mut().enumerate() {
@@ -93,9 +103,14 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         };
         let (spec, laid_out, key_size) = plan_one(config, &at, probe, labels, &kind)?;
         *labels = laid_out;
-        planned.globals.push((format!("spec{slot}"), spec_bytes(&spec)));
-        let hook = parse_hook(&probe.hook).map_err(|m| config.error(&format!("{at}.probe.hook"), m))?;
-        planned.attach.insert(format!("tracepoint{slot}"), hook.section());
+        planned
+            .globals
+            .push((format!("spec{slot}"), spec_bytes(&spec)));
+        let hook =
+            parse_hook(&probe.hook).map_err(|m| config.error(&format!("{at}.probe.hook"), m))?;
+        planned
+            .attach
+            .insert(format!("tracepoint{slot}"), hook.section());
         planned.maps.insert(
             map.to_string(),
             MapSettings {
@@ -106,7 +121,9 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         );
         slot += 1;
     }
-    planned.exclude = (slot..PROBE_MAPS.len()).map(|s| format!("tracepoint{s}")).collect();
+    planned.exclude = (slot..PROBE_MAPS.len())
+        .map(|s| format!("tracepoint{s}"))
+        .collect();
     out.spec.programs = Some(crate::config::model::Programs {
         exclude: planned.exclude.clone(),
         attach: planned.attach.clone(),
@@ -135,7 +152,11 @@ fn plan_one(
                 format!(
                     "{} has no field {name:?}; its fields: {}",
                     hook.section(),
-                    fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                    fields
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })
@@ -147,7 +168,14 @@ fn plan_one(
     if key_fields > MAX_FIELDS {
         return Err(err(
             "labels",
-            format!("a probe's key holds at most {MAX_FIELDS} fields{}", if histogram { ", the bucket among them" } else { "" }),
+            format!(
+                "a probe's key holds at most {MAX_FIELDS} fields{}",
+                if histogram {
+                    ", the bucket among them"
+                } else {
+                    ""
+                }
+            ),
         ));
     }
     // Lay the labels out over the key.
@@ -179,7 +207,10 @@ fn plan_one(
         if offset + f.size > KEY_MAX {
             return Err(err(
                 &format!("labels[{i}]"),
-                format!("the key would need {} bytes with {name}; a probe's key holds {KEY_MAX}", offset + f.size),
+                format!(
+                    "the key would need {} bytes with {name}; a probe's key holds {KEY_MAX}",
+                    offset + f.size
+                ),
             ));
         }
         pad_to(laid_out.last_mut(), cursor, offset);
@@ -197,7 +228,10 @@ fn plan_one(
         if offset + 4 > KEY_MAX {
             return Err(err(
                 "labels",
-                format!("the key would need {} bytes with the bucket; a probe's key holds {KEY_MAX}", offset + 4),
+                format!(
+                    "the key would need {} bytes with the bucket; a probe's key holds {KEY_MAX}",
+                    offset + 4
+                ),
             ));
         }
         pad_to(laid_out.last_mut(), cursor, offset);
@@ -226,7 +260,10 @@ fn plan_one(
         if f.kind != FieldKind::Int {
             return Err(err(
                 "probe.value",
-                format!("{name} ({}) is not a number: a probe's value is an integer field", f.what),
+                format!(
+                    "{name} ({}) is not a number: a probe's value is an integer field",
+                    f.what
+                ),
             ));
         }
         spec.value = field_spec(f, 0);
@@ -244,11 +281,14 @@ fn plan_one(
     }
     for (i, filter) in probe.filter.iter().enumerate() {
         let f = find(&filter.field, &format!("probe.filter[{i}].field"))?;
-        spec.filters[i] = filter_spec(f, filter)
-            .map_err(|m| err(&format!("probe.filter[{i}].value"), m))?;
+        spec.filters[i] =
+            filter_spec(f, filter).map_err(|m| err(&format!("probe.filter[{i}].value"), m))?;
     }
     spec.nfilters = probe.filter.len() as u32;
-    Ok((spec, laid_out, cursor.max(1)))
+    // A probe with no labels keeps one series under a zeroed 4-byte key,
+    // which the metrics read as an unlabelled one.
+    let key_size = if laid_out.is_empty() { 4 } else { cursor };
+    Ok((spec, laid_out, key_size))
 }
 
 /// Gives the previous label the bytes between its end and the next field
