@@ -245,6 +245,9 @@ enum Source {
     Shipped(&'static str),
     /// `--object PATH`: a `.bpf.o` of the user's, measured beside ours.
     External,
+    /// A `probe:` config (its YAML): the generic probe program, loaded
+    /// through the exporter's own load path as a config's would be.
+    Probe(&'static str),
 }
 
 /// How to check that the program really fired once per op.
@@ -333,6 +336,7 @@ fn open_load(source: Source, bench_obj: &Path, progs: &[&str]) -> Object {
             let path: String = arg("--object", String::new());
             builder.open_file(&path)
         }
+        Source::Probe(_) => unreachable!("probes load through load_probe"),
     }
     .expect("open BPF object");
     for mut p in open.progs_mut() {
@@ -383,7 +387,56 @@ fn prog_stats(fd: i32) -> (u64, u64) {
 /// Loads the job's program(s), attaches them, runs the workload and checks
 /// the program saw every op. Returns ns per op and, per program, its run
 /// count and run time (zero unless BPF stats are enabled).
+/// Plans a probe config and loads it as the exporter does, attached.
+fn load_probe(yaml: &str) -> ebpf_exporter::object::LoadedObject {
+    use ebpf_exporter::config::load::{parse_config, ConfigSource};
+    let config = parse_config("probe", "<bench>", ConfigSource::Embedded, yaml)
+        .unwrap_or_else(|e| panic!("probe config: {e}"));
+    let planned = ebpf_exporter::probes::plan(&config).unwrap_or_else(|e| panic!("probe: {e}"));
+    let programs = planned.config.spec.programs.clone().unwrap_or_default();
+    let opts = ebpf_exporter::object::load::LoadOptions {
+        kaddrs: &std::collections::HashMap::new(),
+        btf_path: None,
+        alternatives: &[],
+        include: &[],
+        exclude: &programs.exclude,
+        attach: &programs.attach,
+        constants: &std::collections::BTreeMap::new(),
+        maps: &planned.config.spec.maps,
+        entries: None,
+        typed_globals: &planned.globals,
+    };
+    let bytes = ebpf_exporter::object::source::ObjectBytes {
+        origin: "built-in:probe".into(),
+        bytes: std::borrow::Cow::Borrowed(ebpf_exporter::object::embedded::PROBE),
+        path: None,
+    };
+    ebpf_exporter::object::load_object(&bytes, &opts).unwrap_or_else(|e| panic!("probe load: {e}"))
+}
+
 fn measure(job: &Job, bench_obj: &Path, n: u64) -> (f64, Vec<(String, u64, u64)>) {
+    if let Source::Probe(yaml) = job.source {
+        let loaded = load_probe(yaml);
+        let (ns, _) = run(job.workload, n);
+        let stats = loaded
+            .object
+            .progs()
+            .filter(|p| job.progs.iter().any(|w| p.name() == *w))
+            .map(|p| {
+                let (cnt, time) = prog_stats(p.as_fd().as_raw_fd());
+                (p.name().to_string_lossy().into_owned(), cnt, time)
+            })
+            .collect();
+        if let Check::Sum(m) = job.check {
+            let seen = map_sum(&loaded.object, m, |_| true);
+            assert!(
+                seen >= n,
+                "{}: the probe recorded {seen} events for {n} calls",
+                job.row
+            );
+        }
+        return (ns, stats);
+    }
     let obj = open_load(job.source, bench_obj, job.progs);
     let links = attach(&obj, job.progs);
     let (ns, _) = run(job.workload, n);
@@ -413,6 +466,26 @@ fn measure(job: &Job, bench_obj: &Path, n: u64) -> (f64, Vec<(String, u64, u64)>
     }
     (ns, stats)
 }
+
+/// The shipped `syscalls` program's count, as a probe.
+const PROBE_SYSCALLS: &str = "metrics:
+  counters:
+    - name: syscalls_total
+      help: Syscalls by number
+      probe: {hook: tracepoint/raw_syscalls/sys_enter}
+      labels:
+        - {name: syscall, field: id, decoders: [{name: uint}]}
+";
+
+/// The bench's simple-key counter (a count per process), as a probe.
+const PROBE_BY_PID: &str = "metrics:
+  counters:
+    - name: getpid_by_pid_total
+      help: getpid() calls by process
+      probe: {hook: tracepoint/syscalls/sys_enter_getpid}
+      labels:
+        - {name: pid, decoders: [{name: uint}]}
+";
 
 fn jobs() -> Vec<Job> {
     use Check::*;
@@ -493,6 +566,31 @@ fn jobs() -> Vec<Job> {
             Shipped("signals"),
             &["signal_generate"],
             Skip,
+        ),
+        // The same jobs as probes: config only, run by the generic program.
+        Job::new(
+            "syscalls (probe)",
+            "tracepoint/raw_syscalls/sys_enter, by id",
+            Getpid,
+            Probe(PROBE_SYSCALLS),
+            &["tracepoint0"],
+            Skip,
+        ),
+        Job::new(
+            "pid count (probe)",
+            "tracepoint/syscalls/sys_enter_getpid",
+            Getpid,
+            Probe(PROBE_BY_PID),
+            &["tracepoint0"],
+            Skip,
+        ),
+        Job::new(
+            "pid count (C)",
+            "tracepoint/syscalls/sys_enter_getpid",
+            Getpid,
+            Bench,
+            &["tp_simple"],
+            Sum("ovh_simple"),
         ),
         Job::new(
             "context_switches",
@@ -783,7 +881,10 @@ fn main() {
                 .unwrap_or(("-".into(), "-".into()))
         };
         let mut rows: Vec<&str> = Vec::new();
-        for j in jobs.iter().filter(|j| matches!(j.source, Source::Bench)) {
+        for j in jobs
+            .iter()
+            .filter(|j| matches!(j.source, Source::Bench) && !j.row.ends_with("(C)"))
+        {
             if !rows.contains(&j.row) {
                 rows.push(j.row);
             }
@@ -795,7 +896,7 @@ fn main() {
         }
         let noise: Vec<f64> = jobs
             .iter()
-            .filter(|j| matches!(j.source, Source::Bench))
+            .filter(|j| matches!(j.source, Source::Bench) && !j.row.ends_with("(C)"))
             .map(Job::noise)
             .collect();
         if !noise.is_empty() {
@@ -878,7 +979,9 @@ fn main() {
 
     let shipped: Vec<&Job> = jobs
         .iter()
-        .filter(|j| matches!(j.source, Source::Shipped(_)))
+        .filter(|j| {
+            matches!(j.source, Source::Shipped(_) | Source::Probe(_)) || j.row.ends_with("(C)")
+        })
         .collect();
     if !shipped.is_empty() {
         println!(
@@ -910,6 +1013,24 @@ fn main() {
             );
         }
         println!("ev/op: events per op (context switches per ping-pong round trip, counted in the baseline runs)");
+    }
+    // What a probe costs to start: planning (tracefs), load (verifier) and
+    // attach, as a config's start does it, median of 5.
+    for job in jobs.iter() {
+        if let Source::Probe(yaml) = job.source {
+            let times: Vec<f64> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    drop(load_probe(yaml));
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            println!(
+                "{}: planned, loaded and attached in {:.1} ms (median of 5)",
+                job.row,
+                common::median(times)
+            );
+        }
     }
     if std::env::args().any(|a| a == "--prog-stats") {
         // One more pass with the kernel's BPF stats on (only while the fd is

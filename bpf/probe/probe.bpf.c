@@ -8,8 +8,9 @@
  * probe runs the code a hand-written program for its job would, plus one
  * helper call per field it reads from the event's record.
  *
- * Each slot is a program and its map. Programs of unused slots are not
- * loaded, and their maps keep one entry. The key is the fields' bytes laid
+ * Each slot is a program and its maps: a per-CPU one for counts, sums and
+ * histograms, a shared one for gauges. Programs of unused slots are not
+ * loaded, and their maps (and the map a slot does not use) keep one entry. The key is the fields' bytes laid
  * end to end (at most EE_PROBE_KEY_MAX), with a histogram's u32 bucket
  * last; the exporter sets each map's key size to the key's length.
  */
@@ -81,7 +82,9 @@ struct ee_probe_spec {
 	__u32 bucket_max;
 	__u64 bucket_step;
 	__u32 bucket_offset;
-	__u32 pad;
+	/* counts and sums go to the slot's per-CPU map: no atomic, and no
+	 * cache line shared between CPUs (gauges keep the shared one) */
+	__u32 percpu;
 	struct ee_probe_field value;
 	struct ee_probe_field fields[EE_PROBE_FIELDS];
 	struct ee_probe_filter filters[EE_PROBE_FILTERS];
@@ -204,7 +207,17 @@ static __always_inline int ee_probe_passes(void *ctx, const volatile struct ee_p
 	}
 }
 
-static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map)
+static __always_inline void ee_probe_add(const volatile struct ee_probe_spec *spec, void *map,
+					 void *percpu, const void *key, __u64 delta)
+{
+	if (spec->percpu)
+		ee_percpu_add(percpu, key, delta);
+	else
+		ee_map_add(map, key, delta);
+}
+
+static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map,
+					void *percpu)
 {
 	__u64 keybuf[EE_PROBE_KEY_MAX / 8] = {};
 	__u8 *key = (__u8 *)keybuf;
@@ -226,7 +239,7 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 		value = ee_probe_int(ctx, &spec->value);
 	switch (spec->value_kind) {
 	case EE_PROBE_SUM:
-		ee_map_add(map, key, value);
+		ee_probe_add(spec, map, percpu, key, value);
 		return 0;
 	case EE_PROBE_LAST:
 		ee_map_set(map, key, value);
@@ -242,16 +255,16 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 			bucket = ee_bucket_linear(value, spec->bucket_step ? spec->bucket_step : 1,
 						  spec->bucket_max);
 		*(__u32 *)(key + at) = bucket;
-		ee_map_add(map, key, 1);
+		ee_probe_add(spec, map, percpu, key, 1);
 		/* the sum, under bucket max + 1, as the shared helpers keep it */
 		*(__u32 *)(key + at) = spec->bucket_max + 1;
-		ee_map_add(map, key,
-			   spec->value_kind == EE_PROBE_LINEAR && spec->bucket_step ?
-				   value / spec->bucket_step :
-				   value);
+		ee_probe_add(spec, map, percpu, key,
+			     spec->value_kind == EE_PROBE_LINEAR && spec->bucket_step ?
+				     value / spec->bucket_step :
+				     value);
 		return 0;
 	default:
-		ee_map_add(map, key, 1);
+		ee_probe_add(spec, map, percpu, key, 1);
 		return 0;
 	}
 }
@@ -264,10 +277,16 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 		__uint(key_size, EE_PROBE_KEY_MAX);                            \
 		__uint(value_size, sizeof(__u64));                             \
 	} counts##n SEC(".maps");                                              \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);                        \
+		__uint(max_entries, 1);                                        \
+		__uint(key_size, EE_PROBE_KEY_MAX);                            \
+		__uint(value_size, sizeof(__u64));                             \
+	} percpu##n SEC(".maps");                                              \
 	SEC("tracepoint")                                                      \
 	int tracepoint##n(void *ctx)                                           \
 	{                                                                      \
-		return ee_probe_run(ctx, &spec##n, &counts##n);                \
+		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n);    \
 	}
 
 EE_PROBE_SLOT(0)

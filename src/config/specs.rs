@@ -87,11 +87,16 @@ pub struct MetricSpec<'a> {
     pub probe: Option<&'a crate::config::model::ProbeSpec>,
 }
 
-/// The generic probe object's maps (`bpf/probe/probe.bpf.c`), one per
-/// slot: a config's probe metrics take them in order (counters, gauges,
-/// histograms), so a config holds at most this many probes.
+/// The generic probe object's maps (`bpf/probe/probe.bpf.c`), one of each
+/// per slot: a config's probe metrics take slots in order (counters,
+/// gauges, histograms), so a config holds at most this many probes.
+/// Gauges keep their last values in the shared map; counters and
+/// histograms add up in the per-CPU one.
 pub const PROBE_MAPS: [&str; 8] = [
     "counts0", "counts1", "counts2", "counts3", "counts4", "counts5", "counts6", "counts7",
+];
+pub const PROBE_PERCPU_MAPS: [&str; 8] = [
+    "percpu0", "percpu1", "percpu2", "percpu3", "percpu4", "percpu5", "percpu6", "percpu7",
 ];
 
 impl MetricSpec<'_> {
@@ -113,19 +118,24 @@ impl Config {
         // Probe slots in the order the specs come; past the last slot a
         // probe has no map, which validation refuses.
         let mut next = 0usize;
-        let mut slot = move |probe: bool| -> Option<&'static str> {
+        let mut slot = move |(probe, shared): (bool, bool)| -> Option<&'static str> {
             if !probe {
                 return None;
             }
             next += 1;
-            Some(PROBE_MAPS.get(next - 1).copied().unwrap_or(""))
+            let maps = if shared {
+                &PROBE_MAPS
+            } else {
+                &PROBE_PERCPU_MAPS
+            };
+            Some(maps.get(next - 1).copied().unwrap_or(""))
         };
         let slots: Vec<Option<&'static str>> = m
             .counters
             .iter()
-            .map(|c| c.probe.is_some())
-            .chain(m.gauges.iter().map(|c| c.probe.is_some()))
-            .chain(m.histograms.iter().map(|h| h.probe.is_some()))
+            .map(|c| (c.probe.is_some(), false))
+            .chain(m.gauges.iter().map(|c| (c.probe.is_some(), true)))
+            .chain(m.histograms.iter().map(|h| (h.probe.is_some(), false)))
             .map(&mut slot)
             .collect();
         let (nc, ng) = (m.counters.len(), m.gauges.len());

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::config::error::ConfigError;
 use crate::config::load::Config;
 use crate::config::model::{DecoderSpec, Label, MapSettings, ProbeFilter, ProbeSpec};
-use crate::config::specs::PROBE_MAPS;
+use crate::config::specs::{PROBE_MAPS, PROBE_PERCPU_MAPS};
 use crate::host::tracefs::FieldKind;
 
 use super::fields::{fields_of, parse_hook, Field};
@@ -95,13 +95,18 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         }
     }
     for (at, probe, labels, kind) in probes {
-        let Some(map) = PROBE_MAPS.get(slot) else {
+        let maps = match kind {
+            Kind::Gauge => &PROBE_MAPS,
+            _ => &PROBE_PERCPU_MAPS,
+        };
+        let Some(map) = maps.get(slot) else {
             return Err(config.error(
                 &format!("{at}.probe"),
                 format!("a config holds at most {} probes", PROBE_MAPS.len()),
             ));
         };
-        let (spec, laid_out, key_size) = plan_one(config, &at, probe, labels, &kind)?;
+        let (mut spec, laid_out, key_size) = plan_one(config, &at, probe, labels, &kind)?;
+        spec.percpu = u32::from(!matches!(kind, Kind::Gauge));
         *labels = laid_out;
         planned
             .globals
