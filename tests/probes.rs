@@ -279,6 +279,16 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
             "gauge_no_value.yaml:5: key `metrics.gauges[0].probe`: a gauge keeps a field's last value: name it with probe.value",
         ),
         (
+            "bad_match",
+            good.replace(
+                "        hook: tracepoint/syscalls/sys_enter_write\n        filter: [{field: fd, op: '>', value: 2}]\n",
+                "        start: {hook: tracepoint/syscalls/sys_enter_write, match: [tid]}\n        end: {hook: tracepoint/syscalls/sys_exit_write, match: [thread]}\n        value: latency_us\n",
+            )
+            .replace("  counters:", "  histograms:")
+            .replace("      help: Writes\n", "      help: Writes\n      bucket_type: exp2\n      bucket_max: 20\n"),
+            "bad_match.yaml:9: key `metrics.histograms[0].probe.end.match[0]`: tracepoint/syscalls/sys_exit_write has no field \"thread\"; its fields: __syscall_nr, ret, pid, tid, comm, cgroup, cpu, uid",
+        ),
+        (
             "with_map",
             good.replace("      probe:", "      map: writes\n      probe:"),
             "with_map.yaml:5: key `metrics.counters[0].map`: `map` reads an object's data; a probe: metric gathers its own",
@@ -301,5 +311,77 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
     assert!(
         exporter.scrape().text.contains("config=\"good\""),
         "the good config runs"
+    );
+}
+
+/// A latency between two hooks, paired by thread: a child's 50 sleeps of
+/// 2 ms each are timed, exactly 50 of them, none under 2 ms, under the
+/// child's command read at the start hook.
+#[test]
+fn a_latency_between_two_hooks_times_each_pair() {
+    let sleep = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 2_000_000,
+    };
+    let child = SyscallChild::spawn(
+        50,
+        libc::SYS_nanosleep,
+        [&sleep as *const libc::timespec as libc::c_long, 0, 0, 0],
+    );
+    let comm = fs::read_to_string(format!("/proc/{}/comm", child.pid)).expect("comm");
+    let comm = comm.trim_end().to_string();
+    let dir = config_dir(
+        "probes-latency",
+        &format!(
+            "metrics:
+  histograms:
+    - name: probe_nanosleep_seconds
+      help: Time in nanosleep(), by command
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 30
+      bucket_multiplier: 0.000001
+      probe:
+        start: {{hook: tracepoint/syscalls/sys_enter_nanosleep, match: [tid]}}
+        end: {{hook: tracepoint/syscalls/sys_exit_nanosleep, match: [tid]}}
+        value: latency_us
+        filter: [{{field: pid, op: ==, value: {pid}}}]
+      labels:
+        - {{name: comm, decoders: [{{name: string}}]}}
+  counters:
+    - name: probe_timer_expirations_total
+      help: Timers expired, by function
+      probe: {{hook: tracepoint/timer/timer_expire_entry}}
+      labels:
+        - {{name: function, decoders: [{{name: ksym}}]}}
+",
+            pid = child.pid
+        ),
+    );
+    let exporter = start(&dir);
+    child.run();
+    let by = [("comm", comm.as_str())];
+    let s = wait_for(&exporter, "50 sleeps timed", |s| {
+        s.sum("ebpf_exporter_probe_nanosleep_seconds_count", &by) >= 50.0
+    });
+    assert_eq!(
+        s.sum("ebpf_exporter_probe_nanosleep_seconds_count", &by),
+        50.0
+    );
+    let under_2ms = s.sum(
+        "ebpf_exporter_probe_nanosleep_seconds_bucket",
+        &[("comm", comm.as_str()), ("le", "0.001024")],
+    );
+    assert_eq!(under_2ms, 0.0, "{}", s.text);
+    let total = s.sum("ebpf_exporter_probe_nanosleep_seconds_sum", &by);
+    assert!(total >= 0.1, "50 sleeps of 2 ms: {total} s");
+    s.assert_inf_is_count("ebpf_exporter_probe_nanosleep_seconds", &by);
+    // A function pointer is a label only as ksym names it.
+    let timers = s.find("ebpf_exporter_probe_timer_expirations_total", &[]);
+    assert!(
+        timers.iter().all(|t| t.labels["function"]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))),
+        "{timers:?}"
     );
 }

@@ -20,6 +20,8 @@
 #define EE_PROBE_KEY_MAX 64
 #define EE_PROBE_FIELDS 8
 #define EE_PROBE_FILTERS 4
+/* Fields that match a start to its end (a tid, a request pointer) */
+#define EE_PROBE_MATCH 2
 
 /* Where a field's bytes come from. */
 enum ee_probe_source {
@@ -44,6 +46,9 @@ enum ee_probe_value {
 	EE_PROBE_LAST = 2,
 	EE_PROBE_EXP2 = 3,
 	EE_PROBE_LINEAR = 4,
+	/* nanoseconds from the slot's start hook, bucketed exp2 */
+	EE_PROBE_LATENCY_EXP2 = 5,
+	EE_PROBE_LATENCY_LINEAR = 6,
 };
 
 enum ee_probe_op {
@@ -88,6 +93,21 @@ struct ee_probe_spec {
 	struct ee_probe_field value;
 	struct ee_probe_field fields[EE_PROBE_FIELDS];
 	struct ee_probe_filter filters[EE_PROBE_FILTERS];
+	/* Latency: the start hook's match fields and the end hook's, each
+	 * at key_offset 8 * i of the in-flight key; the labels (fields) and
+	 * filters are the start hook's; nanoseconds are divided by
+	 * latency_div before bucketing. */
+	__u32 nmatch;
+	__u32 pad2;
+	__u64 latency_div;
+	struct ee_probe_field start_match[EE_PROBE_MATCH];
+	struct ee_probe_field end_match[EE_PROBE_MATCH];
+};
+
+/* What a start hook leaves for its end: when, and the key's labels. */
+struct ee_probe_inflight {
+	__u64 ts;
+	__u64 key[EE_PROBE_KEY_MAX / 8];
 };
 
 /* An integer field, sign-extended where it is signed. */
@@ -216,13 +236,27 @@ static __always_inline void ee_probe_add(const volatile struct ee_probe_spec *sp
 		ee_map_add(map, key, delta);
 }
 
-static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map,
-					void *percpu)
+/* The in-flight key: the match fields, each in its own u64. */
+static __always_inline void ee_probe_match(void *ctx, __u64 *match,
+					   const volatile struct ee_probe_field *fields, __u32 n)
 {
-	__u64 keybuf[EE_PROBE_KEY_MAX / 8] = {};
-	__u8 *key = (__u8 *)keybuf;
-	__u64 value = 1;
-	__u32 bucket, at;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < EE_PROBE_MATCH; i++) {
+		if (i < n)
+			match[i] = ee_probe_int(ctx, &fields[i]);
+	}
+}
+
+/* A latency slot's start hook: files the time and the labels, keyed by
+ * the match fields. The map is an LRU: starts whose end never comes (a
+ * thread killed in the middle) age out instead of filling it. */
+static __always_inline int ee_probe_start(void *ctx, const volatile struct ee_probe_spec *spec,
+					  void *inflight)
+{
+	struct ee_probe_inflight v = {};
+	__u64 match[EE_PROBE_MATCH] = {};
 	int i;
 
 #pragma unroll
@@ -233,10 +267,52 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 #pragma unroll
 	for (i = 0; i < EE_PROBE_FIELDS; i++) {
 		if (i < spec->nfields)
-			ee_probe_put(ctx, key, &spec->fields[i]);
+			ee_probe_put(ctx, (__u8 *)v.key, &spec->fields[i]);
 	}
-	if (spec->value_kind != EE_PROBE_COUNT)
-		value = ee_probe_int(ctx, &spec->value);
+	ee_probe_match(ctx, match, spec->start_match, spec->nmatch);
+	v.ts = bpf_ktime_get_ns();
+	ee_map_put(inflight, match, &v, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map,
+					void *percpu, void *inflight)
+{
+	__u64 keybuf[EE_PROBE_KEY_MAX / 8] = {};
+	__u8 *key = (__u8 *)keybuf;
+	__u64 value = 1;
+	__u32 bucket, at;
+	int i;
+
+	if (spec->value_kind == EE_PROBE_LATENCY_EXP2 || spec->value_kind == EE_PROBE_LATENCY_LINEAR) {
+		__u64 match[EE_PROBE_MATCH] = {};
+		struct ee_probe_inflight *v;
+
+		ee_probe_match(ctx, match, spec->end_match, spec->nmatch);
+		v = bpf_map_lookup_elem(inflight, match);
+		if (!v)
+			return 0;
+		value = bpf_ktime_get_ns() - v->ts;
+		if (spec->latency_div > 1)
+			value /= spec->latency_div;
+#pragma unroll
+		for (i = 0; i < EE_PROBE_KEY_MAX / 8; i++)
+			keybuf[i] = v->key[i];
+		bpf_map_delete_elem(inflight, match);
+	} else {
+#pragma unroll
+		for (i = 0; i < EE_PROBE_FILTERS; i++) {
+			if (i < spec->nfilters && !ee_probe_passes(ctx, &spec->filters[i]))
+				return 0;
+		}
+#pragma unroll
+		for (i = 0; i < EE_PROBE_FIELDS; i++) {
+			if (i < spec->nfields)
+				ee_probe_put(ctx, key, &spec->fields[i]);
+		}
+		if (spec->value_kind != EE_PROBE_COUNT)
+			value = ee_probe_int(ctx, &spec->value);
+	}
 	switch (spec->value_kind) {
 	case EE_PROBE_SUM:
 		ee_probe_add(spec, map, percpu, key, value);
@@ -246,10 +322,12 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 		return 0;
 	case EE_PROBE_EXP2:
 	case EE_PROBE_LINEAR:
+	case EE_PROBE_LATENCY_EXP2:
+	case EE_PROBE_LATENCY_LINEAR:
 		at = spec->bucket_offset;
 		if (at > EE_PROBE_KEY_MAX - 4)
 			return 0;
-		if (spec->value_kind == EE_PROBE_EXP2)
+		if (spec->value_kind == EE_PROBE_EXP2 || spec->value_kind == EE_PROBE_LATENCY_EXP2)
 			bucket = ee_bucket_exp2(value, spec->bucket_max);
 		else
 			bucket = ee_bucket_linear(value, spec->bucket_step ? spec->bucket_step : 1,
@@ -259,7 +337,8 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 		/* the sum, under bucket max + 1, as the shared helpers keep it */
 		*(__u32 *)(key + at) = spec->bucket_max + 1;
 		ee_probe_add(spec, map, percpu, key,
-			     spec->value_kind == EE_PROBE_LINEAR && spec->bucket_step ?
+			     (spec->value_kind == EE_PROBE_LINEAR ||
+			      spec->value_kind == EE_PROBE_LATENCY_LINEAR) && spec->bucket_step ?
 				     value / spec->bucket_step :
 				     value);
 		return 0;
@@ -283,10 +362,22 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 		__uint(key_size, EE_PROBE_KEY_MAX);                            \
 		__uint(value_size, sizeof(__u64));                             \
 	} percpu##n SEC(".maps");                                              \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                           \
+		__uint(max_entries, 1);                                        \
+		__uint(key_size, EE_PROBE_MATCH * sizeof(__u64));              \
+		__uint(value_size, sizeof(struct ee_probe_inflight));          \
+	} inflight##n SEC(".maps");                                            \
 	SEC("tracepoint")                                                      \
 	int tracepoint##n(void *ctx)                                           \
 	{                                                                      \
-		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n);    \
+		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n,     \
+				    &inflight##n);                             \
+	}                                                                      \
+	SEC("tracepoint")                                                      \
+	int start##n(void *ctx)                                                \
+	{                                                                      \
+		return ee_probe_start(ctx, &spec##n, &inflight##n);            \
 	}
 
 EE_PROBE_SLOT(0)

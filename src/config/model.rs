@@ -162,8 +162,15 @@ pub struct Counter {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSpec {
-    /// `tracepoint/CATEGORY/NAME`.
+    /// `tracepoint/CATEGORY/NAME`; empty for a latency (`start` and `end`).
+    #[serde(default)]
     pub hook: String,
+    /// A latency histogram's two hooks: the time from a start to the end
+    /// with the same match fields.
+    #[serde(default)]
+    pub start: Option<ProbeEnd>,
+    #[serde(default)]
+    pub end: Option<ProbeEnd>,
     /// The field summed (counters), kept (gauges) or bucketed
     /// (histograms); a counter without it counts events.
     #[serde(default)]
@@ -177,6 +184,16 @@ pub struct ProbeSpec {
     /// The bound of the probe's map (10240 when left out).
     #[serde(default)]
     pub max_entries: Option<u32>,
+}
+
+/// One side of a latency: its hook, and the fields that pair a start with
+/// its end (a thread id, a request's address).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeEnd {
+    pub hook: String,
+    #[serde(rename = "match")]
+    pub matching: Vec<String>,
 }
 
 /// One comparison of a field with a constant.

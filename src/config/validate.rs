@@ -397,11 +397,61 @@ fn check_probe(
             ));
         }
     }
-    if probe.hook.trim().is_empty() {
-        return Err(config.error(
-            &spec.key("probe.hook"),
-            "hook must name where the probe runs, such as tracepoint/syscalls/sys_enter_write",
-        ));
+    match (&probe.start, &probe.end) {
+        (None, None) if probe.hook.trim().is_empty() => {
+            return Err(config.error(
+                &spec.key("probe.hook"),
+                "hook must name where the probe runs, such as tracepoint/syscalls/sys_enter_write (or start and end, for a latency)",
+            ));
+        }
+        (None, None) => {}
+        (Some(start), Some(end)) => {
+            if !probe.hook.trim().is_empty() {
+                return Err(config.error(
+                    &spec.key("probe.hook"),
+                    "a latency runs on its start and end hooks: leave out hook",
+                ));
+            }
+            if !matches!(spec.kind, SpecKind::Histogram(_)) {
+                return Err(config.error(
+                    &spec.key("probe.start"),
+                    "a latency between two hooks is a histogram",
+                ));
+            }
+            for (side, e) in [("start", start), ("end", end)] {
+                if e.matching.is_empty() || e.matching.len() > 2 {
+                    return Err(config.error(
+                        &spec.key(&format!("probe.{side}.match")),
+                        "match names the 1 or 2 fields that pair a start with its end, such as [tid]",
+                    ));
+                }
+            }
+            if start.matching.len() != end.matching.len() {
+                return Err(config.error(
+                    &spec.key("probe.end.match"),
+                    format!(
+                        "start matches on {} field(s) and end on {}: they pair field by field",
+                        start.matching.len(),
+                        end.matching.len()
+                    ),
+                ));
+            }
+            if !matches!(
+                probe.value.as_deref(),
+                Some("latency_ns" | "latency_us" | "latency_ms" | "latency_s")
+            ) {
+                return Err(config.error(
+                    &spec.key("probe.value"),
+                    "a latency's value is latency_ns, latency_us, latency_ms or latency_s: the unit its buckets count in",
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(config.error(&spec.key("probe.start"), "a latency needs an end too"))
+        }
+        (None, Some(_)) => {
+            return Err(config.error(&spec.key("probe.end"), "a latency needs a start too"))
+        }
     }
     for (i, label) in spec.labels.iter().enumerate() {
         if label.size.is_some() || label.padding.is_some() {

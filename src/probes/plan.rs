@@ -111,11 +111,35 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         planned
             .globals
             .push((format!("spec{slot}"), spec_bytes(&spec)));
-        let hook =
-            parse_hook(&probe.hook).map_err(|m| config.error(&format!("{at}.probe.hook"), m))?;
-        planned
-            .attach
-            .insert(format!("tracepoint{slot}"), hook.section());
+        match (&probe.start, &probe.end) {
+            (Some(start), Some(end)) => {
+                let start = parse_hook(&start.hook)
+                    .map_err(|m| config.error(&format!("{at}.probe.start.hook"), m))?;
+                let end = parse_hook(&end.hook)
+                    .map_err(|m| config.error(&format!("{at}.probe.end.hook"), m))?;
+                planned
+                    .attach
+                    .insert(format!("start{slot}"), start.section());
+                planned
+                    .attach
+                    .insert(format!("tracepoint{slot}"), end.section());
+                planned.maps.insert(
+                    format!("inflight{slot}"),
+                    MapSettings {
+                        max_entries: Some(probe.max_entries.unwrap_or(DEFAULT_ENTRIES).max(1)),
+                        ..MapSettings::default()
+                    },
+                );
+            }
+            _ => {
+                let hook = parse_hook(&probe.hook)
+                    .map_err(|m| config.error(&format!("{at}.probe.hook"), m))?;
+                planned
+                    .attach
+                    .insert(format!("tracepoint{slot}"), hook.section());
+                planned.exclude.push(format!("start{slot}"));
+            }
+        }
         planned.maps.insert(
             map.to_string(),
             MapSettings {
@@ -126,9 +150,10 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         );
         slot += 1;
     }
-    planned.exclude = (slot..PROBE_MAPS.len())
-        .map(|s| format!("tracepoint{s}"))
-        .collect();
+    for s in slot..PROBE_MAPS.len() {
+        planned.exclude.push(format!("tracepoint{s}"));
+        planned.exclude.push(format!("start{s}"));
+    }
     out.spec.programs = Some(crate::config::model::Programs {
         exclude: planned.exclude.clone(),
         attach: planned.attach.clone(),
@@ -148,8 +173,13 @@ fn plan_one(
     kind: &Kind,
 ) -> Result<(ee_probe_spec, Vec<Label>, u32), ConfigError> {
     let err = |key: &str, m: String| config.error(&format!("{at}.{key}"), m);
-    let hook = parse_hook(&probe.hook).map_err(|m| err("probe.hook", m))?;
-    let fields = fields_of(&hook).map_err(|m| err("probe.hook", m))?;
+    // A latency's labels and filters are read at its start.
+    let (hook_text, hook_key) = match &probe.start {
+        Some(start) => (start.hook.as_str(), "probe.start.hook"),
+        None => (probe.hook.as_str(), "probe.hook"),
+    };
+    let hook = parse_hook(hook_text).map_err(|m| err(hook_key, m))?;
+    let fields = fields_of(&hook).map_err(|m| err(hook_key, m))?;
     let find = |name: &str, key: &str| -> Result<&Field, ConfigError> {
         fields.iter().find(|f| f.name == name).ok_or_else(|| {
             err(
@@ -192,11 +222,14 @@ fn plan_one(
             None => (label.name.as_str(), format!("labels[{i}].name")),
         };
         let f = find(name, &key)?;
+        // An address becomes a label only through `ksym`, which names the
+        // kernel function it points at (a timer's or a work item's).
+        let named = label.decoders.first().is_some_and(|d| d.name == "ksym");
         match f.kind {
-            FieldKind::Pointer => {
+            FieldKind::Pointer if !named => {
                 return Err(err(
                     &key,
-                    format!("{name} ({}) is a kernel address: as a label it would put the kernel's layout on /metrics; filter on it instead", f.what),
+                    format!("{name} ({}) is a kernel address: as a label it would put the kernel's layout on /metrics; name it with the ksym decoder, or filter on it instead", f.what),
                 ))
             }
             FieldKind::Array => {
@@ -260,7 +293,59 @@ fn plan_one(
         cursor = offset + 4;
     }
     spec.nfields = labels.len() as u32;
-    if let Some(name) = &probe.value {
+    if let (Some(start), Some(end)) = (&probe.start, &probe.end) {
+        let end_hook = parse_hook(&end.hook).map_err(|m| err("probe.end.hook", m))?;
+        let end_fields = fields_of(&end_hook).map_err(|m| err("probe.end.hook", m))?;
+        for (side, e, fields, hook) in [
+            ("start", start, &fields, &hook),
+            ("end", end, &end_fields, &end_hook),
+        ] {
+            for (i, name) in e.matching.iter().enumerate() {
+                let key = format!("probe.{side}.match[{i}]");
+                let f = fields.iter().find(|f| &f.name == name).ok_or_else(|| {
+                    err(
+                        &key,
+                        format!(
+                            "{} has no field {name:?}; its fields: {}",
+                            hook.section(),
+                            fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+                if !matches!(f.kind, FieldKind::Int | FieldKind::Pointer) {
+                    return Err(err(
+                        &key,
+                        format!(
+                            "{name} ({}) is not a number or an address, which a match needs",
+                            f.what
+                        ),
+                    ));
+                }
+                let m = field_spec(f, 8 * i as u32);
+                if side == "start" {
+                    spec.start_match[i] = m;
+                } else {
+                    spec.end_match[i] = m;
+                }
+            }
+        }
+        spec.nmatch = start.matching.len() as u32;
+        spec.latency_div = match probe.value.as_deref() {
+            Some("latency_us") => 1_000,
+            Some("latency_ms") => 1_000_000,
+            Some("latency_s") => 1_000_000_000,
+            _ => 1,
+        };
+        spec.value_kind = if spec.value_kind == ValueKind::EE_PROBE_LINEAR {
+            ValueKind::EE_PROBE_LATENCY_LINEAR
+        } else {
+            ValueKind::EE_PROBE_LATENCY_EXP2
+        };
+    } else if let Some(name) = &probe.value {
         let f = find(name, "probe.value")?;
         if f.kind != FieldKind::Int {
             return Err(err(
