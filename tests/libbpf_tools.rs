@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::tools::{describe, disk_dir, start, tool_dir, tool_object, wait_for, SyscallChild};
+use common::tools::{
+    describe, direct_io, disk_dir, start, tool_dir, tool_object, wait_for, SyscallChild,
+};
 use common::{run, scratch_dir, Running, Scrape};
 
 /// Per interrupt handler (action) name, the interrupts of the IRQ lines it
@@ -67,29 +69,6 @@ fn at_rest(exporter: &Running, handlers: &[String]) -> (u64, Scrape) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("{handlers:?} never stayed still across a scrape");
-}
-
-/// A file on the machine's own disk, written and read with O_DIRECT, so
-/// that its I/O reaches the device and raises its interrupts.
-fn direct_io(name: &str, blocks: usize) {
-    let dir = disk_dir(name);
-    let file = dir.join("data");
-    run(Command::new("dd").args([
-        "if=/dev/zero",
-        &format!("of={}", file.display()),
-        "bs=64k",
-        &format!("count={blocks}"),
-        "oflag=direct",
-        "status=none",
-    ]));
-    run(Command::new("dd").args([
-        &format!("if={}", file.display()),
-        "of=/dev/null",
-        "bs=64k",
-        "iflag=direct",
-        "status=none",
-    ]));
-    let _ = fs::remove_dir_all(dir);
 }
 
 // As hardirqs' loader does for -C: count mode, with the exit programs off

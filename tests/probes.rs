@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -384,4 +385,209 @@ fn a_latency_between_two_hooks_times_each_pair() {
             .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))),
         "{timers:?}"
     );
+}
+
+/// The series of one metric, by label set.
+fn series(s: &Scrape, name: &str, only: &[(&str, &str)]) -> BTreeMap<Vec<(String, String)>, f64> {
+    s.find(name, only)
+        .into_iter()
+        .map(|x| {
+            let labels = x
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (labels, x.value)
+        })
+        .collect()
+}
+
+/// Each pair: a shipped metric, the probe that re-expresses it, and the
+/// series compared (all, or those with these labels).
+type Pair = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const PAIRS: [Pair; 4] = [
+    // Requests timed, per disk: the shipped program also splits by
+    // operation, which the tracepoint spells as text (rwbs), so the
+    // comparison sums over it.
+    (
+        "ebpf_exporter_bio_latency_seconds_count",
+        "ebpf_exporter_probe_bio_latency_seconds_count",
+        &[],
+    ),
+    (
+        "ebpf_exporter_signals_total",
+        "ebpf_exporter_probe_signals_total",
+        &[],
+    ),
+    (
+        "ebpf_exporter_execs_total",
+        "ebpf_exporter_probe_execs_total",
+        &[],
+    ),
+    (
+        "ebpf_exporter_syscalls_total",
+        "ebpf_exporter_probe_syscalls_total",
+        &[("syscall", "getpid")],
+    ),
+];
+
+/// A scrape at a quiet moment: two in a row agree on every pair, so no
+/// event fell between the reads of a pair's two maps.
+fn quiet_scrape(exporter: &Running) -> Scrape {
+    let mut last = exporter.scrape();
+    for _ in 0..100 {
+        let s = exporter.scrape();
+        let same = PAIRS.iter().all(|(a, b, only)| {
+            series(&s, a, only) == series(&last, a, only)
+                && series(&s, b, only) == series(&last, b, only)
+        });
+        if same {
+            return s;
+        }
+        last = s;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no quiet moment in 100 scrapes:\n{}", last.text)
+}
+
+/// Shipped programs re-expressed as probes on the tracepoints of the same
+/// events (signals, exec, syscalls), run side by side under one workload:
+/// the same label sets, and over the workload the same counts, series by
+/// series: 100 ignored SIGWINCH, 5 execs of the shell, 1000 getpid calls.
+#[test]
+fn probes_match_the_shipped_programs_series_for_series() {
+    let dir = scratch_dir("probes-vs-shipped");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for name in ["signals", "exec", "syscalls", "biolatency"] {
+        fs::copy(
+            shipped.join(format!("{name}.yaml")),
+            dir.join(format!("{name}.yaml")),
+        )
+        .expect("copy a shipped config");
+    }
+    // The shipped labels and decoders, with a probe's fields instead of
+    // a program's key.
+    let text = |name: &str| fs::read_to_string(shipped.join(format!("{name}.yaml"))).expect("read");
+    let signals = text("signals")
+        .replace(
+            "- name: signals_total\n",
+            "- name: probe_signals_total\n      probe: {hook: tracepoint/signal/signal_generate}\n",
+        )
+        .replace(
+            "        - name: signal\n          size: 4\n",
+            "        - name: signal\n          field: sig\n",
+        )
+        .replace(
+            "        - name: result\n          size: 4\n",
+            "        - name: result\n",
+        );
+    let exec = text("exec")
+        .replace(
+            "- name: execs_total\n",
+            "- name: probe_execs_total\n      probe: {hook: tracepoint/sched/sched_process_exec}\n",
+        )
+        .replace(
+            "        - name: command\n          size: 16\n",
+            "        - name: command\n          field: comm\n",
+        );
+    let syscalls = "metrics:
+  counters:
+    - name: probe_syscalls_total
+      help: System calls entered, by syscall name
+      probe: {hook: tracepoint/raw_syscalls/sys_enter}
+      labels:
+        - name: syscall
+          field: id
+          decoders:
+            - name: uint
+            - name: syscall
+              names: kernel
+";
+    let biolatency = "metrics:
+  histograms:
+    - name: probe_bio_latency_seconds
+      help: Block I/O latency from issue to completion, by device
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 27
+      bucket_multiplier: 0.000001
+      probe:
+        start: {hook: tracepoint/block/block_rq_issue, match: [dev, sector]}
+        end: {hook: tracepoint/block/block_rq_complete, match: [dev, sector]}
+        value: latency_us
+      labels:
+        - {name: device, field: dev, decoders: [{name: kdev}]}
+";
+    fs::write(dir.join("p_biolatency.yaml"), biolatency).expect("write");
+    fs::write(dir.join("p_signals.yaml"), signals).expect("write");
+    fs::write(dir.join("p_exec.yaml"), exec).expect("write");
+    fs::write(dir.join("p_syscalls.yaml"), syscalls).expect("write");
+    let exporter = start(&dir);
+
+    let child = SyscallChild::getpid(1000);
+    let before = quiet_scrape(&exporter);
+    for _ in 0..100 {
+        // SAFETY: a signal to our own child, which ignores SIGWINCH.
+        assert_eq!(unsafe { libc::kill(child.pid, libc::SIGWINCH) }, 0);
+    }
+    let sh = if Path::new("/bin/sh").exists() {
+        "/bin/sh"
+    } else {
+        "/usr/bin/sh"
+    };
+    for _ in 0..5 {
+        assert!(Command::new(sh)
+            .args(["-c", "exit 0"])
+            .status()
+            .expect("sh")
+            .success());
+    }
+    common::tools::direct_io("probes-vs-shipped", 32);
+    child.run();
+    wait_for(&exporter, "the workload seen by both", |s| {
+        let getpid =
+            |n| s.sum(n, &[("syscall", "getpid")]) - before.sum(n, &[("syscall", "getpid")]);
+        getpid("ebpf_exporter_syscalls_total") >= 1000.0
+            && getpid("ebpf_exporter_probe_syscalls_total") >= 1000.0
+    });
+    let after = quiet_scrape(&exporter);
+    // Per disk, summed over the labels only one side has (operation).
+    let by_device = |s: &Scrape, name: &str| -> BTreeMap<Vec<(String, String)>, f64> {
+        let mut out = BTreeMap::new();
+        for x in s.find(name, &[]) {
+            let disk = x.labels.get("device").cloned().unwrap_or_default();
+            *out.entry(vec![("device".to_string(), disk)]).or_insert(0.0) += x.value;
+        }
+        out
+    };
+    for (a, b, only) in PAIRS {
+        let read = |s: &Scrape, name: &str| {
+            if name.contains("bio_latency") {
+                by_device(s, name)
+            } else {
+                series(s, name, only)
+            }
+        };
+        let delta = |name| {
+            let old = read(&before, name);
+            read(&after, name)
+                .into_iter()
+                .map(|(k, v)| {
+                    let d = v - old.get(&k).copied().unwrap_or(0.0);
+                    (k, d)
+                })
+                .filter(|(_, d)| *d != 0.0)
+                .collect::<BTreeMap<_, _>>()
+        };
+        let (shipped, probe) = (delta(a), delta(b));
+        assert_eq!(shipped, probe, "{a} against {b}");
+        assert!(!shipped.is_empty(), "{a} saw the workload");
+    }
+    let winch = series(
+        &after,
+        "ebpf_exporter_probe_signals_total",
+        &[("signal", "SIGWINCH"), ("result", "ignored")],
+    );
+    assert!(winch.values().sum::<f64>() >= 100.0, "{winch:?}");
 }

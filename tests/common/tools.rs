@@ -207,3 +207,26 @@ pub fn describe(dir: &Path, tool: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
 }
+
+/// A file on the machine's own disk, written and read with O_DIRECT, so
+/// that its I/O reaches the device and raises its interrupts.
+pub fn direct_io(name: &str, blocks: usize) {
+    let dir = disk_dir(name);
+    let file = dir.join("data");
+    super::run(Command::new("dd").args([
+        "if=/dev/zero",
+        &format!("of={}", file.display()),
+        "bs=64k",
+        &format!("count={blocks}"),
+        "oflag=direct",
+        "status=none",
+    ]));
+    super::run(Command::new("dd").args([
+        &format!("if={}", file.display()),
+        "of=/dev/null",
+        "bs=64k",
+        "iflag=direct",
+        "status=none",
+    ]));
+    let _ = fs::remove_dir_all(dir);
+}
