@@ -477,6 +477,30 @@ const PROBE_SYSCALLS: &str = "metrics:
         - {name: syscall, field: id, decoders: [{name: uint}]}
 ";
 
+/// `runqlat` as probes: run-queue latency from a wakeup (or a new task's
+/// wakeup) to the switch that runs the task, paired by pid.
+const PROBE_RUNQLAT: &str = "metrics:
+  histograms:
+    - name: runqlat_seconds
+      help: Run queue latency
+      bucket_type: exp2
+      bucket_max: 26
+      bucket_multiplier: 0.000001
+      probe:
+        start: {hook: tracepoint/sched/sched_wakeup, match: [pid]}
+        end: {hook: tracepoint/sched/sched_switch, match: [next_pid]}
+        value: latency_us
+    - name: runqlat_new_seconds
+      help: Run queue latency of new tasks
+      bucket_type: exp2
+      bucket_max: 26
+      bucket_multiplier: 0.000001
+      probe:
+        start: {hook: tracepoint/sched/sched_wakeup_new, match: [pid]}
+        end: {hook: tracepoint/sched/sched_switch, match: [next_pid]}
+        value: latency_us
+";
+
 /// The bench's simple-key counter (a count per process), as a probe.
 const PROBE_BY_PID: &str = "metrics:
   counters:
@@ -606,6 +630,14 @@ fn jobs() -> Vec<Job> {
             PingPong,
             Shipped("runqlat"),
             &["runqlat_wakeup", "runqlat_wakeup_new", "runqlat_switch"],
+            Skip,
+        ),
+        Job::new(
+            "runqlat (probe)",
+            "tracepoint sched_wakeup(_new) → sched_switch",
+            PingPong,
+            Probe(PROBE_RUNQLAT),
+            &["start0", "tracepoint0", "start1", "tracepoint1"],
             Skip,
         ),
         Job::new(
