@@ -609,8 +609,12 @@ fn in_flight_state(
     key: Option<(&Btf, TypeId)>,
     value: Option<(&Btf, TypeId)>,
 ) -> Option<String> {
-    let pointer_key = key
-        .is_some_and(|(btf, id)| matches!(btf.resolve(id).map(|(_, t)| &t.kind), Some(Kind::Ptr)));
+    let pointer_key = key.is_some_and(|(btf, id)| {
+        matches!(
+            btf.resolve(id).map(|(_, t)| &t.kind),
+            Some(Kind::Ptr { .. })
+        )
+    });
     let name = m.name.to_ascii_lowercase();
     let timestamp_name = !name.ends_with("_total")
         && name.split('_').any(|w| {

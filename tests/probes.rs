@@ -242,7 +242,7 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
         (
             "no_kind",
             good.replace("tracepoint/syscalls/sys_enter_write", "kprobe/vfs_write"),
-            "no_kind.yaml:6: key `metrics.counters[0].probe.hook`: \"kprobe/vfs_write\": probes run on tracepoint/CATEGORY/NAME hooks; \"kprobe\" hooks are not supported by probes yet",
+            "no_kind.yaml:6: key `metrics.counters[0].probe.hook`: \"kprobe/vfs_write\": probes run on tracepoint/CATEGORY/NAME and raw_tp/NAME hooks; \"kprobe\" hooks are not supported by probes yet",
         ),
         (
             "pointer_label",
@@ -288,6 +288,20 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
             .replace("  counters:", "  histograms:")
             .replace("      help: Writes\n", "      help: Writes\n      bucket_type: exp2\n      bucket_max: 20\n"),
             "bad_match.yaml:9: key `metrics.histograms[0].probe.end.match[0]`: tracepoint/syscalls/sys_exit_write has no field \"thread\"; its fields: __syscall_nr, ret, pid, tid, comm, cgroup, cpu, uid",
+        ),
+        (
+            "bad_path",
+            good.replace("tracepoint/syscalls/sys_enter_write", "raw_tp/sched_switch")
+                .replace("        filter: [{field: fd, op: '>', value: 2}]\n", "")
+                .replace("- name: comm\n", "- name: comm\n          field: next.pid.x\n"),
+            "bad_path.yaml:9: key `metrics.counters[0].labels[0].field`: next.pid (pid_t) is not a pointer or a struct, so the path cannot go on",
+        ),
+        (
+            "no_member",
+            good.replace("tracepoint/syscalls/sys_enter_write", "raw_tp/sched_switch")
+                .replace("        filter: [{field: fd, op: '>', value: 2}]\n", "")
+                .replace("- name: comm\n", "- name: comm\n          field: next.cmm\n"),
+            "no_member.yaml:9: key `metrics.counters[0].labels[0].field`: next (struct task_struct) has no member \"cmm\"; its members: ",
         ),
         (
             "with_map",
@@ -404,7 +418,11 @@ fn series(s: &Scrape, name: &str, only: &[(&str, &str)]) -> BTreeMap<Vec<(String
 
 /// Each pair: a shipped metric, the probe that re-expresses it, and the
 /// series compared (all, or those with these labels).
-type Pair = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+type Pair = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 const PAIRS: [Pair; 4] = [
     // Requests timed, per disk: the shipped program also splits by
@@ -590,4 +608,83 @@ fn probes_match_the_shipped_programs_series_for_series() {
         &[("signal", "SIGWINCH"), ("result", "ignored")],
     );
     assert!(winch.values().sum::<f64>() >= 100.0, "{winch:?}");
+}
+
+/// Raw tracepoints take arguments by their BTF names, and paths through
+/// pointers to members: each of a child's 30 sleeps switches it in once
+/// (`next.pid`, `next.comm`), and each 64 KiB direct write is a request of
+/// 65536 bytes (`rq.__data_len`) on the disk under /var/tmp, named by its
+/// major through `rq.q.disk.major` (or `rq.rq_disk.major` on kernels that
+/// had it).
+#[test]
+fn raw_tracepoint_arguments_and_paths_through_pointers() {
+    use std::os::unix::fs::MetadataExt;
+    let sleep = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    let child = SyscallChild::spawn(
+        30,
+        libc::SYS_nanosleep,
+        [&sleep as *const libc::timespec as libc::c_long, 0, 0, 0],
+    );
+    let comm = fs::read_to_string(format!("/proc/{}/comm", child.pid)).expect("comm");
+    let comm = comm.trim_end().to_string();
+    let btf = ebpf_exporter::probes::kernel_btf::vmlinux().expect("this kernel has BTF");
+    let request = btf
+        .find("request", |k| {
+            matches!(k, ebpf_exporter::object::btf::Kind::Struct { .. })
+        })
+        .expect("struct request");
+    let disk = if ebpf_exporter::probes::kernel_btf::member(&btf, request, "rq_disk").is_some() {
+        "rq.rq_disk.major"
+    } else {
+        "rq.q.disk.major"
+    };
+    let io_dir = common::tools::disk_dir("probes-raw-tp");
+    let major = libc::major(fs::metadata(&io_dir).expect("stat").dev()).to_string();
+    let dir = config_dir(
+        "probes-raw-tp",
+        &format!(
+            "metrics:
+  counters:
+    - name: probe_switches_in_total
+      help: Switches into a process, by command
+      probe:
+        hook: raw_tp/sched_switch
+        filter: [{{field: next.tgid, op: ==, value: {pid}}}]
+      labels:
+        - {{name: comm, field: next.comm, decoders: [{{name: string}}]}}
+    - name: probe_disk_requests_total
+      help: Block requests issued, by disk major and size
+      probe:
+        hook: raw_tp/block_rq_issue
+      labels:
+        - {{name: major, field: {disk}, decoders: [{{name: uint}}]}}
+        - {{name: bytes, field: rq.__data_len, decoders: [{{name: uint}}]}}
+",
+            pid = child.pid
+        ),
+    );
+    let exporter = start(&dir);
+    let requests = |s: &Scrape| {
+        s.sum(
+            "ebpf_exporter_probe_disk_requests_total",
+            &[("major", &major), ("bytes", "65536")],
+        )
+    };
+    let before = exporter.scrape();
+    child.run();
+    common::tools::direct_io("probes-raw-tp-io", 16);
+    let s = wait_for(&exporter, "the child's switches and 16 requests", |s| {
+        s.sum("ebpf_exporter_probe_switches_in_total", &[("comm", &comm)]) >= 30.0
+            && requests(s) >= requests(&before) + 16.0
+    });
+    let switches = s.sum("ebpf_exporter_probe_switches_in_total", &[]);
+    assert!(
+        (30.0..=36.0).contains(&switches),
+        "30 sleeps switch the child in 30 times, plus its start: {switches}\n{}",
+        s.text
+    );
+    let _ = fs::remove_dir_all(io_dir);
 }

@@ -37,7 +37,17 @@ enum ee_probe_source {
 	EE_PROBE_CPU = 7,
 	EE_PROBE_UID = 8,
 	EE_PROBE_CONST = 9,
+	/* argument `offset / 8` of a raw_tp, tp_btf, fentry or fexit program
+	 * (their context is the arguments, each widened to a u64) */
+	EE_PROBE_ARG = 10,
+	/* a member reached from a pointer argument: the pointer at each hop's
+	 * offset is followed, and the last hop's offset holds the value */
+	EE_PROBE_ARG_PATH = 11,
+	/* a char array member reached as ARG_PATH: `size` bytes of text */
+	EE_PROBE_ARG_TEXT = 12,
 };
+
+#define EE_PROBE_HOPS 4
 
 /* What a probe adds up. */
 enum ee_probe_value {
@@ -69,8 +79,9 @@ struct ee_probe_field {
 	__u32 size;
 	__u32 key_offset;
 	__u32 is_signed;
-	__u32 pad;
+	__u32 nhops;
 	__u64 constant;
+	__u32 hops[EE_PROBE_HOPS];
 };
 
 struct ee_probe_filter {
@@ -111,12 +122,52 @@ struct ee_probe_inflight {
 };
 
 /* An integer field, sign-extended where it is signed. */
+/* The address an ARG_PATH field's value is at: the argument, then each
+ * hop's pointer but the last followed (read safely: a NULL or stale
+ * pointer gives zeroes, never a fault). */
+static __always_inline void *ee_probe_path(void *ctx, const volatile struct ee_probe_field *f)
+{
+	__u64 p = 0;
+	int i;
+
+	bpf_probe_read_kernel(&p, 8, ctx + f->offset);
+#pragma unroll
+	for (i = 0; i < EE_PROBE_HOPS - 1; i++) {
+		if (i + 1 < f->nhops) {
+			__u64 next = 0;
+
+			bpf_probe_read_kernel(&next, 8, (void *)(p + f->hops[i]));
+			p = next;
+		}
+	}
+	if (f->nhops >= 1 && f->nhops <= EE_PROBE_HOPS)
+		return (void *)(p + f->hops[(f->nhops - 1) & (EE_PROBE_HOPS - 1)]);
+	return (void *)p;
+}
+
 static __always_inline __u64 ee_probe_int(void *ctx, const volatile struct ee_probe_field *f)
 {
 	__u64 pid_tgid;
+	void *at;
 
 	switch (f->source) {
 	case EE_PROBE_RECORD:
+		at = ctx + f->offset;
+		break;
+	case EE_PROBE_ARG: {
+		__u64 v = 0;
+
+		bpf_probe_read_kernel(&v, 8, ctx + f->offset);
+		if (f->size == 1)
+			return f->is_signed ? (__u64)(__s64)(__s8)v : (__u8)v;
+		if (f->size == 2)
+			return f->is_signed ? (__u64)(__s64)(__s16)v : (__u16)v;
+		if (f->size == 4)
+			return f->is_signed ? (__u64)(__s64)(__s32)v : (__u32)v;
+		return v;
+	}
+	case EE_PROBE_ARG_PATH:
+		at = ee_probe_path(ctx, f);
 		break;
 	case EE_PROBE_PID:
 		pid_tgid = bpf_get_current_pid_tgid();
@@ -138,25 +189,25 @@ static __always_inline __u64 ee_probe_int(void *ctx, const volatile struct ee_pr
 	if (f->size == 1) {
 		__u8 v = 0;
 
-		bpf_probe_read_kernel(&v, 1, ctx + f->offset);
+		bpf_probe_read_kernel(&v, 1, at);
 		return f->is_signed ? (__u64)(__s64)(__s8)v : v;
 	}
 	if (f->size == 2) {
 		__u16 v = 0;
 
-		bpf_probe_read_kernel(&v, 2, ctx + f->offset);
+		bpf_probe_read_kernel(&v, 2, at);
 		return f->is_signed ? (__u64)(__s64)(__s16)v : v;
 	}
 	if (f->size == 4) {
 		__u32 v = 0;
 
-		bpf_probe_read_kernel(&v, 4, ctx + f->offset);
+		bpf_probe_read_kernel(&v, 4, at);
 		return f->is_signed ? (__u64)(__s64)(__s32)v : v;
 	}
 	{
 		__u64 v = 0;
 
-		bpf_probe_read_kernel(&v, 8, ctx + f->offset);
+		bpf_probe_read_kernel(&v, 8, at);
 		return v;
 	}
 }
@@ -187,6 +238,9 @@ static __always_inline void ee_probe_put(void *ctx, __u8 *key, const volatile st
 			return;
 		}
 		break;
+	case EE_PROBE_ARG_TEXT:
+		bpf_probe_read_kernel(key + at, size, ee_probe_path(ctx, f));
+		return;
 	default:
 		break;
 	}
@@ -376,6 +430,17 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 	}                                                                      \
 	SEC("tracepoint")                                                      \
 	int start##n(void *ctx)                                                \
+	{                                                                      \
+		return ee_probe_start(ctx, &spec##n, &inflight##n);            \
+	}                                                                      \
+	SEC("raw_tp")                                                          \
+	int raw_tp##n(void *ctx)                                               \
+	{                                                                      \
+		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n,     \
+				    &inflight##n);                             \
+	}                                                                      \
+	SEC("raw_tp")                                                          \
+	int raw_start##n(void *ctx)                                            \
 	{                                                                      \
 		return ee_probe_start(ctx, &spec##n, &inflight##n);            \
 	}

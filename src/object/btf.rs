@@ -30,7 +30,9 @@ pub enum Kind {
         bool: bool,
         bits: u32,
     },
-    Ptr,
+    Ptr {
+        to: TypeId,
+    },
     Array {
         elem: TypeId,
         nelems: u32,
@@ -67,7 +69,16 @@ pub enum Kind {
         size: u32,
         vars: Vec<DatasecVar>,
     },
-    /// Functions and declaration tags: not data types a map key can have.
+    /// A function, by its prototype.
+    Func {
+        proto: TypeId,
+    },
+    /// A prototype's parameters, by name (empty for unnamed ones, as in
+    /// the kernel's `btf_trace_*` typedefs).
+    FuncProto {
+        params: Vec<(String, TypeId)>,
+    },
+    /// Declaration tags: not data types a map key can have.
     Other,
 }
 
@@ -223,7 +234,7 @@ impl Btf {
                         bits: enc & 0xff,
                     }
                 }
-                2 => Kind::Ptr,
+                2 => Kind::Ptr { to: size_or_type },
                 3 => {
                     let elem = r.u32()?;
                     let _index = r.u32()?;
@@ -269,10 +280,14 @@ impl Btf {
                 }
                 7 => Kind::Fwd,
                 8..=11 | 18 => Kind::Alias(size_or_type),
-                12 => Kind::Other,
+                12 => Kind::Func {
+                    proto: size_or_type,
+                },
                 13 => {
-                    skip(&mut r, 2 * vlen)?;
-                    Kind::Other
+                    let params = (0..vlen)
+                        .map(|_| Ok((name(r.u32()?), r.u32()?)))
+                        .collect::<Result<_, BtfError>>()?;
+                    Kind::FuncProto { params }
                 }
                 14 => {
                     let linkage = r.u32()?;
@@ -309,6 +324,20 @@ impl Btf {
             });
         }
         Ok(Self { types: out })
+    }
+
+    /// The first type of this name whose kind `kind` accepts: a linear
+    /// search, for the few lookups a probe's plan makes.
+    pub fn find(&self, name: &str, kind: impl Fn(&Kind) -> bool) -> Option<TypeId> {
+        self.types
+            .iter()
+            .position(|t| t.name == name && kind(&t.kind))
+            .map(|i| i as TypeId)
+    }
+
+    /// Every type with its id, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (TypeId, &Type)> {
+        self.types.iter().enumerate().map(|(i, t)| (i as TypeId, t))
     }
 
     pub fn get(&self, id: TypeId) -> Option<&Type> {
@@ -393,7 +422,7 @@ impl Btf {
             | Kind::Union { size, .. }
             | Kind::Enum { size, .. }
             | Kind::Float { size } => Some(u64::from(*size)),
-            Kind::Ptr => Some(8),
+            Kind::Ptr { .. } => Some(8),
             Kind::Array { elem, nelems } => self
                 .size_at(*elem, depth + 1)?
                 .checked_mul(u64::from(*nelems)),
@@ -426,7 +455,7 @@ impl Btf {
             Kind::Union { .. } if t.name.is_empty() => "union {...}".into(),
             Kind::Union { .. } => format!("union {}", t.name),
             Kind::Enum { .. } => format!("enum {}", t.name),
-            Kind::Ptr => "pointer".into(),
+            Kind::Ptr { .. } => "pointer".into(),
             Kind::Void => "void".into(),
             _ => t.name.clone(),
         }

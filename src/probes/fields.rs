@@ -3,13 +3,24 @@
 //! and `plan` resolves a config's field names against it.
 
 use crate::host::tracefs::{self, EventField, FieldKind};
+use crate::object::btf::{Btf, Kind, TypeId};
+
+use super::kernel_btf;
 
 use super::skel::types::ee_probe_source as Source;
 
 /// Where a probe runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hook {
-    Tracepoint { category: String, event: String },
+    Tracepoint {
+        category: String,
+        event: String,
+    },
+    /// A raw tracepoint: the tracepoint's arguments, typed by BTF, with
+    /// no record built for the program.
+    RawTp {
+        name: String,
+    },
 }
 
 impl Hook {
@@ -17,8 +28,30 @@ impl Hook {
     pub fn section(&self) -> String {
         match self {
             Hook::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
+            Hook::RawTp { name } => format!("raw_tp/{name}"),
         }
     }
+
+    /// The generic program of `slot` that runs at this hook (`start`: the
+    /// start side of a latency).
+    pub fn program(&self, slot: usize, start: bool) -> String {
+        match (self, start) {
+            (Hook::Tracepoint { .. }, false) => format!("tracepoint{slot}"),
+            (Hook::Tracepoint { .. }, true) => format!("start{slot}"),
+            (Hook::RawTp { .. }, false) => format!("raw_tp{slot}"),
+            (Hook::RawTp { .. }, true) => format!("raw_start{slot}"),
+        }
+    }
+}
+
+/// Every program a slot has, for leaving out the ones it does not use.
+pub fn slot_programs(slot: usize) -> [String; 4] {
+    [
+        format!("tracepoint{slot}"),
+        format!("start{slot}"),
+        format!("raw_tp{slot}"),
+        format!("raw_start{slot}"),
+    ]
 }
 
 /// Parses `tracepoint/CATEGORY/NAME` (or `tp/`). Other kinds are named in
@@ -41,9 +74,22 @@ pub fn parse_hook(hook: &str) -> Result<Hook, String> {
             )),
         };
     }
+    if let Some(name) = hook
+        .strip_prefix("raw_tp/")
+        .or_else(|| hook.strip_prefix("raw_tracepoint/"))
+    {
+        if name.is_empty() || name.contains('/') {
+            return Err(format!(
+                "{hook:?}: a raw tracepoint hook is raw_tp/NAME, as in raw_tp/sched_switch"
+            ));
+        }
+        return Ok(Hook::RawTp {
+            name: name.to_string(),
+        });
+    }
     let kind = hook.split('/').next().unwrap_or(hook);
     Err(format!(
-        "{hook:?}: probes run on tracepoint/CATEGORY/NAME hooks; {kind:?} hooks are not supported by probes yet (write a BPF program for them, or use a tracepoint)"
+        "{hook:?}: probes run on tracepoint/CATEGORY/NAME and raw_tp/NAME hooks; {kind:?} hooks are not supported by probes yet (write a BPF program for them, or use a tracepoint)"
     ))
 }
 
@@ -60,6 +106,11 @@ pub struct Field {
     pub size: u32,
     pub signed: bool,
     pub kind: FieldKind,
+    /// An argument's BTF type, from which a path reaches its members.
+    pub ty: Option<TypeId>,
+    /// For a path: the offset at each pointer followed, the last one the
+    /// value's.
+    pub hops: Vec<u32>,
 }
 
 impl Field {
@@ -95,9 +146,23 @@ const BUILT_INS: [(&str, Source, u32, &str); 6] = [
 /// The hook's fields, then the built-ins it does not shadow (a record
 /// field named `pid` is the record's).
 pub fn fields_of(hook: &Hook) -> Result<Vec<Field>, String> {
-    let Hook::Tracepoint { category, event } = hook;
-    let record = tracefs::event_format(category, event).map_err(|e| e.to_string())?;
-    let mut out: Vec<Field> = record.iter().map(record_field).collect();
+    let mut out: Vec<Field> = match hook {
+        Hook::Tracepoint { category, event } => tracefs::event_format(category, event)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(record_field)
+            .collect(),
+        Hook::RawTp { name } => {
+            let btf = kernel_btf::vmlinux()?;
+            let args = kernel_btf::raw_tracepoint_args(&btf, name).ok_or_else(|| {
+                format!("this kernel has no raw tracepoint {name:?} (its BTF has no __bpf_trace_{name}); `ebpf-exporter fields tracepoint/CATEGORY/{name}` shows the tracefs one, if any")
+            })?;
+            args.iter()
+                .enumerate()
+                .map(|(i, (n, ty))| arg_field(&btf, n, *ty, 8 * i as u32))
+                .collect()
+        }
+    };
     for (name, source, size, what) in BUILT_INS {
         if out.iter().any(|f| f.name == name) {
             continue;
@@ -114,6 +179,8 @@ pub fn fields_of(hook: &Hook) -> Result<Vec<Field>, String> {
             } else {
                 FieldKind::Int
             },
+            ty: None,
+            hops: Vec::new(),
         });
     }
     Ok(out)
@@ -132,7 +199,153 @@ fn record_field(f: &EventField) -> Field {
         size,
         signed: f.signed,
         kind: f.kind.clone(),
+        ty: None,
+        hops: Vec::new(),
     }
+}
+
+/// What a value of BTF type `ty` is to a probe: its kind, size and sign.
+fn kind_of(btf: &Btf, ty: TypeId) -> (FieldKind, u32, bool) {
+    match btf.resolve(ty).map(|(_, t)| &t.kind) {
+        Some(Kind::Int { size, signed, .. }) => (FieldKind::Int, *size, *signed),
+        Some(Kind::Enum { size, signed, .. }) => (FieldKind::Int, *size, *signed),
+        Some(Kind::Ptr { .. }) => (FieldKind::Pointer, 8, false),
+        Some(Kind::Array { elem, nelems }) => {
+            let text = matches!(
+                btf.resolve(*elem).map(|(_, t)| &t.kind),
+                Some(Kind::Int { size: 1, .. })
+            );
+            let size = btf.size_of(ty).unwrap_or(0) as u32;
+            if text {
+                (FieldKind::Chars, size.min(*nelems), false)
+            } else {
+                (FieldKind::Array, size, false)
+            }
+        }
+        _ => (FieldKind::Array, btf.size_of(ty).unwrap_or(0) as u32, false),
+    }
+}
+
+fn arg_field(btf: &Btf, name: &str, ty: TypeId, offset: u32) -> Field {
+    let (kind, size, signed) = kind_of(btf, ty);
+    Field {
+        name: name.to_string(),
+        what: kernel_btf::spell(btf, ty),
+        source: Source::EE_PROBE_ARG,
+        offset,
+        size,
+        signed,
+        kind,
+        ty: Some(ty),
+        hops: Vec::new(),
+    }
+}
+
+/// Hops a path may follow (`EE_PROBE_HOPS`).
+pub const MAX_HOPS: usize = 4;
+
+/// A field by name: one of `fields`, or a path (`prev.pid`, `rq.q.disk`)
+/// from a pointer argument through its members, following pointers.
+pub fn resolve(hook: &Hook, fields: &[Field], name: &str) -> Result<Field, String> {
+    let mut parts = name.split('.');
+    let base = parts.next().unwrap_or(name);
+    let names = || {
+        fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(f) = fields.iter().find(|f| f.name == base) else {
+        return Err(format!(
+            "{} has no field {base:?}; its fields: {}",
+            hook.section(),
+            names()
+        ));
+    };
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() {
+        return Ok(f.clone());
+    }
+    let (Some(ty), FieldKind::Pointer) = (f.ty, &f.kind) else {
+        return Err(format!(
+            "{base} ({}) is not a pointer to a struct, so {name:?} reaches nothing{}",
+            f.what,
+            if f.ty.is_none() {
+                " (paths run from a raw_tp hook's arguments)"
+            } else {
+                ""
+            }
+        ));
+    };
+    let btf = kernel_btf::vmlinux()?;
+    let pointee = |ty: TypeId| match btf.resolve(ty).map(|(_, t)| &t.kind) {
+        Some(Kind::Ptr { to }) => Some(*to),
+        _ => None,
+    };
+    let mut current = pointee(ty).ok_or_else(|| format!("{base} is not a pointer"))?;
+    let mut hops = Vec::new();
+    let mut offset = 0u32;
+    let mut reached = String::from(base);
+    let mut last_ty = current;
+    for (i, part) in rest.iter().enumerate() {
+        let Some((mty, moff, bits)) = kernel_btf::member(&btf, current, part) else {
+            return Err(format!(
+                "{reached} ({}) has no member {part:?}; its members: {}",
+                kernel_btf::spell(&btf, current),
+                kernel_btf::member_names(&btf, current).join(", ")
+            ));
+        };
+        if bits {
+            return Err(format!(
+                "{reached}.{part} is a bitfield, which a probe cannot read"
+            ));
+        }
+        offset += moff;
+        reached = format!("{reached}.{part}");
+        last_ty = mty;
+        if i + 1 == rest.len() {
+            hops.push(offset);
+            break;
+        }
+        match btf.resolve(mty).map(|(_, t)| &t.kind) {
+            Some(Kind::Ptr { to }) => {
+                hops.push(offset);
+                offset = 0;
+                current = *to;
+            }
+            Some(Kind::Struct { .. } | Kind::Union { .. }) => current = mty,
+            _ => {
+                return Err(format!(
+                    "{reached} ({}) is not a pointer or a struct, so the path cannot go on",
+                    kernel_btf::spell(&btf, mty)
+                ))
+            }
+        }
+    }
+    if hops.len() > MAX_HOPS {
+        return Err(format!(
+            "{name:?} follows {} pointers; a probe follows at most {}",
+            hops.len(),
+            MAX_HOPS - 1
+        ));
+    }
+    let (kind, size, signed) = kind_of(&btf, last_ty);
+    Ok(Field {
+        name: name.to_string(),
+        what: kernel_btf::spell(&btf, last_ty),
+        source: if kind == FieldKind::Chars {
+            Source::EE_PROBE_ARG_TEXT
+        } else {
+            Source::EE_PROBE_ARG_PATH
+        },
+        offset: f.offset,
+        size,
+        signed,
+        kind,
+        ty: Some(last_ty),
+        hops,
+    })
 }
 
 /// `fields`'s listing: name, type, and what a probe can do with it.
@@ -146,7 +359,14 @@ pub fn describe(fields: &[Field]) -> String {
             FieldKind::Pointer => "filter (a kernel address: never a label)",
             FieldKind::Array => "none (an array)",
         };
-        let at = if f.source == Source::EE_PROBE_RECORD {
+        let at = if f.source == Source::EE_PROBE_ARG {
+            let path = if f.kind == FieldKind::Pointer {
+                format!("; members by path, as {}.MEMBER", f.name)
+            } else {
+                String::new()
+            };
+            format!("argument {}{path}", f.offset / 8)
+        } else if f.source == Source::EE_PROBE_RECORD {
             format!("offset {}, {} bytes", f.offset, f.size)
         } else if f.source == Source::EE_PROBE_RECORD_STR {
             format!("located at offset {}, up to {} bytes", f.offset, f.size)

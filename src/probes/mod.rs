@@ -11,6 +11,7 @@
 //! that (load, attach, health, reload, scrapes) is what any object gets.
 
 pub mod fields;
+pub mod kernel_btf;
 pub mod plan;
 pub mod skel;
 

@@ -11,7 +11,7 @@ use crate::config::model::{DecoderSpec, Label, MapSettings, ProbeFilter, ProbeSp
 use crate::config::specs::{PROBE_MAPS, PROBE_PERCPU_MAPS};
 use crate::host::tracefs::FieldKind;
 
-use super::fields::{fields_of, parse_hook, Field};
+use super::fields::{fields_of, parse_hook, resolve, slot_programs, Field};
 use super::skel::types::{ee_probe_op as Op, ee_probe_value as ValueKind};
 use super::skel::{ee_probe_field, ee_probe_filter, ee_probe_spec, spec_bytes};
 
@@ -119,10 +119,10 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
                     .map_err(|m| config.error(&format!("{at}.probe.end.hook"), m))?;
                 planned
                     .attach
-                    .insert(format!("start{slot}"), start.section());
+                    .insert(start.program(slot, true), start.section());
                 planned
                     .attach
-                    .insert(format!("tracepoint{slot}"), end.section());
+                    .insert(end.program(slot, false), end.section());
                 planned.maps.insert(
                     format!("inflight{slot}"),
                     MapSettings {
@@ -136,8 +136,7 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
                     .map_err(|m| config.error(&format!("{at}.probe.hook"), m))?;
                 planned
                     .attach
-                    .insert(format!("tracepoint{slot}"), hook.section());
-                planned.exclude.push(format!("start{slot}"));
+                    .insert(hook.program(slot, false), hook.section());
             }
         }
         planned.maps.insert(
@@ -150,9 +149,13 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         );
         slot += 1;
     }
-    for s in slot..PROBE_MAPS.len() {
-        planned.exclude.push(format!("tracepoint{s}"));
-        planned.exclude.push(format!("start{s}"));
+    // Every program no slot uses stays unloaded.
+    for s in 0..PROBE_MAPS.len() {
+        for program in slot_programs(s) {
+            if !planned.attach.contains_key(&program) {
+                planned.exclude.push(program);
+            }
+        }
     }
     out.spec.programs = Some(crate::config::model::Programs {
         exclude: planned.exclude.clone(),
@@ -180,21 +183,8 @@ fn plan_one(
     };
     let hook = parse_hook(hook_text).map_err(|m| err(hook_key, m))?;
     let fields = fields_of(&hook).map_err(|m| err(hook_key, m))?;
-    let find = |name: &str, key: &str| -> Result<&Field, ConfigError> {
-        fields.iter().find(|f| f.name == name).ok_or_else(|| {
-            err(
-                key,
-                format!(
-                    "{} has no field {name:?}; its fields: {}",
-                    hook.section(),
-                    fields
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })
+    let find = |name: &str, key: &str| -> Result<Field, ConfigError> {
+        resolve(&hook, &fields, name).map_err(|m| err(key, m))
     };
     let mut spec = ee_probe_spec::default();
 
@@ -252,7 +242,7 @@ fn plan_one(
             ));
         }
         pad_to(laid_out.last_mut(), cursor, offset);
-        spec.fields[i] = field_spec(f, offset);
+        spec.fields[i] = field_spec(&f, offset);
         let mut l = label.clone();
         l.size = Some(f.size as usize);
         l.padding = None;
@@ -302,20 +292,7 @@ fn plan_one(
         ] {
             for (i, name) in e.matching.iter().enumerate() {
                 let key = format!("probe.{side}.match[{i}]");
-                let f = fields.iter().find(|f| &f.name == name).ok_or_else(|| {
-                    err(
-                        &key,
-                        format!(
-                            "{} has no field {name:?}; its fields: {}",
-                            hook.section(),
-                            fields
-                                .iter()
-                                .map(|f| f.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                })?;
+                let f = resolve(hook, fields, name).map_err(|m| err(&key, m))?;
                 if !matches!(f.kind, FieldKind::Int | FieldKind::Pointer) {
                     return Err(err(
                         &key,
@@ -325,7 +302,7 @@ fn plan_one(
                         ),
                     ));
                 }
-                let m = field_spec(f, 8 * i as u32);
+                let m = field_spec(&f, 8 * i as u32);
                 if side == "start" {
                     spec.start_match[i] = m;
                 } else {
@@ -356,7 +333,7 @@ fn plan_one(
                 ),
             ));
         }
-        spec.value = field_spec(f, 0);
+        spec.value = field_spec(&f, 0);
         match kind {
             Kind::Counter => spec.value_kind = ValueKind::EE_PROBE_SUM,
             Kind::Gauge => spec.value_kind = ValueKind::EE_PROBE_LAST,
@@ -372,7 +349,7 @@ fn plan_one(
     for (i, filter) in probe.filter.iter().enumerate() {
         let f = find(&filter.field, &format!("probe.filter[{i}].field"))?;
         spec.filters[i] =
-            filter_spec(f, filter).map_err(|m| err(&format!("probe.filter[{i}].value"), m))?;
+            filter_spec(&f, filter).map_err(|m| err(&format!("probe.filter[{i}].value"), m))?;
     }
     spec.nfilters = probe.filter.len() as u32;
     // A probe with no labels keeps one series under a zeroed 4-byte key,
@@ -392,12 +369,18 @@ fn pad_to(prev: Option<&mut Label>, end: u32, next_offset: u32) {
 }
 
 fn field_spec(f: &Field, key_offset: u32) -> ee_probe_field {
+    let mut hops = [0u32; super::fields::MAX_HOPS];
+    for (slot, hop) in hops.iter_mut().zip(&f.hops) {
+        *slot = *hop;
+    }
     ee_probe_field {
         source: f.source,
         offset: f.offset,
         size: f.size,
         key_offset,
         is_signed: u32::from(f.signed),
+        nhops: f.hops.len() as u32,
+        hops,
         ..ee_probe_field::default()
     }
 }

@@ -1,0 +1,150 @@
+//! The running kernel's BTF, read once with the exporter's own parser:
+//! the names and types of a raw tracepoint's arguments, and the members a
+//! path through them reaches (`prev.pid`, `rq.q.disk.major`).
+
+use std::sync::{Arc, OnceLock};
+
+use crate::object::btf::{Btf, Kind, TypeId};
+
+const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// The kernel's BTF, parsed on first use (about 5 MB, a few hundred ms),
+/// or why it cannot be had.
+pub fn vmlinux() -> Result<Arc<Btf>, String> {
+    static BTF: OnceLock<Result<Arc<Btf>, String>> = OnceLock::new();
+    BTF.get_or_init(|| {
+        let raw = std::fs::read(VMLINUX).map_err(|e| {
+            format!("{VMLINUX}: {e}: this kernel exposes no BTF, which a probe's arguments are named by")
+        })?;
+        Btf::parse(&raw)
+            .map(Arc::new)
+            .map_err(|e| format!("{VMLINUX}: {e}"))
+    })
+    .clone()
+}
+
+/// A C spelling of a type, pointers included (`struct task_struct *`).
+pub fn spell(btf: &Btf, id: TypeId) -> String {
+    match btf.resolve(id) {
+        Some((_, t)) => match &t.kind {
+            Kind::Ptr { to } => format!("{} *", spell(btf, *to)),
+            _ => btf.describe(id),
+        },
+        None => "?".into(),
+    }
+}
+
+/// The parameters of a function's prototype.
+fn params_of_func(btf: &Btf, func: TypeId) -> Option<&Vec<(String, TypeId)>> {
+    let Some(Kind::Func { proto }) = btf.get(func).map(|t| &t.kind) else {
+        return None;
+    };
+    match btf.get(*proto).map(|t| &t.kind) {
+        Some(Kind::FuncProto { params }) => Some(params),
+        _ => None,
+    }
+}
+
+/// The parameters of raw tracepoint `name`, after its own data pointer.
+/// `btf_trace_NAME` types them without names; the names are in the
+/// prototype of the event's `__bpf_trace_*` function, which is named
+/// after the event, or after its class (`block_rq` for `block_rq_issue`):
+/// then it is the one whose parameter types are the typedef's.
+pub fn raw_tracepoint_args(btf: &Btf, name: &str) -> Option<Vec<(String, TypeId)>> {
+    if let Some(func) = btf.find(&format!("__bpf_trace_{name}"), |k| {
+        matches!(k, Kind::Func { .. })
+    }) {
+        return params_of_func(btf, func).map(|p| p.iter().skip(1).cloned().collect());
+    }
+    let typedef = btf.find(&format!("btf_trace_{name}"), |k| {
+        matches!(k, Kind::Alias(_))
+    })?;
+    let proto = match btf.resolve(typedef).map(|(_, t)| &t.kind) {
+        Some(Kind::Ptr { to }) => *to,
+        _ => return None,
+    };
+    let Some(Kind::FuncProto { params: typed }) = btf.get(proto).map(|t| &t.kind) else {
+        return None;
+    };
+    let types: Vec<TypeId> = typed.iter().map(|(_, ty)| *ty).collect();
+    let named = btf.iter().find_map(|(id, t)| {
+        if !t.name.starts_with("__bpf_trace_") {
+            return None;
+        }
+        let params = params_of_func(btf, id)?;
+        (params.iter().map(|(_, ty)| *ty).collect::<Vec<_>>() == types).then_some(params)
+    });
+    let params = named.unwrap_or(typed);
+    Some(
+        params
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, (n, ty))| {
+                let n = if n.is_empty() {
+                    format!("arg{}", i - 1)
+                } else {
+                    n.clone()
+                };
+                (n, *ty)
+            })
+            .collect(),
+    )
+}
+
+/// A member of struct or union `ty` by name, looking into anonymous
+/// members: its type and byte offset, or `None`.
+pub fn member(btf: &Btf, ty: TypeId, name: &str) -> Option<(TypeId, u32, bool)> {
+    member_at(btf, ty, name, 0)
+}
+
+fn member_at(btf: &Btf, ty: TypeId, name: &str, depth: usize) -> Option<(TypeId, u32, bool)> {
+    if depth > 8 {
+        return None;
+    }
+    let (_, t) = btf.resolve(ty)?;
+    let (Kind::Struct { members, .. } | Kind::Union { members, .. }) = &t.kind else {
+        return None;
+    };
+    for m in members {
+        if m.name == name {
+            return Some((
+                m.ty,
+                m.bit_offset / 8,
+                m.bitfield_bits != 0 || m.bit_offset % 8 != 0,
+            ));
+        }
+        if m.name.is_empty() {
+            if let Some((ty, off, bits)) = member_at(btf, m.ty, name, depth + 1) {
+                return Some((ty, m.bit_offset / 8 + off, bits));
+            }
+        }
+    }
+    None
+}
+
+/// The members of struct or union `ty` by name, anonymous ones opened,
+/// for messages.
+pub fn member_names(btf: &Btf, ty: TypeId) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_names(btf, ty, &mut out, 0);
+    out
+}
+
+fn collect_names(btf: &Btf, ty: TypeId, out: &mut Vec<String>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let Some((_, t)) = btf.resolve(ty) else {
+        return;
+    };
+    if let Kind::Struct { members, .. } | Kind::Union { members, .. } = &t.kind {
+        for m in members {
+            if m.name.is_empty() {
+                collect_names(btf, m.ty, out, depth + 1);
+            } else {
+                out.push(m.name.clone());
+            }
+        }
+    }
+}
