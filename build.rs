@@ -126,17 +126,19 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", include.display());
 
+    let builder = |src: &Path, obj: &Path| {
+        let mut b = SkeletonBuilder::new();
+        b.source(src).obj(obj).clang_args([
+            format!("-I{}", include.display()),
+            format!("-I{}", arch_include.display()),
+            format!("-D__TARGET_ARCH_{bpf_arch}"),
+            "-Wall".to_string(),
+            "-Werror".to_string(),
+        ]);
+        b
+    };
     let compile = |src: &Path, obj: &Path| {
-        SkeletonBuilder::new()
-            .source(src)
-            .obj(obj)
-            .clang_args([
-                format!("-I{}", include.display()),
-                format!("-I{}", arch_include.display()),
-                format!("-D__TARGET_ARCH_{bpf_arch}"),
-                "-Wall".to_string(),
-                "-Werror".to_string(),
-            ])
+        builder(src, obj)
             .build()
             .unwrap_or_else(|e| panic!("compiling {}: {e:#}", src.display()));
     };
@@ -152,16 +154,7 @@ fn main() {
     // its skeleton's types are how the exporter writes each probe's spec.
     let probe = bpf_dir.join("probe/probe.bpf.c");
     println!("cargo:rerun-if-changed={}", probe.display());
-    SkeletonBuilder::new()
-        .source(&probe)
-        .obj(out.join("probe.bpf.o"))
-        .clang_args([
-            format!("-I{}", include.display()),
-            format!("-I{}", arch_include.display()),
-            format!("-D__TARGET_ARCH_{bpf_arch}"),
-            "-Wall".to_string(),
-            "-Werror".to_string(),
-        ])
+    builder(&probe, &out.join("probe.bpf.o"))
         .build_and_generate(out.join("probe.skel.rs"))
         .unwrap_or_else(|e| panic!("compiling {}: {e:#}", probe.display()));
 

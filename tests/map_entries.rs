@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::tools::{start, wait_for, SyscallChild};
-use common::{scratch_dir, Running, Scrape};
+use common::{scratch_dir, Scrape};
 
 fn object_dir(test: &str) -> PathBuf {
     let dir = scratch_dir(test);
@@ -128,18 +128,6 @@ fn entries_that_cannot_be_written_are_refused_with_file_line_and_key() {
         let yaml = yaml.replace("watched_syscalls_total", &format!("{name}_total"));
         fs::write(dir.join(format!("{name}.yaml")), yaml).expect("write");
     }
-    let check = std::process::Command::new(common::BIN)
-        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-        .output()
-        .expect("runs");
-    let report = String::from_utf8_lossy(&check.stdout).into_owned()
-        + &String::from_utf8_lossy(&check.stderr);
-    for (name, _, want) in &bad {
-        assert!(report.contains(want), "{name}: want {want:?} in:\n{report}");
-    }
-    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
-    assert!(
-        exporter.scrape().text.contains("config=\"good\""),
-        "the good config runs"
-    );
+    let wants: Vec<(&str, &str)> = bad.iter().map(|(n, _, w)| (*n, *w)).collect();
+    common::tools::assert_refusals_leave_the_good_running(&dir, &wants);
 }

@@ -402,6 +402,21 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 	}
 }
 
+/* A slot's two programs for one kind of hook: the one that counts (or
+ * ends a latency), and a latency's start. */
+#define EE_PROBE_PROGS(sec, run, start, n)                                     \
+	SEC(sec)                                                               \
+	int run(void *ctx)                                                     \
+	{                                                                      \
+		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n,     \
+				    &inflight##n);                             \
+	}                                                                      \
+	SEC(sec)                                                               \
+	int start(void *ctx)                                                   \
+	{                                                                      \
+		return ee_probe_start(ctx, &spec##n, &inflight##n);            \
+	}
+
 #define EE_PROBE_SLOT(n)                                                       \
 	const volatile struct ee_probe_spec spec##n = {};                      \
 	struct {                                                               \
@@ -422,28 +437,8 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 		__uint(key_size, EE_PROBE_MATCH * sizeof(__u64));              \
 		__uint(value_size, sizeof(struct ee_probe_inflight));          \
 	} inflight##n SEC(".maps");                                            \
-	SEC("tracepoint")                                                      \
-	int tracepoint##n(void *ctx)                                           \
-	{                                                                      \
-		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n,     \
-				    &inflight##n);                             \
-	}                                                                      \
-	SEC("tracepoint")                                                      \
-	int start##n(void *ctx)                                                \
-	{                                                                      \
-		return ee_probe_start(ctx, &spec##n, &inflight##n);            \
-	}                                                                      \
-	SEC("raw_tp")                                                          \
-	int raw_tp##n(void *ctx)                                               \
-	{                                                                      \
-		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n,     \
-				    &inflight##n);                             \
-	}                                                                      \
-	SEC("raw_tp")                                                          \
-	int raw_start##n(void *ctx)                                            \
-	{                                                                      \
-		return ee_probe_start(ctx, &spec##n, &inflight##n);            \
-	}
+	EE_PROBE_PROGS("tracepoint", tracepoint##n, start##n, n)                \
+	EE_PROBE_PROGS("raw_tp", raw_tp##n, raw_start##n, n)
 
 EE_PROBE_SLOT(0)
 EE_PROBE_SLOT(1)
