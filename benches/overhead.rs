@@ -477,6 +477,16 @@ const PROBE_SYSCALLS: &str = "metrics:
         - {name: syscall, field: id, decoders: [{name: uint}]}
 ";
 
+/// The same, on the raw tracepoint the shipped program uses.
+const PROBE_SYSCALLS_RAW: &str = "metrics:
+  counters:
+    - name: syscalls_total
+      help: Syscalls by number
+      probe: {hook: raw_tp/sys_enter}
+      labels:
+        - {name: syscall, field: id, decoders: [{name: uint}]}
+";
+
 /// `runqlat` as probes: run-queue latency from a wakeup (or a new task's
 /// wakeup) to the switch that runs the task, paired by pid.
 const PROBE_RUNQLAT: &str = "metrics:
@@ -598,6 +608,14 @@ fn jobs() -> Vec<Job> {
             Getpid,
             Probe(PROBE_SYSCALLS),
             &["tracepoint0"],
+            Skip,
+        ),
+        Job::new(
+            "syscalls (probe)",
+            "raw_tp/sys_enter, by id",
+            Getpid,
+            Probe(PROBE_SYSCALLS_RAW),
+            &["raw_tp0"],
             Skip,
         ),
         Job::new(
