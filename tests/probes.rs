@@ -264,7 +264,7 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
         (
             "no_kind",
             good.replace("tracepoint/syscalls/sys_enter_write", "kprobe/vfs_write"),
-            "no_kind.yaml:6: key `metrics.counters[0].probe.hook`: \"kprobe/vfs_write\": probes run on tracepoint/CATEGORY/NAME and raw_tp/NAME hooks; \"kprobe\" hooks are not supported by probes yet",
+            "no_kind.yaml:6: key `metrics.counters[0].probe.hook`: \"kprobe/vfs_write\": probes run on tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNCTION and fexit/FUNCTION hooks; \"kprobe\" hooks are not supported by probes yet",
         ),
         (
             "pointer_label",
@@ -700,4 +700,80 @@ fn raw_tracepoint_arguments_and_paths_through_pointers() {
         s.text
     );
     let _ = fs::remove_dir_all(io_dir);
+}
+
+/// BTF-typed hooks: `tp_btf/` switches the same child in as `raw_tp/`
+/// does, and `fexit/vfs_read` sees exactly a child's 200 reads of 4096
+/// bytes, with their return value. Where the kernel runs no BPF
+/// trampolines (this machine), the fexit probe is refused in its words
+/// and the tp_btf one still runs beside it.
+#[test]
+fn btf_typed_hooks_and_function_returns() {
+    let file = common::tools::disk_dir("probes-fexit").join("data");
+    fs::write(&file, vec![5u8; 4096]).expect("write");
+    let f = fs::File::open(&file).expect("open");
+    let mut buf = vec![0u8; 4096];
+    let reader = SyscallChild::spawn(
+        200,
+        libc::SYS_pread64,
+        [
+            f.as_raw_fd().into(),
+            buf.as_mut_ptr() as libc::c_long,
+            4096,
+            0,
+        ],
+    );
+    let next = raw_arg("sched_switch", "struct task_struct *");
+    let dir = config_dir(
+        "probes-btf",
+        &format!(
+            "metrics:
+  counters:
+    - name: probe_btf_switches_in_total
+      help: Switches into the reader
+      probe:
+        hook: tp_btf/sched_switch
+        filter: [{{field: {next}.tgid, op: ==, value: {pid}}}]
+    - name: probe_read_bytes_total
+      help: Bytes vfs_read returned to the reader
+      probe:
+        hook: fexit/vfs_read
+        value: ret
+        filter: [{{field: pid, op: ==, value: {pid}}}]
+",
+            pid = reader.pid
+        ),
+    );
+    let trampolines = *ebpf_exporter::host::kernel::trampolines()
+        == ebpf_exporter::host::kernel::Trampolines::Available;
+    if !(trampolines || common::in_kernel_matrix()) {
+        let check = Command::new(common::BIN)
+            .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+            .output()
+            .expect("runs");
+        let report = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            report.contains("program fexit1 (fexit): NOT LOADED")
+                && report.contains("runs no BPF trampoline programs")
+                && report.contains("program tp_btf0 (tp_btf): attached"),
+            "{report}"
+        );
+        reader.run();
+        return;
+    }
+    let exporter = start(&dir);
+    reader.run();
+    let s = wait_for(&exporter, "200 reads returned", |s| {
+        s.sum("ebpf_exporter_probe_read_bytes_total", &[]) >= 200.0 * 4096.0
+    });
+    assert_eq!(
+        s.sum("ebpf_exporter_probe_read_bytes_total", &[]),
+        819_200.0
+    );
+    assert!(
+        s.sum("ebpf_exporter_probe_btf_switches_in_total", &[]) >= 1.0,
+        "{}",
+        s.text
+    );
+    drop(buf);
 }

@@ -38,6 +38,7 @@ enum ee_probe_source {
 	EE_PROBE_UID = 8,
 	EE_PROBE_CONST = 9,
 	/* argument `offset / 8` of a raw_tp, tp_btf, fentry or fexit program
+	 * (fexit's return value is the argument after the last)
 	 * (their context is the arguments, each widened to a u64) */
 	EE_PROBE_ARG = 10,
 	/* a member reached from a pointer argument: the pointer at each hop's
@@ -438,7 +439,10 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 		__uint(value_size, sizeof(struct ee_probe_inflight));          \
 	} inflight##n SEC(".maps");                                            \
 	EE_PROBE_PROGS("tracepoint", tracepoint##n, start##n, n)                \
-	EE_PROBE_PROGS("raw_tp", raw_tp##n, raw_start##n, n)
+	EE_PROBE_PROGS("raw_tp", raw_tp##n, raw_start##n, n)                   \
+	EE_PROBE_PROGS("tp_btf", tp_btf##n, btf_start##n, n)                   \
+	EE_PROBE_PROGS("fentry", fentry##n, fentry_start##n, n)                \
+	EE_PROBE_PROGS("fexit", fexit##n, fexit_start##n, n)
 
 EE_PROBE_SLOT(0)
 EE_PROBE_SLOT(1)

@@ -77,6 +77,8 @@ pub enum Kind {
     /// the kernel's `btf_trace_*` typedefs).
     FuncProto {
         params: Vec<(String, TypeId)>,
+        /// The return type (0: void).
+        ret: TypeId,
     },
     /// Declaration tags: not data types a map key can have.
     Other,
@@ -287,7 +289,10 @@ impl Btf {
                     let params = (0..vlen)
                         .map(|_| Ok((name(r.u32()?), r.u32()?)))
                         .collect::<Result<_, BtfError>>()?;
-                    Kind::FuncProto { params }
+                    Kind::FuncProto {
+                        params,
+                        ret: size_or_type,
+                    }
                 }
                 14 => {
                     let linkage = r.u32()?;

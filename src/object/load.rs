@@ -366,7 +366,8 @@ fn set_attach_override(
         return Ok(());
     };
     let own = prog.section().to_string_lossy().into_owned();
-    if !own.starts_with(prefix) {
+    // A bare `SEC("fentry")` names its kind and leaves the target open.
+    if !own.starts_with(prefix) && own != prefix.trim_end_matches('/') {
         return Err(ObjectError::AttachOverride {
             program: name.to_string(),
             message: format!(
@@ -788,8 +789,11 @@ fn load_programs(
         }
         for (name, refusal) in newly {
             let section = sections.get(&name).cloned().unwrap_or_default();
+            // Judged as the section it was loaded for: a placeholder's
+            // `programs.attach` target, where it has one.
+            let loaded_as = opts.attach.get(&name).unwrap_or(&section);
             let reason = map_not_created(&section, &refusal.detail, &absent).unwrap_or_else(|| {
-                classify_load_failure(&section, refusal.kind, refusal.errno, refusal.detail)
+                classify_load_failure(loaded_as, refusal.kind, refusal.errno, refusal.detail)
             });
             if alternatives.pass_over(&name, PassedOver::Load(reason.clone())) {
                 log::info!(

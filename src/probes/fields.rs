@@ -21,6 +21,18 @@ pub enum Hook {
     RawTp {
         name: String,
     },
+    /// The same arguments, through a BTF-typed program (5.5+).
+    TpBtf {
+        name: String,
+    },
+    /// A kernel function's entry or return, through a BPF trampoline:
+    /// its arguments by name, and at return `ret`.
+    Fentry {
+        function: String,
+    },
+    Fexit {
+        function: String,
+    },
 }
 
 impl Hook {
@@ -29,6 +41,9 @@ impl Hook {
         match self {
             Hook::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
             Hook::RawTp { name } => format!("raw_tp/{name}"),
+            Hook::TpBtf { name } => format!("tp_btf/{name}"),
+            Hook::Fentry { function } => format!("fentry/{function}"),
+            Hook::Fexit { function } => format!("fexit/{function}"),
         }
     }
 
@@ -40,17 +55,29 @@ impl Hook {
             (Hook::Tracepoint { .. }, true) => format!("start{slot}"),
             (Hook::RawTp { .. }, false) => format!("raw_tp{slot}"),
             (Hook::RawTp { .. }, true) => format!("raw_start{slot}"),
+            (Hook::TpBtf { .. }, false) => format!("tp_btf{slot}"),
+            (Hook::TpBtf { .. }, true) => format!("btf_start{slot}"),
+            (Hook::Fentry { .. }, false) => format!("fentry{slot}"),
+            (Hook::Fentry { .. }, true) => format!("fentry_start{slot}"),
+            (Hook::Fexit { .. }, false) => format!("fexit{slot}"),
+            (Hook::Fexit { .. }, true) => format!("fexit_start{slot}"),
         }
     }
 }
 
 /// Every program a slot has, for leaving out the ones it does not use.
-pub fn slot_programs(slot: usize) -> [String; 4] {
+pub fn slot_programs(slot: usize) -> [String; 10] {
     [
         format!("tracepoint{slot}"),
         format!("start{slot}"),
         format!("raw_tp{slot}"),
         format!("raw_start{slot}"),
+        format!("tp_btf{slot}"),
+        format!("btf_start{slot}"),
+        format!("fentry{slot}"),
+        format!("fentry_start{slot}"),
+        format!("fexit{slot}"),
+        format!("fexit_start{slot}"),
     ]
 }
 
@@ -87,9 +114,29 @@ pub fn parse_hook(hook: &str) -> Result<Hook, String> {
             name: name.to_string(),
         });
     }
+    type Make = fn(&str) -> Hook;
+    let kinds: [(&str, Make); 3] = [
+        ("tp_btf/", |n| Hook::TpBtf {
+            name: n.to_string(),
+        }),
+        ("fentry/", |n| Hook::Fentry {
+            function: n.to_string(),
+        }),
+        ("fexit/", |n| Hook::Fexit {
+            function: n.to_string(),
+        }),
+    ];
+    for (prefix, make) in kinds {
+        if let Some(name) = hook.strip_prefix(prefix) {
+            if name.is_empty() || name.contains('/') {
+                return Err(format!("{hook:?}: write it as {prefix}NAME"));
+            }
+            return Ok(make(name));
+        }
+    }
     let kind = hook.split('/').next().unwrap_or(hook);
     Err(format!(
-        "{hook:?}: probes run on tracepoint/CATEGORY/NAME and raw_tp/NAME hooks; {kind:?} hooks are not supported by probes yet (write a BPF program for them, or use a tracepoint)"
+        "{hook:?}: probes run on tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNCTION and fexit/FUNCTION hooks; {kind:?} hooks are not supported by probes yet (write a BPF program for them, or use one of those)"
     ))
 }
 
@@ -152,7 +199,24 @@ pub fn fields_of(hook: &Hook) -> Result<Vec<Field>, String> {
             .iter()
             .map(record_field)
             .collect(),
-        Hook::RawTp { name } => {
+        Hook::Fentry { function } | Hook::Fexit { function } => {
+            let btf = kernel_btf::vmlinux()?;
+            let (params, ret) = kernel_btf::function(&btf, function).ok_or_else(|| {
+                format!("this kernel has no function {function:?} in its BTF (inlined, renamed, or absent)")
+            })?;
+            let mut out: Vec<Field> = params
+                .iter()
+                .enumerate()
+                .map(|(i, (n, ty))| arg_field(&btf, n, *ty, 8 * i as u32))
+                .collect();
+            if matches!(hook, Hook::Fexit { .. }) {
+                if let Some(ret) = ret {
+                    out.push(arg_field(&btf, "ret", ret, 8 * params.len() as u32));
+                }
+            }
+            out
+        }
+        Hook::RawTp { name } | Hook::TpBtf { name } => {
             let btf = kernel_btf::vmlinux()?;
             let args = kernel_btf::raw_tracepoint_args(&btf, name).ok_or_else(|| {
                 format!("this kernel has no raw tracepoint {name:?} (its BTF has no __bpf_trace_{name}); `ebpf-exporter fields tracepoint/CATEGORY/{name}` shows the tracefs one, if any")

@@ -34,13 +34,43 @@ pub fn spell(btf: &Btf, id: TypeId) -> String {
     }
 }
 
+/// A function's parameters by name, and its return type (`None`: void).
+pub type Signature = (Vec<(String, TypeId)>, Option<TypeId>);
+
+/// Kernel function `name`'s parameters, by name (unnamed ones as argN),
+/// and its return type.
+pub fn function(btf: &Btf, name: &str) -> Option<Signature> {
+    let func = btf.find(name, |k| matches!(k, Kind::Func { .. }))?;
+    let Some(Kind::Func { proto }) = btf.get(func).map(|t| &t.kind) else {
+        return None;
+    };
+    let Some(Kind::FuncProto { params, ret }) = btf.get(*proto).map(|t| &t.kind) else {
+        return None;
+    };
+    let named = params
+        .iter()
+        .enumerate()
+        .map(|(i, (n, ty))| {
+            (
+                if n.is_empty() {
+                    format!("arg{i}")
+                } else {
+                    n.clone()
+                },
+                *ty,
+            )
+        })
+        .collect();
+    Some((named, (*ret != 0).then_some(*ret)))
+}
+
 /// The parameters of a function's prototype.
 fn params_of_func(btf: &Btf, func: TypeId) -> Option<&Vec<(String, TypeId)>> {
     let Some(Kind::Func { proto }) = btf.get(func).map(|t| &t.kind) else {
         return None;
     };
     match btf.get(*proto).map(|t| &t.kind) {
-        Some(Kind::FuncProto { params }) => Some(params),
+        Some(Kind::FuncProto { params, .. }) => Some(params),
         _ => None,
     }
 }
@@ -63,7 +93,7 @@ pub fn raw_tracepoint_args(btf: &Btf, name: &str) -> Option<Vec<(String, TypeId)
         Some(Kind::Ptr { to }) => *to,
         _ => return None,
     };
-    let Some(Kind::FuncProto { params: typed }) = btf.get(proto).map(|t| &t.kind) else {
+    let Some(Kind::FuncProto { params: typed, .. }) = btf.get(proto).map(|t| &t.kind) else {
         return None;
     };
     let types: Vec<TypeId> = typed.iter().map(|(_, ty)| *ty).collect();
