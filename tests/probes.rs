@@ -739,7 +739,9 @@ fn btf_typed_hooks_and_function_returns() {
       probe:
         hook: fexit/vfs_read
         value: ret
-        filter: [{{field: pid, op: ==, value: {pid}}}]
+        # count, an argument: the reads of the file, not the child's
+        # one-byte read of the pipe that tells it to go
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: count, op: ==, value: 4096}}]
 ",
             pid = reader.pid
         ),
