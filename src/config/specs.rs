@@ -118,34 +118,31 @@ impl Config {
         // Probe slots in the order the specs come; past the last slot a
         // probe has no map, which validation refuses.
         let mut next = 0usize;
-        let mut slot = move |(probe, shared): (bool, bool)| -> Option<&'static str> {
-            if !probe {
-                return None;
-            }
-            next += 1;
-            let maps = if shared {
-                &PROBE_MAPS
-            } else {
-                &PROBE_PERCPU_MAPS
-            };
-            Some(maps.get(next - 1).copied().unwrap_or(""))
+        let mut slot = |probe: bool, maps: &'static [&'static str; 8]| {
+            probe.then(|| {
+                next += 1;
+                maps.get(next - 1).copied().unwrap_or("")
+            })
         };
-        let slots: Vec<Option<&'static str>> = m
+        let counter_maps: Vec<Option<&'static str>> = m
             .counters
             .iter()
-            .map(|c| (c.probe.is_some(), false))
-            .chain(m.gauges.iter().map(|c| (c.probe.is_some(), true)))
-            .chain(m.histograms.iter().map(|h| (h.probe.is_some(), false)))
-            .map(&mut slot)
+            .map(|c| slot(c.probe.is_some(), &PROBE_PERCPU_MAPS))
             .collect();
-        let (nc, ng) = (m.counters.len(), m.gauges.len());
-        let probe_map = move |i: usize| slots.get(i).copied().flatten();
-        let probe_map2 = probe_map.clone();
-        let probe_map3 = probe_map.clone();
+        let gauge_maps: Vec<Option<&'static str>> = m
+            .gauges
+            .iter()
+            .map(|c| slot(c.probe.is_some(), &PROBE_MAPS))
+            .collect();
+        let histogram_maps: Vec<Option<&'static str>> = m
+            .histograms
+            .iter()
+            .map(|h| slot(h.probe.is_some(), &PROBE_PERCPU_MAPS))
+            .collect();
         let counters = m.counters.iter().enumerate().map(move |(i, c)| MetricSpec {
             at: format!("metrics.counters[{i}]"),
             name: &c.name,
-            map: probe_map(i)
+            map: counter_maps[i]
                 .or(c.global.as_deref())
                 .or(c.map.as_deref())
                 .unwrap_or(&c.name),
@@ -161,7 +158,7 @@ impl Config {
         let gauges = m.gauges.iter().enumerate().map(move |(i, c)| MetricSpec {
             at: format!("metrics.gauges[{i}]"),
             name: &c.name,
-            map: probe_map2(nc + i)
+            map: gauge_maps[i]
                 .or(c.global.as_deref())
                 .or(c.map.as_deref())
                 .unwrap_or(&c.name),
@@ -181,7 +178,7 @@ impl Config {
             .map(move |(i, h)| MetricSpec {
                 at: format!("metrics.histograms[{i}]"),
                 name: &h.name,
-                map: probe_map3(nc + ng + i)
+                map: histogram_maps[i]
                     .or(h.global.as_deref())
                     .or(h.map.as_deref())
                     .unwrap_or(&h.name),

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use crate::config::error::ConfigError;
 use crate::config::load::Config;
 use crate::config::model::{DecoderSpec, Label, MapSettings, ProbeFilter, ProbeSpec};
-use crate::config::specs::{PROBE_MAPS, PROBE_PERCPU_MAPS};
+use crate::config::specs::PROBE_MAPS;
 use crate::host::tracefs::FieldKind;
 
-use super::fields::{fields_of, parse_hook, resolve, slot_programs, Field};
+use super::fields::{fields_of, parse_hook, resolve, slot_programs, Field, Hook};
 use super::skel::types::{ee_probe_op as Op, ee_probe_value as ValueKind};
 use super::skel::{ee_probe_field, ee_probe_filter, ee_probe_spec, spec_bytes};
 
@@ -33,12 +33,16 @@ pub struct Planned {
     pub config: Config,
     /// `spec0`.. of the used slots, as the program's struct.
     pub globals: Vec<(String, Vec<u8>)>,
-    /// Each used slot's program, to its hook.
-    pub attach: BTreeMap<String, String>,
-    /// The programs of unused slots, which are not loaded.
-    pub exclude: Vec<String>,
-    /// Each used slot's map: its key size and bound.
-    pub maps: BTreeMap<String, MapSettings>,
+}
+
+/// One probe, planned: its spec, its labels laid out over its key, and
+/// where it runs (a latency's start at `hook`, its end at `end`).
+struct PlannedProbe {
+    spec: ee_probe_spec,
+    labels: Vec<Label>,
+    key_size: u32,
+    hook: Hook,
+    end: Option<Hook>,
 }
 
 /// What one probe metric is, for the planner.
@@ -50,14 +54,18 @@ enum Kind {
 
 pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
     let mut out = config.clone();
-    let mut planned = Planned {
-        config: config.clone(),
-        globals: Vec::new(),
-        attach: BTreeMap::new(),
-        exclude: Vec::new(),
-        maps: BTreeMap::new(),
-    };
+    let mut globals = Vec::new();
+    // Each used slot's programs, to their hooks, and its maps' sizes.
+    let mut attach = BTreeMap::new();
+    let mut maps = BTreeMap::new();
     let mut slot = 0usize;
+    // The slot maps the config's specs read, in the order of the probes
+    // below: both go counters, gauges, histograms.
+    let slot_maps: Vec<&str> = config
+        .specs()
+        .filter(|s| s.probe.is_some())
+        .map(|s| s.map)
+        .collect();
     let metrics = &mut out.spec.metrics;
     let mut probes: Vec<(String, &ProbeSpec, &mut Vec<Label>, Kind)> = Vec::new();
     for (i, c) in metrics.counters.iter_mut().enumerate() {
@@ -95,76 +103,58 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         }
     }
     for (at, probe, labels, kind) in probes {
-        let maps = match kind {
-            Kind::Gauge => &PROBE_MAPS,
-            _ => &PROBE_PERCPU_MAPS,
-        };
-        let Some(map) = maps.get(slot) else {
+        let Some(map) = slot_maps.get(slot).filter(|m| !m.is_empty()) else {
             return Err(config.error(
                 &format!("{at}.probe"),
                 format!("a config holds at most {} probes", PROBE_MAPS.len()),
             ));
         };
-        let (mut spec, laid_out, key_size) = plan_one(config, &at, probe, labels, &kind)?;
-        spec.percpu = u32::from(!matches!(kind, Kind::Gauge));
-        *labels = laid_out;
-        planned
-            .globals
-            .push((format!("spec{slot}"), spec_bytes(&spec)));
-        match (&probe.start, &probe.end) {
-            (Some(start), Some(end)) => {
-                let start = parse_hook(&start.hook)
-                    .map_err(|m| config.error(&format!("{at}.probe.start.hook"), m))?;
-                let end = parse_hook(&end.hook)
-                    .map_err(|m| config.error(&format!("{at}.probe.end.hook"), m))?;
-                planned
-                    .attach
-                    .insert(start.program(slot, true), start.section());
-                planned
-                    .attach
-                    .insert(end.program(slot, false), end.section());
-                planned.maps.insert(
+        let mut one = plan_one(config, &at, probe, labels, &kind)?;
+        one.spec.percpu = u32::from(!matches!(kind, Kind::Gauge));
+        *labels = one.labels;
+        globals.push((format!("spec{slot}"), spec_bytes(&one.spec)));
+        let max_entries = Some(probe.max_entries.unwrap_or(DEFAULT_ENTRIES).max(1));
+        match one.end {
+            Some(end) => {
+                attach.insert(one.hook.program(slot, true), one.hook.section());
+                attach.insert(end.program(slot, false), end.section());
+                maps.insert(
                     format!("inflight{slot}"),
                     MapSettings {
-                        max_entries: Some(probe.max_entries.unwrap_or(DEFAULT_ENTRIES).max(1)),
+                        max_entries,
                         ..MapSettings::default()
                     },
                 );
             }
-            _ => {
-                let hook = parse_hook(&probe.hook)
-                    .map_err(|m| config.error(&format!("{at}.probe.hook"), m))?;
-                planned
-                    .attach
-                    .insert(hook.program(slot, false), hook.section());
+            None => {
+                attach.insert(one.hook.program(slot, false), one.hook.section());
             }
         }
-        planned.maps.insert(
+        maps.insert(
             map.to_string(),
             MapSettings {
-                max_entries: Some(probe.max_entries.unwrap_or(DEFAULT_ENTRIES).max(1)),
-                key_size: Some(key_size),
+                max_entries,
+                key_size: Some(one.key_size),
                 ..MapSettings::default()
             },
         );
         slot += 1;
     }
     // Every program no slot uses stays unloaded.
-    for s in 0..PROBE_MAPS.len() {
-        for program in slot_programs(s) {
-            if !planned.attach.contains_key(&program) {
-                planned.exclude.push(program);
-            }
-        }
-    }
+    let exclude = (0..PROBE_MAPS.len())
+        .flat_map(slot_programs)
+        .filter(|program| !attach.contains_key(program))
+        .collect();
     out.spec.programs = Some(crate::config::model::Programs {
-        exclude: planned.exclude.clone(),
-        attach: planned.attach.clone(),
+        exclude,
+        attach,
         ..Default::default()
     });
-    out.spec.maps = planned.maps.clone();
-    planned.config = out;
-    Ok(planned)
+    out.spec.maps = maps;
+    Ok(Planned {
+        config: out,
+        globals,
+    })
 }
 
 /// One probe: its spec, its labels laid out, and its key's size.
@@ -174,7 +164,7 @@ fn plan_one(
     probe: &ProbeSpec,
     labels: &[Label],
     kind: &Kind,
-) -> Result<(ee_probe_spec, Vec<Label>, u32), ConfigError> {
+) -> Result<PlannedProbe, ConfigError> {
     let err = |key: &str, m: String| config.error(&format!("{at}.{key}"), m);
     // A latency's labels and filters are read at its start.
     let (hook_text, hook_key) = match &probe.start {
@@ -283,6 +273,7 @@ fn plan_one(
         cursor = offset + 4;
     }
     spec.nfields = labels.len() as u32;
+    let mut end_side = None;
     if let (Some(start), Some(end)) = (&probe.start, &probe.end) {
         let end_hook = parse_hook(&end.hook).map_err(|m| err("probe.end.hook", m))?;
         let end_fields = fields_of(&end_hook).map_err(|m| err("probe.end.hook", m))?;
@@ -311,6 +302,7 @@ fn plan_one(
             }
         }
         spec.nmatch = start.matching.len() as u32;
+        end_side = Some(end_hook);
         spec.latency_div = match probe.value.as_deref() {
             Some("latency_us") => 1_000,
             Some("latency_ms") => 1_000_000,
@@ -355,7 +347,13 @@ fn plan_one(
     // A probe with no labels keeps one series under a zeroed 4-byte key,
     // which the metrics read as an unlabelled one.
     let key_size = if laid_out.is_empty() { 4 } else { cursor };
-    Ok((spec, laid_out, key_size))
+    Ok(PlannedProbe {
+        spec,
+        labels: laid_out,
+        key_size,
+        hook,
+        end: end_side,
+    })
 }
 
 /// Gives the previous label the bytes between its end and the next field
