@@ -14,7 +14,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::tools::{
-    describe, direct_io, disk_dir, start, tool_dir, tool_object, wait_for, SyscallChild,
+    config_check, describe, direct_io, disk_dir, start, tool_dir, tool_object, wait_for,
+    SyscallChild,
 };
 use common::{run, scratch_dir, Running, Scrape};
 
@@ -99,10 +100,7 @@ metrics:
 fn hardirqs_counts_equal_proc_interrupts() {
     let dir = tool_dir("hardirqs", "hardirqs", HARDIRQS);
     let exporter = start(&dir);
-    let check = Command::new(common::BIN)
-        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-        .output()
-        .expect("runs");
+    let check = config_check(&dir);
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{report}");
     assert!(report.contains("1/1 programs attached"), "{report}");
@@ -391,10 +389,7 @@ fn described_configs_are_deterministic_safe_and_coexist() {
         biolatency.contains("- [block_rq_issue_btf, block_rq_issue]"),
         "{biolatency}"
     );
-    let check = Command::new(common::BIN)
-        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-        .output()
-        .expect("runs");
+    let check = config_check(&dir);
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(
         !report.contains("already") && !report.contains("would both be served"),
@@ -775,10 +770,7 @@ metrics:
             .replace(&format!("uprobe/{libc}:"), "uprobe/no/such/libc.so.6:"),
     )
     .expect("write");
-    let check = Command::new(common::BIN)
-        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-        .output()
-        .expect("runs");
+    let check = config_check(&dir);
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(
         report.contains(

@@ -749,10 +749,7 @@ fn btf_typed_hooks_and_function_returns() {
     let trampolines = *ebpf_exporter::host::kernel::trampolines()
         == ebpf_exporter::host::kernel::Trampolines::Available;
     if !(trampolines || common::in_kernel_matrix()) {
-        let check = Command::new(common::BIN)
-            .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-            .output()
-            .expect("runs");
+        let check = common::tools::config_check(&dir);
         let report = String::from_utf8_lossy(&check.stdout);
         assert!(
             report.contains("program fexit1 (fexit): NOT LOADED")

@@ -231,14 +231,19 @@ pub fn direct_io(name: &str, blocks: usize) {
     let _ = fs::remove_dir_all(dir);
 }
 
+/// `ebpf-exporter --config.dir=DIR --config.check`, run to its end.
+pub fn config_check(dir: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
+        .output()
+        .expect("runs")
+}
+
 /// Checks that each bad config of `dir` is refused with its message (by
 /// `--config.check`, stdout and stderr together), and that the good ones
 /// beside them run: a refusal takes down nothing else.
 pub fn assert_refusals_leave_the_good_running(dir: &Path, wants: &[(&str, &str)]) {
-    let check = Command::new(BIN)
-        .args([&format!("--config.dir={}", dir.display()), "--config.check"])
-        .output()
-        .expect("runs");
+    let check = config_check(dir);
     let report = String::from_utf8_lossy(&check.stdout).into_owned()
         + &String::from_utf8_lossy(&check.stderr);
     for (name, want) in wants {
