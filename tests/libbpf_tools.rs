@@ -699,16 +699,6 @@ fn vfsstat_serves_from_its_described_config() {
     });
 }
 
-/// The C library this test runs with, from its own mappings.
-fn libc_path() -> String {
-    let maps = fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
-    maps.lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("/libc.so") || p.contains("/libc-"))
-        .expect("this test links the C library")
-        .to_string()
-}
-
 /// Generic `SEC("uprobe")` and `SEC("uretprobe")` programs, pointed by
 /// `programs.attach` at the C library's `syscall()` and told a child's
 /// pid: exactly the child's 700 calls, and as many returns.
@@ -720,7 +710,7 @@ fn placeholder_uprobes_attach_where_the_config_says() {
         &dir.join("probes.bpf.o"),
     );
     let child = SyscallChild::getpid(700);
-    let libc = libc_path();
+    let libc = common::tools::libc_path();
     let yaml = format!(
         "object: probes.bpf.o
 constants:

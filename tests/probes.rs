@@ -19,10 +19,13 @@ use common::{scratch_dir, Running, Scrape};
 /// its position (`arg2` on 5.10), and the argument lists differ between
 /// kernels (5.10's block_rq_issue passes the queue first).
 fn raw_arg(tracepoint: &str, what: &str) -> String {
-    use ebpf_exporter::probes::fields::{fields_of, Hook};
-    let fields = fields_of(&Hook::RawTp {
-        name: tracepoint.to_string(),
-    })
+    use ebpf_exporter::probes::fields::{fields_of, Hook, UserArgs};
+    let fields = fields_of(
+        &Hook::RawTp {
+            name: tracepoint.to_string(),
+        },
+        &UserArgs::default(),
+    )
     .expect("the raw tracepoint's arguments");
     fields
         .iter()
@@ -212,7 +215,7 @@ fn fields_lists_what_a_hook_offers() {
         .collect();
     for line in [
         "count size_t count (offset 32, 8 bytes; label, value, filter)",
-        "buf const char * buf (offset 24, 8 bytes; filter (a kernel address: never a label))",
+        "buf const char * buf (offset 24, 8 bytes; filter, match (an address: never a label))",
         "comm char[16]: the thread's command (built-in; label (decoder: string))",
     ] {
         assert!(lines.iter().any(|l| l == line), "{line:?} in:\n{text}");
@@ -263,8 +266,8 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
         ),
         (
             "no_kind",
-            good.replace("tracepoint/syscalls/sys_enter_write", "kprobe/vfs_write"),
-            "no_kind.yaml:6: key `metrics.counters[0].probe.hook`: \"kprobe/vfs_write\": probes run on tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNCTION and fexit/FUNCTION hooks; \"kprobe\" hooks are not supported by probes yet",
+            good.replace("tracepoint/syscalls/sys_enter_write", "lsm/file_open"),
+            "no_kind.yaml:6: key `metrics.counters[0].probe.hook`: \"lsm/file_open\": probes run on tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNCTION, fexit/FUNCTION, kprobe/FUNCTION, kretprobe/FUNCTION, uprobe/PATH:FUNCTION, uretprobe/PATH:FUNCTION and usdt/PATH:PROVIDER:NAME hooks; \"lsm\" is none of those",
         ),
         (
             "pointer_label",
@@ -274,7 +277,50 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
         (
             "text_filter",
             good.replace("field: fd", "field: comm"),
-            "text_filter.yaml:7: key `metrics.counters[0].probe.filter[0].value`: comm (char[16]: the thread's command) is text, which a probe's filter cannot compare with a number",
+            "text_filter.yaml:7: key `metrics.counters[0].probe.filter[0].value`: comm (char[16]: the thread's command) is text, which a probe's filter compares with text, not a number: write the value in quotes",
+        ),
+        (
+            "text_op",
+            good.replace("field: fd, op: '>', value: 2", "field: comm, op: '<', value: 'x'"),
+            "text_op.yaml:7: key `metrics.counters[0].probe.filter[0].value`: comm is text, which compares with == or != only, not <",
+        ),
+        (
+            "long_text",
+            good.replace("field: fd, op: '>', value: 2", "field: comm, op: ==, value: 'a-command-too-long'"),
+            "long_text.yaml:7: key `metrics.counters[0].probe.filter[0].value`: \"a-command-too-long\" is 18 bytes; a filter on comm compares at most 15",
+        ),
+        (
+            "bad_cgroup",
+            good.replace("{field: fd, op: '>', value: 2}", "{cgroup: 'system.slice/(nginx'}"),
+            "bad_cgroup.yaml:7: key `metrics.counters[0].probe.filter[0].cgroup`: bad regexp: regex parse error",
+        ),
+        (
+            "two_cgroups",
+            format!(
+                "{}{}",
+                good.replace("{field: fd, op: '>', value: 2}", "{cgroup: 'a.slice'}"),
+                good.replace("metrics:\n  counters:\n", "")
+                    .replace("good_writes_total", "other_writes_total")
+                    .replace("{field: fd, op: '>', value: 2}", "{cgroup: 'b.slice'}")
+            ),
+            "two_cgroups.yaml:15: key `metrics.counters[1].probe.filter[0].cgroup`: the probes of one config share one cgroup filter, and an earlier probe filters on [\"a.slice\"]",
+        ),
+        (
+            "kernel_args",
+            good.replace("        filter:", "        args: [{name: fd, type: u32}]\n        filter:"),
+            "kernel_args.yaml:7: key `metrics.counters[0].probe.args`: args and ret name and type a uprobe's, uretprobe's or USDT probe's arguments; tracepoint/syscalls/sys_enter_write's come from its format file in tracefs",
+        ),
+        (
+            "user_type",
+            good.replace("tracepoint/syscalls/sys_enter_write", "uprobe//usr/bin/true:main")
+                .replace("        filter: [{field: fd, op: '>', value: 2}]\n", "        args: [{name: argc, type: float}]\n"),
+            "user_type.yaml:7: key `metrics.counters[0].probe.args[0].type`: \"float\" is not a type a probe reads: use u8, u16, u32, u64, s8, s16, s32, s64, pointer, string or string[N]",
+        ),
+        (
+            "user_path",
+            good.replace("tracepoint/syscalls/sys_enter_write", "uprobe/libc.so.6:malloc")
+                .replace("        filter: [{field: fd, op: '>', value: 2}]\n", ""),
+            "user_path.yaml:6: key `metrics.counters[0].probe.hook`: \"uprobe/libc.so.6:malloc\": write it as uprobe/PATH:FUNCTION[+OFFSET], with the binary's or library's absolute path",
         ),
         (
             "too_big",
@@ -775,4 +821,257 @@ fn btf_typed_hooks_and_function_returns() {
         s.text
     );
     drop(buf);
+}
+
+/// User-space hooks, their arguments named and typed by the config: a
+/// uprobe, a uretprobe and a latency between them on the C library's
+/// syscall(), and a USDT probe's signed and string arguments. A child's
+/// 300 preads of 4096 bytes and 300 fired USDT probes fix every count.
+#[test]
+fn uprobes_uretprobes_and_usdt_read_the_arguments_the_config_types() {
+    let file = common::tools::disk_dir("probes-uprobe").join("data");
+    fs::write(&file, vec![7u8; 4096]).expect("write");
+    let f = fs::File::open(&file).expect("open");
+    let mut buf = vec![0u8; 4096];
+    let fd = f.as_raw_fd();
+    let reader = SyscallChild::spawn(
+        300,
+        libc::SYS_pread64,
+        [fd.into(), buf.as_mut_ptr() as libc::c_long, 4096, 0],
+    );
+    let usdt = common::compile::c_program(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/probe_usdt.c"),
+        &["-O1"],
+    );
+    let libc = common::tools::libc_path();
+    let dir = config_dir(
+        "probes-uprobe",
+        &format!(
+            "metrics:
+  counters:
+    - name: probe_libc_syscalls_total
+      help: The C library's syscall() calls, by number and descriptor
+      probe:
+        hook: uprobe/{libc}:syscall
+        args: [{{name: nr, type: s64}}, {{name: fd, type: s32}}]
+        filter: [{{field: pid, op: ==, value: {pid}}}]
+      labels:
+        - {{name: nr, decoders: [{{name: int}}]}}
+        - {{name: fd, decoders: [{{name: int}}]}}
+    - name: probe_libc_syscall_bytes_total
+      help: Bytes syscall() returned
+      probe:
+        hook: uretprobe/{libc}:syscall
+        ret: s64
+        value: ret
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: ret, op: '>', value: 0}}]
+    - name: probe_usdt_requests_total
+      help: Requests by route and size, from a USDT probe
+      probe:
+        hook: usdt/{usdt}:ee_probe_test:request
+        args: [{{name: size, type: s64}}, {{name: route, type: string}}]
+        filter: [{{field: size, op: '>=', value: 0}}]
+      labels:
+        - {{name: route, decoders: [{{name: string}}]}}
+        - {{name: size, decoders: [{{name: int}}]}}
+  histograms:
+    - name: probe_libc_syscall_seconds
+      help: Time in syscall()
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 34
+      bucket_multiplier: 0.000000001
+      probe:
+        start: {{hook: uprobe/{libc}:syscall, match: [tid]}}
+        end: {{hook: uretprobe/{libc}:syscall, match: [tid]}}
+        value: latency_ns
+        filter: [{{field: pid, op: ==, value: {pid}}}]
+",
+            pid = reader.pid,
+            usdt = usdt.display()
+        ),
+    );
+    let exporter = start(&dir);
+    reader.run();
+    let status = Command::new(&usdt)
+        .args(["300", "/api/v1"])
+        .status()
+        .expect("runs the USDT program");
+    assert!(status.success());
+    let s = wait_for(&exporter, "300 calls, returns and requests", |s| {
+        s.sum("ebpf_exporter_probe_libc_syscall_seconds_count", &[]) >= 300.0
+            && s.sum("ebpf_exporter_probe_usdt_requests_total", &[]) >= 200.0
+            && s.sum("ebpf_exporter_probe_libc_syscall_bytes_total", &[]) >= 300.0 * 4096.0
+    });
+    let calls = series(&s, "ebpf_exporter_probe_libc_syscalls_total", &[]);
+    let want: BTreeMap<Vec<(String, String)>, f64> = [(
+        vec![
+            ("fd".to_string(), fd.to_string()),
+            ("nr".to_string(), libc::SYS_pread64.to_string()),
+        ],
+        300.0,
+    )]
+    .into();
+    assert_eq!(calls, want, "{}", s.text);
+    assert_eq!(
+        s.sum("ebpf_exporter_probe_libc_syscall_bytes_total", &[]),
+        1_228_800.0
+    );
+    assert_eq!(
+        s.sum("ebpf_exporter_probe_libc_syscall_seconds_count", &[]),
+        300.0
+    );
+    s.assert_inf_is_count("ebpf_exporter_probe_libc_syscall_seconds", &[]);
+    let requests = series(&s, "ebpf_exporter_probe_usdt_requests_total", &[]);
+    let want: BTreeMap<Vec<(String, String)>, f64> = ["0", "1"]
+        .iter()
+        .map(|size| {
+            (
+                vec![
+                    ("route".to_string(), "/api/v1".to_string()),
+                    ("size".to_string(), size.to_string()),
+                ],
+                100.0,
+            )
+        })
+        .collect();
+    assert_eq!(requests, want, "{}", s.text);
+    drop(buf);
+}
+
+/// kprobe and kretprobe hooks: arguments by the kernel's names, a path
+/// through one (`file.f_inode.i_ino`), and `ret`. Where the kernel has no
+/// kprobes, the config is refused in its words.
+#[test]
+fn kprobes_read_arguments_by_name_and_kretprobes_the_return() {
+    use std::os::unix::fs::MetadataExt;
+    let file = common::tools::disk_dir("probes-kprobe").join("data");
+    fs::write(&file, vec![5u8; 4096]).expect("write");
+    let ino = fs::metadata(&file).expect("stat").ino();
+    let f = fs::File::open(&file).expect("open");
+    let mut buf = vec![0u8; 4096];
+    let reader = SyscallChild::spawn(
+        200,
+        libc::SYS_pread64,
+        [
+            f.as_raw_fd().into(),
+            buf.as_mut_ptr() as libc::c_long,
+            4096,
+            0,
+        ],
+    );
+    let dir = config_dir(
+        "probes-kprobe",
+        &format!(
+            "metrics:
+  counters:
+    - name: probe_kprobe_reads_total
+      help: vfs_read() calls of the file by the reader
+      probe:
+        hook: kprobe/vfs_read
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: file.f_inode.i_ino, op: ==, value: {ino}}}]
+      labels:
+        - {{name: count, decoders: [{{name: uint}}]}}
+    - name: probe_kretprobe_read_bytes_total
+      help: Bytes vfs_read() returned to the reader
+      probe:
+        hook: kretprobe/vfs_read
+        value: ret
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: ret, op: ==, value: 4096}}]
+",
+            pid = reader.pid
+        ),
+    );
+    if !common::in_kernel_matrix()
+        && !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+    {
+        let check = common::tools::config_check(&dir);
+        let report = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            report.contains(
+                "program kprobe0 (kprobe): NOT ATTACHED: this kernel lacks kprobe support"
+            ) && report.contains("so kretprobe/vfs_read cannot attach"),
+            "{report}"
+        );
+        reader.run();
+        return;
+    }
+    let exporter = start(&dir);
+    reader.run();
+    let s = wait_for(&exporter, "200 reads returned", |s| {
+        s.sum("ebpf_exporter_probe_kretprobe_read_bytes_total", &[]) >= 200.0 * 4096.0
+            && s.sum("ebpf_exporter_probe_kprobe_reads_total", &[]) >= 200.0
+    });
+    assert_eq!(
+        series(&s, "ebpf_exporter_probe_kprobe_reads_total", &[]),
+        [(vec![("count".to_string(), "4096".to_string())], 200.0)].into(),
+        "{}",
+        s.text
+    );
+    assert_eq!(
+        s.sum("ebpf_exporter_probe_kretprobe_read_bytes_total", &[]),
+        819_200.0
+    );
+    drop(buf);
+}
+
+/// Filters by command name, compared in the kernel as text, and by cgroup
+/// path, through the program's cgroup map that the exporter keeps: a
+/// child renamed `eeprobecomm` in a cgroup of its own calls getpid() 500
+/// times, and each filter counts exactly those.
+#[test]
+fn filters_by_command_name_and_by_cgroup_path() {
+    let root = common::cgroup2_mount();
+    let cg = root.join(format!("ee-probe-cg-{}", std::process::id()));
+    fs::create_dir(&cg).expect("create cgroup");
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir(&self.0);
+        }
+    }
+    let _cg = Remove(cg.clone());
+    let dir = config_dir(
+        "probes-filters",
+        &format!(
+            "metrics:
+  counters:
+    - name: probe_named_getpid_total
+      help: getpid() calls by commands named eeprobecomm
+      probe:
+        hook: tracepoint/syscalls/sys_enter_getpid
+        filter: [{{field: comm, op: ==, value: eeprobecomm}}]
+    - name: probe_in_cgroup_getpid_total
+      help: getpid() calls in the test's cgroup, by command
+      probe:
+        hook: raw_tp/sys_enter
+        filter: [{{cgroup: 'ee-probe-cg-{pid}$'}}, {{field: id, op: ==, value: {getpid}}}]
+      labels:
+        - {{name: comm, decoders: [{{name: string}}]}}
+",
+            pid = std::process::id(),
+            getpid = libc::SYS_getpid
+        ),
+    );
+    let exporter = start(&dir);
+    common::in_child(Some(&cg), || {
+        let name = b"eeprobecomm\0";
+        // SAFETY: a NUL-terminated name, copied by the kernel.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+        for _ in 0..500 {
+            // SAFETY: a plain syscall.
+            unsafe { libc::syscall(libc::SYS_getpid) };
+        }
+    });
+    let s = wait_for(&exporter, "500 getpid calls", |s| {
+        s.sum("ebpf_exporter_probe_named_getpid_total", &[]) >= 500.0
+            && s.sum("ebpf_exporter_probe_in_cgroup_getpid_total", &[]) >= 500.0
+    });
+    assert_eq!(s.sum("ebpf_exporter_probe_named_getpid_total", &[]), 500.0);
+    assert_eq!(
+        series(&s, "ebpf_exporter_probe_in_cgroup_getpid_total", &[]),
+        [(vec![("comm".to_string(), "eeprobecomm".to_string())], 500.0)].into(),
+        "{}",
+        s.text
+    );
 }

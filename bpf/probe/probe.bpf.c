@@ -16,6 +16,7 @@
  */
 #include <vmlinux.h>
 #include "exporter.bpf.h"
+#include <bpf/usdt.bpf.h>
 
 #define EE_PROBE_KEY_MAX 64
 #define EE_PROBE_FIELDS 8
@@ -46,6 +47,17 @@ enum ee_probe_source {
 	EE_PROBE_ARG_PATH = 11,
 	/* a char array member reached as ARG_PATH: `size` bytes of text */
 	EE_PROBE_ARG_TEXT = 12,
+	/* USDT argument number `offset`, as libbpf's USDT support reads it */
+	EE_PROBE_USDT_ARG = 13,
+	/* text at a user-space pointer: a uprobe's argument at `offset` in
+	 * its registers, or (USDT_STR) USDT argument number `offset` */
+	EE_PROBE_USER_STR = 14,
+	EE_PROBE_USDT_STR = 15,
+	/* ARG, loaded from the context directly rather than through a
+	 * helper: for a raw_tp's arguments, a kprobe's or uprobe's
+	 * registers, and a BTF-typed hook's integer arguments (its pointer
+	 * arguments would load as typed pointers) */
+	EE_PROBE_ARG_CTX = 16,
 };
 
 #define EE_PROBE_HOPS 4
@@ -71,7 +83,13 @@ enum ee_probe_op {
 	EE_PROBE_GE = 6,
 	/* any of the operand's bits set */
 	EE_PROBE_MASK = 7,
+	/* text (a command name, a string field) equal to `text`, or not:
+	 * the first `text_len` bytes, its NUL included, are compared */
+	EE_PROBE_TEXT_EQ = 8,
+	EE_PROBE_TEXT_NE = 9,
 };
+
+#define EE_PROBE_TEXT_MAX 16
 
 struct ee_probe_field {
 	enum ee_probe_source source;
@@ -88,8 +106,9 @@ struct ee_probe_field {
 struct ee_probe_filter {
 	struct ee_probe_field field;
 	enum ee_probe_op op;
-	__u32 pad;
+	__u32 text_len;
 	__u64 operand;
+	char text[EE_PROBE_TEXT_MAX];
 };
 
 struct ee_probe_spec {
@@ -110,11 +129,21 @@ struct ee_probe_spec {
 	 * filters are the start hook's; nanoseconds are divided by
 	 * latency_div before bucketing. */
 	__u32 nmatch;
-	__u32 pad2;
+	/* events count only from cgroups in `cgroups`, which the exporter
+	 * keeps filled from the config's regexps (its cgroup_id_map) */
+	__u32 cgroup_filter;
 	__u64 latency_div;
 	struct ee_probe_field start_match[EE_PROBE_MATCH];
 	struct ee_probe_field end_match[EE_PROBE_MATCH];
 };
+
+/* The cgroups a `cgroup_filter` spec counts in, kept by the exporter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u64);
+} cgroups SEC(".maps");
 
 /* What a start hook leaves for its end: when, and the key's labels. */
 struct ee_probe_inflight {
@@ -146,6 +175,42 @@ static __always_inline void *ee_probe_path(void *ctx, const volatile struct ee_p
 	return (void *)p;
 }
 
+/* The context's u64 at a constant offset, as one load: the verifier
+ * takes context loads only at an offset fixed in the instruction, so each
+ * offset has its own; all but the spec's are pruned. Covers every
+ * argument a hook has (12) and x86's pt_regs up to `di`. */
+#define EE_CTX_LOAD(off)                                                       \
+	case off:                                                              \
+		asm volatile("%0 = *(u64 *)(%1 + " #off ")" : "=r"(v) : "r"(ctx)); \
+		break;
+
+static __always_inline __u64 ee_probe_ctx_u64(void *ctx, __u32 offset)
+{
+	__u64 v = 0;
+
+	switch (offset) {
+	EE_CTX_LOAD(0) EE_CTX_LOAD(8) EE_CTX_LOAD(16) EE_CTX_LOAD(24)
+	EE_CTX_LOAD(32) EE_CTX_LOAD(40) EE_CTX_LOAD(48) EE_CTX_LOAD(56)
+	EE_CTX_LOAD(64) EE_CTX_LOAD(72) EE_CTX_LOAD(80) EE_CTX_LOAD(88)
+	EE_CTX_LOAD(96) EE_CTX_LOAD(104) EE_CTX_LOAD(112)
+	default:
+		break;
+	}
+	return v;
+}
+
+/* A register-wide value cut to the field's width and sign. */
+static __always_inline __u64 ee_probe_narrow(const volatile struct ee_probe_field *f, __u64 v)
+{
+	if (f->size == 1)
+		return f->is_signed ? (__u64)(__s64)(__s8)v : (__u8)v;
+	if (f->size == 2)
+		return f->is_signed ? (__u64)(__s64)(__s16)v : (__u16)v;
+	if (f->size == 4)
+		return f->is_signed ? (__u64)(__s64)(__s32)v : (__u32)v;
+	return v;
+}
+
 static __always_inline __u64 ee_probe_int(void *ctx, const volatile struct ee_probe_field *f)
 {
 	__u64 pid_tgid;
@@ -158,14 +223,18 @@ static __always_inline __u64 ee_probe_int(void *ctx, const volatile struct ee_pr
 	case EE_PROBE_ARG: {
 		__u64 v = 0;
 
+		/* the widened argument of a BTF-typed hook, or a register of
+		 * a kprobe's or a uprobe's pt_regs */
 		bpf_probe_read_kernel(&v, 8, ctx + f->offset);
-		if (f->size == 1)
-			return f->is_signed ? (__u64)(__s64)(__s8)v : (__u8)v;
-		if (f->size == 2)
-			return f->is_signed ? (__u64)(__s64)(__s16)v : (__u16)v;
-		if (f->size == 4)
-			return f->is_signed ? (__u64)(__s64)(__s32)v : (__u32)v;
-		return v;
+		return ee_probe_narrow(f, v);
+	}
+	case EE_PROBE_ARG_CTX:
+		return ee_probe_narrow(f, ee_probe_ctx_u64(ctx, f->offset));
+	case EE_PROBE_USDT_ARG: {
+		long v = 0;
+
+		bpf_usdt_arg(ctx, f->offset, &v);
+		return ee_probe_narrow(f, v);
 	}
 	case EE_PROBE_ARG_PATH:
 		at = ee_probe_path(ctx, f);
@@ -242,6 +311,20 @@ static __always_inline void ee_probe_put(void *ctx, __u8 *key, const volatile st
 	case EE_PROBE_ARG_TEXT:
 		bpf_probe_read_kernel(key + at, size, ee_probe_path(ctx, f));
 		return;
+	case EE_PROBE_USER_STR: {
+		__u64 p = 0;
+
+		bpf_probe_read_kernel(&p, 8, ctx + f->offset);
+		bpf_probe_read_user_str(key + at, size, (void *)p);
+		return;
+	}
+	case EE_PROBE_USDT_STR: {
+		long p = 0;
+
+		bpf_usdt_arg(ctx, f->offset, &p);
+		bpf_probe_read_user_str(key + at, size, (void *)p);
+		return;
+	}
 	default:
 		break;
 	}
@@ -258,10 +341,23 @@ static __always_inline void ee_probe_put(void *ctx, __u8 *key, const volatile st
 
 static __always_inline int ee_probe_passes(void *ctx, const volatile struct ee_probe_filter *f)
 {
-	__u64 v = ee_probe_int(ctx, &f->field);
-	__u64 o = f->operand;
+	__u64 v, o = f->operand;
 	int s = f->field.is_signed;
 
+	if (f->op == EE_PROBE_TEXT_EQ || f->op == EE_PROBE_TEXT_NE) {
+		__u64 buf[EE_PROBE_KEY_MAX / 8] = {};
+		__u8 *text = (__u8 *)buf;
+		int i, equal = 1;
+
+		ee_probe_put(ctx, text, &f->field);
+#pragma unroll
+		for (i = 0; i < EE_PROBE_TEXT_MAX; i++) {
+			if (i < f->text_len && text[i] != (__u8)f->text[i])
+				equal = 0;
+		}
+		return f->op == EE_PROBE_TEXT_EQ ? equal : !equal;
+	}
+	v = ee_probe_int(ctx, &f->field);
 	switch (f->op) {
 	case EE_PROBE_EQ:
 		return v == o;
@@ -307,13 +403,33 @@ static __always_inline void ee_probe_match(void *ctx, __u64 *match,
 /* A latency slot's start hook: files the time and the labels, keyed by
  * the match fields. The map is an LRU: starts whose end never comes (a
  * thread killed in the middle) age out instead of filling it. */
-static __always_inline int ee_probe_start(void *ctx, const volatile struct ee_probe_spec *spec,
+static __always_inline int ee_probe_in_cgroups(const volatile struct ee_probe_spec *spec)
+{
+	__u64 id;
+
+	if (!spec->cgroup_filter)
+		return 1;
+	id = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&cgroups, &id) != NULL;
+}
+
+/*
+ * The two bodies below are subprograms, not inlined: the object holds one
+ * copy, where inlining put one in each of its 112 programs (8 MB of object
+ * in the binary). The verifier checks a static subprogram at each call
+ * with the caller's registers, so `spec` is still a pointer into frozen
+ * read-only data there, its members constants, and the unused paths are
+ * still pruned.
+ */
+static __noinline int ee_probe_start(void *ctx, const volatile struct ee_probe_spec *spec,
 					  void *inflight)
 {
 	struct ee_probe_inflight v = {};
 	__u64 match[EE_PROBE_MATCH] = {};
 	int i;
 
+	if (!ee_probe_in_cgroups(spec))
+		return 0;
 #pragma unroll
 	for (i = 0; i < EE_PROBE_FILTERS; i++) {
 		if (i < spec->nfilters && !ee_probe_passes(ctx, &spec->filters[i]))
@@ -330,7 +446,7 @@ static __always_inline int ee_probe_start(void *ctx, const volatile struct ee_pr
 	return 0;
 }
 
-static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map,
+static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map,
 					void *percpu, void *inflight)
 {
 	__u64 keybuf[EE_PROBE_KEY_MAX / 8] = {};
@@ -355,6 +471,8 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 			keybuf[i] = v->key[i];
 		bpf_map_delete_elem(inflight, match);
 	} else {
+		if (!ee_probe_in_cgroups(spec))
+			return 0;
 #pragma unroll
 		for (i = 0; i < EE_PROBE_FILTERS; i++) {
 			if (i < spec->nfilters && !ee_probe_passes(ctx, &spec->filters[i]))
@@ -442,7 +560,9 @@ static __always_inline int ee_probe_run(void *ctx, const volatile struct ee_prob
 	EE_PROBE_PROGS("raw_tp", raw_tp##n, raw_start##n, n)                   \
 	EE_PROBE_PROGS("tp_btf", tp_btf##n, btf_start##n, n)                   \
 	EE_PROBE_PROGS("fentry", fentry##n, fentry_start##n, n)                \
-	EE_PROBE_PROGS("fexit", fexit##n, fexit_start##n, n)
+	EE_PROBE_PROGS("fexit", fexit##n, fexit_start##n, n)                   \
+	EE_PROBE_PROGS("kprobe", kprobe##n, kprobe_start##n, n)                 \
+	EE_PROBE_PROGS("usdt", usdt##n, usdt_start##n, n)
 
 EE_PROBE_SLOT(0)
 EE_PROBE_SLOT(1)

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::probes::fields::{describe, fields_of, parse_hook};
+use crate::probes::fields::{describe, fields_of, parse_hook, UserArgs};
 
 pub fn run(hook: &str) -> ExitCode {
     let parsed = match parse_hook(hook) {
@@ -13,9 +13,11 @@ pub fn run(hook: &str) -> ExitCode {
             return ExitCode::from(super::USAGE);
         }
     };
-    match fields_of(&parsed) {
+    // A user-space hook's arguments are listed by position, as u64: the
+    // config names and types them (`probe.args`).
+    match fields_of(&parsed, &UserArgs::default()) {
         Ok(fields) => {
-            print!("{}", describe(&fields));
+            print!("{}", describe(&parsed, &fields));
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -184,6 +184,28 @@ pub struct ProbeSpec {
     /// The bound of the probe's map (10240 when left out).
     #[serde(default)]
     pub max_entries: Option<u32>,
+    /// A uprobe's or USDT probe's arguments, by position: user space has
+    /// no BTF to name or type them. Positions left out read as `argN`,
+    /// u64.
+    #[serde(default)]
+    pub args: Vec<ProbeArg>,
+    /// A uretprobe's return value's type (`ret`; u64 when left out).
+    #[serde(default)]
+    pub ret: Option<String>,
+}
+
+/// One user-space argument: its name, and its type (`u8`..`u64`,
+/// `s8`..`s64`, `pointer`, or `string` for text at a pointer).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeArg {
+    pub name: String,
+    #[serde(rename = "type", default = "default_arg_type")]
+    pub ty: String,
+}
+
+fn default_arg_type() -> String {
+    "u64".to_string()
 }
 
 /// One side of a latency: its hook, and the fields that pair a start with
@@ -196,14 +218,23 @@ pub struct ProbeEnd {
     pub matching: Vec<String>,
 }
 
-/// One comparison of a field with a constant.
+/// One comparison of a field with a constant (a number, or text for a
+/// text field such as `comm`), or, alone, `cgroup:` a regexp the
+/// event's cgroup path must match.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeFilter {
+    #[serde(default)]
     pub field: String,
     /// `==`, `!=`, `<`, `>`, `<=`, `>=`, or `&` (any of the value's bits).
+    #[serde(default)]
     pub op: String,
+    #[serde(default)]
     pub value: serde_yaml::Value,
+    /// As `cgroup_id_map`'s regexps match: the cgroup's path under the
+    /// cgroup2 mount.
+    #[serde(default)]
+    pub cgroup: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

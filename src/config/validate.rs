@@ -462,6 +462,25 @@ fn check_probe(
         }
     }
     for (i, f) in probe.filter.iter().enumerate() {
+        if let Some(re) = &f.cgroup {
+            let key = format!("{}.probe.filter[{i}].cgroup", spec.at);
+            if !f.field.is_empty() || !f.op.is_empty() || !f.value.is_null() {
+                return Err(config.error(
+                    &key,
+                    "a cgroup filter stands alone: {cgroup: REGEXP}, with no field, op or value",
+                ));
+            }
+            if let Err(e) = regex::Regex::new(re) {
+                return Err(config.error(&key, format!("bad regexp: {e}")));
+            }
+            continue;
+        }
+        if f.field.is_empty() {
+            return Err(config.error(
+                &format!("{}.probe.filter[{i}]", spec.at),
+                "a filter is {field, op, value}, or {cgroup: REGEXP}",
+            ));
+        }
         if !matches!(f.op.as_str(), "==" | "!=" | "<" | ">" | "<=" | ">=" | "&") {
             return Err(config.error(
                 &format!("{}.probe.filter[{i}].op", spec.at),

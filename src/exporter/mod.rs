@@ -136,7 +136,11 @@ fn failures_of(object: &LoadedObject, collectors: &[Box<dyn Collector>]) -> Opti
 /// tree for `cgroup_id_map`. It decides the privileges kept after the drop.
 pub fn serving_privileges(config: &Config) -> Privileges {
     let mut privileges = Privileges::default();
-    if config.spec.cgroup_id_map.is_some() {
+    let probe_cgroups = config
+        .specs()
+        .filter_map(|s| s.probe)
+        .any(|p| p.filter.iter().any(|f| f.cgroup.is_some()));
+    if config.spec.cgroup_id_map.is_some() || probe_cgroups {
         privileges = privileges.reading(HostTable::CgroupTree);
     }
     let decoders = config

@@ -33,7 +33,36 @@ pub enum Hook {
     Fexit {
         function: String,
     },
+    /// A kernel function through a kprobe: its arguments by name from its
+    /// BTF prototype, read from the registers that carry them.
+    Kprobe {
+        function: String,
+    },
+    /// Its return: `ret` only (the argument registers are reused by then).
+    Kretprobe {
+        function: String,
+    },
+    /// A user-space function (`PATH:FUNCTION[+OFFSET]`, as libbpf spells
+    /// it): arguments by position, typed by the config.
+    Uprobe {
+        target: String,
+    },
+    Uretprobe {
+        target: String,
+    },
+    /// A USDT probe (`PATH:PROVIDER:NAME`): arguments by index, read by
+    /// libbpf's USDT support from wherever the note says each one is.
+    Usdt {
+        target: String,
+    },
 }
+
+/// Where x86-64's pt_regs keep the first six integer arguments (di, si,
+/// dx, cx, r8, r9) and the return value (ax).
+const ARG_REGS: [u32; 6] = [112, 104, 96, 88, 72, 64];
+const RET_REG: u32 = 80;
+/// Arguments a USDT probe can have (libbpf's BPF_USDT_MAX_ARG_CNT).
+const USDT_ARGS: usize = 12;
 
 impl Hook {
     /// The section its program attaches as.
@@ -44,7 +73,20 @@ impl Hook {
             Hook::TpBtf { name } => format!("tp_btf/{name}"),
             Hook::Fentry { function } => format!("fentry/{function}"),
             Hook::Fexit { function } => format!("fexit/{function}"),
+            Hook::Kprobe { function } => format!("kprobe/{function}"),
+            Hook::Kretprobe { function } => format!("kretprobe/{function}"),
+            Hook::Uprobe { target } => format!("uprobe/{target}"),
+            Hook::Uretprobe { target } => format!("uretprobe/{target}"),
+            Hook::Usdt { target } => format!("usdt/{target}"),
         }
+    }
+
+    /// Whether its arguments are the user's, unnamed and untyped by BTF.
+    pub fn user_space(&self) -> bool {
+        matches!(
+            self,
+            Hook::Uprobe { .. } | Hook::Uretprobe { .. } | Hook::Usdt { .. }
+        )
     }
 
     /// The generic program of `slot` that runs at this hook (`start`: the
@@ -61,12 +103,21 @@ impl Hook {
             (Hook::Fentry { .. }, true) => format!("fentry_start{slot}"),
             (Hook::Fexit { .. }, false) => format!("fexit{slot}"),
             (Hook::Fexit { .. }, true) => format!("fexit_start{slot}"),
+            // USDT has programs of its own: where the kernel has
+            // multi-uprobe links, libbpf loads `usdt` sections for them
+            // and attaches USDT probes that way.
+            (Hook::Usdt { .. }, false) => format!("usdt{slot}"),
+            (Hook::Usdt { .. }, true) => format!("usdt_start{slot}"),
+            // One kprobe-type program serves the rest: what differs is
+            // only how it is attached.
+            (_, false) => format!("kprobe{slot}"),
+            (_, true) => format!("kprobe_start{slot}"),
         }
     }
 }
 
 /// Every program a slot has, for leaving out the ones it does not use.
-pub fn slot_programs(slot: usize) -> [String; 10] {
+pub fn slot_programs(slot: usize) -> [String; 14] {
     [
         format!("tracepoint{slot}"),
         format!("start{slot}"),
@@ -78,6 +129,10 @@ pub fn slot_programs(slot: usize) -> [String; 10] {
         format!("fentry_start{slot}"),
         format!("fexit{slot}"),
         format!("fexit_start{slot}"),
+        format!("kprobe{slot}"),
+        format!("kprobe_start{slot}"),
+        format!("usdt{slot}"),
+        format!("usdt_start{slot}"),
     ]
 }
 
@@ -115,7 +170,7 @@ pub fn parse_hook(hook: &str) -> Result<Hook, String> {
         });
     }
     type Make = fn(&str) -> Hook;
-    let kinds: [(&str, Make); 3] = [
+    let kinds: [(&str, Make); 5] = [
         ("tp_btf/", |n| Hook::TpBtf {
             name: n.to_string(),
         }),
@@ -123,6 +178,12 @@ pub fn parse_hook(hook: &str) -> Result<Hook, String> {
             function: n.to_string(),
         }),
         ("fexit/", |n| Hook::Fexit {
+            function: n.to_string(),
+        }),
+        ("kprobe/", |n| Hook::Kprobe {
+            function: n.to_string(),
+        }),
+        ("kretprobe/", |n| Hook::Kretprobe {
             function: n.to_string(),
         }),
     ];
@@ -134,10 +195,35 @@ pub fn parse_hook(hook: &str) -> Result<Hook, String> {
             return Ok(make(name));
         }
     }
+    // User space: the path may hold '/', and (for USDT) ':'.
+    if let Some(target) = hook.strip_prefix("uprobe/") {
+        return user_target(hook, target, "uprobe/PATH:FUNCTION[+OFFSET]", 2)
+            .map(|target| Hook::Uprobe { target });
+    }
+    if let Some(target) = hook.strip_prefix("uretprobe/") {
+        return user_target(hook, target, "uretprobe/PATH:FUNCTION", 2)
+            .map(|target| Hook::Uretprobe { target });
+    }
+    if let Some(target) = hook.strip_prefix("usdt/") {
+        return user_target(hook, target, "usdt/PATH:PROVIDER:NAME", 3)
+            .map(|target| Hook::Usdt { target });
+    }
     let kind = hook.split('/').next().unwrap_or(hook);
     Err(format!(
-        "{hook:?}: probes run on tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNCTION and fexit/FUNCTION hooks; {kind:?} hooks are not supported by probes yet (write a BPF program for them, or use one of those)"
+        "{hook:?}: probes run on tracepoint/CATEGORY/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNCTION, fexit/FUNCTION, kprobe/FUNCTION, kretprobe/FUNCTION, uprobe/PATH:FUNCTION, uretprobe/PATH:FUNCTION and usdt/PATH:PROVIDER:NAME hooks; {kind:?} is none of those"
     ))
+}
+
+/// `PATH:A[:B]`, its path absolute and its parts not empty.
+fn user_target(hook: &str, target: &str, form: &str, parts: usize) -> Result<String, String> {
+    let pieces: Vec<&str> = target.rsplitn(parts, ':').collect();
+    let path = pieces.last().copied().unwrap_or("");
+    if pieces.len() != parts || pieces.iter().any(|p| p.is_empty()) || !path.starts_with('/') {
+        return Err(format!(
+            "{hook:?}: write it as {form}, with the binary's or library's absolute path"
+        ));
+    }
+    Ok(target.to_string())
 }
 
 /// One field a probe can read.
@@ -192,7 +278,7 @@ const BUILT_INS: [(&str, Source, u32, &str); 6] = [
 
 /// The hook's fields, then the built-ins it does not shadow (a record
 /// field named `pid` is the record's).
-pub fn fields_of(hook: &Hook) -> Result<Vec<Field>, String> {
+pub fn fields_of(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
     let mut out: Vec<Field> = match hook {
         Hook::Tracepoint { category, event } => tracefs::event_format(category, event)
             .map_err(|e| e.to_string())?
@@ -216,6 +302,28 @@ pub fn fields_of(hook: &Hook) -> Result<Vec<Field>, String> {
             }
             out
         }
+        Hook::Kprobe { function } | Hook::Kretprobe { function } => {
+            let btf = kernel_btf::vmlinux()?;
+            let (params, ret) = kernel_btf::function(&btf, function).ok_or_else(|| {
+                format!("this kernel has no function {function:?} in its BTF (inlined, renamed, or absent)")
+            })?;
+            if matches!(hook, Hook::Kretprobe { .. }) {
+                ret.map(|ret| arg_field(&btf, "ret", ret, RET_REG))
+                    .into_iter()
+                    .collect()
+            } else {
+                // Arguments past the sixth are on the stack, which a
+                // probe does not read.
+                params
+                    .iter()
+                    .zip(ARG_REGS)
+                    .map(|((n, ty), reg)| arg_field(&btf, n, *ty, reg))
+                    .collect()
+            }
+        }
+        Hook::Uprobe { .. } | Hook::Uretprobe { .. } | Hook::Usdt { .. } => {
+            user_fields(hook, user)?
+        }
         Hook::RawTp { name } | Hook::TpBtf { name } => {
             let btf = kernel_btf::vmlinux()?;
             let args = kernel_btf::raw_tracepoint_args(&btf, name).ok_or_else(|| {
@@ -227,6 +335,18 @@ pub fn fields_of(hook: &Hook) -> Result<Vec<Field>, String> {
                 .collect()
         }
     };
+    // Arguments load straight from the context where what loads is a
+    // number: a raw_tp's and a kprobe's always, a BTF-typed hook's when
+    // the argument is an integer (a pointer would load as a typed one).
+    let direct = matches!(
+        hook,
+        Hook::RawTp { .. } | Hook::Kprobe { .. } | Hook::Kretprobe { .. }
+    );
+    for f in out.iter_mut() {
+        if f.source == Source::EE_PROBE_ARG && (direct || f.kind == FieldKind::Int) {
+            f.source = Source::EE_PROBE_ARG_CTX;
+        }
+    }
     for (name, source, size, what) in BUILT_INS {
         if out.iter().any(|f| f.name == name) {
             continue;
@@ -248,6 +368,93 @@ pub fn fields_of(hook: &Hook) -> Result<Vec<Field>, String> {
         });
     }
     Ok(out)
+}
+
+/// What the config says of a user-space hook's arguments.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UserArgs<'a> {
+    /// (name, type) by position.
+    pub args: &'a [(String, String)],
+    /// A uretprobe's `ret` type.
+    pub ret: Option<&'a str>,
+}
+
+/// A user-space argument type: (kind, size, signed, C spelling).
+pub fn user_type(ty: &str) -> Result<(FieldKind, u32, bool, String), String> {
+    let ty = ty.trim();
+    let int = |size: u32, signed: bool| Ok((FieldKind::Int, size, signed, ty.to_string()));
+    match ty {
+        "u8" => int(1, false),
+        "u16" => int(2, false),
+        "u32" => int(4, false),
+        "u64" => int(8, false),
+        "s8" | "i8" => int(1, true),
+        "s16" | "i16" => int(2, true),
+        "s32" | "i32" => int(4, true),
+        "s64" | "i64" => int(8, true),
+        "pointer" => Ok((FieldKind::Pointer, 8, false, "pointer".to_string())),
+        "string" => Ok((FieldKind::Chars, DATA_LOC_TEXT, false, "char *".to_string())),
+        _ => {
+            // string[N]: text of up to N bytes, its NUL among them.
+            let room = ty
+                .strip_prefix("string[")
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| (2..=64).contains(n));
+            match room {
+                Some(n) => Ok((FieldKind::Chars, n, false, "char *".to_string())),
+                None => Err(format!(
+                    "{ty:?} is not a type a probe reads: use u8, u16, u32, u64, s8, s16, s32, s64, pointer, string or string[N] (N from 2 to 64)"
+                )),
+            }
+        }
+    }
+}
+
+/// A uprobe's arguments (from the registers), a uretprobe's `ret`, or a
+/// USDT probe's arguments, named and typed by the config.
+fn user_fields(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
+    let usdt = matches!(hook, Hook::Usdt { .. });
+    let field = |name: &str, ty: &str, at: u32| -> Result<Field, String> {
+        let (kind, size, signed, what) = user_type(ty).map_err(|m| format!("{name}: {m}"))?;
+        let source = match (usdt, kind == FieldKind::Chars) {
+            (false, false) => Source::EE_PROBE_ARG_CTX,
+            (false, true) => Source::EE_PROBE_USER_STR,
+            (true, false) => Source::EE_PROBE_USDT_ARG,
+            (true, true) => Source::EE_PROBE_USDT_STR,
+        };
+        Ok(Field {
+            name: name.to_string(),
+            what,
+            source,
+            offset: at,
+            size,
+            signed,
+            kind,
+            ty: None,
+            hops: Vec::new(),
+        })
+    };
+    if let Hook::Uretprobe { .. } = hook {
+        return Ok(vec![field("ret", user.ret.unwrap_or("u64"), RET_REG)?]);
+    }
+    let positions = if usdt { USDT_ARGS } else { ARG_REGS.len() };
+    if user.args.len() > positions {
+        return Err(format!(
+            "{} has at most {positions} arguments a probe can read, and args names {}",
+            hook.section(),
+            user.args.len()
+        ));
+    }
+    (0..positions)
+        .map(|i| {
+            let at = if usdt { i as u32 } else { ARG_REGS[i] };
+            match user.args.get(i) {
+                Some((name, ty)) => field(name, ty, at),
+                None => field(&format!("arg{i}"), "u64", at),
+            }
+        })
+        .collect()
 }
 
 fn record_field(f: &EventField) -> Field {
@@ -336,7 +543,7 @@ pub fn resolve(hook: &Hook, fields: &[Field], name: &str) -> Result<Field, Strin
             "{base} ({}) is not a pointer to a struct, so {name:?} reaches nothing{}",
             f.what,
             if f.ty.is_none() {
-                " (paths run from a raw_tp hook's arguments)"
+                " (paths run through kernel pointers, whose types the kernel's BTF gives: a raw_tp, tp_btf, fentry, fexit or kprobe argument)"
             } else {
                 ""
             }
@@ -412,24 +619,55 @@ pub fn resolve(hook: &Hook, fields: &[Field], name: &str) -> Result<Field, Strin
     })
 }
 
+/// The register a pt_regs offset names.
+fn register(offset: u32) -> &'static str {
+    match offset {
+        112 => "di",
+        104 => "si",
+        96 => "dx",
+        88 => "cx",
+        72 => "r8",
+        64 => "r9",
+        80 => "ax",
+        _ => "?",
+    }
+}
+
 /// `fields`'s listing: name, type, and what a probe can do with it.
-pub fn describe(fields: &[Field]) -> String {
+pub fn describe(hook: &Hook, fields: &[Field]) -> String {
+    let regs = matches!(
+        hook,
+        Hook::Kprobe { .. } | Hook::Kretprobe { .. } | Hook::Uprobe { .. } | Hook::Uretprobe { .. }
+    );
     let mut out = String::new();
     let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for f in fields {
         let use_ = match f.kind {
             FieldKind::Int => "label, value, filter",
             FieldKind::Chars | FieldKind::DataLocChars => "label (decoder: string)",
-            FieldKind::Pointer => "filter (a kernel address: never a label)",
+            FieldKind::Pointer => "filter, match (an address: never a label)",
             FieldKind::Array => "none (an array)",
         };
-        let at = if f.source == Source::EE_PROBE_ARG {
-            let path = if f.kind == FieldKind::Pointer {
+        let arg = matches!(
+            f.source,
+            Source::EE_PROBE_ARG | Source::EE_PROBE_ARG_CTX | Source::EE_PROBE_USER_STR
+        );
+        let at = if arg {
+            let path = if f.kind == FieldKind::Pointer && f.ty.is_some() {
                 format!("; members by path, as {}.MEMBER", f.name)
             } else {
                 String::new()
             };
-            format!("argument {}{path}", f.offset / 8)
+            if regs {
+                format!("register {}{path}", register(f.offset))
+            } else {
+                format!("argument {}{path}", f.offset / 8)
+            }
+        } else if matches!(
+            f.source,
+            Source::EE_PROBE_USDT_ARG | Source::EE_PROBE_USDT_STR
+        ) {
+            format!("USDT argument {}", f.offset)
         } else if f.source == Source::EE_PROBE_RECORD {
             format!("offset {}, {} bytes", f.offset, f.size)
         } else if f.source == Source::EE_PROBE_RECORD_STR {

@@ -11,7 +11,7 @@ use crate::config::model::{DecoderSpec, Label, MapSettings, ProbeFilter, ProbeSp
 use crate::config::specs::PROBE_MAPS;
 use crate::host::tracefs::FieldKind;
 
-use super::fields::{fields_of, parse_hook, resolve, slot_programs, Field, Hook};
+use super::fields::{fields_of, parse_hook, resolve, slot_programs, Field, Hook, UserArgs};
 use super::skel::types::{ee_probe_op as Op, ee_probe_value as ValueKind};
 use super::skel::{ee_probe_field, ee_probe_filter, ee_probe_spec, spec_bytes};
 
@@ -23,6 +23,10 @@ pub const MAX_FIELDS: usize = 8;
 pub const MAX_FILTERS: usize = 4;
 /// Entries of a probe's map when `max_entries` is left out.
 pub const DEFAULT_ENTRIES: u32 = 10240;
+/// The program's map of cgroups that `cgroup:` filters count in, and its
+/// bound: cgroups a host has at once, with room to spare.
+pub const CGROUPS_MAP: &str = "cgroups";
+const CGROUPS_ENTRIES: u32 = 16384;
 
 /// What the load path needs for a config's probes.
 #[derive(Debug)]
@@ -39,6 +43,8 @@ pub struct Planned {
 /// where it runs (a latency's start at `hook`, its end at `end`).
 struct PlannedProbe {
     spec: ee_probe_spec,
+    /// Its `cgroup:` filters' regexps, and the key of the first.
+    cgroups: Option<(Vec<String>, String)>,
     labels: Vec<Label>,
     key_size: u32,
     hook: Hook,
@@ -53,7 +59,16 @@ enum Kind {
 }
 
 pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
+    if config.spec.cgroup_id_map.is_some() {
+        return Err(config.error(
+            "cgroup_id_map",
+            "cgroup_id_map fills a map of the config's object, and probes have none: filter a probe on cgroups with filter: [{cgroup: REGEXP}]",
+        ));
+    }
     let mut out = config.clone();
+    // The cgroup regexps the config's probes filter on: one set, since
+    // they share the program's one map of cgroup ids.
+    let mut cgroups: Option<Vec<String>> = None;
     let mut globals = Vec::new();
     // Each used slot's programs, to their hooks, and its maps' sizes.
     let mut attach = BTreeMap::new();
@@ -111,6 +126,20 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         };
         let mut one = plan_one(config, &at, probe, labels, &kind)?;
         one.spec.percpu = u32::from(!matches!(kind, Kind::Gauge));
+        if let Some((regexps, key)) = one.cgroups.take() {
+            match &cgroups {
+                Some(seen) if *seen != regexps => {
+                    return Err(config.error(
+                        &key,
+                        format!(
+                            "the probes of one config share one cgroup filter, and an earlier probe filters on {seen:?}: give this probe the same, or a config of its own"
+                        ),
+                    ))
+                }
+                _ => cgroups = Some(regexps),
+            }
+            one.spec.cgroup_filter = 1;
+        }
         *labels = one.labels;
         globals.push((format!("spec{slot}"), spec_bytes(&one.spec)));
         let max_entries = Some(probe.max_entries.unwrap_or(DEFAULT_ENTRIES).max(1));
@@ -150,6 +179,20 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         attach,
         ..Default::default()
     });
+    if let Some(regexps) = cgroups {
+        maps.insert(
+            CGROUPS_MAP.to_string(),
+            MapSettings {
+                max_entries: Some(CGROUPS_ENTRIES),
+                ..MapSettings::default()
+            },
+        );
+        out.spec.cgroup_id_map = Some(crate::config::model::CgroupIdMap {
+            name: CGROUPS_MAP.to_string(),
+            map_type: crate::config::model::CgroupIdMapType::Hash,
+            regexps,
+        });
+    }
     out.spec.maps = maps;
     Ok(Planned {
         config: out,
@@ -172,7 +215,37 @@ fn plan_one(
         None => (probe.hook.as_str(), "probe.hook"),
     };
     let hook = parse_hook(hook_text).map_err(|m| err(hook_key, m))?;
-    let fields = fields_of(&hook).map_err(|m| err(hook_key, m))?;
+    let end_hook = match &probe.end {
+        Some(end) => Some(parse_hook(&end.hook).map_err(|m| err("probe.end.hook", m))?),
+        None => None,
+    };
+    let user_space = hook.user_space() || end_hook.as_ref().is_some_and(Hook::user_space);
+    if !user_space && (!probe.args.is_empty() || probe.ret.is_some()) {
+        return Err(err(
+            if probe.args.is_empty() { "probe.ret" } else { "probe.args" },
+            format!(
+                "args and ret name and type a uprobe's, uretprobe's or USDT probe's arguments; {}'s come from {}",
+                hook.section(),
+                if matches!(hook, Hook::Tracepoint { .. }) { "its format file in tracefs" } else { "the kernel's BTF" }
+            ),
+        ));
+    }
+    for (i, a) in probe.args.iter().enumerate() {
+        super::fields::user_type(&a.ty).map_err(|m| err(&format!("probe.args[{i}].type"), m))?;
+    }
+    if let Some(ty) = &probe.ret {
+        super::fields::user_type(ty).map_err(|m| err("probe.ret", m))?;
+    }
+    let named: Vec<(String, String)> = probe
+        .args
+        .iter()
+        .map(|a| (a.name.clone(), a.ty.clone()))
+        .collect();
+    let user = UserArgs {
+        args: &named,
+        ret: probe.ret.as_deref(),
+    };
+    let fields = fields_of(&hook, &user).map_err(|m| err(hook_key, m))?;
     let find = |name: &str, key: &str| -> Result<Field, ConfigError> {
         resolve(&hook, &fields, name).map_err(|m| err(key, m))
     };
@@ -274,9 +347,8 @@ fn plan_one(
     }
     spec.nfields = labels.len() as u32;
     let mut end_side = None;
-    if let (Some(start), Some(end)) = (&probe.start, &probe.end) {
-        let end_hook = parse_hook(&end.hook).map_err(|m| err("probe.end.hook", m))?;
-        let end_fields = fields_of(&end_hook).map_err(|m| err("probe.end.hook", m))?;
+    if let (Some(start), Some(end), Some(end_hook)) = (&probe.start, &probe.end, end_hook) {
+        let end_fields = fields_of(&end_hook, &user).map_err(|m| err("probe.end.hook", m))?;
         for (side, e, fields, hook) in [
             ("start", start, &fields, &hook),
             ("end", end, &end_fields, &end_hook),
@@ -338,17 +410,27 @@ fn plan_one(
             format!("a probe takes at most {MAX_FILTERS} filters"),
         ));
     }
+    let mut cgroups: Option<(Vec<String>, String)> = None;
+    let mut n = 0;
     for (i, filter) in probe.filter.iter().enumerate() {
+        if let Some(regexp) = &filter.cgroup {
+            let (regexps, _) = cgroups
+                .get_or_insert_with(|| (Vec::new(), format!("{at}.probe.filter[{i}].cgroup")));
+            regexps.push(regexp.clone());
+            continue;
+        }
         let f = find(&filter.field, &format!("probe.filter[{i}].field"))?;
-        spec.filters[i] =
+        spec.filters[n] =
             filter_spec(&f, filter).map_err(|m| err(&format!("probe.filter[{i}].value"), m))?;
+        n += 1;
     }
-    spec.nfilters = probe.filter.len() as u32;
+    spec.nfilters = n as u32;
     // A probe with no labels keeps one series under a zeroed 4-byte key,
     // which the metrics read as an unlabelled one.
     let key_size = if laid_out.is_empty() { 4 } else { cursor };
     Ok(PlannedProbe {
         spec,
+        cgroups,
         labels: laid_out,
         key_size,
         hook,
@@ -383,13 +465,52 @@ fn field_spec(f: &Field, key_offset: u32) -> ee_probe_field {
     }
 }
 
-/// A comparison of an integer field with a constant that fits it.
+/// Bytes of text a filter compares (`EE_PROBE_TEXT_MAX`), its NUL among
+/// them.
+const TEXT_MAX: usize = 16;
+
+/// A comparison of an integer field with a constant that fits it, or of
+/// a text field with text.
 fn filter_spec(f: &Field, filter: &ProbeFilter) -> Result<ee_probe_filter, String> {
     if f.is_text() {
-        return Err(format!(
-            "{} ({}) is text, which a probe's filter cannot compare with a number",
-            f.name, f.what
-        ));
+        let serde_yaml::Value::String(text) = &filter.value else {
+            return Err(format!(
+                "{} ({}) is text, which a probe's filter compares with text, not a number: write the value in quotes",
+                f.name, f.what
+            ));
+        };
+        let op = match filter.op.as_str() {
+            "==" => Op::EE_PROBE_TEXT_EQ,
+            "!=" => Op::EE_PROBE_TEXT_NE,
+            other => {
+                return Err(format!(
+                    "{} is text, which compares with == or != only, not {other}",
+                    f.name
+                ))
+            }
+        };
+        let room = (f.size as usize).min(TEXT_MAX);
+        if text.len() + 1 > room || text.contains('\0') {
+            return Err(format!(
+                "{text:?} is {} bytes; a filter on {} compares at most {} ({} holds {} with its NUL)",
+                text.len(),
+                f.name,
+                room - 1,
+                f.what,
+                f.size
+            ));
+        }
+        let mut bytes = [0 as std::ffi::c_char; TEXT_MAX];
+        for (b, t) in bytes.iter_mut().zip(text.bytes()) {
+            *b = t as std::ffi::c_char;
+        }
+        return Ok(ee_probe_filter {
+            field: field_spec(f, 0),
+            op,
+            text_len: text.len() as u32 + 1,
+            text: bytes,
+            ..ee_probe_filter::default()
+        });
     }
     if f.kind == FieldKind::Array {
         return Err(format!("{} ({}) is an array", f.name, f.what));

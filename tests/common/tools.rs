@@ -255,3 +255,14 @@ pub fn assert_refusals_leave_the_good_running(dir: &Path, wants: &[(&str, &str)]
         "the good config runs"
     );
 }
+
+/// The C library the tests run with, from their own mappings: what a
+/// uprobe on its functions names.
+pub fn libc_path() -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so") || p.contains("/libc-"))
+        .expect("the tests link the C library")
+        .to_string()
+}
