@@ -480,7 +480,20 @@ type Pair = (
     &'static [(&'static str, &'static str)],
 );
 
-const PAIRS: [Pair; 4] = [
+const PAIRS: [Pair; 6] = [
+    // By filesystem device, the probe's read through file.f_inode.i_sb.
+    (
+        "ebpf_exporter_ext4_fsync_latency_seconds_count",
+        "ebpf_exporter_probe_ext4_fsync_latency_seconds_count",
+        &[],
+    ),
+    // By port and family; the error label is summed out (the shipped
+    // program negates the kernel's -ENOMEM, which a probe's label cannot).
+    (
+        "ebpf_exporter_udp_drops_total",
+        "ebpf_exporter_probe_udp_drops_total",
+        &[],
+    ),
     // Requests timed, in total: the shipped program labels them by disk
     // name and operation, which the probe's arguments do not spell the
     // same way (it labels by disk major).
@@ -505,6 +518,43 @@ const PAIRS: [Pair; 4] = [
         &[("syscall", "getpid")],
     ),
 ];
+
+/// Series with one label summed out.
+fn summed_out(
+    series: BTreeMap<Vec<(String, String)>, f64>,
+    label: &str,
+) -> BTreeMap<Vec<(String, String)>, f64> {
+    let mut out = BTreeMap::new();
+    for (labels, v) in series {
+        let kept: Vec<_> = labels.into_iter().filter(|(k, _)| k != label).collect();
+        *out.entry(kept).or_insert(0.0) += v;
+    }
+    out
+}
+
+/// `n` datagrams of 1 KiB to a socket that never reads, with the
+/// smallest receive buffer: all but the first few are dropped.
+fn drop_datagrams(n: usize) {
+    use std::net::UdpSocket;
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let size: libc::c_int = 1;
+    // SAFETY: a valid socket and an int option the call only reads.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&rx),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF");
+    let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let to = rx.local_addr().expect("address");
+    for _ in 0..n {
+        tx.send_to(&[0u8; 1024], to).expect("send");
+    }
+}
 
 /// A scrape at a quiet moment: two in a row agree on every pair, so no
 /// event fell between the reads of a pair's two maps.
@@ -533,7 +583,14 @@ fn quiet_scrape(exporter: &Running) -> Scrape {
 fn probes_match_the_shipped_programs_series_for_series() {
     let dir = scratch_dir("probes-vs-shipped");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    for name in ["signals", "exec", "syscalls", "biolatency"] {
+    for name in [
+        "signals",
+        "exec",
+        "syscalls",
+        "biolatency",
+        "fsync",
+        "udp_drops",
+    ] {
         fs::copy(
             shipped.join(format!("{name}.yaml")),
             dir.join(format!("{name}.yaml")),
@@ -599,6 +656,42 @@ fn probes_match_the_shipped_programs_series_for_series() {
         value: latency_us
 "
     );
+    let fsync = "metrics:
+  histograms:
+    - name: probe_ext4_fsync_latency_seconds
+      help: Latency of fsync and fdatasync on ext4 files, by the filesystem's device
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 26
+      bucket_multiplier: 0.000001
+      probe:
+        start: {hook: tp_btf/ext4_sync_file_enter, match: [tid]}
+        end: {hook: tp_btf/ext4_sync_file_exit, match: [tid]}
+        value: latency_us
+      labels:
+        - name: device
+          field: file.f_inode.i_sb.s_dev
+          decoders: [{name: kdev}]
+";
+    let udp_drops = "metrics:
+  counters:
+    - name: probe_udp_drops_total
+      help: UDP datagrams that could not be queued on the receiving socket
+      probe: {hook: tp_btf/udp_fail_queue_rcv_skb}
+      labels:
+        - name: local_port
+          field: sk.__sk_common.skc_num
+          decoders: [{name: uint}]
+        - name: family
+          field: sk.__sk_common.skc_family
+          decoders:
+            - name: uint
+            - name: static_map
+              static_map: {2: ipv4, 10: ipv6}
+              allow_unknown: true
+";
+    fs::write(dir.join("p_fsync.yaml"), fsync).expect("write");
+    fs::write(dir.join("p_udp_drops.yaml"), udp_drops).expect("write");
     fs::write(dir.join("p_biolatency.yaml"), biolatency).expect("write");
     fs::write(dir.join("p_signals.yaml"), signals).expect("write");
     fs::write(dir.join("p_exec.yaml"), exec).expect("write");
@@ -624,6 +717,15 @@ fn probes_match_the_shipped_programs_series_for_series() {
             .success());
     }
     common::tools::direct_io("probes-vs-shipped", 32);
+    {
+        let file = common::tools::disk_dir("probes-fsync").join("data");
+        let mut f = fs::File::create(&file).expect("create");
+        for i in 0..20u8 {
+            std::io::Write::write_all(&mut f, &[i; 512]).expect("write");
+            f.sync_all().expect("fsync");
+        }
+    }
+    drop_datagrams(300);
     child.run();
     wait_for(&exporter, "the workload seen by both", |s| {
         let getpid =
@@ -640,6 +742,8 @@ fn probes_match_the_shipped_programs_series_for_series() {
         let read = |s: &Scrape, name: &str| {
             if name.contains("bio_latency") {
                 total(s, name)
+            } else if name.contains("udp_drops") {
+                summed_out(series(s, name, only), "error")
             } else {
                 series(s, name, only)
             }
@@ -841,7 +945,9 @@ fn uprobes_uretprobes_and_usdt_read_the_arguments_the_config_types() {
     );
     let usdt = common::compile::c_program(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/probe_usdt.c"),
-        &["-O1"],
+        // Not position-independent: libbpf attaches USDT probes in PIE
+        // binaries, for every process, only with BPF cookies (5.15+).
+        &["-O1", "-no-pie"],
     );
     let libc = common::tools::libc_path();
     let dir = config_dir(

@@ -552,6 +552,7 @@ static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spe
 	} percpu##n SEC(".maps");                                              \
 	struct {                                                               \
 		__uint(type, BPF_MAP_TYPE_LRU_HASH);                           \
+		__uint(map_flags, BPF_F_NO_COMMON_LRU);                        \
 		__uint(max_entries, 1);                                        \
 		__uint(key_size, EE_PROBE_MATCH * sizeof(__u64));              \
 		__uint(value_size, sizeof(struct ee_probe_inflight));          \
