@@ -511,8 +511,8 @@ const PROBE_RUNQLAT: &str = "metrics:
         value: latency_us
 ";
 
-/// The same on BTF-typed tracepoints, as the shipped program hooks them:
-/// no trace record built, the pids read through the task pointers.
+/// The same on BTF-typed tracepoints, as the shipped program hooks them,
+/// matched on the tasks themselves: paired through task storage.
 const PROBE_RUNQLAT_BTF: &str = "metrics:
   histograms:
     - name: runqlat_seconds
@@ -521,8 +521,8 @@ const PROBE_RUNQLAT_BTF: &str = "metrics:
       bucket_max: 26
       bucket_multiplier: 0.000001
       probe:
-        start: {hook: tp_btf/sched_wakeup, match: [task.pid]}
-        end: {hook: tp_btf/sched_switch, match: [next.pid]}
+        start: {hook: tp_btf/sched_wakeup, match: [task]}
+        end: {hook: tp_btf/sched_switch, match: [next]}
         value: latency_us
     - name: runqlat_new_seconds
       help: Run queue latency of new tasks
@@ -530,8 +530,8 @@ const PROBE_RUNQLAT_BTF: &str = "metrics:
       bucket_max: 26
       bucket_multiplier: 0.000001
       probe:
-        start: {hook: tp_btf/sched_wakeup_new, match: [task.pid]}
-        end: {hook: tp_btf/sched_switch, match: [next.pid]}
+        start: {hook: tp_btf/sched_wakeup_new, match: [task]}
+        end: {hook: tp_btf/sched_switch, match: [next]}
         value: latency_us
 ";
 

@@ -1181,3 +1181,75 @@ fn filters_by_command_name_and_by_cgroup_path() {
         s.text
     );
 }
+
+/// A latency whose two sides name the same task (`tid` at both ends of a
+/// BTF-typed hook, or a task_struct argument) pairs through task storage
+/// where the kernel has it (5.11+), and through the in-flight hash where
+/// it does not: either way, a child's 40 sleeps of 2 ms are 40 samples,
+/// none under 2 ms. The plan says which way it went.
+#[test]
+fn a_latency_between_the_same_task_pairs_through_task_storage() {
+    let sleep = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 2_000_000,
+    };
+    let child = SyscallChild::spawn(
+        40,
+        libc::SYS_nanosleep,
+        [&sleep as *const libc::timespec as libc::c_long, 0, 0, 0],
+    );
+    let id = raw_arg("sys_enter", "long int");
+    let yaml = format!(
+        "metrics:
+  histograms:
+    - name: probe_task_sleep_seconds
+      help: Time in nanosleep(), paired by task
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 30
+      bucket_multiplier: 0.000001
+      probe:
+        start: {{hook: tp_btf/sys_enter, match: [tid]}}
+        end: {{hook: tp_btf/sys_exit, match: [tid]}}
+        value: latency_us
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: {id}, op: ==, value: {nr}}}]
+",
+        pid = child.pid,
+        nr = libc::SYS_nanosleep
+    );
+    let config = ebpf_exporter::config::load::parse_config(
+        "probes",
+        "probes.yaml",
+        ebpf_exporter::config::load::ConfigSource::Embedded,
+        &yaml,
+    )
+    .expect("parses");
+    let planned = ebpf_exporter::probes::plan(&config).expect("plans");
+    let tasks = ebpf_exporter::host::kernel::version()
+        .is_some_and(|v| v >= ebpf_exporter::host::kernel::Version::new(5, 11));
+    assert_eq!(
+        planned.config.spec.maps.contains_key("inflight0"),
+        !tasks,
+        "task storage where the kernel has it (5.11+), else the in-flight hash: {:?}",
+        planned.config.spec.maps.keys()
+    );
+    let dir = config_dir("probes-task-latency", &yaml);
+    let exporter = start(&dir);
+    child.run();
+    let s = wait_for(&exporter, "40 sleeps timed", |s| {
+        s.sum("ebpf_exporter_probe_task_sleep_seconds_count", &[]) >= 40.0
+    });
+    assert_eq!(
+        s.sum("ebpf_exporter_probe_task_sleep_seconds_count", &[]),
+        40.0
+    );
+    assert_eq!(
+        s.sum(
+            "ebpf_exporter_probe_task_sleep_seconds_bucket",
+            &[("le", "0.001024")]
+        ),
+        0.0,
+        "{}",
+        s.text
+    );
+}

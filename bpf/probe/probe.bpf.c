@@ -135,6 +135,11 @@ struct ee_probe_spec {
 	__u64 latency_div;
 	struct ee_probe_field start_match[EE_PROBE_MATCH];
 	struct ee_probe_field end_match[EE_PROBE_MATCH];
+	/* Both sides match on a task (tid, or a task_struct pointer argument
+	 * of a BTF-typed hook): the start is kept in the task's own storage,
+	 * not the in-flight hash, and nothing needs deleting at the end. */
+	__u32 task_pairing;
+	__u32 pad3;
 };
 
 /* The cgroups a `cgroup_filter` spec counts in, kept by the exporter. */
@@ -378,13 +383,13 @@ static __always_inline int ee_probe_passes(void *ctx, const volatile struct ee_p
 	}
 }
 
-static __always_inline void ee_probe_add(const volatile struct ee_probe_spec *spec, void *map,
-					 void *percpu, const void *key, __u64 delta)
+static __always_inline void ee_probe_add(const volatile struct ee_probe_spec *spec, void *values,
+					 const void *key, __u64 delta)
 {
 	if (spec->percpu)
-		ee_percpu_add(percpu, key, delta);
+		ee_percpu_add(values, key, delta);
 	else
-		ee_map_add(map, key, delta);
+		ee_map_add(values, key, delta);
 }
 
 /* The in-flight key: the match fields, each in its own u64. */
@@ -403,6 +408,15 @@ static __always_inline void ee_probe_match(void *ctx, __u64 *match,
 /* A latency slot's start hook: files the time and the labels, keyed by
  * the match fields. The map is an LRU: starts whose end never comes (a
  * thread killed in the middle) age out instead of filling it. */
+/* The task a task-paired side names. */
+static __always_inline struct task_struct *ee_probe_task(void *ctx,
+							 const volatile struct ee_probe_field *f)
+{
+	if (f->source == EE_PROBE_TID)
+		return bpf_get_current_task_btf();
+	return (struct task_struct *)ee_probe_ctx_u64(ctx, f->offset);
+}
+
 static __always_inline int ee_probe_in_cgroups(const volatile struct ee_probe_spec *spec)
 {
 	__u64 id;
@@ -422,7 +436,7 @@ static __always_inline int ee_probe_in_cgroups(const volatile struct ee_probe_sp
  * still pruned.
  */
 static __noinline int ee_probe_start(void *ctx, const volatile struct ee_probe_spec *spec,
-					  void *inflight)
+				     void *pairing)
 {
 	struct ee_probe_inflight v = {};
 	__u64 match[EE_PROBE_MATCH] = {};
@@ -440,14 +454,28 @@ static __noinline int ee_probe_start(void *ctx, const volatile struct ee_probe_s
 		if (i < spec->nfields)
 			ee_probe_put(ctx, (__u8 *)v.key, &spec->fields[i]);
 	}
+	if (spec->task_pairing) {
+		struct ee_probe_inflight *stored;
+
+		stored = bpf_task_storage_get(pairing, ee_probe_task(ctx, &spec->start_match[0]), 0,
+					      BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!stored)
+			return 0;
+		v.ts = bpf_ktime_get_ns();
+		*stored = v;
+		return 0;
+	}
 	ee_probe_match(ctx, match, spec->start_match, spec->nmatch);
 	v.ts = bpf_ktime_get_ns();
-	ee_map_put(inflight, match, &v, BPF_ANY);
+	ee_map_put(pairing, match, &v, BPF_ANY);
 	return 0;
 }
 
-static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec, void *map,
-					void *percpu, void *inflight)
+/* `values` is the slot's per-CPU map or its shared one, as the spec says;
+ * `pairing` its in-flight hash or its task storage (a BPF call takes at
+ * most five arguments). */
+static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spec *spec,
+				   void *values, void *pairing)
 {
 	__u64 keybuf[EE_PROBE_KEY_MAX / 8] = {};
 	__u8 *key = (__u8 *)keybuf;
@@ -455,12 +483,26 @@ static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spe
 	__u32 bucket, at;
 	int i;
 
-	if (spec->value_kind == EE_PROBE_LATENCY_EXP2 || spec->value_kind == EE_PROBE_LATENCY_LINEAR) {
+	if (spec->task_pairing) {
+		struct ee_probe_inflight *v;
+
+		v = bpf_task_storage_get(pairing, ee_probe_task(ctx, &spec->end_match[0]), 0, 0);
+		if (!v || !v->ts)
+			return 0;
+		value = bpf_ktime_get_ns() - v->ts;
+		v->ts = 0;
+		if (spec->latency_div > 1)
+			value /= spec->latency_div;
+#pragma unroll
+		for (i = 0; i < EE_PROBE_KEY_MAX / 8; i++)
+			keybuf[i] = v->key[i];
+	} else if (spec->value_kind == EE_PROBE_LATENCY_EXP2 ||
+		   spec->value_kind == EE_PROBE_LATENCY_LINEAR) {
 		__u64 match[EE_PROBE_MATCH] = {};
 		struct ee_probe_inflight *v;
 
 		ee_probe_match(ctx, match, spec->end_match, spec->nmatch);
-		v = bpf_map_lookup_elem(inflight, match);
+		v = bpf_map_lookup_elem(pairing, match);
 		if (!v)
 			return 0;
 		value = bpf_ktime_get_ns() - v->ts;
@@ -469,7 +511,7 @@ static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spe
 #pragma unroll
 		for (i = 0; i < EE_PROBE_KEY_MAX / 8; i++)
 			keybuf[i] = v->key[i];
-		bpf_map_delete_elem(inflight, match);
+		bpf_map_delete_elem(pairing, match);
 	} else {
 		if (!ee_probe_in_cgroups(spec))
 			return 0;
@@ -488,10 +530,10 @@ static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spe
 	}
 	switch (spec->value_kind) {
 	case EE_PROBE_SUM:
-		ee_probe_add(spec, map, percpu, key, value);
+		ee_probe_add(spec, values, key, value);
 		return 0;
 	case EE_PROBE_LAST:
-		ee_map_set(map, key, value);
+		ee_map_set(values, key, value);
 		return 0;
 	case EE_PROBE_EXP2:
 	case EE_PROBE_LINEAR:
@@ -506,17 +548,17 @@ static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spe
 			bucket = ee_bucket_linear(value, spec->bucket_step ? spec->bucket_step : 1,
 						  spec->bucket_max);
 		*(__u32 *)(key + at) = bucket;
-		ee_probe_add(spec, map, percpu, key, 1);
+		ee_probe_add(spec, values, key, 1);
 		/* the sum, under bucket max + 1, as the shared helpers keep it */
 		*(__u32 *)(key + at) = spec->bucket_max + 1;
-		ee_probe_add(spec, map, percpu, key,
+		ee_probe_add(spec, values, key,
 			     (spec->value_kind == EE_PROBE_LINEAR ||
 			      spec->value_kind == EE_PROBE_LATENCY_LINEAR) && spec->bucket_step ?
 				     value / spec->bucket_step :
 				     value);
 		return 0;
 	default:
-		ee_probe_add(spec, map, percpu, key, 1);
+		ee_probe_add(spec, values, key, 1);
 		return 0;
 	}
 }
@@ -527,13 +569,19 @@ static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spe
 	SEC(sec)                                                               \
 	int run(void *ctx)                                                     \
 	{                                                                      \
-		return ee_probe_run(ctx, &spec##n, &counts##n, &percpu##n,     \
-				    &inflight##n);                             \
+		/* constants: the verifier follows one side of each */     \
+		return ee_probe_run(ctx, &spec##n,                             \
+				    spec##n.percpu ? (void *)&percpu##n        \
+						   : (void *)&counts##n,       \
+				    spec##n.task_pairing ? (void *)&tasks##n   \
+							 : (void *)&inflight##n); \
 	}                                                                      \
 	SEC(sec)                                                               \
 	int start(void *ctx)                                                   \
 	{                                                                      \
-		return ee_probe_start(ctx, &spec##n, &inflight##n);            \
+		return ee_probe_start(ctx, &spec##n,                           \
+				      spec##n.task_pairing ? (void *)&tasks##n \
+							   : (void *)&inflight##n); \
 	}
 
 #define EE_PROBE_SLOT(n)                                                       \
@@ -557,6 +605,12 @@ static __noinline int ee_probe_run(void *ctx, const volatile struct ee_probe_spe
 		__uint(key_size, EE_PROBE_MATCH * sizeof(__u64));              \
 		__uint(value_size, sizeof(struct ee_probe_inflight));          \
 	} inflight##n SEC(".maps");                                            \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_TASK_STORAGE);                       \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                          \
+		__type(key, int);                                              \
+		__type(value, struct ee_probe_inflight);                       \
+	} tasks##n SEC(".maps");                                               \
 	EE_PROBE_PROGS("tracepoint", tracepoint##n, start##n, n)                \
 	EE_PROBE_PROGS("raw_tp", raw_tp##n, raw_start##n, n)                   \
 	EE_PROBE_PROGS("tp_btf", tp_btf##n, btf_start##n, n)                   \

@@ -147,13 +147,17 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
             Some(end) => {
                 attach.insert(one.hook.program(slot, true), one.hook.section());
                 attach.insert(end.program(slot, false), end.section());
-                maps.insert(
-                    format!("inflight{slot}"),
-                    MapSettings {
-                        max_entries,
-                        ..MapSettings::default()
-                    },
-                );
+                // Task storage grows with the tasks it holds; the hash
+                // is bounded by the probe's max_entries.
+                if one.spec.task_pairing == 0 {
+                    maps.insert(
+                        format!("inflight{slot}"),
+                        MapSettings {
+                            max_entries,
+                            ..MapSettings::default()
+                        },
+                    );
+                }
             }
             None => {
                 attach.insert(one.hook.program(slot, false), one.hook.section());
@@ -349,6 +353,8 @@ fn plan_one(
     let mut end_side = None;
     if let (Some(start), Some(end), Some(end_hook)) = (&probe.start, &probe.end, end_hook) {
         let end_fields = fields_of(&end_hook, &user).map_err(|m| err("probe.end.hook", m))?;
+        // Whether every match names a task that task storage can hold.
+        let mut tasks = start.matching.len() == 1;
         for (side, e, fields, hook) in [
             ("start", start, &fields, &hook),
             ("end", end, &end_fields, &end_hook),
@@ -356,6 +362,7 @@ fn plan_one(
             for (i, name) in e.matching.iter().enumerate() {
                 let key = format!("probe.{side}.match[{i}]");
                 let f = resolve(hook, fields, name).map_err(|m| err(&key, m))?;
+                tasks &= names_a_task(hook, &f);
                 if !matches!(f.kind, FieldKind::Int | FieldKind::Pointer) {
                     return Err(err(
                         &key,
@@ -374,6 +381,7 @@ fn plan_one(
             }
         }
         spec.nmatch = start.matching.len() as u32;
+        spec.task_pairing = u32::from(tasks && task_storage());
         end_side = Some(end_hook);
         spec.latency_div = match probe.value.as_deref() {
             Some("latency_us") => 1_000,
@@ -436,6 +444,28 @@ fn plan_one(
         hook,
         end: end_side,
     })
+}
+
+/// Whether a match field is a task that the program can hand to
+/// bpf_task_storage_get: the current one (`tid`), which BTF-typed hooks
+/// get with bpf_get_current_task_btf, or a `struct task_struct *`
+/// argument of such a hook, which the verifier types from BTF.
+fn names_a_task(hook: &Hook, f: &Field) -> bool {
+    use super::skel::types::ee_probe_source as Source;
+    let typed = matches!(
+        hook,
+        Hook::TpBtf { .. } | Hook::Fentry { .. } | Hook::Fexit { .. }
+    );
+    typed
+        && (f.source == Source::EE_PROBE_TID
+            || (f.source == Source::EE_PROBE_ARG && f.what == "struct task_struct *"))
+}
+
+/// Whether this kernel has task storage (5.11+); where it does not, tasks
+/// pair through the in-flight hash like any other match.
+fn task_storage() -> bool {
+    const BPF_MAP_TYPE_TASK_STORAGE: u32 = 29;
+    crate::host::kernel::supports_map_type(BPF_MAP_TYPE_TASK_STORAGE) == Some(true)
 }
 
 /// Gives the previous label the bytes between its end and the next field
