@@ -220,6 +220,37 @@ fn fields_lists_what_a_hook_offers() {
     ] {
         assert!(lines.iter().any(|l| l == line), "{line:?} in:\n{text}");
     }
+    // A kernel function's arguments by name, in the registers a kprobe
+    // reads them from; a user-space hook's by position.
+    let listing = |hook: &str| -> Vec<String> {
+        let out = Command::new(common::BIN)
+            .args(["fields", hook])
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{hook}: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let kprobe = listing("kprobe/vfs_read");
+    for line in [
+        "file struct file * (register di; members by path, as file.MEMBER; filter, match (an address: never a label))",
+        "buf char * (register si; filter, match (an address: never a label))",
+        "count size_t (register dx; label, value, filter)",
+    ] {
+        assert!(kprobe.iter().any(|l| l == line), "{line:?} in {kprobe:#?}");
+    }
+    assert_eq!(
+        listing("kretprobe/vfs_read")[0],
+        "ret ssize_t (register ax; label, value, filter)"
+    );
+    let usdt = listing("usdt//usr/bin/true:provider:name");
+    assert_eq!(usdt[0], "arg0 u64 (USDT argument 0; label, value, filter)");
+    assert_eq!(
+        usdt[11],
+        "arg11 u64 (USDT argument 11; label, value, filter)"
+    );
     let out = Command::new(common::BIN)
         .args(["fields", "tracepoint/syscalls/sys_enter_wirte"])
         .output()
@@ -656,7 +687,12 @@ fn probes_match_the_shipped_programs_series_for_series() {
         value: latency_us
 "
     );
-    let fsync = "metrics:
+    let (file, sk) = (
+        raw_arg("ext4_sync_file_enter", "struct file *"),
+        raw_arg("udp_fail_queue_rcv_skb", "struct sock *"),
+    );
+    let fsync = format!(
+        "metrics:
   histograms:
     - name: probe_ext4_fsync_latency_seconds
       help: Latency of fsync and fdatasync on ext4 files, by the filesystem's device
@@ -665,31 +701,34 @@ fn probes_match_the_shipped_programs_series_for_series() {
       bucket_max: 26
       bucket_multiplier: 0.000001
       probe:
-        start: {hook: tp_btf/ext4_sync_file_enter, match: [tid]}
-        end: {hook: tp_btf/ext4_sync_file_exit, match: [tid]}
+        start: {{hook: tp_btf/ext4_sync_file_enter, match: [tid]}}
+        end: {{hook: tp_btf/ext4_sync_file_exit, match: [tid]}}
         value: latency_us
       labels:
         - name: device
-          field: file.f_inode.i_sb.s_dev
-          decoders: [{name: kdev}]
-";
-    let udp_drops = "metrics:
+          field: {file}.f_inode.i_sb.s_dev
+          decoders: [{{name: kdev}}]
+"
+    );
+    let udp_drops = format!(
+        "metrics:
   counters:
     - name: probe_udp_drops_total
       help: UDP datagrams that could not be queued on the receiving socket
-      probe: {hook: tp_btf/udp_fail_queue_rcv_skb}
+      probe: {{hook: tp_btf/udp_fail_queue_rcv_skb}}
       labels:
         - name: local_port
-          field: sk.__sk_common.skc_num
-          decoders: [{name: uint}]
+          field: {sk}.__sk_common.skc_num
+          decoders: [{{name: uint}}]
         - name: family
-          field: sk.__sk_common.skc_family
+          field: {sk}.__sk_common.skc_family
           decoders:
             - name: uint
             - name: static_map
-              static_map: {2: ipv4, 10: ipv6}
+              static_map: {{2: ipv4, 10: ipv6}}
               allow_unknown: true
-";
+"
+    );
     fs::write(dir.join("p_fsync.yaml"), fsync).expect("write");
     fs::write(dir.join("p_udp_drops.yaml"), udp_drops).expect("write");
     fs::write(dir.join("p_biolatency.yaml"), biolatency).expect("write");
@@ -1151,12 +1190,13 @@ fn filters_by_command_name_and_by_cgroup_path() {
       help: getpid() calls in the test's cgroup, by command
       probe:
         hook: raw_tp/sys_enter
-        filter: [{{cgroup: 'ee-probe-cg-{pid}$'}}, {{field: id, op: ==, value: {getpid}}}]
+        filter: [{{cgroup: 'ee-probe-cg-{pid}$'}}, {{field: {id}, op: ==, value: {getpid}}}]
       labels:
         - {{name: comm, decoders: [{{name: string}}]}}
 ",
             pid = std::process::id(),
-            getpid = libc::SYS_getpid
+            getpid = libc::SYS_getpid,
+            id = raw_arg("sys_enter", "long int")
         ),
     );
     let exporter = start(&dir);

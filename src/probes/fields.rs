@@ -244,6 +244,8 @@ pub struct Field {
     /// For a path: the offset at each pointer followed, the last one the
     /// value's.
     pub hops: Vec<u32>,
+    /// A pointer to a struct or union, whose members a path can reach.
+    pub members: bool,
 }
 
 impl Field {
@@ -365,6 +367,7 @@ pub fn fields_of(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
             },
             ty: None,
             hops: Vec::new(),
+            members: false,
         });
     }
     Ok(out)
@@ -433,6 +436,7 @@ fn user_fields(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
             kind,
             ty: None,
             hops: Vec::new(),
+            members: false,
         })
     };
     if let Hook::Uretprobe { .. } = hook {
@@ -472,6 +476,7 @@ fn record_field(f: &EventField) -> Field {
         kind: f.kind.clone(),
         ty: None,
         hops: Vec::new(),
+        members: false,
     }
 }
 
@@ -499,6 +504,13 @@ fn kind_of(btf: &Btf, ty: TypeId) -> (FieldKind, u32, bool) {
 
 fn arg_field(btf: &Btf, name: &str, ty: TypeId, offset: u32) -> Field {
     let (kind, size, signed) = kind_of(btf, ty);
+    let members = match btf.resolve(ty).map(|(_, t)| &t.kind) {
+        Some(Kind::Ptr { to }) => matches!(
+            btf.resolve(*to).map(|(_, t)| &t.kind),
+            Some(Kind::Struct { .. } | Kind::Union { .. })
+        ),
+        _ => false,
+    };
     Field {
         name: name.to_string(),
         what: kernel_btf::spell(btf, ty),
@@ -509,6 +521,7 @@ fn arg_field(btf: &Btf, name: &str, ty: TypeId, offset: u32) -> Field {
         kind,
         ty: Some(ty),
         hops: Vec::new(),
+        members,
     }
 }
 
@@ -616,6 +629,7 @@ pub fn resolve(hook: &Hook, fields: &[Field], name: &str) -> Result<Field, Strin
         kind,
         ty: Some(last_ty),
         hops,
+        members: false,
     })
 }
 
@@ -653,7 +667,7 @@ pub fn describe(hook: &Hook, fields: &[Field]) -> String {
             Source::EE_PROBE_ARG | Source::EE_PROBE_ARG_CTX | Source::EE_PROBE_USER_STR
         );
         let at = if arg {
-            let path = if f.kind == FieldKind::Pointer && f.ty.is_some() {
+            let path = if f.members {
                 format!("; members by path, as {}.MEMBER", f.name)
             } else {
                 String::new()
