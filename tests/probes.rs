@@ -416,20 +416,48 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
     common::tools::assert_refusals_leave_the_good_running(&dir, &wants);
 }
 
+/// A child that will pread() a 4096-byte file on disk `n` times, 4096
+/// bytes each; the file, and the child's descriptor for it.
+fn preader(test: &str, n: usize) -> (SyscallChild, std::path::PathBuf, i32) {
+    let file = common::tools::disk_dir(test).join("data");
+    fs::write(&file, vec![5u8; 4096]).expect("write");
+    let f = fs::File::open(&file).expect("open");
+    let mut buf = vec![0u8; 4096];
+    // The child gets its own copies of the descriptor and the buffer at
+    // the fork, inside spawn; the parent's may go after it.
+    let child = SyscallChild::spawn(
+        n,
+        libc::SYS_pread64,
+        [
+            f.as_raw_fd().into(),
+            buf.as_mut_ptr() as libc::c_long,
+            4096,
+            0,
+        ],
+    );
+    (child, file, f.as_raw_fd())
+}
+
+/// A child that will sleep 2 ms in nanosleep() `n` times.
+fn sleeper(n: usize) -> SyscallChild {
+    let sleep = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 2_000_000,
+    };
+    // The child's copy of `sleep` is made at the fork, inside spawn.
+    SyscallChild::spawn(
+        n,
+        libc::SYS_nanosleep,
+        [&sleep as *const libc::timespec as libc::c_long, 0, 0, 0],
+    )
+}
+
 /// A latency between two hooks, paired by thread: a child's 50 sleeps of
 /// 2 ms each are timed, exactly 50 of them, none under 2 ms, under the
 /// child's command read at the start hook.
 #[test]
 fn a_latency_between_two_hooks_times_each_pair() {
-    let sleep = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 2_000_000,
-    };
-    let child = SyscallChild::spawn(
-        50,
-        libc::SYS_nanosleep,
-        [&sleep as *const libc::timespec as libc::c_long, 0, 0, 0],
-    );
+    let child = sleeper(50);
     let comm = fs::read_to_string(format!("/proc/{}/comm", child.pid)).expect("comm");
     let comm = comm.trim_end().to_string();
     let dir = config_dir(
@@ -898,20 +926,7 @@ fn raw_tracepoint_arguments_and_paths_through_pointers() {
 /// and the tp_btf one still runs beside it.
 #[test]
 fn btf_typed_hooks_and_function_returns() {
-    let file = common::tools::disk_dir("probes-fexit").join("data");
-    fs::write(&file, vec![5u8; 4096]).expect("write");
-    let f = fs::File::open(&file).expect("open");
-    let mut buf = vec![0u8; 4096];
-    let reader = SyscallChild::spawn(
-        200,
-        libc::SYS_pread64,
-        [
-            f.as_raw_fd().into(),
-            buf.as_mut_ptr() as libc::c_long,
-            4096,
-            0,
-        ],
-    );
+    let (reader, _, _) = preader("probes-fexit", 200);
     let next = raw_arg("sched_switch", "struct task_struct *");
     let dir = config_dir(
         "probes-btf",
@@ -963,7 +978,6 @@ fn btf_typed_hooks_and_function_returns() {
         "{}",
         s.text
     );
-    drop(buf);
 }
 
 /// User-space hooks, their arguments named and typed by the config: a
@@ -972,16 +986,7 @@ fn btf_typed_hooks_and_function_returns() {
 /// 300 preads of 4096 bytes and 300 fired USDT probes fix every count.
 #[test]
 fn uprobes_uretprobes_and_usdt_read_the_arguments_the_config_types() {
-    let file = common::tools::disk_dir("probes-uprobe").join("data");
-    fs::write(&file, vec![7u8; 4096]).expect("write");
-    let f = fs::File::open(&file).expect("open");
-    let mut buf = vec![0u8; 4096];
-    let fd = f.as_raw_fd();
-    let reader = SyscallChild::spawn(
-        300,
-        libc::SYS_pread64,
-        [fd.into(), buf.as_mut_ptr() as libc::c_long, 4096, 0],
-    );
+    let (reader, _, fd) = preader("probes-uprobe", 300);
     let usdt = common::compile::c_program(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/probe_usdt.c"),
         // Not position-independent: libbpf attaches USDT probes in PIE
@@ -1081,7 +1086,6 @@ fn uprobes_uretprobes_and_usdt_read_the_arguments_the_config_types() {
         })
         .collect();
     assert_eq!(requests, want, "{}", s.text);
-    drop(buf);
 }
 
 /// kprobe and kretprobe hooks: arguments by the kernel's names, a path
@@ -1090,21 +1094,8 @@ fn uprobes_uretprobes_and_usdt_read_the_arguments_the_config_types() {
 #[test]
 fn kprobes_read_arguments_by_name_and_kretprobes_the_return() {
     use std::os::unix::fs::MetadataExt;
-    let file = common::tools::disk_dir("probes-kprobe").join("data");
-    fs::write(&file, vec![5u8; 4096]).expect("write");
+    let (reader, file, _) = preader("probes-kprobe", 200);
     let ino = fs::metadata(&file).expect("stat").ino();
-    let f = fs::File::open(&file).expect("open");
-    let mut buf = vec![0u8; 4096];
-    let reader = SyscallChild::spawn(
-        200,
-        libc::SYS_pread64,
-        [
-            f.as_raw_fd().into(),
-            buf.as_mut_ptr() as libc::c_long,
-            4096,
-            0,
-        ],
-    );
     let dir = config_dir(
         "probes-kprobe",
         &format!(
@@ -1157,7 +1148,6 @@ fn kprobes_read_arguments_by_name_and_kretprobes_the_return() {
         s.sum("ebpf_exporter_probe_kretprobe_read_bytes_total", &[]),
         819_200.0
     );
-    drop(buf);
 }
 
 /// Filters by command name, compared in the kernel as text, and by cgroup
@@ -1229,15 +1219,7 @@ fn filters_by_command_name_and_by_cgroup_path() {
 /// none under 2 ms. The plan says which way it went.
 #[test]
 fn a_latency_between_the_same_task_pairs_through_task_storage() {
-    let sleep = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 2_000_000,
-    };
-    let child = SyscallChild::spawn(
-        40,
-        libc::SYS_nanosleep,
-        [&sleep as *const libc::timespec as libc::c_long, 0, 0, 0],
-    );
+    let child = sleeper(40);
     let id = raw_arg("sys_enter", "long int");
     let yaml = format!(
         "metrics:
