@@ -84,8 +84,8 @@ fn bad_inputs_each_get_a_clear_error() {
         ("zero", SYSCALLS_COUNTER.replace("size: 8", "size: 0"), &["size must be greater than 0", "labels[0].size"]),
         ("hist", "object: syscalls\nmetrics:\n  histograms:\n    - name: syscalls_total\n      help: h\n      bucket_type: exp3\n".to_string(), &["unknown variant `exp3`", ":6"]),
         ("option", SYSCALLS_COUNTER.replace("            - name: uint\n", "            - name: uint\n              regexps: ['x']\n"), &["decoder `uint`: takes no `regexps` option (it takes byte_order)", "decoders[0].regexps", ":11:"]),
-        ("alone", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_enter]\n"), &["names two programs or more", "programs.one_of[0]", ":14:"]),
-        ("noprog", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_enter, nope]\n"), &["no program named \"nope\"", "programs.one_of[0][1]", ":14:"]),
+        ("alone", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit]\n"), &["names two programs or more", "programs.one_of[0]", ":14:"]),
+        ("noprog", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit, nope]\n"), &["no program named \"nope\"", "programs.one_of[0][1]", ":14:"]),
     ];
     let dir = scratch_dir("cases");
     write(&dir, "good", SYSCALL_ERRORS);

@@ -196,7 +196,7 @@ fn http_endpoints_and_content_types() {
 
     let landing = exporter.get("/");
     assert_eq!(landing.status, 200);
-    assert!(landing.text().contains("syscalls_enter") && landing.text().contains("attached"));
+    assert!(landing.text().contains("syscalls_exit") && landing.text().contains("attached"));
     assert_eq!(exporter.get("/healthz").text(), "ok\n");
     assert_eq!(exporter.get("/nope").status, 404);
 }
@@ -283,13 +283,23 @@ fn program_statistics_follow_bpf_stats_enabled() {
         seen.sort();
         assert_eq!(seen, ids, "{family}: one series per program");
     }
+    // The program at sys_exit runs for every syscall; the other only as
+    // tasks exit.
+    let per_syscall = scrape.find(
+        "ebpf_exporter_ebpf_program_info",
+        &[("program", "syscalls_exit")],
+    );
+    let id = per_syscall
+        .first()
+        .map(|s| s.labels["id"].clone())
+        .expect("syscalls_exit is loaded");
     assert!(
-        scrape.find(RUN_COUNT, &[]).iter().all(|s| s.value >= 100.0),
-        "both programs ran for each failed open: {}",
+        scrape.sum(RUN_COUNT, &[("id", id.as_str())]) >= 100.0,
+        "syscalls_exit ran for each failed open: {}",
         scrape.text
     );
     assert!(
-        scrape.find(RUN_TIME, &[]).iter().all(|s| s.value > 0.0),
+        scrape.sum(RUN_TIME, &[("id", id.as_str())]) > 0.0,
         "{}",
         scrape.text
     );

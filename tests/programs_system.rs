@@ -1236,3 +1236,48 @@ fn workqueue_latency_by_work_function_symbol() {
         "work functions are kernel symbols: {functions:?}"
     );
 }
+
+/// `syscalls` counts each call once at its exit: a raw fork()'s two
+/// returns (parent and child) are one call, and exit_group(), which never
+/// returns, is counted when its task exits. 30 forks whose children call
+/// exit_group() give exactly 30 forks (nobody else calls the fork syscall:
+/// the C library forks with clone) and at least 30 exit_groups, and
+/// errors keep their errno.
+#[test]
+fn syscalls_counts_each_call_once_at_its_exit() {
+    let exporter = start("syscalls");
+    let before = exporter.scrape();
+    let calls =
+        |s: &Scrape, name: &str| s.sum("ebpf_exporter_syscalls_total", &[("syscall", name)]);
+    for _ in 0..30 {
+        // SAFETY: the child makes raw syscalls only, then leaves with
+        // exit_group, so nothing of the parent's state runs twice.
+        let pid = unsafe { libc::syscall(libc::SYS_fork) };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: leaving the child at once.
+            unsafe { libc::syscall(libc::SYS_exit_group, 0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child; status outlives the call.
+        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        assert_eq!(rc as libc::c_long, pid);
+    }
+    // A failing call: close() of a descriptor nobody has, EBADF.
+    for _ in 0..7 {
+        // SAFETY: closing a descriptor number that is not open.
+        assert_eq!(unsafe { libc::close(987_657) }, -1);
+    }
+    let s = wait_for(&exporter, "30 forks and their children's exits", |s| {
+        calls(s, "fork") - calls(&before, "fork") >= 30.0
+            && calls(s, "exit_group") - calls(&before, "exit_group") >= 30.0
+    });
+    assert_eq!(calls(&s, "fork") - calls(&before, "fork"), 30.0);
+    let ebadf = |s: &Scrape| {
+        s.sum(
+            "ebpf_exporter_syscall_errors_total",
+            &[("syscall", "close"), ("errno", "EBADF")],
+        )
+    };
+    assert!(ebadf(&s) - ebadf(&before) >= 7.0, "{}", ebpf_lines(&s.text));
+}
