@@ -310,3 +310,71 @@ fn an_unknown_read_method_is_refused_with_the_choices_before_anything_loads() {
         "{err}"
     );
 }
+
+/// A map larger than a batch is read a batch ahead on a second thread
+/// (from its second read on, once its size is known), and every entry is
+/// still handed over once, in order, with its own value: a hash, a
+/// per-CPU hash and an array, each read three times.
+#[test]
+fn a_map_larger_than_a_batch_is_read_a_batch_ahead_with_every_entry_once() {
+    use ebpf_exporter::maps::{MapReader, ReadPolicy};
+    use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
+        ..Default::default()
+    };
+    let ncpus = ebpf_exporter::host::cpus::possible();
+    for (kind, n, name) in [
+        (MapType::Hash, 30_000u32, "rm_ahead_h"),
+        (MapType::PercpuHash, 9_000, "rm_ahead_p"),
+        (MapType::Array, 12_345, "rm_ahead_a"),
+        (MapType::Hash, 100, "rm_ahead_s"),
+    ] {
+        let map = MapHandle::create(kind, Some(name), 4, 8, n, &opts).expect("create a map");
+        for k in 0..n {
+            let key = k.to_ne_bytes();
+            if kind == MapType::PercpuHash {
+                let values: Vec<Vec<u8>> = (0..ncpus)
+                    .map(|c| (u64::from(k) * 3 + c as u64).to_ne_bytes().to_vec())
+                    .collect();
+                map.update_percpu(&key, &values, MapFlags::ANY)
+            } else {
+                map.update(&key, &(u64::from(k) * 3).to_ne_bytes(), MapFlags::ANY)
+            }
+            .expect("update");
+        }
+        let id = map.info().expect("info").info.id;
+        let mut r = MapReader::with_policy(
+            MapHandle::from_map_id(id).expect("map by id"),
+            name,
+            ReadPolicy::Batch,
+        );
+        for round in 0..3 {
+            let ahead = r.reads_ahead();
+            let want_ahead = round > 0
+                && n > 4096
+                && std::thread::available_parallelism().is_ok_and(|c| c.get() > 1);
+            assert_eq!(ahead, want_ahead, "{name} round {round}: read ahead");
+            let mut seen = vec![false; n as usize];
+            let mut next = 0;
+            r.read_each(|position, key, value| {
+                assert_eq!(position, next, "{name}: positions in order");
+                next += 1;
+                let k = u32::from_ne_bytes(key.try_into().expect("u32 key"));
+                assert!(!seen[k as usize], "{name}: key {k} twice");
+                seen[k as usize] = true;
+                let v = u64::from_ne_bytes(value[..8].try_into().expect("u64"));
+                assert_eq!(v, u64::from(k) * 3, "{name}: key {k}'s value");
+                if kind == MapType::PercpuHash {
+                    let last = &value[(ncpus - 1) * 8..ncpus * 8];
+                    let v = u64::from_ne_bytes(last.try_into().expect("u64"));
+                    assert_eq!(v, u64::from(k) * 3 + ncpus as u64 - 1, "{name}: last CPU");
+                }
+            })
+            .expect("read_each");
+            assert_eq!(next, n as usize, "{name} round {round}: every entry");
+            assert!(seen.iter().all(|s| *s));
+            assert_eq!(r.len(), n as usize);
+        }
+    }
+}

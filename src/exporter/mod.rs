@@ -193,11 +193,10 @@ pub struct Exporter {
     /// Size of the previous scrape, so the next buffer is allocated once.
     last_len: usize,
     spans: Arc<SpanStats>,
-    /// Whether this process may run on more than one CPU (its affinity and
-    /// its cgroup's CPU quota, as the standard library reads them). With
-    /// one, a read-ahead thread has nothing to overlap with and only adds
-    /// a thread and two hand-offs to every scrape. Read once: a pod's CPU
-    /// limit rarely changes under a running process.
+    /// Whether this process may run on more than one CPU
+    /// (`host::cpus::spare`): with one, a read-ahead thread has nothing to
+    /// overlap with and only adds a thread and two hand-offs to every
+    /// scrape.
     spare_cpu: bool,
     /// How the last scrape read its maps, so each change is logged once.
     read_mode: Option<ReadMode>,
@@ -223,7 +222,7 @@ impl Exporter {
             self_metrics: SelfMetrics::new(spans.clone()),
             last_len: 0,
             spans,
-            spare_cpu: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            spare_cpu: crate::host::cpus::spare(),
             read_mode: None,
         }
     }

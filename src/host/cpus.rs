@@ -43,6 +43,15 @@ pub fn parse_list(text: &str) -> Result<Vec<u32>, CpuListError> {
     Ok(cpus)
 }
 
+/// Whether this process may run on more than one CPU (its affinity and
+/// its cgroup's CPU quota, as the standard library reads them). With one,
+/// a second thread has nothing to overlap with: scrapes then read in turn.
+/// Read once: a pod's CPU limit rarely changes under a running process.
+pub fn spare() -> bool {
+    static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
 /// How many CPUs the kernel could ever bring online.
 pub fn possible() -> usize {
     // SAFETY: a plain query with no arguments.

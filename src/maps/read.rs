@@ -131,6 +131,12 @@ pub struct MapReader {
     mapped: Option<Mapped>,
     keys: Vec<u8>,
     values: Vec<u8>,
+    /// The second batch buffer of an overlapped read (`read_each`), kept
+    /// between scrapes for its allocation.
+    spare: Batch,
+    /// Whether `read_each` may read the next batch on a second thread
+    /// while the caller consumes this one (`host::cpus::spare`).
+    overlap: bool,
     /// Iterator output: key and value bytes interleaved.
     records: Vec<u8>,
     count: usize,
@@ -198,6 +204,8 @@ impl MapReader {
             mapped: None,
             keys: Vec::new(),
             values: Vec::new(),
+            spare: Batch::default(),
+            overlap: crate::host::cpus::spare(),
             records: Vec::new(),
             count: 0,
             held: 0,
@@ -440,7 +448,16 @@ impl MapReader {
         &mut self,
         mut consume: impl FnMut(usize, &[u8], &[u8]),
     ) -> Result<(), ReadError> {
-        if self.method == Method::Batch && self.trial.is_none() && self.view.is_none() {
+        // A map that took more than one batch last time is read a batch
+        // ahead on a second thread: the scrape then costs about the larger
+        // of reading and consuming, not their sum.
+        if self.reads_ahead() {
+            let read = self.read_batches_overlapped(&mut consume);
+            self.held = 0;
+            if let Some(done) = self.after_batches(read) {
+                return done;
+            }
+        } else if self.method == Method::Batch && self.trial.is_none() && self.view.is_none() {
             self.count = 0;
             let read = self.read_batches(Some(&mut consume));
             self.held = 0;
@@ -455,6 +472,16 @@ impl MapReader {
             consume(position, key, value);
         }
         Ok(())
+    }
+
+    /// Whether the next `read_each` reads a batch ahead on a second thread:
+    /// by batches, with a CPU to spare, and the last read took more than one.
+    pub fn reads_ahead(&self) -> bool {
+        self.overlap
+            && self.method == Method::Batch
+            && self.trial.is_none()
+            && self.view.is_none()
+            && self.count > BATCH
     }
 
     fn read_timed(&mut self) -> Result<(), ReadError> {
@@ -627,6 +654,66 @@ impl MapReader {
         }
     }
 
+    /// `read_batches` with `each`, the next batch read on a second thread
+    /// while `each` consumes this one: two batch buffers, handed back and
+    /// forth. The end of the map and errors are the reading thread's to
+    /// find and the caller's to act on, in order, as in `read_batches`.
+    fn read_batches_overlapped(&mut self, each: Consume<'_>) -> Result<(), BatchError> {
+        use std::sync::mpsc::sync_channel;
+        let shape = Shape {
+            fd: self.handle.as_fd().as_raw_fd(),
+            key_size: self.key_size,
+            stride: self.stride,
+            max_entries: self.max_entries,
+            hash: self.map_type.is_hash_map(),
+        };
+        let first = Batch {
+            keys: std::mem::take(&mut self.keys),
+            values: std::mem::take(&mut self.values),
+        };
+        let second = std::mem::take(&mut self.spare);
+        self.count = 0;
+        // Filled batches one way, consumed ones back: two in all.
+        let (full_tx, full_rx) = sync_channel::<Filled>(1);
+        let (empty_tx, empty_rx) = sync_channel::<Batch>(2);
+        let _ = empty_tx.send(first);
+        let _ = empty_tx.send(second);
+        let (ks, vs) = (shape.key_size, shape.stride);
+        let mut result = Ok(());
+        let (last, other) = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || shape.read_ahead(&empty_rx, &full_tx));
+            let mut last = None;
+            for Filled { batch, n, errno } in full_rx.iter() {
+                for i in 0..n {
+                    each(
+                        self.count + i,
+                        &batch.keys[i * ks..(i + 1) * ks],
+                        &batch.values[i * vs..(i + 1) * vs],
+                    );
+                }
+                self.count += n;
+                if errno < 0 {
+                    // More to come: hand the buffer back for the next one.
+                    let _ = empty_tx.send(batch);
+                    continue;
+                }
+                result = match errno {
+                    0 | libc::ENOENT => Ok(()),
+                    e if self.count == 0 && refuses_batching(e) => Err(BatchError::Unsupported),
+                    e => Err(BatchError::Io(std::io::Error::from_raw_os_error(e))),
+                };
+                last = Some(batch);
+            }
+            drop(empty_tx);
+            // The reader ends holding the other buffer.
+            let other = reader.join().unwrap_or_default();
+            (last.unwrap_or_default(), other)
+        });
+        (self.keys, self.values) = (last.keys, last.values);
+        self.spare = other;
+        result
+    }
+
     fn read_iterating(&mut self) -> Result<(), ReadError> {
         let fd = self.handle.as_fd().as_raw_fd();
         let mut prev: Option<Vec<u8>> = None;
@@ -774,6 +861,112 @@ const ENOTSUPP: i32 = 524;
 /// Errors with which the kernel refuses batch lookups on a map outright
 /// (an old kernel, a map type without them, a policy), as opposed to a
 /// read that failed partway.
+/// One batch's buffers.
+#[derive(Default)]
+struct Batch {
+    keys: Vec<u8>,
+    values: Vec<u8>,
+}
+
+/// A batch as the reading thread hands it over: `n` entries, and how the
+/// read went (`errno` below zero: more to come; 0 or ENOENT: the map's
+/// end; anything else: the error it ended on).
+struct Filled {
+    batch: Batch,
+    n: usize,
+    errno: i32,
+}
+
+/// What the reading thread needs of the map.
+struct Shape {
+    fd: i32,
+    key_size: usize,
+    stride: usize,
+    max_entries: usize,
+    hash: bool,
+}
+
+impl Shape {
+    /// Reads the map a batch at a time into the buffers `empty` brings,
+    /// handing each to `full`, until the map ends or a read fails; then
+    /// waits for the buffer still out and returns it. Only syscalls and
+    /// channel hand-offs: nothing here can panic.
+    fn read_ahead(
+        &self,
+        empty: &std::sync::mpsc::Receiver<Batch>,
+        full: &std::sync::mpsc::SyncSender<Filled>,
+    ) -> Batch {
+        let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
+        let token_size = self.key_size.max(8);
+        let (mut in_token, mut out_token) = (vec![0u8; token_size], vec![0u8; token_size]);
+        let mut first = true;
+        let mut count = 0usize;
+        let opts = libbpf_sys::bpf_map_batch_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+            elem_flags: 0,
+            flags: 0,
+        };
+        loop {
+            let Ok(mut batch) = empty.recv() else {
+                return Batch::default();
+            };
+            let (n, errno) = loop {
+                if batch.keys.len() < chunk * self.key_size {
+                    batch.keys.resize(chunk * self.key_size, 0);
+                }
+                if batch.values.len() < chunk * self.stride {
+                    batch.values.resize(chunk * self.stride, 0);
+                }
+                let mut n = chunk as u32;
+                let in_ptr = if first {
+                    std::ptr::null_mut()
+                } else {
+                    in_token.as_mut_ptr()
+                };
+                // SAFETY: the buffers hold `chunk` entries (resized above);
+                // the tokens hold at least key_size bytes.
+                let rc = unsafe {
+                    libbpf_sys::bpf_map_lookup_batch(
+                        self.fd,
+                        in_ptr.cast(),
+                        out_token.as_mut_ptr().cast(),
+                        batch.keys.as_mut_ptr().cast(),
+                        batch.values.as_mut_ptr().cast(),
+                        &mut n,
+                        &opts,
+                    )
+                };
+                let errno = if rc < 0 { -rc } else { 0 };
+                // A refusal of the command leaves `n` as passed in.
+                if first && refuses_batching(errno) {
+                    break (0, errno);
+                }
+                let n = (n as usize).min(chunk);
+                if errno == libc::ENOSPC && n == 0 {
+                    // A hash bucket holds more than a batch: grow it.
+                    chunk *= 2;
+                    continue;
+                }
+                break (n, errno);
+            };
+            first = false;
+            std::mem::swap(&mut in_token, &mut out_token);
+            count += n;
+            // Arrays report ENOENT only on the call after the last index.
+            let ended = errno != 0 || (count >= self.max_entries && !self.hash);
+            let errno = if ended { errno } else { -1 };
+            if full.send(Filled { batch, n, errno }).is_err() || ended {
+                // The consumer keeps the last batch; the other comes back.
+                return if ended {
+                    empty.recv().unwrap_or_default()
+                } else {
+                    Batch::default()
+                };
+            }
+        }
+    }
+}
+
 fn refuses_batching(errno: i32) -> bool {
     matches!(
         errno,
