@@ -215,6 +215,8 @@ fn main() {
     }
     println!("(CPU ratio: the exporter's CPU time per scrape, all threads, over the floor's CPU time per read)");
     println!();
+    one_map(rounds, ncpus);
+    println!();
     println!(
         "read methods against the batch floor, per map (same map, same run, medians of {rounds}):"
     );
@@ -243,6 +245,65 @@ fn main() {
             b.as_secs_f64() * 1e3,
             cell(it, b),
             cell(mm, b)
+        );
+    }
+}
+
+/// One map that dominates, as per-pid or per-connection configs have: the
+/// HASH grown from 10k to 1M keys beside two maps of 1000, in an exporter
+/// of its own. The floor is a batch read of the big map alone, so the
+/// ratio is what everything else a scrape does costs on top of it.
+fn one_map(rounds: usize, ncpus: usize) {
+    let dir = common::scratch_dir("bench-scaling-one");
+    scale::write_config(&dir);
+    let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let handles: Vec<MapHandle> = MAPS.iter().map(|name| e.map_of("touch", name)).collect();
+    for h in &handles[1..] {
+        fill(h, 0, 1000, ncpus);
+    }
+    let id = handles[0].info().expect("info").info.id;
+    let mut floor_reader = MapReader::with_policy(
+        MapHandle::from_map_id(id).expect("map"),
+        MAPS[0],
+        ReadPolicy::Batch,
+    );
+    println!("one large map: {} grown, beside two maps of 1000 keys; floor: a batch read of the large map alone; medians of {rounds}", MAPS[0]);
+    println!(
+        "{:>10} | {:>10} | {:>10} | {:>19} | {:>10} | {:>9}",
+        "keys", "floor", "scrape", "ratio (range)", "CPU ratio", "RSS"
+    );
+    let mut filled = 0;
+    let mut buf = Vec::new();
+    for keys in [10_000u32, 100_000, 1_000_000] {
+        fill(&handles[0], filled, keys, ncpus);
+        filled = keys;
+        let _ = common::http_get(&e.addr, "/metrics", &[]);
+        let (mut ratios, mut floors, mut scrapes) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut floor_cpu, mut scrape_cpu) = (0.0, 0.0);
+        for _ in 0..rounds {
+            let (t, cpu) = (Instant::now(), common::thread_cpu_ns());
+            floor_reader.read().expect("batch read");
+            let floor = t.elapsed();
+            floor_cpu += (common::thread_cpu_ns() - cpu) / 1e9;
+            let exporter_cpu = common::process_cpu_secs(e.pid());
+            let (took, bytes) = common::timed_get(&e.addr, "/metrics", &mut buf);
+            scrape_cpu += common::process_cpu_secs(e.pid()) - exporter_cpu;
+            assert!(bytes > keys as usize * 10, "served every series");
+            ratios.push(took.as_secs_f64() / floor.as_secs_f64());
+            floors.push(floor);
+            scrapes.push(took);
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "{:>10} | {:>8.1}ms | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>6} MB",
+            keys,
+            common::median(floors).as_secs_f64() * 1e3,
+            common::median(scrapes).as_secs_f64() * 1e3,
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1],
+            scrape_cpu / floor_cpu,
+            common::rss_kib(e.pid(), "VmHWM") / 1024
         );
     }
 }
