@@ -12,10 +12,16 @@
  *     task that made them exits (sched_process_exit, with orig_ax still
  *     naming the call).
  *
- * The per-syscall counts are per-CPU: every CPU hits the same hot keys
- * (read, futex), and a shared counter's cache line would bounce between
- * them on every call. Errors are rare enough to share one map (and a
- * per-CPU copy of its 10240 entries per CPU would cost far more memory). */
+ * The per-syscall counts are a per-CPU array indexed by the number: the
+ * verifier inlines an array lookup, where a hash costs a hash and a bucket
+ * walk per call (about 10 ns here, a third of the program), and every CPU
+ * adds to its own copy of the hot indices (read, futex) instead of
+ * bouncing one cache line between them. The config leaves the indices
+ * that never counted out of the exposition (omit_zero), so the series are
+ * those of the calls made, as a hash of them would give. Numbers past the
+ * array (x86-64 has about 460; x32 calls set bit 30) are not counted.
+ * Errors are rare enough to share one hash map (and a per-CPU copy of its
+ * 10240 entries per CPU would cost far more memory). */
 #include <vmlinux.h>
 #include <bpf/bpf_tracing.h>
 #include "exporter.bpf.h"
@@ -28,12 +34,27 @@
 #define NR_EXIT_GROUP 231
 #define NR_CLONE3 435
 
+#define MAX_SYSCALLS 512
+
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, EE_MAX_ENTRIES_SMALL);
-	__type(key, u64);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SYSCALLS);
+	__type(key, u32);
 	__type(value, u64);
 } syscalls_total SEC(".maps");
+
+/* Adds one to this CPU's count of call `nr`. */
+static __always_inline void count_call(u64 nr)
+{
+	u32 index = nr;
+	u64 *count;
+
+	if (nr >= MAX_SYSCALLS)
+		return;
+	count = bpf_map_lookup_elem(&syscalls_total, &index);
+	if (count)
+		*count += 1;
+}
 
 struct error_key {
 	u32 syscall;
@@ -59,7 +80,7 @@ int BPF_PROG(syscalls_exit, struct pt_regs *regs, long ret)
 	if (ret == 0 &&
 	    (nr == NR_CLONE || nr == NR_CLONE3 || nr == NR_FORK || nr == NR_VFORK))
 		return 0;
-	ee_percpu_add(&syscalls_total, &nr, 1);
+	count_call(nr);
 	if (ret >= 0 || ret < -4095)
 		return 0;
 	err.syscall = nr;
@@ -88,7 +109,7 @@ int BPF_PROG(syscalls_exit_task, struct task_struct *task)
 		return 0;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	if (nr == NR_EXIT || nr == NR_EXIT_GROUP)
-		ee_percpu_add(&syscalls_total, &nr, 1);
+		count_call(nr);
 	return 0;
 }
 

@@ -36,7 +36,7 @@ fn unknown_key_is_reported_with_line_and_others_keep_working() {
         0.0
     );
     let log = exporter.log();
-    let expected = format!("{}:6:", dir.join("typo.yaml").display());
+    let expected = format!("{}:7:", dir.join("typo.yaml").display());
     assert!(log.contains(&expected), "file and line in: {log}");
     assert!(log.contains("unknown field `lables`"), "{log}");
     assert!(log.contains("metrics.counters[0]"), "key path in: {log}");
@@ -49,7 +49,7 @@ fn key_size_mismatch_names_config_metric_and_both_sizes() {
     write(
         &dir,
         "short",
-        &SYSCALLS_COUNTER.replace("size: 8", "size: 4"),
+        &SYSCALLS_COUNTER.replace("size: 4", "size: 8"),
     );
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     let log = exporter.log();
@@ -57,11 +57,11 @@ fn key_size_mismatch_names_config_metric_and_both_sizes() {
         .lines()
         .find(|l| l.contains("short.yaml"))
         .unwrap_or_else(|| panic!("{log}"));
-    assert!(line.contains("short.yaml:6:"), "line of labels: {line}");
+    assert!(line.contains("short.yaml:7:"), "line of labels: {line}");
     assert!(line.contains("metrics.counters[0].labels"), "{line}");
     assert!(line.contains("\"syscalls_total\""), "metric named: {line}");
     assert!(
-        line.contains("describe 4 bytes") && line.contains("8-byte keys"),
+        line.contains("describe 8 bytes") && line.contains("4-byte keys"),
         "both sizes: {line}"
     );
     assert_eq!(
@@ -77,15 +77,15 @@ fn bad_inputs_each_get_a_clear_error() {
     let cases: &[(&str, String, &[&str])] = &[
         ("syntax", "metrics:\n  counters:\n    - name: [unclosed\n".to_string(), &[":3", "syntax.yaml"]),
         ("nomap", SYSCALLS_COUNTER.replace("name: syscalls_total", "name: no_such_map"), &["no BPF map", "syscalls_total", ":4:"]),
-        ("decoder", SYSCALLS_COUNTER.replace("- name: syscall\n", "- name: sycsall\n"), &["unknown decoder \"sycsall\"", "decoders[1]", ":11:"]),
+        ("decoder", SYSCALLS_COUNTER.replace("- name: syscall\n", "- name: sycsall\n"), &["unknown decoder \"sycsall\"", "decoders[1]", ":12:"]),
         ("object", SYSCALLS_COUNTER.replace("object: syscalls", "object: nope"), &["no built-in object named \"nope\"", ":1:"]),
         ("objpath", SYSCALLS_COUNTER.replace("object: syscalls", "object: ./missing.bpf.o"), &["cannot read BPF object", "missing.bpf.o"]),
         ("empty", "metrics: {}\n".to_string(), &["at least one counter"]),
-        ("zero", SYSCALLS_COUNTER.replace("size: 8", "size: 0"), &["size must be greater than 0", "labels[0].size"]),
+        ("zero", SYSCALLS_COUNTER.replace("size: 4", "size: 0"), &["size must be greater than 0", "labels[0].size"]),
         ("hist", "object: syscalls\nmetrics:\n  histograms:\n    - name: syscalls_total\n      help: h\n      bucket_type: exp3\n".to_string(), &["unknown variant `exp3`", ":6"]),
-        ("option", SYSCALLS_COUNTER.replace("            - name: uint\n", "            - name: uint\n              regexps: ['x']\n"), &["decoder `uint`: takes no `regexps` option (it takes byte_order)", "decoders[0].regexps", ":11:"]),
-        ("alone", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit]\n"), &["names two programs or more", "programs.one_of[0]", ":14:"]),
-        ("noprog", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit, nope]\n"), &["no program named \"nope\"", "programs.one_of[0][1]", ":14:"]),
+        ("option", SYSCALLS_COUNTER.replace("            - name: uint\n", "            - name: uint\n              regexps: ['x']\n"), &["decoder `uint`: takes no `regexps` option (it takes byte_order)", "decoders[0].regexps", ":12:"]),
+        ("alone", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit]\n"), &["names two programs or more", "programs.one_of[0]", ":15:"]),
+        ("noprog", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit, nope]\n"), &["no program named \"nope\"", "programs.one_of[0][1]", ":15:"]),
     ];
     let dir = scratch_dir("cases");
     write(&dir, "good", SYSCALL_ERRORS);
@@ -120,7 +120,7 @@ fn bad_inputs_each_get_a_clear_error() {
 fn strict_and_check_fail_on_a_broken_config() {
     let dir = scratch_dir("strict");
     write(&dir, "good", SYSCALLS_COUNTER);
-    write(&dir, "bad", &SYSCALLS_COUNTER.replace("size: 8", "size: 2"));
+    write(&dir, "bad", &SYSCALLS_COUNTER.replace("size: 4", "size: 2"));
     let d = format!("--config.dir={}", dir.display());
     let strict = Command::new(BIN)
         .args([&d, "--config.strict", "--web.listen-address=127.0.0.1:0"])

@@ -84,17 +84,17 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
         (
             "dunder",
             SYSCALLS_COUNTER.replace("- name: syscall\n          size", "- name: __name__\n          size"),
-            ":7: key `metrics.counters[0].labels[0].name`: label name \"__name__\" is reserved: names starting with `__` are Prometheus's own",
+            ":8: key `metrics.counters[0].labels[0].name`: label name \"__name__\" is reserved: names starting with `__` are Prometheus's own",
         ),
         (
             "size_wraps",
-            SYSCALLS_COUNTER.replace("size: 8", "size: 18446744073709551615\n          padding: 1"),
-            ":8: key `metrics.counters[0].labels[0].size`: size 18446744073709551615 is above the limit of 65536 bytes",
+            SYSCALLS_COUNTER.replace("size: 4", "size: 18446744073709551615\n          padding: 1"),
+            ":9: key `metrics.counters[0].labels[0].size`: size 18446744073709551615 is above the limit of 65536 bytes",
         ),
         (
             "size_sum",
-            SYSCALLS_COUNTER.replace("size: 8", "size: 40000\n          padding: 30000"),
-            ":8: key `metrics.counters[0].labels[0].size`: the labels up to here describe 70000 key bytes, above the limit of 65536",
+            SYSCALLS_COUNTER.replace("size: 4", "size: 40000\n          padding: 30000"),
+            ":9: key `metrics.counters[0].labels[0].size`: the labels up to here describe 70000 key bytes, above the limit of 65536",
         ),
         (
             "flush_zero",
@@ -112,12 +112,12 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
         (
             "cgroup_map_is_metric",
             format!("{SYSCALLS_COUNTER}cgroup_id_map:\n  name: syscalls_total\n  regexps: [.*]\n"),
-            ":13: key `cgroup_id_map.name`: \"syscalls_total\" is also a metric's map; the exporter writes cgroup ids into this map, so it needs a map of its own",
+            ":14: key `cgroup_id_map.name`: \"syscalls_total\" is also a metric's map; the exporter writes cgroup ids into this map, so it needs a map of its own",
         ),
         (
             "duplicate_key",
             format!("{SYSCALLS_COUNTER}object: syscalls\n"),
-            ":12: key `object`: key \"object\" is given twice",
+            ":13: key `object`: key \"object\" is given twice",
         ),
         (
             "no_metrics",
@@ -144,7 +144,7 @@ fn each_hostile_config_gets_one_exact_error_and_the_good_one_serves() {
                 }
                 t
             },
-            ":17: key `metrics.counters[0].labels[0].decoders[1].static_map.4[7]`: aliases expand to more than 100000 nodes; write the values out or use fewer aliases",
+            ":18: key `metrics.counters[0].labels[0].decoders[1].static_map.4[7]`: aliases expand to more than 100000 nodes; write the values out or use fewer aliases",
         ),
         (
             "deep_flow",

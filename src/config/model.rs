@@ -156,6 +156,12 @@ pub struct Counter {
     /// generic probe program gathers it (`probes/`).
     #[serde(default)]
     pub probe: Option<ProbeSpec>,
+    /// Ours: label sets whose value is 0 are left out. For an array
+    /// indexed by an id (a syscall number), whose every index exists but
+    /// most never count: the program gets an array's inlined lookup, and
+    /// the exposition shows what a hash of the ids that occurred would.
+    #[serde(default)]
+    pub omit_zero: bool,
 }
 
 /// Ours: what a `probe:` metric gathers, with no object of its own.

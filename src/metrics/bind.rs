@@ -246,7 +246,11 @@ fn bind_one(
         opts.cache_max_idle,
     )
     .reading(value)
-    .limited(limit))
+    .limited(limit)
+    .omitting_zero(match spec.kind {
+        SpecKind::Counter(c) | SpecKind::Gauge(c) => c.omit_zero,
+        SpecKind::Histogram(_) => false,
+    }))
 }
 
 /// Refuses maps metrics cannot read; whether its values are per CPU.

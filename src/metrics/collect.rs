@@ -51,6 +51,8 @@ pub struct MetricCollector {
     /// A whole-map read made ahead of `collect` (`prefetch`), which it
     /// then decodes instead of reading.
     prefetched: Option<Result<(), crate::maps::ReadError>>,
+    /// Rows whose every value is 0 are left out (`omit_zero`).
+    omit_zero: bool,
 }
 
 /// Maps whose last read came to at most this many bytes are read ahead
@@ -130,7 +132,14 @@ impl MetricCollector {
             overflow_labels: String::new(),
             overflow_acc: Vec::new(),
             prefetched: None,
+            omit_zero: false,
         }
+    }
+
+    /// Leaves out label sets whose every value is 0.
+    pub fn omitting_zero(mut self, omit: bool) -> Self {
+        self.omit_zero = omit;
+        self
     }
 
     /// Caps the label sets exported per scrape.
@@ -423,6 +432,9 @@ impl MetricCollector {
                 continue;
             }
             let row = &self.acc[slot * row_len..(slot + 1) * row_len];
+            if self.omit_zero && row.iter().all(|v| *v == 0) {
+                continue;
+            }
             if emitted >= self.limit.max_series {
                 result.series_limited += 1;
                 if self.limit.fold {

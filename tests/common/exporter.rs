@@ -12,9 +12,10 @@ metrics:
   counters:
     - name: syscalls_total
       help: System calls by name
+      omit_zero: true
       labels:
         - name: syscall
-          size: 8
+          size: 4
           decoders:
             - name: uint
             - name: syscall
