@@ -899,13 +899,24 @@ fn attach_all(
             tag: None,
         });
     }
+    // One line per map type: the probe object alone has eight task
+    // storage maps that a 5.10 kernel cannot create.
+    let mut by_type: BTreeMap<&str, (&MapTypeInfo, Vec<&str>)> = BTreeMap::new();
     for (name, t) in &absent {
+        by_type
+            .entry(t.name)
+            .or_insert_with(|| (*t, Vec::new()))
+            .1
+            .push(name.as_str());
+    }
+    for (type_name, (t, names)) in by_type {
+        let since = t.since;
         log::info!(
-            "{}: map {name} not created: this kernel ({}) has no {} maps (Linux {} and later)",
+            "{}: {} {} not created: this kernel ({}) has no {type_name} maps (Linux {since} and later)",
             bytes.origin,
+            if names.len() == 1 { "map" } else { "maps" },
+            names.join(", "),
             kernel::release(),
-            t.name,
-            t.since
         );
     }
     let unused = alternatives.unused(&sections);
