@@ -323,7 +323,9 @@ fn own_scrape_secs(e: &common::Running) -> f64 {
     common::http_get(&e.addr, "/metrics", &[])
         .text()
         .lines()
-        .find_map(|l| l.strip_prefix("ebpf_exporter_config_scrape_duration_seconds{config=\"scale\"} "))
+        .find_map(|l| {
+            l.strip_prefix("ebpf_exporter_config_scrape_duration_seconds{config=\"scale\"} ")
+        })
         .and_then(|v| v.parse().ok())
         .expect("the exporter reports its scrape duration")
 }
