@@ -75,6 +75,7 @@ fn main() {
         "RSS"
     );
     let mut first_per_entry = None;
+    let mut held = Vec::new();
     let mut filled = 0u32;
     let mut methods = Vec::new();
     let mut buf = Vec::new();
@@ -199,6 +200,22 @@ fn main() {
             per / first,
             common::rss_kib(e.pid(), "VmHWM") / 1024
         );
+        held.push((series, held_per_series(&e, series)));
+    }
+    // Where the peak RSS goes: what the exporter reports holding for the
+    // maps (ebpf_exporter_map_memory_bytes), per series.
+    println!("held for the maps, bytes per series (the exporter's own accounting of its heap):");
+    for (series, parts) in held {
+        let line: Vec<String> = MEMORY_PARTS
+            .iter()
+            .zip(parts)
+            .map(|(part, b)| format!("{part} {b:.1}"))
+            .collect();
+        println!(
+            "{series:>10} series: {} (total {:.1})",
+            line.join(", "),
+            parts.iter().sum::<f64>()
+        );
     }
     if let Some(secs) = std::env::args()
         .skip_while(|a| a != "--hold")
@@ -310,6 +327,28 @@ fn one_map(rounds: usize, ncpus: usize) {
             common::rss_kib(e.pid(), "VmHWM") / 1024
         );
     }
+}
+
+/// The parts `ebpf_exporter_map_memory_bytes` reports, in order.
+const MEMORY_PARTS: [&str; 4] = ["keys", "labels", "rows", "read"];
+
+/// Bytes per series the exporter holds for the `scale` config's maps, by
+/// part.
+fn held_per_series(e: &common::Running, series: usize) -> [f64; 4] {
+    let text = common::http_get(&e.addr, "/metrics", &[]).text();
+    MEMORY_PARTS.map(|part| {
+        let want = format!("part=\"{part}\"");
+        let bytes: f64 = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("ebpf_exporter_map_memory_bytes{")
+                    && l.contains("config=\"scale\"")
+                    && l.contains(&want)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        bytes / series as f64
+    })
 }
 
 /// The one large map's size at the last step: as many keys as the

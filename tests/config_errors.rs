@@ -86,6 +86,7 @@ fn bad_inputs_each_get_a_clear_error() {
         ("option", SYSCALLS_COUNTER.replace("            - name: uint\n", "            - name: uint\n              regexps: ['x']\n"), &["decoder `uint`: takes no `regexps` option (it takes byte_order)", "decoders[0].regexps", ":12:"]),
         ("alone", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit]\n"), &["names two programs or more", "programs.one_of[0]", ":15:"]),
         ("noprog", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit, nope]\n"), &["no program named \"nope\"", "programs.one_of[0][1]", ":15:"]),
+        ("gone_array", SYSCALLS_COUNTER.replace("      omit_zero: true\n", "      omit_zero: true\n      delete_gone: true\n"), &["metrics.counters[0].delete_gone", "map syscalls_total is a PercpuArray, whose entries cannot be deleted: delete_gone needs a hash map", ":7:"]),
     ];
     let dir = scratch_dir("cases");
     write(&dir, "good", SYSCALL_ERRORS);

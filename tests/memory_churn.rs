@@ -21,6 +21,13 @@ fn memory_stays_flat_while_a_million_keys_stream_through() {
 
     let rounds = 30; // 30 x 50k = 1.5M distinct keys
     let mut rss = Vec::new();
+    let mut held = Vec::new();
+    let memory = |s: &common::Scrape, part: &str| {
+        s.sum(
+            "ebpf_exporter_map_memory_bytes",
+            &[("map", "churn_total"), ("part", part)],
+        )
+    };
     for _ in 0..rounds {
         test_run(&prog_fd(id));
         let scrape = exporter.scrape();
@@ -28,6 +35,19 @@ fn memory_stays_flat_while_a_million_keys_stream_through() {
         let live = scrape.find("ebpf_exporter_churn_total", &[]).len();
         assert!((45_000..=50_000).contains(&live), "live keys: {live}");
         rss.push(rss_kib(exporter.pid(), "VmRSS:"));
+        held.push(["keys", "labels", "rows", "read"].map(|p| memory(&scrape, p)));
+    }
+    // The heap the exporter reports holding for the map, part by part:
+    // every part in use, and flat once the cache is at its bound.
+    eprintln!("held bytes (keys, labels, rows, read) per round: {held:?}");
+    for part in 0..4 {
+        assert!(held[5][part] > 0.0, "part {part} reported: {held:?}");
+        let peak_after = held[6..].iter().map(|h| h[part]).fold(0.0, f64::max);
+        assert!(
+            peak_after <= held[5][part] * 2.0,
+            "part {part} grew from {} to {peak_after}: {held:?}",
+            held[5][part]
+        );
     }
     let cached = exporter.scrape().sum(
         "ebpf_exporter_decode_cache_entries",

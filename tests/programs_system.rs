@@ -1281,3 +1281,74 @@ fn syscalls_counts_each_call_once_at_its_exit() {
     };
     assert!(ebadf(&s) - ebadf(&before) >= 7.0, "{}", ebpf_lines(&s.text));
 }
+
+/// Churn: cgroups that come and go leave no series behind. Each of three
+/// rounds makes 5 cgroups, charges CPU time to each, and removes them:
+/// their series show under their paths, then end within a few scrapes,
+/// never turn into `unknown_cgroup_id:N`, and their map entries are
+/// deleted (`delete_gone`, set in the shipped config).
+#[test]
+fn series_of_removed_cgroups_end_and_their_entries_are_deleted() {
+    use std::os::unix::fs::MetadataExt;
+    let exporter = start("cgroup_cpu");
+    let root = cgroup2_mount();
+    let deleted = |s: &Scrape| {
+        s.sum(
+            "ebpf_exporter_map_gone_entries_deleted_total",
+            &[("map", "cgroup_cpu_seconds_total")],
+        )
+    };
+    let cpu = |s: &Scrape, label: &str| {
+        s.sum(
+            "ebpf_exporter_cgroup_cpu_seconds_total",
+            &[("cgroup", label)],
+        )
+    };
+    let mut deleted_before = deleted(&exporter.scrape());
+    for round in 0..3 {
+        let cgroups: Vec<CgroupDir> = (0..5)
+            .map(|i| CgroupDir::create(&root, &format!("churn{round}x{i}")))
+            .collect();
+        let ids: Vec<u64> = cgroups
+            .iter()
+            .map(|c| fs::metadata(&c.path).expect("stat").ino())
+            .collect();
+        for cg in &cgroups {
+            common::in_child(Some(&cg.path), || {
+                let t = std::time::Instant::now();
+                while t.elapsed() < Duration::from_millis(20) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        let labels: Vec<String> = cgroups.iter().map(CgroupDir::label).collect();
+        wait_for(&exporter, "CPU time charged to each new cgroup", |s| {
+            labels.iter().all(|l| cpu(s, l) > 0.0)
+        });
+        drop(cgroups);
+        let s = wait_for(&exporter, "the removed cgroups' series gone", |s| {
+            labels.iter().all(|l| {
+                s.find("ebpf_exporter_cgroup_cpu_seconds_total", &[("cgroup", l)])
+                    .is_empty()
+            })
+        });
+        for id in &ids {
+            let unknown = format!("unknown_cgroup_id:{id}");
+            assert!(
+                s.find(
+                    "ebpf_exporter_cgroup_cpu_seconds_total",
+                    &[("cgroup", &unknown)]
+                )
+                .is_empty(),
+                "round {round}: {unknown} exported"
+            );
+        }
+        let now = deleted(&s);
+        assert!(
+            now - deleted_before >= 5.0,
+            "round {round}: {} entries deleted for 5 removed cgroups",
+            now - deleted_before
+        );
+        deleted_before = now;
+    }
+}

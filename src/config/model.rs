@@ -162,6 +162,11 @@ pub struct Counter {
     /// the exposition shows what a hash of the ids that occurred would.
     #[serde(default)]
     pub omit_zero: bool,
+    /// Ours: a key whose labels name something gone (a removed cgroup) is
+    /// exported once more under its name, then deleted from the map, so
+    /// the series of dead workloads end instead of piling up.
+    #[serde(default)]
+    pub delete_gone: bool,
 }
 
 /// Ours: what a `probe:` metric gathers, with no object of its own.
@@ -293,6 +298,9 @@ pub struct Histogram {
     /// Ours: a hook and its fields instead of a map, as for counters.
     #[serde(default)]
     pub probe: Option<ProbeSpec>,
+    /// Ours: as for counters.
+    #[serde(default)]
+    pub delete_gone: bool,
 }
 
 impl Histogram {

@@ -40,11 +40,16 @@ impl Cgroup {
 impl Decoder for Cgroup {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
         let id = parse_decimal(input)?;
-        Ok(match self.monitor.resolve(id) {
-            Some(path) => Decoded::Value(path.into_bytes()),
+        Ok(match self.monitor.resolve_any(id) {
+            Some((path, false)) => Decoded::Value(path.into_bytes()),
+            Some((path, true)) => Decoded::Gone(path.into_bytes()),
             // Unknown, not Value: a cgroup created a moment ago heals.
             None => Decoded::Unknown(format!("unknown_cgroup_id:{id}").into_bytes()),
         })
+    }
+
+    fn changes(&self) -> u64 {
+        self.monitor.removals()
     }
 }
 

@@ -28,22 +28,26 @@ impl LabelDecoder {
                 got: key.len(),
             })?;
         let mut current = Decoded::Value(field.to_vec());
-        let mut unknown = false;
+        let (mut unknown, mut gone) = (false, false);
         for decoder in &self.chain {
             let input = match &current {
-                Decoded::Value(v) | Decoded::Unknown(v) => v,
+                Decoded::Value(v) | Decoded::Unknown(v) | Decoded::Gone(v) => v,
                 Decoded::Drop => break,
             };
             current = decoder.decode(input)?;
             unknown |= matches!(current, Decoded::Unknown(_));
+            gone |= matches!(current, Decoded::Gone(_));
         }
         Ok(match current {
             // Still marked unknown, so it is cached briefly and heals into
             // the real value once that can be found.
-            Decoded::Value(_) | Decoded::Unknown(_) if unknown && self.fold_unknown => {
+            Decoded::Value(_) | Decoded::Unknown(_) | Decoded::Gone(_)
+                if unknown && self.fold_unknown =>
+            {
                 Decoded::Unknown(b"unknown".to_vec())
             }
-            Decoded::Value(v) if unknown => Decoded::Unknown(v),
+            Decoded::Value(v) | Decoded::Gone(v) if unknown => Decoded::Unknown(v),
+            Decoded::Value(v) if gone => Decoded::Gone(v),
             other => other,
         })
     }
@@ -53,8 +57,14 @@ impl LabelDecoder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row {
     /// Label values in config order. `unknown` marks rows holding a
-    /// not-found stand-in, which callers should not cache for long.
-    Labels { values: Vec<String>, unknown: bool },
+    /// not-found stand-in, which callers should not cache for long; `gone`
+    /// rows naming something that no longer exists (a removed cgroup),
+    /// whose keys a map can forget once they have been exported.
+    Labels {
+        values: Vec<String>,
+        unknown: bool,
+        gone: bool,
+    },
     /// A decoder asked for the row to be left out.
     Drop,
 }
@@ -171,6 +181,7 @@ impl RowDecoder {
                 Row::Labels {
                     values: Vec::new(),
                     unknown: false,
+                    gone: false,
                 }
             } else {
                 Row::Drop
@@ -190,7 +201,7 @@ impl RowDecoder {
             });
         }
         let mut values = Vec::with_capacity(self.labels.len());
-        let mut unknown = false;
+        let (mut unknown, mut gone) = (false, false);
         for label in &self.labels {
             let decoded = label.decode(key).map_err(|source| RowError {
                 label: label.name.clone(),
@@ -202,6 +213,10 @@ impl RowDecoder {
                     unknown = true;
                     v
                 }
+                Decoded::Gone(v) => {
+                    gone = true;
+                    v
+                }
                 Decoded::Drop => return Ok(Row::Drop),
             };
             let text = String::from_utf8(bytes).map_err(|e| RowError {
@@ -210,7 +225,21 @@ impl RowDecoder {
             })?;
             values.push(text);
         }
-        Ok(Row::Labels { values, unknown })
+        Ok(Row::Labels {
+            values,
+            unknown,
+            gone,
+        })
+    }
+
+    /// What every label's decoders say of change (`Decoder::changes`):
+    /// when it moves, cached rows are decoded again.
+    pub fn changes(&self) -> u64 {
+        self.labels
+            .iter()
+            .flat_map(|l| l.chain.iter())
+            .map(|d| d.changes())
+            .fold(0, u64::wrapping_add)
     }
 }
 
@@ -240,8 +269,38 @@ mod tests {
             rows.decode(&key),
             Ok(Row::Labels {
                 values: vec!["7".into(), "write".into(), "12".into()],
-                unknown: false
+                unknown: false,
+                gone: false
             })
+        );
+    }
+
+    /// A decoder that says its input names something gone.
+    struct Gone;
+    impl Decoder for Gone {
+        fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
+            Ok(Decoded::Gone(input.to_vec()))
+        }
+    }
+
+    #[test]
+    fn a_gone_answer_marks_the_row_and_unknown_outranks_it() {
+        let label = |fold_unknown| LabelDecoder {
+            name: "cg".into(),
+            offset: 0,
+            size: 2,
+            chain: vec![Box::new(Gone)],
+            pure: false,
+            fold_unknown,
+        };
+        assert_eq!(
+            label(false).decode(b"ab"),
+            Ok(Decoded::Gone(b"ab".to_vec()))
+        );
+        assert_eq!(
+            label(true).decode(b"ab"),
+            Ok(Decoded::Gone(b"ab".to_vec())),
+            "folding is for unknown rows only"
         );
     }
 
@@ -252,7 +311,8 @@ mod tests {
             rows.decode(&[0, 0, 0, 0]),
             Ok(Row::Labels {
                 values: vec![],
-                unknown: false
+                unknown: false,
+                gone: false
             })
         );
         assert_eq!(rows.decode(&1u32.to_ne_bytes()), Ok(Row::Drop));

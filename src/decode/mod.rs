@@ -41,6 +41,10 @@ pub enum Decoded {
     /// value, but a row holding one is cached only briefly, so that it heals
     /// once the thing appears (a disk plugged in, a cgroup created).
     Unknown(Vec<u8>),
+    /// The name of something that existed and is gone (a removed
+    /// cgroup): used like a value, once more, and the row's key is one the
+    /// map can forget (`delete_gone`).
+    Gone(Vec<u8>),
     /// The whole row is to be left out of the metric (a `regexp` miss).
     Drop,
 }
@@ -68,6 +72,13 @@ pub trait Decoder: Send + Sync {
     /// before the cgroup exists, a hash), so it cannot be reversed.
     fn encode(&self, _output: &[u8], _width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
         None
+    }
+
+    /// A count that moves whenever rows this decoder gave before may have
+    /// changed meaning (a cgroup removed): cached rows are then decoded
+    /// again. Decoders whose answers only appear, never go, keep 0.
+    fn changes(&self) -> u64 {
+        0
     }
 }
 

@@ -57,10 +57,20 @@ pub struct CgroupMonitor {
     subscribers: AtomicUsize,
 }
 
+/// How long a removed cgroup's path is remembered: long enough for every
+/// config to scrape (and export, and forget) what it counted once more
+/// under its name.
+const GONE_FOR: Duration = Duration::from_secs(600);
+
 struct Inner {
     mode: Mode,
     mount: Option<PathBuf>,
     paths: Arc<CgroupPaths>,
+    /// Cgroups removed while the monitor ran: their paths, and when they
+    /// went. Cgroup ids are never reused, so an id here stays dead.
+    gone: HashMap<u64, (String, Instant)>,
+    /// Bumped each time a cgroup is removed.
+    removals: u64,
     /// Bumped each time `paths` changes.
     generation: u64,
     walked_at: Option<Instant>,
@@ -84,6 +94,8 @@ impl CgroupMonitor {
                 mode: Mode::NotStarted,
                 mount: None,
                 paths: Arc::default(),
+                gone: HashMap::new(),
+                removals: 0,
                 generation: 0,
                 walked_at: None,
                 warned: false,
@@ -115,6 +127,22 @@ impl CgroupMonitor {
             self.walk_into(&mut inner, None);
         }
         inner.paths.get(&id).cloned()
+    }
+
+    /// The path of a cgroup with this id, and whether it has been removed
+    /// (while its path is remembered, `GONE_FOR`).
+    pub fn resolve_any(self: &Arc<Self>, id: u64) -> Option<(String, bool)> {
+        if let Some(path) = self.resolve(id) {
+            return Some((path, false));
+        }
+        let inner = self.lock();
+        inner.gone.get(&id).map(|(path, _)| (path.clone(), true))
+    }
+
+    /// A count that moves each time a cgroup is removed: decoded rows
+    /// naming one may now name a dead cgroup.
+    pub fn removals(&self) -> u64 {
+        self.lock().removals
     }
 
     /// The table now, with its generation.
@@ -207,6 +235,19 @@ impl CgroupMonitor {
 
     fn publish(&self, inner: &mut Inner, paths: CgroupPaths) {
         if *inner.paths != paths {
+            let now = Instant::now();
+            inner
+                .gone
+                .retain(|_, (_, at)| now.duration_since(*at) < GONE_FOR);
+            let before = inner.gone.len();
+            for (id, path) in inner.paths.iter() {
+                if !paths.contains_key(id) {
+                    inner.gone.insert(*id, (path.clone(), now));
+                }
+            }
+            if inner.gone.len() != before {
+                inner.removals += 1;
+            }
             inner.paths = Arc::new(paths);
             inner.generation += 1;
             self.changed.notify_all();
@@ -515,6 +556,12 @@ mod tests {
             "removed cgroups are forgotten"
         );
         assert!(m.wait_for_change(gen0, Duration::ZERO) > gen0);
+        // ...as live ones; their paths are remembered as gone.
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        assert_eq!(m.resolve_any(id), Some((path(&dir), true)));
+        assert_eq!(m.resolve_any(nested_id), Some((path(&nested), true)));
+        assert_eq!(m.resolve_any(root_ino), Some((path(&mount), false)));
+        assert!(m.removals() >= 1, "a removal is counted");
     }
 
     #[test]

@@ -396,6 +396,35 @@ impl MapReader {
         self.count
     }
 
+    /// Removes one entry from the map (the exporter forgetting a key whose
+    /// entity is gone). Maps whose entries cannot be deleted (arrays)
+    /// refuse with the kernel's errno.
+    pub fn delete(&self, key: &[u8]) -> Result<(), ReadError> {
+        if key.len() != self.key_size {
+            return Err(self.io_error("delete", libc::EINVAL));
+        }
+        // SAFETY: the key holds key_size bytes (checked above) and outlives
+        // the call; the fd is this reader's map.
+        let rc = unsafe {
+            libbpf_sys::bpf_map_delete_elem(self.handle.as_fd().as_raw_fd(), key.as_ptr().cast())
+        };
+        match rc {
+            0 => Ok(()),
+            rc => Err(self.io_error("delete", -rc)),
+        }
+    }
+
+    /// Heap bytes of this reader's buffers (kept between reads for their
+    /// allocation).
+    pub fn buffer_bytes(&self) -> usize {
+        self.keys.capacity()
+            + self.values.capacity()
+            + self.spare.keys.capacity()
+            + self.spare.values.capacity()
+            + self.records.capacity()
+            + self.values_view.capacity()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }

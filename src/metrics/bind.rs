@@ -179,6 +179,20 @@ fn bind_one(
         None => (map_handle(config, object, spec)?, None),
     };
     let percpu = check_map_type(config, spec, handle.map_type())?;
+    let delete_gone = match spec.kind {
+        SpecKind::Counter(c) | SpecKind::Gauge(c) => c.delete_gone,
+        SpecKind::Histogram(h) => h.delete_gone,
+    };
+    if delete_gone && !handle.map_type().is_hash_map() {
+        return Err(config.error(
+            &spec.key("delete_gone"),
+            format!(
+                "map {} is a {:?}, whose entries cannot be deleted: delete_gone needs a hash map",
+                spec.map,
+                handle.map_type()
+            ),
+        ));
+    }
     // Buckets come from the key's last label, or from an array in the
     // value (`value:`), in which case every label is a key label.
     let buckets_in_key = matches!(kind, MetricKind::Histogram(_)) && spec.value.is_none();
@@ -250,7 +264,8 @@ fn bind_one(
     .omitting_zero(match spec.kind {
         SpecKind::Counter(c) | SpecKind::Gauge(c) => c.omit_zero,
         SpecKind::Histogram(_) => false,
-    }))
+    })
+    .deleting_gone(delete_gone))
 }
 
 /// Refuses maps metrics cannot read; whether its values are per CPU.

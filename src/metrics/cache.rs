@@ -293,6 +293,14 @@ impl KeyCache {
     }
 
     /// Ends a scrape: forgets keys idle for longer than `max_idle` scrapes.
+    /// Every cached row is decoded again when next seen: what a decoder
+    /// answered may have changed (`Decoder::changes`).
+    pub fn redecode_all(&mut self) {
+        for e in &mut self.entries {
+            e.volatile = true;
+        }
+    }
+
     pub fn end_scrape(&mut self, entries_read: usize) {
         let generation = self.generation;
         for idx in 0..self.entries.len() {
@@ -331,6 +339,28 @@ impl KeyCache {
 
     pub fn len(&self) -> usize {
         self.entries.len() - self.free.len()
+    }
+
+    /// Heap bytes held, by what for: the raw keys and what finds them
+    /// (the key arena, entries, hash index, position hints), and the
+    /// interned label text with its index. Capacities, not lengths: that is
+    /// what the process holds.
+    pub fn memory(&self) -> (usize, usize) {
+        use std::mem::size_of;
+        // hashbrown's table: a u32 and a control byte per bucket.
+        let table = |t: &HashTable<u32>| t.capacity() * (size_of::<u32>() + 1);
+        let keys = self.keys.capacity()
+            + self.entries.capacity() * size_of::<Entry>()
+            + self.free.capacity() * size_of::<u32>()
+            + table(&self.table)
+            + self.hints.capacity() * size_of::<u32>();
+        let i = &self.interner;
+        let labels = i.arena.capacity()
+            + i.spans.capacity() * size_of::<(u32, u32)>()
+            + i.refs.capacity() * size_of::<u32>()
+            + i.free.capacity() * size_of::<u32>()
+            + table(&i.table);
+        (keys, labels)
     }
 
     pub fn is_empty(&self) -> bool {

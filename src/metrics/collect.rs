@@ -53,6 +53,13 @@ pub struct MetricCollector {
     prefetched: Option<Result<(), crate::maps::ReadError>>,
     /// Rows whose every value is 0 are left out (`omit_zero`).
     omit_zero: bool,
+    /// Keys whose rows name something gone are deleted from the map once
+    /// this scrape has exported them (`delete_gone`).
+    delete_gone: bool,
+    /// This scrape's such keys, end to end.
+    gone_keys: Vec<u8>,
+    /// The decoders' `changes()` at the last scrape.
+    changes_seen: u64,
 }
 
 /// Maps whose last read came to at most this many bytes are read ahead
@@ -133,7 +140,16 @@ impl MetricCollector {
             overflow_acc: Vec::new(),
             prefetched: None,
             omit_zero: false,
+            delete_gone: false,
+            gone_keys: Vec::new(),
+            changes_seen: 0,
         }
+    }
+
+    /// Deletes keys whose rows name something gone, once exported.
+    pub fn deleting_gone(mut self, delete: bool) -> Self {
+        self.delete_gone = delete;
+        self
     }
 
     /// Leaves out label sets whose every value is 0.
@@ -173,6 +189,13 @@ impl MetricCollector {
         Some(MapStats {
             entries: self.reader.len(),
             cached_keys: self.cache.len(),
+            memory: {
+                let (keys, labels) = self.cache.memory();
+                let rows = (self.acc.capacity() + self.overflow_acc.capacity())
+                    * std::mem::size_of::<u64>()
+                    + self.seen.capacity();
+                [keys, labels, rows, self.reader.buffer_bytes()]
+            },
             read_failed,
             max_entries: self.reader.max_entries(),
         })
@@ -228,7 +251,32 @@ impl Collector for MetricCollector {
             return result;
         }
         self.emit(out, &mut result);
+        result.gone_deleted = self.delete_gone_keys();
         result
+    }
+}
+
+impl MetricCollector {
+    /// Deletes this scrape's keys of gone rows, now exported; how many.
+    fn delete_gone_keys(&mut self) -> u64 {
+        let size = self.reader.key_size().max(1);
+        let mut deleted = 0;
+        for key in self.gone_keys.chunks_exact(size) {
+            match self.reader.delete(key) {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    if let Some(n) = self.warned.due(1) {
+                        log::warn!(
+                            "config {}: metric {}: forgetting a gone entry: {e} ({n} problem(s) since the last warning)",
+                            self.id.config,
+                            self.id.name
+                        );
+                    }
+                }
+            }
+        }
+        self.gone_keys.clear();
+        deleted
     }
 }
 
@@ -255,6 +303,8 @@ struct Resolver<'a> {
     label_names: &'a [String],
     kind: &'a MetricKind,
     value: ValueRead,
+    /// Where keys of gone rows go, when the metric deletes them.
+    gone: Option<&'a mut Vec<u8>>,
 }
 
 impl Resolver<'_> {
@@ -272,10 +322,21 @@ impl Resolver<'_> {
         }
         match self.rows.decode(key) {
             Ok(Row::Drop) => self.cache.put(key, position, None, false),
-            Ok(Row::Labels { values, unknown }) => {
+            Ok(Row::Labels {
+                values,
+                unknown,
+                gone,
+            }) => {
                 let in_key = !matches!(self.value, ValueRead::Array { .. });
+                if let (true, Some(keys)) = (gone, self.gone.as_deref_mut()) {
+                    keys.extend_from_slice(key);
+                }
                 match render(self.label_names, &values, self.kind, in_key) {
-                    Ok(rendered) => self.cache.put(key, position, Some(rendered), unknown),
+                    // A gone row is decoded again next time: by then its
+                    // key is deleted, or its name forgotten.
+                    Ok(rendered) => self
+                        .cache
+                        .put(key, position, Some(rendered), unknown || gone),
                     Err(e) => {
                         failures.add(key, e);
                         None
@@ -361,12 +422,21 @@ impl MetricCollector {
     fn read_into_slots(&mut self, failures: &mut Failures) -> Result<(), crate::maps::ReadError> {
         self.acc.clear();
         self.seen.clear();
+        // A decoder's earlier answers may have gone stale (a cgroup
+        // removed): decode every key again, so rows of gone things say so.
+        let changes = self.rows.changes();
+        if changes != self.changes_seen {
+            self.changes_seen = changes;
+            self.cache.redecode_all();
+        }
+        self.gone_keys.clear();
         let mut resolver = Resolver {
             cache: &mut self.cache,
             rows: &mut self.rows,
             label_names: &self.label_names,
             kind: &self.kind,
             value: self.value,
+            gone: self.delete_gone.then_some(&mut self.gone_keys),
         };
         let mut slots = Accumulator {
             acc: &mut self.acc,

@@ -19,6 +19,9 @@ pub struct Collected {
     pub events_lost: Option<u64>,
     /// Label sets over the metric's series limit in this scrape.
     pub series_limited: u64,
+    /// Map entries deleted after this scrape because their rows named
+    /// something gone (`delete_gone`).
+    pub gone_deleted: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +33,13 @@ pub struct MapStats {
     pub read_failed: bool,
     /// The map's capacity, to show how full it is.
     pub max_entries: u32,
+    /// Heap bytes the exporter holds for this metric, by part (`PARTS`).
+    pub memory: [usize; 4],
 }
+
+/// What `MapStats::memory` counts, in order: the key cache, interned label
+/// text, per-label-set sums, and read buffers.
+pub const MEMORY_PARTS: [&str; 4] = ["keys", "labels", "rows", "read"];
 
 /// What a metric is called and where it reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -132,6 +132,7 @@ impl Collector for EventCounter {
             map: None,
             events_lost: Some(lost),
             series_limited: 0,
+            gone_deleted: 0,
         }
     }
 }

@@ -17,6 +17,7 @@ use prometheus::core::Collector;
 use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use super::ConfigReport;
+use crate::metrics::collector::MEMORY_PARTS;
 use crate::metrics::sink::render_labels;
 use crate::metrics::{Collected, Kind, MetricId, Sink};
 use crate::spans::SpanStats;
@@ -124,6 +125,8 @@ struct MapFamilies {
     update_failures: IntCounterVec,
     events_lost: IntCounterVec,
     cache_entries: IntGaugeVec,
+    memory: IntGaugeVec,
+    gone_deleted: IntCounterVec,
 }
 
 impl MapFamilies {
@@ -155,6 +158,16 @@ impl MapFamilies {
                 "Records a perf event buffer lost because user space did not keep up",
                 &per_map,
             ),
+            gone_deleted: r.counters(
+                "ebpf_exporter_map_gone_entries_deleted_total",
+                "Map entries the exporter deleted once exported, because their labels named something gone (delete_gone: a removed cgroup)",
+                &per_map,
+            ),
+            memory: r.int_gauges(
+                "ebpf_exporter_map_memory_bytes",
+                "Heap the exporter holds for a metric's map, by part: keys (the key cache), labels (interned label text), rows (per-label-set sums), read (read buffers)",
+                &["config", "map", "part"],
+            ),
             cache_entries: r.int_gauges(
                 "ebpf_exporter_decode_cache_entries",
                 "Raw keys whose decoded labels are cached, per map",
@@ -164,8 +177,9 @@ impl MapFamilies {
     }
 
     /// Every family keyed by (config, map), for forgetting a map.
-    fn all_per_map(&self) -> [&dyn Forget; 6] {
+    fn all_per_map(&self) -> [&dyn Forget; 7] {
         [
+            &self.gone_deleted,
             &self.read_errors,
             &self.entries,
             &self.max_entries,
@@ -345,6 +359,9 @@ impl SelfMetrics {
             for family in self.maps.all_per_map() {
                 family.forget(&[config, map.as_str()]);
             }
+            for part in MEMORY_PARTS {
+                self.maps.memory.forget(&[config, map.as_str(), part]);
+            }
         }
         for metric in metrics {
             self.configs
@@ -406,6 +423,16 @@ impl SelfMetrics {
             .cache_entries
             .with_label_values(&labels)
             .set(stats.cached_keys as i64);
+        self.maps
+            .gone_deleted
+            .with_label_values(&labels)
+            .inc_by(c.gone_deleted);
+        for (part, bytes) in MEMORY_PARTS.iter().zip(stats.memory) {
+            self.maps
+                .memory
+                .with_label_values(&[config, map, part])
+                .set(bytes as i64);
+        }
     }
 
     /// What this scrape spent on one config, so an expensive config is
