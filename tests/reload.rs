@@ -259,13 +259,13 @@ fn add_edit_break_fix_and_remove_over_the_lifecycle_endpoint() {
     write(
         &dir,
         "a.yaml",
-        &edited.replace("          size: 8", "          sise: 8"),
+        &edited.replace("          size: 4", "          sise: 4"),
     );
     let r = reload(&e);
     assert_eq!(r.status, 500, "{}", r.text());
     let path = dir.join("a.yaml");
     let expected = format!(
-        "{}:8: key `metrics.counters[0].labels[0]`: unknown field `sise`",
+        "{}:9: key `metrics.counters[0].labels[0]`: unknown field `sise`",
         path.display()
     );
     assert!(r.text().contains(&expected), "{}", r.text());
@@ -307,7 +307,7 @@ fn add_edit_break_fix_and_remove_over_the_lifecycle_endpoint() {
     let landing = e.get("/").text();
     assert!(landing.contains("unknown field `sise`"), "{landing}");
     // Without auth, the page names files but not where they live.
-    assert!(landing.contains("a.yaml:8: key"), "{landing}");
+    assert!(landing.contains("a.yaml:9: key"), "{landing}");
     assert!(!landing.contains(&dir.display().to_string()), "{landing}");
 
     // Fix it back to what runs: it applies, and, being what already runs,
