@@ -612,49 +612,21 @@ impl MapReader {
     /// is read and the next one overwrites it, so the buffers hold one
     /// batch, not the map; without, the buffers end up holding the map.
     fn read_batches(&mut self, mut each: Option<Consume<'_>>) -> Result<(), BatchError> {
-        let fd = self.handle.as_fd().as_raw_fd();
+        let mut cursor = Cursor::new(self.handle.as_fd().as_raw_fd(), self.key_size, self.stride);
         let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
-        // The batch cursor is opaque: u32 for hash maps, a key for others.
-        let token_size = self.key_size.max(8);
-        let mut in_token = vec![0u8; token_size];
-        let mut out_token = vec![0u8; token_size];
-        let mut first = true;
-        let opts = libbpf_sys::bpf_map_batch_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-            elem_flags: 0,
-            flags: 0,
-        };
         loop {
             let at = if each.is_some() { 0 } else { self.count };
             self.reserve(at + chunk);
-            let mut n = chunk as u32;
-            let keys = self.keys[at * self.key_size..].as_mut_ptr();
-            let values = self.values[at * self.stride..].as_mut_ptr();
-            let in_ptr = if first {
-                std::ptr::null_mut()
-            } else {
-                in_token.as_mut_ptr()
-            };
-            // SAFETY: key/value buffers hold at least `chunk` entries past
-            // `count` (reserve above); tokens hold at least key_size bytes.
-            let rc = unsafe {
-                libbpf_sys::bpf_map_lookup_batch(
-                    fd,
-                    in_ptr.cast(),
-                    out_token.as_mut_ptr().cast(),
-                    keys.cast(),
-                    values.cast(),
-                    &mut n,
-                    &opts,
-                )
-            };
-            let errno = if rc < 0 { -rc } else { 0 };
+            let (n, errno) = cursor.lookup(
+                &mut self.keys[at * self.key_size..],
+                &mut self.values[at * self.stride..],
+                chunk,
+            );
             // A refusal of the command itself leaves the count as it was
             // passed in, so nothing of this call may be consumed.
-            if first && refuses_batching(errno) {
+            if cursor.first && refuses_batching(errno) {
                 return Err(BatchError::Unsupported);
             }
-            let n = (n as usize).min(chunk);
             if let Some(f) = each.as_mut() {
                 let (ks, vs) = (self.key_size, self.stride);
                 for i in 0..n {
@@ -674,8 +646,7 @@ impl MapReader {
                 }
                 e => return Err(BatchError::Io(std::io::Error::from_raw_os_error(e))),
             }
-            first = false;
-            std::mem::swap(&mut in_token, &mut out_token);
+            cursor.advance();
             // Arrays report ENOENT only on the call after the last index.
             if self.count >= self.max_entries && !self.map_type.is_hash_map() {
                 return Ok(());
@@ -890,6 +861,77 @@ const ENOTSUPP: i32 = 524;
 /// Errors with which the kernel refuses batch lookups on a map outright
 /// (an old kernel, a map type without them, a policy), as opposed to a
 /// read that failed partway.
+/// Where a walk of a map by batch lookups is: the kernel's opaque
+/// position token (a u32 for hash maps, a key for others), before the
+/// first call and after each.
+struct Cursor {
+    fd: i32,
+    key_size: usize,
+    stride: usize,
+    in_token: Vec<u8>,
+    out_token: Vec<u8>,
+    /// No call has succeeded yet: the walk starts at the map's beginning.
+    first: bool,
+    opts: libbpf_sys::bpf_map_batch_opts,
+}
+
+impl Cursor {
+    fn new(fd: i32, key_size: usize, stride: usize) -> Self {
+        let token_size = key_size.max(8);
+        Self {
+            fd,
+            key_size,
+            stride,
+            in_token: vec![0u8; token_size],
+            out_token: vec![0u8; token_size],
+            first: true,
+            opts: libbpf_sys::bpf_map_batch_opts {
+                sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+                elem_flags: 0,
+                flags: 0,
+            },
+        }
+    }
+
+    /// Up to `chunk` entries from the current position into `keys` and
+    /// `values`: how many came (never more than `chunk`), and the errno
+    /// the call ended with (0 when more may follow). The position moves
+    /// only with `advance`, so a call can be repeated with a larger chunk.
+    fn lookup(&mut self, keys: &mut [u8], values: &mut [u8], chunk: usize) -> (usize, i32) {
+        if keys.len() < chunk * self.key_size || values.len() < chunk * self.stride {
+            return (0, libc::EINVAL);
+        }
+        let mut n = chunk as u32;
+        let in_ptr = if self.first {
+            std::ptr::null_mut()
+        } else {
+            self.in_token.as_mut_ptr()
+        };
+        // SAFETY: keys and values hold at least `chunk` entries (checked
+        // above); both tokens hold at least key_size bytes; all of them
+        // outlive the call.
+        let rc = unsafe {
+            libbpf_sys::bpf_map_lookup_batch(
+                self.fd,
+                in_ptr.cast(),
+                self.out_token.as_mut_ptr().cast(),
+                keys.as_mut_ptr().cast(),
+                values.as_mut_ptr().cast(),
+                &mut n,
+                &self.opts,
+            )
+        };
+        let errno = if rc < 0 { -rc } else { 0 };
+        ((n as usize).min(chunk), errno)
+    }
+
+    /// Moves past what the last `lookup` returned.
+    fn advance(&mut self) {
+        self.first = false;
+        std::mem::swap(&mut self.in_token, &mut self.out_token);
+    }
+}
+
 /// One batch's buffers.
 #[derive(Default)]
 struct Batch {
@@ -926,15 +968,8 @@ impl Shape {
         full: &std::sync::mpsc::SyncSender<Filled>,
     ) -> Batch {
         let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
-        let token_size = self.key_size.max(8);
-        let (mut in_token, mut out_token) = (vec![0u8; token_size], vec![0u8; token_size]);
-        let mut first = true;
+        let mut cursor = Cursor::new(self.fd, self.key_size, self.stride);
         let mut count = 0usize;
-        let opts = libbpf_sys::bpf_map_batch_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-            elem_flags: 0,
-            flags: 0,
-        };
         loop {
             let Ok(mut batch) = empty.recv() else {
                 return Batch::default();
@@ -946,31 +981,11 @@ impl Shape {
                 if batch.values.len() < chunk * self.stride {
                     batch.values.resize(chunk * self.stride, 0);
                 }
-                let mut n = chunk as u32;
-                let in_ptr = if first {
-                    std::ptr::null_mut()
-                } else {
-                    in_token.as_mut_ptr()
-                };
-                // SAFETY: the buffers hold `chunk` entries (resized above);
-                // the tokens hold at least key_size bytes.
-                let rc = unsafe {
-                    libbpf_sys::bpf_map_lookup_batch(
-                        self.fd,
-                        in_ptr.cast(),
-                        out_token.as_mut_ptr().cast(),
-                        batch.keys.as_mut_ptr().cast(),
-                        batch.values.as_mut_ptr().cast(),
-                        &mut n,
-                        &opts,
-                    )
-                };
-                let errno = if rc < 0 { -rc } else { 0 };
+                let (n, errno) = cursor.lookup(&mut batch.keys, &mut batch.values, chunk);
                 // A refusal of the command leaves `n` as passed in.
-                if first && refuses_batching(errno) {
+                if cursor.first && refuses_batching(errno) {
                     break (0, errno);
                 }
-                let n = (n as usize).min(chunk);
                 if errno == libc::ENOSPC && n == 0 {
                     // A hash bucket holds more than a batch: grow it.
                     chunk *= 2;
@@ -978,8 +993,7 @@ impl Shape {
                 }
                 break (n, errno);
             };
-            first = false;
-            std::mem::swap(&mut in_token, &mut out_token);
+            cursor.advance();
             count += n;
             // Arrays report ENOENT only on the call after the last index.
             let ended = errno != 0 || (count >= self.max_entries && !self.hash);
