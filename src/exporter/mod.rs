@@ -193,11 +193,6 @@ pub struct Exporter {
     /// Size of the previous scrape, so the next buffer is allocated once.
     last_len: usize,
     spans: Arc<SpanStats>,
-    /// Whether this process may run on more than one CPU
-    /// (`host::cpus::spare`): with one, a read-ahead thread has nothing to
-    /// overlap with and only adds a thread and two hand-offs to every
-    /// scrape.
-    spare_cpu: bool,
     /// How the last scrape read its maps, so each change is logged once.
     read_mode: Option<ReadMode>,
 }
@@ -222,7 +217,6 @@ impl Exporter {
             self_metrics: SelfMetrics::new(spans.clone()),
             last_len: 0,
             spans,
-            spare_cpu: crate::host::cpus::spare(),
             read_mode: None,
         }
     }
@@ -401,7 +395,9 @@ impl Exporter {
             .sum();
         let mode = match (
             collectors >= 2 && entries >= READ_AHEAD_FROM,
-            self.spare_cpu,
+            // With one CPU, a read-ahead thread has nothing to overlap
+            // with and only adds a thread and two hand-offs to a scrape.
+            crate::host::cpus::spare(),
         ) {
             (false, _) => ReadMode::InTurn,
             (true, false) => ReadMode::InTurnOneCpu,

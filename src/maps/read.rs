@@ -486,7 +486,7 @@ impl MapReader {
             if let Some(done) = self.after_batches(read) {
                 return done;
             }
-        } else if self.method == Method::Batch && self.trial.is_none() && self.view.is_none() {
+        } else if self.batches_settled() {
             self.count = 0;
             let read = self.read_batches(Some(&mut consume));
             self.held = 0;
@@ -506,11 +506,13 @@ impl MapReader {
     /// Whether the next `read_each` reads a batch ahead on a second thread:
     /// by batches, with a CPU to spare, and the last read took more than one.
     pub fn reads_ahead(&self) -> bool {
-        self.overlap
-            && self.method == Method::Batch
-            && self.trial.is_none()
-            && self.view.is_none()
-            && self.count > BATCH
+        self.overlap && self.batches_settled() && self.count > BATCH
+    }
+
+    /// Whether this map is read by batch lookups for good: chosen, not on
+    /// trial, and not a view of a global.
+    fn batches_settled(&self) -> bool {
+        self.method == Method::Batch && self.trial.is_none() && self.view.is_none()
     }
 
     fn read_timed(&mut self) -> Result<(), ReadError> {
@@ -613,7 +615,7 @@ impl MapReader {
     /// batch, not the map; without, the buffers end up holding the map.
     fn read_batches(&mut self, mut each: Option<Consume<'_>>) -> Result<(), BatchError> {
         let mut cursor = Cursor::new(self.handle.as_fd().as_raw_fd(), self.key_size, self.stride);
-        let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
+        let mut chunk = first_chunk(self.max_entries);
         loop {
             let at = if each.is_some() { 0 } else { self.count };
             self.reserve(at + chunk);
@@ -861,6 +863,13 @@ const ENOTSUPP: i32 = 524;
 /// Errors with which the kernel refuses batch lookups on a map outright
 /// (an old kernel, a map type without them, a policy), as opposed to a
 /// read that failed partway.
+/// Entries asked of the first batch lookup: a batch, or the whole of a
+/// smaller map, and never fewer than `MIN_BATCH` (a hash bucket can hold
+/// more entries than a small map's size; ENOSPC then doubles it).
+fn first_chunk(max_entries: usize) -> usize {
+    BATCH.min(max_entries.max(MIN_BATCH)).max(MIN_BATCH)
+}
+
 /// Where a walk of a map by batch lookups is: the kernel's opaque
 /// position token (a u32 for hash maps, a key for others), before the
 /// first call and after each.
@@ -967,7 +976,7 @@ impl Shape {
         empty: &std::sync::mpsc::Receiver<Batch>,
         full: &std::sync::mpsc::SyncSender<Filled>,
     ) -> Batch {
-        let mut chunk = BATCH.min(self.max_entries.max(MIN_BATCH)).max(MIN_BATCH);
+        let mut chunk = first_chunk(self.max_entries);
         let mut cursor = Cursor::new(self.fd, self.key_size, self.stride);
         let mut count = 0usize;
         loop {

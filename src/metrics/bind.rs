@@ -179,9 +179,9 @@ fn bind_one(
         None => (map_handle(config, object, spec)?, None),
     };
     let percpu = check_map_type(config, spec, handle.map_type())?;
-    let delete_gone = match spec.kind {
-        SpecKind::Counter(c) | SpecKind::Gauge(c) => c.delete_gone,
-        SpecKind::Histogram(h) => h.delete_gone,
+    let (omit_zero, delete_gone) = match spec.kind {
+        SpecKind::Counter(c) | SpecKind::Gauge(c) => (c.omit_zero, c.delete_gone),
+        SpecKind::Histogram(h) => (false, h.delete_gone),
     };
     if delete_gone && !handle.map_type().is_hash_map() {
         return Err(config.error(
@@ -261,10 +261,7 @@ fn bind_one(
     )
     .reading(value)
     .limited(limit)
-    .omitting_zero(match spec.kind {
-        SpecKind::Counter(c) | SpecKind::Gauge(c) => c.omit_zero,
-        SpecKind::Histogram(_) => false,
-    })
+    .omitting_zero(omit_zero)
     .deleting_gone(delete_gone))
 }
 
