@@ -137,10 +137,17 @@ fn hardirqs_counts_equal_proc_interrupts() {
     direct_io("hardirqs-count", 64);
     let (p1, s1) = at_rest(&exporter, &disk);
     assert!(p1 > p0, "{disk:?} fired");
-    assert_eq!(
-        value(&s1) - value(&s0),
-        (p1 - p0) as f64,
-        "{disk:?}: counted exactly as /proc/interrupts moved"
+    // Exact when nothing else raises these interrupts. Under the suite's
+    // parallel I/O they may differ a little either way, and never by half:
+    // an edge interrupt that arrives while its handler runs on another CPU
+    // is handled twice in one loop of handle_edge_irq but counted once in
+    // /proc/interrupts, and one counted there just before a scrape may
+    // reach its handler just after. Counting the twin programs too would
+    // double every count.
+    let (counted, moved) = (value(&s1) - value(&s0), (p1 - p0) as f64);
+    assert!(
+        (counted - moved).abs() <= 2.0 + moved / 10.0,
+        "{disk:?}: counted {counted} where /proc/interrupts moved by {moved}"
     );
 }
 

@@ -254,6 +254,31 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
+/// Waits until the background connect of `stream` has completed.
+fn wait_connected(stream: &TcpStream) {
+    let mut want = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: `want` is one valid pollfd for an fd the stream owns.
+    let rc = unsafe { libc::poll(&mut want, 1, 10_000) };
+    assert_eq!(
+        rc,
+        1,
+        "connect did not complete: {}",
+        io::Error::last_os_error()
+    );
+    assert_eq!(
+        stream
+            .take_error()
+            .expect("SO_ERROR")
+            .map(|e| e.to_string()),
+        None,
+        "connect failed"
+    );
+}
+
 /// A TCP socket whose connect to `addr` was started without waiting for it
 /// (std has no non-blocking connect). The connect goes on in the kernel while
 /// the stream lives.
@@ -409,7 +434,17 @@ impl SynBacklog {
             "listen backlog 0",
         );
         let addr = listener.local_addr().expect("listener address");
-        let clients = (0..clients).map(|_| connect_in_background(addr)).collect();
+        // The first connection must be established, filling the accept
+        // queue, before the others send their SYNs. Were all SYNs in
+        // before any handshake completed (softirqs late on a loaded
+        // emulated CPU), every client would be answered, the listener
+        // would drop the late ACKs instead, and only its SYN-ACKs would be
+        // resent: no client retransmit at all.
+        let first = connect_in_background(addr);
+        wait_connected(&first);
+        let clients = std::iter::once(first)
+            .chain((1..clients).map(|_| connect_in_background(addr)))
+            .collect();
         SynBacklog {
             _listener: listener,
             clients,
