@@ -1281,3 +1281,145 @@ fn a_latency_between_the_same_task_pairs_through_task_storage() {
         s.text
     );
 }
+
+/// A forked child named `name` that makes `calls` getpid() calls, then
+/// lives until dropped: its pid outlives scrapes.
+struct LiveChild {
+    pid: libc::pid_t,
+    release: Option<std::os::fd::OwnedFd>,
+}
+
+impl LiveChild {
+    fn start(name: &std::ffi::CStr, calls: usize) -> LiveChild {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two descriptors pipe2 returns.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: the child makes only raw syscalls, then _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: plain syscalls on our own name, pipe and pid.
+            unsafe {
+                libc::close(fds[1]);
+                libc::prctl(libc::PR_SET_NAME, name.as_ptr());
+                for _ in 0..calls {
+                    libc::syscall(libc::SYS_getpid);
+                }
+                let mut b = 0u8;
+                libc::read(fds[0], (&mut b as *mut u8).cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: fds[0] is ours and closed once; fds[1] is owned from here.
+        unsafe { libc::close(fds[0]) };
+        LiveChild {
+            pid,
+            // SAFETY: a descriptor pipe2 just gave us, owned only here.
+            release: Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fds[1]) }),
+        }
+    }
+
+    /// Lets it exit, and reaps it.
+    fn end(mut self) {
+        self.release.take();
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(self.pid, &mut status, 0) }, self.pid);
+        self.pid = 0;
+    }
+}
+
+impl Drop for LiveChild {
+    fn drop(&mut self) {
+        if self.pid > 0 {
+            self.release.take();
+            // SAFETY: waiting for our own child, which the closed pipe ends.
+            unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+        }
+    }
+}
+
+/// A map keyed by pid, with the `pid` decoder and `delete_gone`, follows
+/// what is alive: a process that exited before a scrape is exported by
+/// that scrape and then forgotten, one that exits later is forgotten once
+/// the exporter next checks (every 5 s), and live ones keep counting.
+/// Round after round, the map's entries fall back to the live count.
+#[test]
+fn a_map_keyed_by_pid_forgets_processes_that_exited() {
+    const METRIC: &str = "ebpf_exporter_probe_pid_getpid_total";
+    let name = c"eepidgone";
+    let dir = config_dir(
+        "probes-pid-gone",
+        "metrics:
+  counters:
+    - name: probe_pid_getpid_total
+      help: getpid() calls of commands named eepidgone, by process
+      delete_gone: true
+      probe:
+        hook: tracepoint/syscalls/sys_enter_getpid
+        filter: [{field: comm, op: ==, value: eepidgone}]
+      labels:
+        - {name: pid, field: pid, decoders: [{name: uint}, {name: pid}]}
+",
+    );
+    let exporter = start(&dir);
+    let by_pid = |s: &Scrape| -> BTreeMap<String, f64> {
+        s.find(METRIC, &[])
+            .iter()
+            .map(|x| (x.labels["pid"].clone(), x.value))
+            .collect()
+    };
+    let self_metric = |s: &Scrape, what: &str| s.sum(what, &[("config", "probes")]);
+    let live = LiveChild::start(name, 100);
+    let live_pid = live.pid.to_string();
+    wait_for(&exporter, "the live child's 100 calls", |s| {
+        by_pid(s).get(&live_pid) == Some(&100.0)
+    });
+    let mut deleted = self_metric(
+        &exporter.scrape(),
+        "ebpf_exporter_map_gone_entries_deleted_total",
+    );
+    for round in 0..3 {
+        let before: Vec<String> = by_pid(&exporter.scrape()).into_keys().collect();
+        for _ in 0..5 {
+            common::in_child(None, || {
+                // SAFETY: naming ourselves, then plain syscalls.
+                unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+                for _ in 0..100 {
+                    // SAFETY: a plain syscall.
+                    unsafe { libc::syscall(libc::SYS_getpid) };
+                }
+            });
+        }
+        // The five exited before this scrape: it exports them once...
+        let s = exporter.scrape();
+        let seen = by_pid(&s);
+        let exited: Vec<&String> = seen.keys().filter(|p| !before.contains(p)).collect();
+        assert_eq!(exited.len(), 5, "round {round}: {seen:?}");
+        assert!(
+            exited.iter().all(|p| seen[*p] == 100.0),
+            "round {round}: {seen:?}"
+        );
+        // ... and the next one no more.
+        let s = exporter.scrape();
+        assert_eq!(
+            by_pid(&s),
+            [(live_pid.clone(), 100.0)].into(),
+            "round {round}: only the live child is left"
+        );
+        assert_eq!(self_metric(&s, "ebpf_exporter_map_entries"), 1.0);
+        let now = self_metric(&s, "ebpf_exporter_map_gone_entries_deleted_total");
+        assert_eq!(now - deleted, 5.0, "round {round}");
+        deleted = now;
+    }
+    // A process seen alive and then ending is found gone by a later check.
+    live.end();
+    let s = wait_for(&exporter, "the ended child's series gone", |s| {
+        by_pid(s).is_empty()
+    });
+    assert_eq!(self_metric(&s, "ebpf_exporter_map_entries"), 0.0);
+    assert_eq!(
+        self_metric(&s, "ebpf_exporter_map_gone_entries_deleted_total") - deleted,
+        1.0
+    );
+}

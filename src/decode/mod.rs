@@ -19,6 +19,7 @@ pub mod ksym;
 pub mod kube;
 pub mod majorminor;
 pub mod pci;
+pub mod pid;
 pub mod regexp;
 pub mod registry;
 pub mod static_map;

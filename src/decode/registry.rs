@@ -123,6 +123,7 @@ pub static DECODERS: &[&Entry] = &[
     &super::ksym::ENTRY,
     &super::kstack::ENTRY,
     &super::ifname::ENTRY,
+    &super::pid::ENTRY,
     &super::cgroup::ENTRY,
     &super::kube::NAMESPACE,
     &super::kube::POD,

@@ -16,6 +16,7 @@ pub mod kubernetes;
 pub mod partitions;
 pub mod passwd;
 pub mod pci_ids;
+pub mod processes;
 pub mod procstat;
 pub mod refresh;
 pub mod tracefs;
