@@ -43,8 +43,17 @@ impl Decoder for Cgroup {
         Ok(match self.monitor.resolve_any(id) {
             Some((path, false)) => Decoded::Value(path.into_bytes()),
             Some((path, true)) => Decoded::Gone(path.into_bytes()),
-            // Unknown, not Value: a cgroup created a moment ago heals.
-            None => Decoded::Unknown(format!("unknown_cgroup_id:{id}").into_bytes()),
+            None => {
+                let text = format!("unknown_cgroup_id:{id}").into_bytes();
+                match self.monitor.exists(id) {
+                    // Removed before the monitor saw it: exported once
+                    // more, then forgotten like any removed cgroup.
+                    Some(false) => Decoded::Vanished(text),
+                    // Unknown, not Value: a cgroup created a moment ago
+                    // heals.
+                    Some(true) | None => Decoded::Unknown(text),
+                }
+            }
         })
     }
 
@@ -70,8 +79,34 @@ mod tests {
         );
         assert_eq!(
             d.decode(b"18446744073709551615"),
-            Ok(Decoded::Unknown(
+            Ok(Decoded::Vanished(
                 b"unknown_cgroup_id:18446744073709551615".to_vec()
+            )),
+            "no cgroup has this id: the kernel says so"
+        );
+    }
+
+    /// A cgroup removed before the monitor ever walked the tree is gone,
+    /// not unknown: an exporter restarted after the removal, or a cgroup
+    /// that lived between two walks, must not leave an `unknown` series
+    /// behind for ever.
+    #[test]
+    fn a_cgroup_removed_before_the_monitor_saw_it_is_gone() {
+        let mount = host_cgroup2_mount().expect("a cgroup2 filesystem is mounted");
+        let dir = mount.join(format!("ee-cgdec-gone-{}", std::process::id()));
+        std::fs::create_dir(&dir).expect("create cgroup");
+        let id = std::fs::metadata(&dir).expect("stat cgroup").ino();
+        std::fs::remove_dir(&dir).expect("remove cgroup");
+        // Polling, and never walked yet: only the kernel can tell.
+        let monitor = Arc::new(CgroupMonitor::new(None, RESCAN_INTERVAL));
+        assert_eq!(monitor.exists(id), Some(false));
+        let root = std::fs::metadata(&mount).expect("stat mount").ino();
+        assert_eq!(monitor.exists(root), Some(true));
+        let d = Cgroup::new(monitor);
+        assert_eq!(
+            d.decode(id.to_string().as_bytes()),
+            Ok(Decoded::Vanished(
+                format!("unknown_cgroup_id:{id}").into_bytes()
             ))
         );
     }

@@ -31,24 +31,32 @@ impl LabelDecoder {
         let (mut unknown, mut gone) = (false, false);
         for decoder in &self.chain {
             let input = match &current {
-                Decoded::Value(v) | Decoded::Unknown(v) | Decoded::Gone(v) => v,
+                Decoded::Value(v)
+                | Decoded::Unknown(v)
+                | Decoded::Gone(v)
+                | Decoded::Vanished(v) => v,
                 Decoded::Drop => break,
             };
             current = decoder.decode(input)?;
-            unknown |= matches!(current, Decoded::Unknown(_));
-            gone |= matches!(current, Decoded::Gone(_));
+            unknown |= matches!(current, Decoded::Unknown(_) | Decoded::Vanished(_));
+            gone |= matches!(current, Decoded::Gone(_) | Decoded::Vanished(_));
         }
-        Ok(match current {
-            // Still marked unknown, so it is cached briefly and heals into
-            // the real value once that can be found.
-            Decoded::Value(_) | Decoded::Unknown(_) | Decoded::Gone(_)
-                if unknown && self.fold_unknown =>
-            {
-                Decoded::Unknown(b"unknown".to_vec())
-            }
-            Decoded::Value(v) | Decoded::Gone(v) if unknown => Decoded::Unknown(v),
-            Decoded::Value(v) if gone => Decoded::Gone(v),
-            other => other,
+        let value = match current {
+            Decoded::Value(v) | Decoded::Unknown(v) | Decoded::Gone(v) | Decoded::Vanished(v) => v,
+            Decoded::Drop => return Ok(Decoded::Drop),
+        };
+        // Still marked unknown, so it is cached briefly and heals into the
+        // real value once that can be found.
+        let value = if unknown && self.fold_unknown {
+            b"unknown".to_vec()
+        } else {
+            value
+        };
+        Ok(match (unknown, gone) {
+            (false, false) => Decoded::Value(value),
+            (true, false) => Decoded::Unknown(value),
+            (false, true) => Decoded::Gone(value),
+            (true, true) => Decoded::Vanished(value),
         })
     }
 }
@@ -217,6 +225,10 @@ impl RowDecoder {
                     gone = true;
                     v
                 }
+                Decoded::Vanished(v) => {
+                    (unknown, gone) = (true, true);
+                    v
+                }
                 Decoded::Drop => return Ok(Row::Drop),
             };
             let text = String::from_utf8(bytes).map_err(|e| RowError {
@@ -281,6 +293,53 @@ mod tests {
         fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
             Ok(Decoded::Gone(input.to_vec()))
         }
+    }
+
+    /// A decoder that says its input names something gone, never named.
+    struct Vanished;
+    impl Decoder for Vanished {
+        fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
+            Ok(Decoded::Vanished(input.to_vec()))
+        }
+    }
+
+    #[test]
+    fn a_vanished_answer_is_unknown_and_gone_at_once() {
+        let label = |fold_unknown, chain: Vec<Box<dyn Decoder>>| LabelDecoder {
+            name: "cg".into(),
+            offset: 0,
+            size: 2,
+            chain,
+            pure: false,
+            fold_unknown,
+        };
+        assert_eq!(
+            label(false, vec![Box::new(Vanished)]).decode(b"ab"),
+            Ok(Decoded::Vanished(b"ab".to_vec()))
+        );
+        assert_eq!(
+            label(true, vec![Box::new(Vanished)]).decode(b"ab"),
+            Ok(Decoded::Vanished(b"unknown".to_vec())),
+            "folded like any unknown, and still gone"
+        );
+        assert_eq!(
+            label(false, vec![Box::new(Vanished), Box::new(Gone)]).decode(b"ab"),
+            Ok(Decoded::Vanished(b"ab".to_vec())),
+            "a later decoder does not make it known"
+        );
+        let rows = RowDecoder {
+            labels: vec![label(true, vec![Box::new(Vanished)])],
+            key_size: 2,
+            zero_key_only: false,
+        };
+        assert_eq!(
+            rows.decode(b"ab"),
+            Ok(Row::Labels {
+                values: vec!["unknown".into()],
+                unknown: true,
+                gone: true
+            })
+        );
     }
 
     #[test]

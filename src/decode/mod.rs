@@ -46,6 +46,11 @@ pub enum Decoded {
     /// cgroup): used like a value, once more, and the row's key is one the
     /// map can forget (`delete_gone`).
     Gone(Vec<u8>),
+    /// A stand-in for something that no longer exists and whose name was
+    /// never learned (a cgroup removed before the exporter saw it):
+    /// unknown and gone at once, so it folds with `fold_unknown` and is
+    /// forgotten with `delete_gone`.
+    Vanished(Vec<u8>),
     /// The whole row is to be left out of the metric (a `regexp` miss).
     Drop,
 }

@@ -139,6 +139,17 @@ impl CgroupMonitor {
         inner.gone.get(&id).map(|(path, _)| (path.clone(), true))
     }
 
+    /// Whether a cgroup with this id exists now, asked of the kernel by
+    /// file handle: an id the tree never showed may be of a cgroup
+    /// removed before the monitor started, or between two of its walks,
+    /// and nothing else can tell that from one not seen yet. `None`
+    /// when the kernel cannot be asked (no cgroup2 mount, or no
+    /// CAP_DAC_READ_SEARCH, which `open_by_handle_at` needs).
+    pub fn exists(self: &Arc<Self>, id: u64) -> Option<bool> {
+        let mount = self.started().mount.clone()?;
+        cgroup_exists(&mount, id)
+    }
+
     /// A count that moves each time a cgroup is removed: decoded rows
     /// naming one may now name a dead cgroup.
     pub fn removals(&self) -> u64 {
@@ -397,6 +408,53 @@ impl Watcher {
 }
 
 /// This host's cgroup2 mount, from /proc/self/mountinfo.
+/// The handle type of kernfs nodes (`FILEID_KERNFS`): its 8 bytes are the
+/// node's id, which is the cgroup id BPF programs see.
+const FILEID_KERNFS: libc::c_int = 0xfe;
+
+/// A `struct file_handle` holding one kernfs id.
+#[repr(C)]
+struct KernfsHandle {
+    handle_bytes: libc::c_uint,
+    handle_type: libc::c_int,
+    id: u64,
+}
+
+fn cgroup_exists(mount: &Path, id: u64) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(mount)
+        .ok()?;
+    let mut handle = KernfsHandle {
+        handle_bytes: 8,
+        handle_type: FILEID_KERNFS,
+        id,
+    };
+    // SAFETY: `handle` is a file_handle header followed by the 8 bytes its
+    // handle_bytes says; the kernel only reads it. `dir` stays open for the
+    // call.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            dir.as_raw_fd(),
+            (&mut handle as *mut KernfsHandle).cast::<libc::file_handle>(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: `fd` was just opened by us and is closed once.
+        unsafe { libc::close(fd) };
+        return Some(true);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        // No node has this id any more (or ever did).
+        Some(libc::ESTALE) | Some(libc::ENOENT) => Some(false),
+        _ => None,
+    }
+}
+
 pub fn host_cgroup2_mount() -> Option<PathBuf> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
