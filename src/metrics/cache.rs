@@ -292,7 +292,6 @@ impl KeyCache {
         row
     }
 
-    /// Ends a scrape: forgets keys idle for longer than `max_idle` scrapes.
     /// Every cached row is decoded again when next seen: what a decoder
     /// answered may have changed (`Decoder::changes`).
     pub fn redecode_all(&mut self) {
@@ -301,6 +300,7 @@ impl KeyCache {
         }
     }
 
+    /// Ends a scrape: forgets keys idle for longer than `max_idle` scrapes.
     pub fn end_scrape(&mut self, entries_read: usize) {
         let generation = self.generation;
         for idx in 0..self.entries.len() {
