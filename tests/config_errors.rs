@@ -87,6 +87,8 @@ fn bad_inputs_each_get_a_clear_error() {
         ("alone", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit]\n"), &["names two programs or more", "programs.one_of[0]", ":15:"]),
         ("noprog", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit, nope]\n"), &["no program named \"nope\"", "programs.one_of[0][1]", ":15:"]),
         ("gone_array", SYSCALLS_COUNTER.replace("      omit_zero: true\n", "      omit_zero: true\n      delete_gone: true\n"), &["metrics.counters[0].delete_gone", "map syscalls_total is a PercpuArray, whose entries cannot be deleted: delete_gone needs a hash map", ":7:"]),
+        ("stale_array", SYSCALLS_COUNTER.replace("      omit_zero: true\n", "      omit_zero: true\n      stale_after: 10m\n"), &["metrics.counters[0].stale_after", "map syscalls_total is a PercpuArray, whose entries cannot be deleted: stale_after needs a hash map", ":7:"]),
+        ("stale_time", SYSCALLS_COUNTER.replace("      omit_zero: true\n", "      omit_zero: true\n      stale_after: soon\n"), &["metrics.counters[0].stale_after", "\"soon\" is not a duration such as 30s, 1m or 1h30m", ":7:"]),
     ];
     let dir = scratch_dir("cases");
     write(&dir, "good", SYSCALL_ERRORS);

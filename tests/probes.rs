@@ -1423,3 +1423,97 @@ fn a_map_keyed_by_pid_forgets_processes_that_exited() {
         1.0
     );
 }
+
+/// Runs `calls` getpid() calls in a child named eestale, as `uid` when
+/// given.
+fn stale_child(uid: Option<u32>, calls: usize) {
+    common::in_child(None, || {
+        // SAFETY: naming ourselves, dropping to a uid, then plain syscalls.
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, c"eestale".as_ptr());
+            if let Some(uid) = uid {
+                assert_eq!(libc::setuid(uid), 0);
+            }
+            for _ in 0..calls {
+                libc::syscall(libc::SYS_getpid);
+            }
+        }
+    });
+}
+
+/// `stale_after` ends label sets that name nothing known (here a uid with
+/// no passwd entry) once their entries stop changing for that long, and
+/// deletes their entries: a known label set that stops changing stays,
+/// an unknown one that keeps changing stays, and a stale one that counts
+/// again comes back from its new count.
+#[test]
+fn stale_after_ends_quiet_label_sets_that_name_nothing_known() {
+    const METRIC: &str = "ebpf_exporter_probe_stale_getpid_total";
+    let dir = config_dir(
+        "probes-stale",
+        "metrics:
+  counters:
+    - name: probe_stale_getpid_total
+      help: getpid() calls of commands named eestale, by user
+      stale_after: 2s
+      probe:
+        hook: tracepoint/syscalls/sys_enter_getpid
+        filter: [{field: comm, op: ==, value: eestale}]
+      labels:
+        - {name: user, field: uid, decoders: [{name: uint}, {name: uid}]}
+",
+    );
+    let exporter = start(&dir);
+    let users = |s: &Scrape| -> BTreeMap<String, f64> {
+        s.find(METRIC, &[])
+            .iter()
+            .map(|x| (x.labels["user"].clone(), x.value))
+            .collect()
+    };
+    let deleted = |s: &Scrape| {
+        s.sum(
+            "ebpf_exporter_map_stale_entries_deleted_total",
+            &[("config", "probes")],
+        )
+    };
+    stale_child(None, 100);
+    stale_child(Some(54321), 100);
+    wait_for(&exporter, "root's and uid 54321's calls", |s| {
+        let u = users(s);
+        u.get("root") == Some(&100.0) && u.get("unknown_uid:54321") == Some(&100.0)
+    });
+    // uid 54322 keeps calling while 54321 falls quiet.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                stale_child(Some(54322), 1);
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        })
+    };
+    let s = wait_for(&exporter, "uid 54321's quiet series gone", |s| {
+        let u = users(s);
+        !u.contains_key("unknown_uid:54321") && u.contains_key("unknown_uid:54322")
+    });
+    let u = users(&s);
+    assert_eq!(
+        u.get("root"),
+        Some(&100.0),
+        "a known label set stays: {u:?}"
+    );
+    assert_eq!(deleted(&s), 1.0, "{u:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().expect("busy child thread");
+    let s = wait_for(&exporter, "uid 54322's series gone once it is quiet", |s| {
+        !users(s).contains_key("unknown_uid:54322")
+    });
+    assert_eq!(deleted(&s), 2.0);
+    assert_eq!(users(&s).get("root"), Some(&100.0));
+    // Counting again, 54321 starts from its new count.
+    stale_child(Some(54321), 7);
+    wait_for(&exporter, "uid 54321 back with 7 calls", |s| {
+        users(s).get("unknown_uid:54321") == Some(&7.0)
+    });
+}

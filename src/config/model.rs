@@ -167,6 +167,12 @@ pub struct Counter {
     /// the series of dead workloads end instead of piling up.
     #[serde(default)]
     pub delete_gone: bool,
+    /// Ours: a Go duration. A label set that names nothing known to exist
+    /// now (an `unknown…` or gone value) and whose entries have not
+    /// changed for this long is left out, and its entries are deleted:
+    /// for things whose end cannot be seen, only their silence.
+    #[serde(default)]
+    pub stale_after: Option<String>,
 }
 
 /// Ours: what a `probe:` metric gathers, with no object of its own.
@@ -301,6 +307,9 @@ pub struct Histogram {
     /// Ours: as for counters.
     #[serde(default)]
     pub delete_gone: bool,
+    /// Ours: as for counters.
+    #[serde(default)]
+    pub stale_after: Option<String>,
 }
 
 impl Histogram {

@@ -179,19 +179,30 @@ fn bind_one(
         None => (map_handle(config, object, spec)?, None),
     };
     let percpu = check_map_type(config, spec, handle.map_type())?;
-    let (omit_zero, delete_gone) = match spec.kind {
-        SpecKind::Counter(c) | SpecKind::Gauge(c) => (c.omit_zero, c.delete_gone),
-        SpecKind::Histogram(h) => (false, h.delete_gone),
+    let (omit_zero, delete_gone, stale_after) = match spec.kind {
+        SpecKind::Counter(c) | SpecKind::Gauge(c) => {
+            (c.omit_zero, c.delete_gone, c.stale_after.as_deref())
+        }
+        SpecKind::Histogram(h) => (false, h.delete_gone, h.stale_after.as_deref()),
     };
-    if delete_gone && !handle.map_type().is_hash_map() {
-        return Err(config.error(
-            &spec.key("delete_gone"),
-            format!(
-                "map {} is a {:?}, whose entries cannot be deleted: delete_gone needs a hash map",
-                spec.map,
-                handle.map_type()
-            ),
-        ));
+    let stale_after = stale_after
+        .map(|text| parse_duration(text).map_err(|e| config.error(&spec.key("stale_after"), e)))
+        .transpose()?;
+    let deletes = [
+        ("delete_gone", delete_gone),
+        ("stale_after", stale_after.is_some()),
+    ];
+    if let Some((key, _)) = deletes.iter().find(|(_, set)| *set) {
+        if !handle.map_type().is_hash_map() {
+            return Err(config.error(
+                &spec.key(key),
+                format!(
+                    "map {} is a {:?}, whose entries cannot be deleted: {key} needs a hash map",
+                    spec.map,
+                    handle.map_type()
+                ),
+            ));
+        }
     }
     // Buckets come from the key's last label, or from an array in the
     // value (`value:`), in which case every label is a key label.
@@ -262,7 +273,8 @@ fn bind_one(
     .reading(value)
     .limited(limit)
     .omitting_zero(omit_zero)
-    .deleting_gone(delete_gone))
+    .deleting_gone(delete_gone)
+    .deleting_stale(stale_after))
 }
 
 /// Refuses maps metrics cannot read; whether its values are per CPU.

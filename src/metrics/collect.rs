@@ -60,6 +60,87 @@ pub struct MetricCollector {
     gone_keys: Vec<u8>,
     /// The decoders' `changes()` at the last scrape.
     changes_seen: u64,
+    /// Label sets naming nothing known to exist, watched for silence
+    /// (`stale_after`).
+    stale: Stale,
+}
+
+/// Label sets whose rows name nothing known to exist now (an unknown or
+/// gone value), each with a fingerprint of its entries and since when
+/// that has held. One that has held for `after` is stale: left out of the
+/// scrape, its entries deleted. Only such label sets are tracked, so the
+/// cost is nothing while everything named exists.
+#[derive(Default)]
+struct Stale {
+    after: Option<std::time::Duration>,
+    /// By label text: slots are reused, texts are not.
+    quiet: std::collections::HashMap<String, (u64, std::time::Instant)>,
+    /// This scrape's absent entries: their slots, fingerprints and keys.
+    slots: Vec<u32>,
+    fingerprints: Vec<u64>,
+    keys: Vec<u8>,
+    /// Keys to delete after this scrape, end to end.
+    due: Vec<u8>,
+}
+
+impl Stale {
+    /// Forgets what a scrape that ended early noted.
+    fn begin(&mut self) {
+        self.slots.clear();
+        self.fingerprints.clear();
+        self.keys.clear();
+    }
+
+    /// Notes an entry of an absent label set.
+    fn note(&mut self, slot: u32, key: &[u8], value: &[u8]) {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+        h.write(key);
+        h.write(value);
+        self.slots.push(slot);
+        self.fingerprints.push(h.finish());
+        self.keys.extend_from_slice(key);
+    }
+
+    /// After a read: which noted slots are stale now. Their keys go to
+    /// `due`; label sets no longer absent are forgotten.
+    fn settle(&mut self, key_size: usize, text: impl Fn(u32) -> String) -> Vec<u32> {
+        let Some(after) = self.after else {
+            return Vec::new();
+        };
+        let mut by_slot: std::collections::BTreeMap<u32, u64> = Default::default();
+        for (slot, f) in self.slots.iter().zip(&self.fingerprints) {
+            let sum = by_slot.entry(*slot).or_default();
+            *sum = sum.wrapping_add(*f);
+        }
+        let now = std::time::Instant::now();
+        let mut kept = std::collections::HashMap::with_capacity(by_slot.len());
+        let mut stale = Vec::new();
+        for (slot, fingerprint) in by_slot {
+            let label = text(slot);
+            let since = match self.quiet.remove(&label) {
+                Some((f, since)) if f == fingerprint => since,
+                _ => now,
+            };
+            if now.duration_since(since) >= after {
+                stale.push(slot);
+            } else {
+                kept.insert(label, (fingerprint, since));
+            }
+        }
+        self.quiet = kept;
+        // `stale` is in slot order, as `by_slot` was.
+        for (i, slot) in self.slots.iter().enumerate() {
+            if stale.binary_search(slot).is_ok() {
+                self.due
+                    .extend_from_slice(&self.keys[i * key_size..(i + 1) * key_size]);
+            }
+        }
+        self.slots.clear();
+        self.fingerprints.clear();
+        self.keys.clear();
+        stale
+    }
 }
 
 /// Maps whose last read came to at most this many bytes are read ahead
@@ -143,7 +224,15 @@ impl MetricCollector {
             delete_gone: false,
             gone_keys: Vec::new(),
             changes_seen: 0,
+            stale: Stale::default(),
         }
+    }
+
+    /// Leaves out, and deletes, label sets naming nothing known to exist
+    /// whose entries have not changed for `after`.
+    pub fn deleting_stale(mut self, after: Option<std::time::Duration>) -> Self {
+        self.stale.after = after;
+        self
     }
 
     /// Deletes keys whose rows name something gone, once exported.
@@ -250,24 +339,41 @@ impl Collector for MetricCollector {
             }
             return result;
         }
+        let size = self.reader.key_size().max(1);
+        let cache = &self.cache;
+        for slot in self
+            .stale
+            .settle(size, |slot| cache.slot_text(slot).to_string())
+        {
+            if let Some(seen) = self.seen.get_mut(slot as usize) {
+                *seen = false;
+            }
+        }
         self.emit(out, &mut result);
-        result.gone_deleted = self.delete_gone_keys();
+        let gone = std::mem::take(&mut self.gone_keys);
+        result.gone_deleted = self.delete_keys(&gone, "a gone entry");
+        self.gone_keys = gone;
+        self.gone_keys.clear();
+        let stale = std::mem::take(&mut self.stale.due);
+        result.stale_deleted = self.delete_keys(&stale, "a stale entry");
+        self.stale.due = stale;
+        self.stale.due.clear();
         result
     }
 }
 
 impl MetricCollector {
-    /// Deletes this scrape's keys of gone rows, now exported; how many.
-    fn delete_gone_keys(&mut self) -> u64 {
+    /// Deletes `keys` (end to end) from the map; how many went.
+    fn delete_keys(&mut self, keys: &[u8], what: &str) -> u64 {
         let size = self.reader.key_size().max(1);
         let mut deleted = 0;
-        for key in self.gone_keys.chunks_exact(size) {
+        for key in keys.chunks_exact(size) {
             match self.reader.delete(key) {
                 Ok(()) => deleted += 1,
                 Err(e) => {
                     if let Some(n) = self.warned.due(1) {
                         log::warn!(
-                            "config {}: metric {}: forgetting a gone entry: {e} ({n} problem(s) since the last warning)",
+                            "config {}: metric {}: forgetting {what}: {e} ({n} problem(s) since the last warning)",
                             self.id.config,
                             self.id.name
                         );
@@ -275,7 +381,6 @@ impl MetricCollector {
                 }
             }
         }
-        self.gone_keys.clear();
         deleted
     }
 }
@@ -305,6 +410,8 @@ struct Resolver<'a> {
     value: ValueRead,
     /// Where keys of gone rows go, when the metric deletes them.
     gone: Option<&'a mut Vec<u8>>,
+    /// Whether the last key resolved names nothing known to exist now.
+    absent: bool,
 }
 
 impl Resolver<'_> {
@@ -317,6 +424,9 @@ impl Resolver<'_> {
         position: usize,
         failures: &mut Failures,
     ) -> Option<CachedRow> {
+        // Rows of unknown and gone things are never cached across
+        // scrapes: a hit is of a row that names what exists.
+        self.absent = false;
         if let Some(cached) = self.cache.get(key, position) {
             return cached;
         }
@@ -328,6 +438,7 @@ impl Resolver<'_> {
                 gone,
             }) => {
                 let in_key = !matches!(self.value, ValueRead::Array { .. });
+                self.absent = unknown || gone;
                 if let (true, Some(keys)) = (gone, self.gone.as_deref_mut()) {
                     keys.extend_from_slice(key);
                 }
@@ -430,6 +541,7 @@ impl MetricCollector {
             self.cache.redecode_all();
         }
         self.gone_keys.clear();
+        self.stale.begin();
         let mut resolver = Resolver {
             cache: &mut self.cache,
             rows: &mut self.rows,
@@ -437,7 +549,10 @@ impl MetricCollector {
             kind: &self.kind,
             value: self.value,
             gone: self.delete_gone.then_some(&mut self.gone_keys),
+            absent: false,
         };
+        let stale = &mut self.stale;
+        let watch_stale = stale.after.is_some();
         let mut slots = Accumulator {
             acc: &mut self.acc,
             seen: &mut self.seen,
@@ -459,6 +574,9 @@ impl MetricCollector {
         let mut each = |position, key: &[u8], value: &[u8]| {
             if let Some(row) = resolver.resolve(key, position, failures) {
                 if failures.count == 0 {
+                    if watch_stale && resolver.absent {
+                        stale.note(row.slot, key, value);
+                    }
                     slots.add(row, value);
                 }
             }
@@ -775,6 +893,67 @@ mod tests {
         want.sort();
         assert_eq!(lines, want);
         assert_eq!(got.decode_errors, 0);
+    }
+
+    /// A histogram's label set is stale as a whole: its buckets are
+    /// separate keys, and one that changes keeps all of them.
+    #[test]
+    fn a_quiet_unknown_label_set_goes_with_all_its_buckets_and_a_known_one_stays() {
+        let (kind, _) = histogram(&format!(
+            "{{name: h, help: h, bucket_type: linear, bucket_min: 0, bucket_max: 3, {LABELS}}}"
+        ));
+        let l = labels(
+            "[{name: dev, size: 4, padding: 4, decoders: [{name: ifname}]}, {name: bucket, size: 8, decoders: [{name: uint}]}]",
+        );
+        let absent = 0x7fff_fff0u32;
+        let rows = [
+            (hist_key(1, 0), vec![3]),
+            (hist_key(1, 1), vec![4]),
+            (hist_key(absent, 0), vec![5]),
+            (hist_key(absent, 2), vec![6]),
+        ];
+        let handle = map(MapType::Hash, 16, &rows);
+        let writer = MapHandle::from_map_id(handle.info().expect("map info").info.id)
+            .expect("second handle");
+        let mut c = collector(kind, handle, &l, false)
+            .deleting_stale(Some(std::time::Duration::from_millis(100)));
+        let devices = |lines: &[String]| -> Vec<String> {
+            let mut d: Vec<String> = lines
+                .iter()
+                .filter(|l| l.starts_with("ebpf_exporter_t_count"))
+                .cloned()
+                .collect();
+            d.sort();
+            d
+        };
+        let both = [
+            "ebpf_exporter_t_count{dev=\"lo\"} 7".to_string(),
+            format!("ebpf_exporter_t_count{{dev=\"unknown:{absent}\"}} 11"),
+        ];
+        assert_eq!(devices(&scrape(&mut c).0), both);
+        // One bucket of the unknown interface moves: it stays.
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        writer
+            .update(&hist_key(absent, 2), &7u64.to_ne_bytes(), MapFlags::ANY)
+            .expect("update");
+        let (lines, got) = scrape(&mut c);
+        assert_eq!(
+            devices(&lines),
+            [
+                both[0].clone(),
+                format!("ebpf_exporter_t_count{{dev=\"unknown:{absent}\"}} 12")
+            ]
+        );
+        assert_eq!(got.stale_deleted, 0);
+        // Quiet for longer than stale_after: left out, both keys deleted.
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        let (lines, got) = scrape(&mut c);
+        assert_eq!(devices(&lines), [both[0].clone()]);
+        assert_eq!(got.stale_deleted, 2);
+        assert_eq!(writer.keys().count(), 2, "lo's two buckets are left");
+        // The known one, as quiet, stays.
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        assert_eq!(devices(&scrape(&mut c).0), [both[0].clone()]);
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct Collected {
     /// Map entries deleted after this scrape because their rows named
     /// something gone (`delete_gone`).
     pub gone_deleted: u64,
+    /// Map entries deleted after this scrape because their label sets
+    /// named nothing known to exist and had not changed (`stale_after`).
+    pub stale_deleted: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -133,6 +133,7 @@ impl Collector for EventCounter {
             events_lost: Some(lost),
             series_limited: 0,
             gone_deleted: 0,
+            stale_deleted: 0,
         }
     }
 }

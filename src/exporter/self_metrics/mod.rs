@@ -127,6 +127,7 @@ struct MapFamilies {
     cache_entries: IntGaugeVec,
     memory: IntGaugeVec,
     gone_deleted: IntCounterVec,
+    stale_deleted: IntCounterVec,
 }
 
 impl MapFamilies {
@@ -160,7 +161,12 @@ impl MapFamilies {
             ),
             gone_deleted: r.counters(
                 "ebpf_exporter_map_gone_entries_deleted_total",
-                "Map entries the exporter deleted once exported, because their labels named something gone (delete_gone: a removed cgroup)",
+                "Map entries the exporter deleted once exported, because their labels named something gone (delete_gone: a removed cgroup, an exited process)",
+                &per_map,
+            ),
+            stale_deleted: r.counters(
+                "ebpf_exporter_map_stale_entries_deleted_total",
+                "Map entries the exporter deleted, and left out, because their labels named nothing known to exist and had not changed for stale_after",
                 &per_map,
             ),
             memory: r.int_gauges(
@@ -177,9 +183,10 @@ impl MapFamilies {
     }
 
     /// Every family keyed by (config, map), for forgetting a map.
-    fn all_per_map(&self) -> [&dyn Forget; 7] {
+    fn all_per_map(&self) -> [&dyn Forget; 8] {
         [
             &self.gone_deleted,
+            &self.stale_deleted,
             &self.read_errors,
             &self.entries,
             &self.max_entries,
@@ -427,6 +434,10 @@ impl SelfMetrics {
             .gone_deleted
             .with_label_values(&labels)
             .inc_by(c.gone_deleted);
+        self.maps
+            .stale_deleted
+            .with_label_values(&labels)
+            .inc_by(c.stale_deleted);
         for (part, bytes) in MEMORY_PARTS.iter().zip(stats.memory) {
             self.maps
                 .memory
