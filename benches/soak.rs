@@ -13,7 +13,8 @@
 //! that half stays within twice the scatter, or under 1% of its mean.
 //!
 //! Run as root: `cargo bench --bench soak` (`-- --seconds N` (300),
-//! `--every N` (15)).
+//! `--every N` (15), `--stale-after DURATION`: every shipped `stale_after`
+//! set to this, for runs shorter than the shipped values).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -66,7 +67,7 @@ fn main() {
     }
     let seconds = arg("--seconds", 300);
     let every = arg("--every", 15).max(1);
-    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let configs = shipped_configs(std::env::args().skip_while(|a| a != "--stale-after").nth(1));
     let exporter = Arc::new(common::Running::start(&[&format!(
         "--config.dir={}",
         configs.display()
@@ -184,6 +185,29 @@ fn main() {
         scrapes.load(Ordering::Relaxed),
         gone_by_config(&last)
     );
+}
+
+/// The shipped configs, or a copy of them whose `stale_after` values are
+/// `stale_after`, so that a run shorter than them can show them at work.
+fn shipped_configs(stale_after: Option<String>) -> PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let Some(after) = stale_after else {
+        return shipped;
+    };
+    let dir = common::scratch_dir("bench-soak-configs");
+    for entry in std::fs::read_dir(&shipped).expect("read config/").flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| match l.split_once("stale_after:") {
+                Some((indent, _)) => format!("{indent}stale_after: {after}"),
+                None => l.to_string(),
+            })
+            .collect();
+        std::fs::write(dir.join(entry.file_name()), text.join("\n") + "\n").expect("write config");
+    }
+    println!("soak: stale_after set to {after} in every config that has it");
+    dir
 }
 
 /// Least-squares line through `points`: its slope, the mean of the values,
