@@ -8,7 +8,9 @@
 //!
 //! Run as root: `cargo bench --bench scaling` (`-- --rounds N`; `-- --hold
 //! SECS` keeps the exporter up with the largest maps, for profiling; `--
-//! --sizes N,N,..` sets the keys per map of each step).
+//! --sizes N,N,..` sets the keys per map of each step; `-- --cached` adds a
+//! decoder that sends the labels through the key cache, where `uint` alone
+//! lets rows be written as the maps are read).
 
 #[path = "../tests/common/mod.rs"]
 mod common;

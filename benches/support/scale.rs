@@ -1,12 +1,25 @@
 //! The scaling benches' maps: a HASH, a PERCPU_HASH and an LRU_HASH of u32
 //! keys and u64 values (`benches/bpf/scale_maps.bpf.c`), each exported as a
-//! counter with one `uint` label, filled from user space.
+//! counter with one `uint` label (`--cached`: through the key cache),
+//! filled from user space.
 
 use std::path::Path;
 
 use libbpf_rs::{MapCore, MapHandle};
 
 pub const MAPS: [&str; 3] = ["sc_hash_total", "sc_percpu_total", "sc_lru_total"];
+
+/// The label's decoders: `uint` alone is one-to-one, so rows are written
+/// as the maps are read; `--cached` adds a regexp that keeps every value,
+/// which sends them through the key cache, as any decoder that can merge
+/// keys (`static_map`, `string`) would.
+fn decoders() -> &'static str {
+    if std::env::args().any(|a| a == "--cached") {
+        "[{name: uint}, {name: regexp, regexps: ['^([0-9]+)$']}]"
+    } else {
+        "[{name: uint}]"
+    }
+}
 
 /// Compiles the object into `dir` and writes its config beside it.
 pub fn write_config(dir: &Path) {
@@ -18,7 +31,8 @@ pub fn write_config(dir: &Path) {
     let mut yaml = String::from("metrics:\n  counters:\n");
     for m in MAPS {
         yaml.push_str(&format!(
-            "    - name: {m}\n      help: scaling\n      labels:\n        - {{name: k, decoders: [{{name: uint}}]}}\n"
+            "    - name: {m}\n      help: scaling\n      labels:\n        - {{name: k, decoders: {}}}\n",
+            decoders()
         ));
     }
     std::fs::write(dir.join("scale.yaml"), yaml).expect("write");

@@ -151,6 +151,77 @@ impl RowDecoder {
         })
     }
 
+    /// Whether every key is its own label set, whose text `write_labels`
+    /// makes without a cache: each label is one one-to-one decoder
+    /// (`Decoder::one_to_one`), the labels cover every byte of the key
+    /// (padding would let two keys share a label set), and the all-zero
+    /// key decodes (the sizes suit the decoders).
+    pub fn distinct(&self) -> bool {
+        if self.zero_key_only || self.labels.is_empty() {
+            return false;
+        }
+        if !self
+            .labels
+            .iter()
+            .all(|l| l.chain.len() == 1 && l.chain[0].one_to_one())
+        {
+            return false;
+        }
+        let mut spans: Vec<(usize, usize)> =
+            self.labels.iter().map(|l| (l.offset, l.size)).collect();
+        spans.sort_unstable();
+        let mut covered = 0;
+        for (offset, size) in spans {
+            if offset != covered {
+                return false;
+            }
+            covered += size;
+        }
+        covered == self.key_size
+            && self
+                .write_labels(&vec![0; self.key_size], &mut String::new())
+                .is_ok()
+    }
+
+    /// Appends the label text of `key` (`name="value",...`, as
+    /// `render_labels` writes it): for `distinct` rows only, whose values
+    /// need no escaping.
+    pub fn write_labels(&self, key: &[u8], out: &mut String) -> Result<(), RowError> {
+        if key.len() != self.key_size {
+            return Err(self.size_error(key));
+        }
+        for (i, label) in self.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&label.name);
+            out.push_str("=\"");
+            label.chain[0]
+                .decode_into(&key[label.offset..label.offset + label.size], out)
+                .map_err(|source| RowError {
+                    label: label.name.clone(),
+                    source,
+                })?;
+            out.push('"');
+        }
+        Ok(())
+    }
+
+    /// A key of another size than the labels describe.
+    fn size_error(&self, key: &[u8]) -> RowError {
+        RowError {
+            label: self
+                .labels
+                .first()
+                .map(|l| l.name.clone())
+                .unwrap_or_default(),
+            source: DecodeError::Size {
+                expected: "the key size the labels describe",
+                got: key.len(),
+            },
+        }
+    }
+
     /// Whether every label's decoders are pure (their registry entries say
     /// so), so a key's row never changes while the key stays.
     pub fn pure(&self) -> bool {
@@ -196,17 +267,7 @@ impl RowDecoder {
             });
         }
         if key.len() != self.key_size {
-            return Err(RowError {
-                label: self
-                    .labels
-                    .first()
-                    .map(|l| l.name.clone())
-                    .unwrap_or_default(),
-                source: DecodeError::Size {
-                    expected: "the key size the labels describe",
-                    got: key.len(),
-                },
-            });
+            return Err(self.size_error(key));
         }
         let mut values = Vec::with_capacity(self.labels.len());
         let (mut unknown, mut gone) = (false, false);

@@ -17,15 +17,28 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Hex;
 
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 impl Decoder for Hex {
     fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = Vec::with_capacity(input.len() * 2);
         for b in input {
             out.push(DIGITS[(b >> 4) as usize]);
             out.push(DIGITS[(b & 0xf) as usize]);
         }
         Ok(Decoded::Value(out))
+    }
+
+    fn one_to_one(&self) -> bool {
+        true
+    }
+
+    fn decode_into(&self, input: &[u8], out: &mut String) -> Result<(), DecodeError> {
+        for b in input {
+            out.push(DIGITS[(b >> 4) as usize] as char);
+            out.push(DIGITS[(b & 0xf) as usize] as char);
+        }
+        Ok(())
     }
 
     fn encode(&self, output: &[u8], width: usize) -> Option<Result<Vec<u8>, DecodeError>> {

@@ -29,16 +29,29 @@ impl Int {
             order: spec.byte_order.unwrap_or_default(),
         }
     }
-}
 
-impl Decoder for Int {
-    fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
+    fn value(&self, input: &[u8]) -> Result<i64, DecodeError> {
         let raw = read_uint(input, self.order)?;
         // Sign-extend from the input's width.
         let bits = input.len() * 8;
         let shift = 64 - bits as u32;
-        let value = ((raw << shift) as i64) >> shift;
-        Ok(Decoded::Value(value.to_string().into_bytes()))
+        Ok(((raw << shift) as i64) >> shift)
+    }
+}
+
+impl Decoder for Int {
+    fn decode(&self, input: &[u8]) -> Result<Decoded, DecodeError> {
+        Ok(Decoded::Value(self.value(input)?.to_string().into_bytes()))
+    }
+
+    fn one_to_one(&self) -> bool {
+        true
+    }
+
+    fn decode_into(&self, input: &[u8], out: &mut String) -> Result<(), DecodeError> {
+        use std::fmt::Write;
+        let _ = write!(out, "{}", self.value(input)?);
+        Ok(())
     }
 
     fn encode(&self, output: &[u8], width: usize) -> Option<Result<Vec<u8>, DecodeError>> {

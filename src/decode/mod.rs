@@ -80,6 +80,27 @@ pub trait Decoder: Send + Sync {
         None
     }
 
+    /// Whether different inputs always give different outputs, and the
+    /// output depends on the input alone, as text that needs no escaping
+    /// (a number): a key decoded only by such decoders, with every byte in
+    /// some label, is its own label set, so its row can be written as it
+    /// is read, with no cache and no sums (`RowDecoder::distinct`).
+    fn one_to_one(&self) -> bool {
+        false
+    }
+
+    /// Appends what `decode` gives for `input`, without allocating where
+    /// the decoder can: the direct path's per-entry decode.
+    fn decode_into(&self, input: &[u8], out: &mut String) -> Result<(), DecodeError> {
+        match self.decode(input)? {
+            Decoded::Value(v) | Decoded::Unknown(v) | Decoded::Gone(v) | Decoded::Vanished(v) => {
+                out.push_str(&String::from_utf8_lossy(&v));
+            }
+            Decoded::Drop => {}
+        }
+        Ok(())
+    }
+
     /// A count that moves whenever rows this decoder gave before may have
     /// changed meaning (a cgroup removed): cached rows are then decoded
     /// again. Decoders whose answers only appear, never go, keep 0.

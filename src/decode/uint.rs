@@ -34,6 +34,17 @@ impl Decoder for Uint {
         Ok(Decoded::Value(value.to_string().into_bytes()))
     }
 
+    fn one_to_one(&self) -> bool {
+        true
+    }
+
+    fn decode_into(&self, input: &[u8], out: &mut String) -> Result<(), DecodeError> {
+        use std::fmt::Write;
+        let value = read_uint(input, self.order)?;
+        let _ = write!(out, "{value}");
+        Ok(())
+    }
+
     fn encode(&self, output: &[u8], width: usize) -> Option<Result<Vec<u8>, DecodeError>> {
         Some(
             super::parse_integer(output)

@@ -63,6 +63,9 @@ pub struct MetricCollector {
     /// Label sets naming nothing known to exist, watched for silence
     /// (`stale_after`).
     stale: Stale,
+    /// Whether rows are written as the map is read; settled on the first
+    /// scrape, once the builder options are set.
+    direct: std::sync::OnceLock<bool>,
 }
 
 /// Label sets whose rows name nothing known to exist now (an unknown or
@@ -225,6 +228,7 @@ impl MetricCollector {
             gone_keys: Vec::new(),
             changes_seen: 0,
             stale: Stale::default(),
+            direct: std::sync::OnceLock::new(),
         }
     }
 
@@ -270,8 +274,7 @@ impl MetricCollector {
 
     /// Entries of this map that fit in `PREFETCH_BYTES`.
     fn prefetch_max(&self) -> usize {
-        let entry = self.reader.key_size() + self.reader.cpu_stride() * self.reader.ncpus();
-        PREFETCH_BYTES / entry.max(1)
+        prefetch_max(&self.reader)
     }
 
     fn stats(&self, read_failed: bool) -> Option<MapStats> {
@@ -312,6 +315,9 @@ impl Collector for MetricCollector {
     /// emitted. A decode error leaves the whole family out of this scrape,
     /// as in the reference (a partial sum would look valid but be wrong).
     fn collect(&mut self, out: &mut dyn Sink) -> Collected {
+        if self.direct() {
+            return self.collect_direct(out);
+        }
         let mut result = Collected::default();
         let mut failures = Failures::default();
         if let Err(e) = self.read_into_slots(&mut failures) {
@@ -363,6 +369,105 @@ impl Collector for MetricCollector {
 }
 
 impl MetricCollector {
+    /// Whether rows are written as the map is read (`collect_direct`):
+    /// every key is its own label set (`RowDecoder::distinct`), summed over
+    /// CPUs at most, and nothing needs the label sets across the map (a
+    /// series limit keeps the oldest; deletions and staleness track them).
+    /// Not for maps read key by key: a key deleted under the walk restarts
+    /// it, and a key read twice must not be two series.
+    fn direct(&self) -> bool {
+        self.reader.method() != crate::maps::Method::Keys
+            && *self.direct.get_or_init(|| {
+                matches!(self.kind, MetricKind::Counter(_) | MetricKind::Gauge(_))
+                    && !self.split_cpus
+                    && !matches!(self.value, ValueRead::Array { .. })
+                    && self.limit.max_series == usize::MAX
+                    && !self.delete_gone
+                    && self.stale.after.is_none()
+                    && self.rows.distinct()
+            })
+    }
+
+    /// Reads the map and writes each entry's row as it comes, with no key
+    /// cache and no sums to hold: a key is its own label set, so its row is
+    /// known when it is read. Where a map takes several batches, the next
+    /// batch is read while this one is written (`MapReader::read_each`).
+    /// The decoders cannot fail on keys of the map's size (`distinct`
+    /// decoded the zero key), so no family is left half written.
+    fn collect_direct(&mut self, out: &mut dyn Sink) -> Collected {
+        let mut result = Collected::default();
+        let kind = match self.kind {
+            MetricKind::Gauge(_) => Kind::Gauge,
+            _ => Kind::Counter,
+        };
+        let multiplier = match self.kind {
+            MetricKind::Counter(m) | MetricKind::Gauge(m) => m,
+            MetricKind::Histogram(_) => None,
+        };
+        let (percpu, stride, value) = (
+            self.reader.is_percpu(),
+            self.reader.cpu_stride(),
+            self.value,
+        );
+        let (rows, id, omit_zero) = (&self.rows, &self.id, self.omit_zero);
+        let mut labels = String::new();
+        let (mut started, mut series, mut failures) = (false, 0usize, Failures::default());
+        let mut each = |_position: usize, key: &[u8], bytes: &[u8]| {
+            let chunks = if percpu {
+                bytes.chunks_exact(stride.max(1))
+            } else {
+                bytes.chunks_exact(bytes.len().max(1))
+            };
+            let total = chunks.fold(0u64, |sum, chunk| {
+                sum.wrapping_add(match value {
+                    ValueRead::Field { offset, width } => read_uint(chunk, offset, width),
+                    _ => read_uint(chunk, 0, 8),
+                })
+            });
+            if omit_zero && total == 0 {
+                return;
+            }
+            labels.clear();
+            if let Err(e) = rows.write_labels(key, &mut labels) {
+                failures.add(key, e);
+                return;
+            }
+            if !started {
+                out.family(&id.name, &id.help, kind);
+                started = true;
+            }
+            match multiplier {
+                Some(m) => out.sample_f64(&labels, None, total as f64 * m),
+                None => out.sample_u64(&labels, None, total),
+            }
+            series += 1;
+        };
+        let read = read_through(&mut self.prefetched, &mut self.reader, &mut each);
+        result.series = series;
+        result.decode_errors = failures.count;
+        if let Some(first) = failures.first {
+            if let Some(n) = self.warned.due(failures.count) {
+                log::warn!(
+                    "config {}: metric {}: {n} key(s) failed to decode since the last warning, the first {first}",
+                    self.id.config,
+                    self.id.name
+                );
+            }
+        }
+        if let Err(e) = &read {
+            if let Some(n) = self.warned.due(1) {
+                log::warn!(
+                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
+                    self.id.config,
+                    self.id.name,
+                    self.id.map_name
+                );
+            }
+        }
+        result.map = self.stats(read.is_err());
+        result
+    }
+
     /// Deletes `keys` (end to end) from the map; how many went.
     fn delete_keys(&mut self, keys: &[u8], what: &str) -> u64 {
         let size = self.reader.key_size().max(1);
@@ -382,6 +487,33 @@ impl MetricCollector {
             }
         }
         deleted
+    }
+}
+
+/// Entries of `reader`'s map that fit in `PREFETCH_BYTES`.
+fn prefetch_max(reader: &MapReader) -> usize {
+    let entry = reader.key_size() + reader.cpu_stride() * reader.ncpus();
+    PREFETCH_BYTES / entry.max(1)
+}
+
+/// Hands every entry of this scrape's read to `each`: the whole map read
+/// ahead (`prefetched`), or a batch at a time as it is read.
+fn read_through(
+    prefetched: &mut Option<Result<(), crate::maps::ReadError>>,
+    reader: &mut MapReader,
+    each: &mut impl FnMut(usize, &[u8], &[u8]),
+) -> Result<(), crate::maps::ReadError> {
+    match prefetched.take() {
+        Some(read) => {
+            let read = read.map(|()| {
+                for (position, (key, value)) in reader.entries().enumerate() {
+                    each(position, key, value);
+                }
+            });
+            reader.trim(prefetch_max(reader));
+            read
+        }
+        None => reader.read_each(each),
     }
 }
 
@@ -581,18 +713,7 @@ impl MetricCollector {
                 }
             }
         };
-        match self.prefetched.take() {
-            Some(read) => {
-                let read = read.map(|()| {
-                    for (position, (key, value)) in self.reader.entries().enumerate() {
-                        each(position, key, value);
-                    }
-                });
-                self.reader.trim(self.prefetch_max());
-                read
-            }
-            None => self.reader.read_each(&mut each),
-        }
+        read_through(&mut self.prefetched, &mut self.reader, &mut each)
     }
 
     /// Writes one sample (or histogram) per slot and column. Label sets
@@ -822,6 +943,52 @@ mod tests {
         );
         assert_eq!(got.series, 2);
         assert_eq!(got.map.map(|m| m.entries), Some(3));
+    }
+
+    /// Keys decoded one-to-one are written as they are read, with no
+    /// cache: the same lines as the cached path, which a series limit
+    /// forces.
+    #[test]
+    fn one_to_one_rows_are_written_as_read_with_the_cached_paths_lines() {
+        let l = labels(
+            "[{name: pid, size: 4, decoders: [{name: uint}]}, {name: addr, size: 8, decoders: [{name: hex}]}, {name: delta, size: 2, decoders: [{name: int}]}]",
+        );
+        let ncpus = crate::host::cpus::possible();
+        let rows: Vec<(Vec<u8>, Vec<u64>)> = (0..60u32)
+            .map(|i| {
+                let k = key(&[
+                    &i.to_ne_bytes(),
+                    &(u64::from(i) * 0x0101_0101).to_be_bytes(),
+                    &(-(i as i16)).to_ne_bytes(),
+                ]);
+                // Every third key counts 0 on every CPU.
+                let v = if i % 3 == 0 { 0 } else { u64::from(i) };
+                (k, vec![v; ncpus])
+            })
+            .collect();
+        let kind = || MetricKind::Counter(Some(0.5));
+        let mut direct =
+            collector(kind(), map(MapType::PercpuHash, 14, &rows), &l, false).omitting_zero(true);
+        let mut cached = collector(kind(), map(MapType::PercpuHash, 14, &rows), &l, false)
+            .omitting_zero(true)
+            .limited(SeriesLimit {
+                max_series: 1000,
+                fold: true,
+            });
+        for _ in 0..2 {
+            let (a, got) = scrape(&mut direct);
+            let (b, _) = scrape(&mut cached);
+            assert!(direct.direct() && !cached.direct());
+            assert_eq!(a, b);
+            assert_eq!(a.len(), 40, "zeros left out");
+            assert_eq!(got.series, 40);
+            assert_eq!(got.map.map(|m| m.cached_keys), Some(0), "no key cache");
+        }
+        let want = format!(
+            "ebpf_exporter_t{{pid=\"7\",addr=\"0000000007070707\",delta=\"-7\"}} {}",
+            7.0 * 0.5 * ncpus as f64
+        );
+        assert!(scrape(&mut direct).0.contains(&want), "{want}");
     }
 
     #[test]
