@@ -115,7 +115,8 @@ pub struct Cli {
     #[arg(
         long = "decoder.cache-max-idle-scrapes",
         default_value_t = 10,
-        value_name = "N"
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(0..=16_384)
     )]
     pub cache_max_idle: u32,
 

@@ -28,20 +28,29 @@ pub struct CachedRow {
     pub extra: u32,
 }
 
+/// The longest a key may go unseen before it is forgotten, in scrapes:
+/// well inside the 16-bit generations of `Entry`.
+const MAX_IDLE: u32 = 16_384;
+
 /// Marks a cached entry whose row is dropped (a `regexp` miss).
 const DROPPED: u32 = u32::MAX;
 
-/// 20 bytes per key: at hundreds of thousands of keys, this struct is most
-/// of the cache's memory.
+/// 16 bytes per key: at hundreds of thousands of keys, this struct is most
+/// of the cache's memory. Generations are kept in 16 bits: an entry is
+/// forgotten after `max_idle` unseen scrapes (at most `MAX_IDLE`) and
+/// decoded again within `2 * REDECODE_AFTER`, so no age it is compared at
+/// comes near the wrap.
 struct Entry {
     /// `slot == DROPPED` remembers a dropped row.
     row: CachedRow,
-    last_seen: u32,
-    decoded_at: u32,
+    last_seen: u16,
+    decoded_at: u16,
     /// Valid for the scrape it was decoded in only.
     volatile: bool,
     live: bool,
 }
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 16);
 
 impl Entry {
     fn outcome(&self) -> Option<CachedRow> {
@@ -151,7 +160,7 @@ pub struct KeyCache {
     hasher: RandomState,
     hints: Vec<u32>,
     interner: Interner,
-    generation: u32,
+    generation: u16,
     max_idle: u32,
     /// Rows cannot change for a key (pure decoders): no periodic re-decode.
     pure: bool,
@@ -170,7 +179,7 @@ impl KeyCache {
             hints: Vec::new(),
             interner: Interner::default(),
             generation: 0,
-            max_idle: max_idle.max(1),
+            max_idle: max_idle.clamp(1, MAX_IDLE),
             pure: false,
         }
     }
@@ -219,7 +228,7 @@ impl KeyCache {
         let idx = self.find(key, position)?;
         let generation = self.generation;
         let entry = &mut self.entries[idx as usize];
-        let age = generation.wrapping_sub(entry.decoded_at);
+        let age = u32::from(generation.wrapping_sub(entry.decoded_at));
         // Each entry's period is offset by its index, so keys first seen
         // together (every key of a new map) are re-decoded spread over
         // REDECODE_AFTER scrapes, not all in one.
@@ -305,7 +314,7 @@ impl KeyCache {
         let generation = self.generation;
         for idx in 0..self.entries.len() {
             let e = &self.entries[idx];
-            if !e.live || generation.wrapping_sub(e.last_seen) < self.max_idle {
+            if !e.live || u32::from(generation.wrapping_sub(e.last_seen)) < self.max_idle {
                 continue;
             }
             if let Some(row) = e.outcome() {
