@@ -8,8 +8,9 @@
 //! by more than most changes are worth.
 //!
 //! Run as root: `cargo bench --bench builds -- --base PATH [--var PATH]
-//! [--keys N] [--scrapes N]`. `--var` defaults to this build; `--keys` is
-//! keys per map (three maps); `--scrapes` is scrapes of each build.
+//! [--keys N] [--scrapes N] [--cached]`. `--var` defaults to this build;
+//! `--keys` is keys per map (three maps); `--scrapes` is scrapes of each
+//! build; `--cached` sends the label through the key cache.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -54,7 +55,10 @@ fn main() {
     };
     let builds = [start("base", &base), start("var", &var)];
     let series = keys as usize * scale::MAPS.len();
-    println!("builds benchmark: {series} series (HASH, PERCPU_HASH, LRU_HASH), {scrapes} scrapes of each, in turns");
+    println!(
+        "builds benchmark: {series} series (HASH, PERCPU_HASH, LRU_HASH; label: {}), {scrapes} scrapes of each, in turns",
+        scale::label_path()
+    );
     println!("  base: {base}");
     println!("  var:  {var}");
     let mut buf = Vec::new();

@@ -62,7 +62,10 @@ fn main() {
         .iter()
         .find_map(|r| r.iterator_refused().map(|e| e.to_string()));
 
-    println!("scaling benchmark: HASH, PERCPU_HASH ({ncpus} CPUs) and LRU_HASH, u32 keys, one uint label; medians of {rounds}");
+    println!(
+        "scaling benchmark: HASH, PERCPU_HASH ({ncpus} CPUs) and LRU_HASH, u32 keys, one label: {}; medians of {rounds}",
+        scale::label_path()
+    );
     println!("(floor: BPF_MAP_LOOKUP_BATCH of the three maps in the bench process; scrape: a full HTTP scrape of the exporter serving them, to its last byte)");
     println!(
         "{:>10} | {:>10} | {:>18} | {:>10} | {:>19} | {:>10} | {:>13} | {:>12} | {:>9}",

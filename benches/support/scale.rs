@@ -21,6 +21,15 @@ fn decoders() -> &'static str {
     }
 }
 
+/// How the label is decoded, for the benches' headers.
+pub fn label_path() -> &'static str {
+    if std::env::args().any(|a| a == "--cached") {
+        "uint and a regexp, through the key cache"
+    } else {
+        "uint alone, rows written as read"
+    }
+}
+
 /// Compiles the object into `dir` and writes its config beside it.
 pub fn write_config(dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

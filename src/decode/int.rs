@@ -49,8 +49,7 @@ impl Decoder for Int {
     }
 
     fn decode_into(&self, input: &[u8], out: &mut String) -> Result<(), DecodeError> {
-        use std::fmt::Write;
-        let _ = write!(out, "{}", self.value(input)?);
+        out.push_str(itoa::Buffer::new().format(self.value(input)?));
         Ok(())
     }
 

@@ -39,9 +39,7 @@ impl Decoder for Uint {
     }
 
     fn decode_into(&self, input: &[u8], out: &mut String) -> Result<(), DecodeError> {
-        use std::fmt::Write;
-        let value = read_uint(input, self.order)?;
-        let _ = write!(out, "{value}");
+        out.push_str(itoa::Buffer::new().format(read_uint(input, self.order)?));
         Ok(())
     }
 
