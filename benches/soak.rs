@@ -180,10 +180,11 @@ fn main() {
             .join(", ")
     );
     println!(
-        "churn: {} rounds, {} scrapes; entries deleted for gone things, by config: {}",
+        "churn: {} rounds, {} scrapes; entries deleted for gone things: {}; for stale label sets: {}",
         rounds.load(Ordering::Relaxed),
         scrapes.load(Ordering::Relaxed),
-        gone_by_config(&last)
+        by_config(&last, "ebpf_exporter_map_gone_entries_deleted_total"),
+        by_config(&last, "ebpf_exporter_map_stale_entries_deleted_total")
     );
 }
 
@@ -229,15 +230,22 @@ fn fit(points: &[(f64, f64)]) -> (f64, f64, f64) {
     (slope, my, (resid / n).sqrt())
 }
 
-fn gone_by_config(s: &common::Scrape) -> String {
+/// A counter's nonzero sums by config, as `config N, ...`.
+fn by_config(s: &common::Scrape, metric: &str) -> String {
     let mut by: std::collections::BTreeMap<String, f64> = Default::default();
-    for x in s.find("ebpf_exporter_map_gone_entries_deleted_total", &[]) {
+    for x in s.find(metric, &[]) {
         *by.entry(x.labels["config"].clone()).or_default() += x.value;
     }
-    by.iter()
+    let nonzero: Vec<String> = by
+        .iter()
+        .filter(|(_, n)| **n > 0.0)
         .map(|(c, n)| format!("{c} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    if nonzero.is_empty() {
+        "none".to_string()
+    } else {
+        nonzero.join(", ")
+    }
 }
 
 /// Runs churn rounds until `stop`: each makes and removes a cgroup with a
