@@ -321,14 +321,7 @@ impl Collector for MetricCollector {
         let mut result = Collected::default();
         let mut failures = Failures::default();
         if let Err(e) = self.read_into_slots(&mut failures) {
-            if let Some(n) = self.warned.due(1) {
-                log::warn!(
-                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
-                    self.id.config,
-                    self.id.name,
-                    self.id.map_name
-                );
-            }
+            self.warn_read(&e);
             result.map = self.stats(true);
             return result;
         }
@@ -455,17 +448,22 @@ impl MetricCollector {
             }
         }
         if let Err(e) = &read {
-            if let Some(n) = self.warned.due(1) {
-                log::warn!(
-                    "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
-                    self.id.config,
-                    self.id.name,
-                    self.id.map_name
-                );
-            }
+            self.warn_read(e);
         }
         result.map = self.stats(read.is_err());
         result
+    }
+
+    /// Logs a failed read, at most once per `WARN_EVERY`.
+    fn warn_read(&mut self, e: &crate::maps::ReadError) {
+        if let Some(n) = self.warned.due(1) {
+            log::warn!(
+                "config {}: metric {}: reading map {}: {e} ({n} failed read(s) since the last warning)",
+                self.id.config,
+                self.id.name,
+                self.id.map_name
+            );
+        }
     }
 
     /// Deletes `keys` (end to end) from the map; how many went.
