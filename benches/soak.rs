@@ -41,6 +41,9 @@ struct Sample {
     series: f64,
     cgroup_series: f64,
     entries: f64,
+    /// What the exporter accounts for holding for its maps (keys, labels,
+    /// sums, read buffers): RSS growing past it is elsewhere.
+    held_mib: f64,
     rss_mib: f64,
     fds: f64,
     threads: f64,
@@ -53,6 +56,7 @@ const MEASURES: &[Measure] = &[
     ("series", |s| s.series),
     ("cgroup_cpu series", |s| s.cgroup_series),
     ("map entries", |s| s.entries),
+    ("held MiB", |s| s.held_mib),
     ("RSS MiB", |s| s.rss_mib),
     ("fds", |s| s.fds),
     ("threads", |s| s.threads),
@@ -97,8 +101,17 @@ fn main() {
         common::shipped_configs().len()
     );
     println!(
-        "{:>6} {:>8} {:>10} {:>10} {:>8} {:>5} {:>7} {:>7} {:>8}",
-        "t s", "series", "cgroup_cpu", "entries", "RSS MiB", "fds", "threads", "rounds", "scrapes"
+        "{:>6} {:>8} {:>10} {:>10} {:>8} {:>8} {:>5} {:>7} {:>7} {:>8}",
+        "t s",
+        "series",
+        "cgroup_cpu",
+        "entries",
+        "held MiB",
+        "RSS MiB",
+        "fds",
+        "threads",
+        "rounds",
+        "scrapes"
     );
     let start = Instant::now();
     let mut samples = Vec::new();
@@ -109,6 +122,7 @@ fn main() {
             series: s.samples.len() as f64,
             cgroup_series: s.find("ebpf_exporter_cgroup_cpu_seconds_total", &[]).len() as f64,
             entries: s.sum("ebpf_exporter_map_entries", &[]),
+            held_mib: s.sum("ebpf_exporter_map_memory_bytes", &[]) / (1024.0 * 1024.0),
             rss_mib: common::rss_kib(pid, "VmRSS:") as f64 / 1024.0,
             fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
                 .map(|d| d.count())
@@ -118,11 +132,12 @@ fn main() {
                 .unwrap_or(0) as f64,
         };
         println!(
-            "{:>6.0} {:>8} {:>10} {:>10} {:>8.1} {:>5} {:>7} {:>7} {:>8}",
+            "{:>6.0} {:>8} {:>10} {:>10} {:>8.1} {:>8.1} {:>5} {:>7} {:>7} {:>8}",
             sample.at,
             sample.series,
             sample.cgroup_series,
             sample.entries,
+            sample.held_mib,
             sample.rss_mib,
             sample.fds,
             sample.threads,

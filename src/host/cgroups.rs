@@ -407,7 +407,6 @@ impl Watcher {
     }
 }
 
-/// This host's cgroup2 mount, from /proc/self/mountinfo.
 /// The handle type of kernfs nodes (`FILEID_KERNFS`): its 8 bytes are the
 /// node's id, which is the cgroup id BPF programs see.
 const FILEID_KERNFS: libc::c_int = 0xfe;
@@ -455,6 +454,7 @@ fn cgroup_exists(mount: &Path, id: u64) -> Option<bool> {
     }
 }
 
+/// This host's cgroup2 mount, from /proc/self/mountinfo.
 pub fn host_cgroup2_mount() -> Option<PathBuf> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
