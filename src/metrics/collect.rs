@@ -406,16 +406,8 @@ impl MetricCollector {
         let mut labels = String::new();
         let (mut started, mut series, mut failures) = (false, 0usize, Failures::default());
         let mut each = |_position: usize, key: &[u8], bytes: &[u8]| {
-            let chunks = if percpu {
-                bytes.chunks_exact(stride.max(1))
-            } else {
-                bytes.chunks_exact(bytes.len().max(1))
-            };
-            let total = chunks.fold(0u64, |sum, chunk| {
-                sum.wrapping_add(match value {
-                    ValueRead::Field { offset, width } => read_uint(chunk, offset, width),
-                    _ => read_uint(chunk, 0, 8),
-                })
+            let total = cpu_chunks(bytes, percpu, stride).fold(0u64, |sum, chunk| {
+                sum.wrapping_add(scalar(value, chunk).unwrap_or(0))
             });
             if omit_zero && total == 0 {
                 return;
@@ -485,6 +477,26 @@ impl MetricCollector {
             }
         }
         deleted
+    }
+}
+
+/// A map value split per CPU (one chunk each in a per-CPU value, the
+/// whole value otherwise).
+fn cpu_chunks(value: &[u8], percpu: bool, stride: usize) -> std::slice::ChunksExact<'_, u8> {
+    if percpu {
+        value.chunks_exact(stride.max(1))
+    } else {
+        value.chunks_exact(value.len().max(1))
+    }
+}
+
+/// The one integer a counter or gauge reads from a value's chunk; `None`
+/// for a histogram's bucket array.
+fn scalar(read: ValueRead, chunk: &[u8]) -> Option<u64> {
+    match read {
+        ValueRead::Whole => Some(read_uint(chunk, 0, 8)),
+        ValueRead::Field { offset, width } => Some(read_uint(chunk, offset, width)),
+        ValueRead::Array { .. } => None,
     }
 }
 
@@ -624,32 +636,29 @@ impl Accumulator<'_> {
         }
         self.seen[slot] = true;
         let base = slot * ncols * width;
-        let chunks = if self.percpu {
-            value.chunks_exact(self.stride)
-        } else {
-            value.chunks_exact(value.len().max(1))
-        };
-        for (cpu, chunk) in chunks.enumerate() {
+        for (cpu, chunk) in cpu_chunks(value, self.percpu, self.stride).enumerate() {
             let col = if self.split_cpus { cpu } else { 0 };
             let at = base + col * width;
             let acc = &mut self.acc;
             let mut add = |i: usize, n: u64| acc[at + i] = acc[at + i].wrapping_add(n);
-            match self.value {
-                ValueRead::Whole => add(pos, read_uint(chunk, 0, 8)),
-                ValueRead::Field { offset, width } => add(pos, read_uint(chunk, offset, width)),
+            if let Some(n) = scalar(self.value, chunk) {
+                add(pos, n);
+                continue;
+            }
+            let (
                 ValueRead::Array {
                     offset,
                     width: elem,
                     count,
-                } => {
-                    let MetricKind::Histogram(b) = self.kind else {
-                        continue;
-                    };
-                    for i in 0..count {
-                        if let Some(p) = b.position(i as u64) {
-                            add(p, read_uint(chunk, offset + i * elem, elem));
-                        }
-                    }
+                },
+                MetricKind::Histogram(b),
+            ) = (self.value, self.kind)
+            else {
+                continue;
+            };
+            for i in 0..count {
+                if let Some(p) = b.position(i as u64) {
+                    add(p, read_uint(chunk, offset + i * elem, elem));
                 }
             }
         }
