@@ -578,10 +578,12 @@ fn a_bare_perf_event_program_constants_and_globals_from_config() {
         "about 99 samples a second per CPU, got {rate}"
     );
     // Each sample adds `weight` (3, from constants:) to `samples` and 1
-    // to its CPU's element; the two are read a moment apart.
+    // to its CPU's element. The two are read a moment apart, and on an
+    // emulated CPU that moment can hold a few samples per CPU, so allow
+    // 5%: a weight not applied would be 67% off.
     let weighted = total(&s) / 3.0;
     assert!(
-        (weighted - counted).abs() <= 4.0 * cpus as f64,
+        (weighted - counted).abs() <= 4.0 * cpus as f64 + 0.05 * counted,
         "samples ({}) = 3 × the per-CPU sum ({counted})",
         total(&s)
     );
