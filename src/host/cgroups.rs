@@ -62,13 +62,57 @@ pub struct CgroupMonitor {
 /// under its name.
 const GONE_FOR: Duration = Duration::from_secs(600);
 
+/// The most removed cgroups remembered at once. Without it the table
+/// would hold `GONE_FOR` of removals, a size set by the churn rate: at
+/// 50 removals a second, 30,000 paths. Past it the oldest are forgotten
+/// first; a map that still holds one of their ids decodes it as vanished
+/// (the kernel is asked), which `delete_gone` and `fold_unknown` handle.
+const GONE_MAX: usize = 8192;
+
+/// Paths of removed cgroups, oldest first out, bounded in time and count.
+#[derive(Default)]
+struct Removed {
+    paths: HashMap<u64, Box<str>>,
+    /// Ids in order of removal, with when.
+    order: std::collections::VecDeque<(u64, Instant)>,
+}
+
+impl Removed {
+    fn get(&self, id: u64) -> Option<&str> {
+        self.paths.get(&id).map(|p| &**p)
+    }
+
+    fn insert(&mut self, id: u64, path: &str, now: Instant) {
+        if self.paths.insert(id, path.into()).is_none() {
+            self.order.push_back((id, now));
+        }
+    }
+
+    /// Forgets what is too old, or too many. Hash tables keep their
+    /// capacity, so one burst of removals would otherwise hold its memory
+    /// for good.
+    fn prune(&mut self, now: Instant) {
+        while let Some(&(id, at)) = self.order.front() {
+            if now.duration_since(at) < GONE_FOR && self.order.len() <= GONE_MAX {
+                break;
+            }
+            self.paths.remove(&id);
+            self.order.pop_front();
+        }
+        if self.paths.capacity() > 64 && self.paths.len() * 4 < self.paths.capacity() {
+            self.paths.shrink_to(self.paths.len() * 2);
+            self.order.shrink_to(self.order.len() * 2);
+        }
+    }
+}
+
 struct Inner {
     mode: Mode,
     mount: Option<PathBuf>,
     paths: Arc<CgroupPaths>,
-    /// Cgroups removed while the monitor ran: their paths, and when they
-    /// went. Cgroup ids are never reused, so an id here stays dead.
-    gone: HashMap<u64, (String, Instant)>,
+    /// Cgroups removed while the monitor ran. Cgroup ids are never
+    /// reused, so an id here stays dead.
+    gone: Removed,
     /// Bumped each time a cgroup is removed.
     removals: u64,
     /// Bumped each time `paths` changes.
@@ -94,7 +138,7 @@ impl CgroupMonitor {
                 mode: Mode::NotStarted,
                 mount: None,
                 paths: Arc::default(),
-                gone: HashMap::new(),
+                gone: Removed::default(),
                 removals: 0,
                 generation: 0,
                 walked_at: None,
@@ -136,7 +180,7 @@ impl CgroupMonitor {
             return Some((path, false));
         }
         let inner = self.lock();
-        inner.gone.get(&id).map(|(path, _)| (path.clone(), true))
+        inner.gone.get(id).map(|path| (path.to_owned(), true))
     }
 
     /// Whether a cgroup with this id exists now, asked of the kernel by
@@ -247,16 +291,15 @@ impl CgroupMonitor {
     fn publish(&self, inner: &mut Inner, paths: CgroupPaths) {
         if *inner.paths != paths {
             let now = Instant::now();
-            inner
-                .gone
-                .retain(|_, (_, at)| now.duration_since(*at) < GONE_FOR);
-            let before = inner.gone.len();
+            let mut removed = false;
             for (id, path) in inner.paths.iter() {
                 if !paths.contains_key(id) {
-                    inner.gone.insert(*id, (path.clone(), now));
+                    inner.gone.insert(*id, path, now);
+                    removed = true;
                 }
             }
-            if inner.gone.len() != before {
+            inner.gone.prune(now);
+            if removed {
                 inner.removals += 1;
             }
             inner.paths = Arc::new(paths);
@@ -548,6 +591,34 @@ mod tests {
 31 30 0:29 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu
 32 30 0:30 / /sys/fs/cgroup/unified rw,relatime shared:10 - cgroup2 cgroup2 rw
 ";
+
+    /// Removed paths are forgotten oldest first once there are too many
+    /// or they are too old, and a burst's table does not keep its size.
+    #[test]
+    fn removed_paths_are_bounded_in_count_and_time() {
+        let start = Instant::now();
+        let mut r = Removed::default();
+        let n = GONE_MAX as u64 + 100;
+        for id in 0..n {
+            r.insert(id, &format!("/burst/{id}"), start);
+        }
+        r.prune(start);
+        assert_eq!(r.paths.len(), GONE_MAX);
+        assert_eq!(r.get(99), None, "the oldest went first");
+        assert_eq!(r.get(100), Some("/burst/100"));
+        assert_eq!(r.get(n - 1), Some(&*format!("/burst/{}", n - 1)));
+        let later = start + GONE_FOR;
+        r.insert(n, "/late", later - Duration::from_secs(1));
+        r.prune(later);
+        assert_eq!(r.paths.len(), 1, "all but the one removed inside GONE_FOR");
+        assert_eq!(r.get(n), Some("/late"));
+        assert!(
+            r.paths.capacity() < 64 && r.order.capacity() < 64,
+            "capacity {} / {} kept after the burst",
+            r.paths.capacity(),
+            r.order.capacity()
+        );
+    }
 
     #[test]
     fn finds_the_cgroup2_mount() {
