@@ -4,7 +4,7 @@
 //! loopback TCP connections, and adds and removes veth pairs that carry a
 //! packet, a scraper reads /metrics five times a second. Every `--every`
 //! seconds the exporter's series, the entries of its maps, its RSS, file
-//! descriptors and threads are sampled.
+//! descriptors, inotify watches and threads are sampled.
 //!
 //! Printed: the samples, then each measure's least-squares slope per minute
 //! over the second half of the run (the first half warms up: the first
@@ -46,6 +46,8 @@ struct Sample {
     held_mib: f64,
     rss_mib: f64,
     fds: f64,
+    /// inotify watches held, as the kernel counts them.
+    watches: f64,
     threads: f64,
 }
 
@@ -59,6 +61,7 @@ const MEASURES: &[Measure] = &[
     ("held MiB", |s| s.held_mib),
     ("RSS MiB", |s| s.rss_mib),
     ("fds", |s| s.fds),
+    ("inotify watches", |s| s.watches),
     ("threads", |s| s.threads),
 ];
 
@@ -101,7 +104,7 @@ fn main() {
         common::shipped_configs().len()
     );
     println!(
-        "{:>6} {:>8} {:>10} {:>10} {:>8} {:>8} {:>5} {:>7} {:>7} {:>8}",
+        "{:>6} {:>8} {:>10} {:>10} {:>8} {:>8} {:>5} {:>7} {:>7} {:>7} {:>8}",
         "t s",
         "series",
         "cgroup_cpu",
@@ -109,6 +112,7 @@ fn main() {
         "held MiB",
         "RSS MiB",
         "fds",
+        "watches",
         "threads",
         "rounds",
         "scrapes"
@@ -127,12 +131,13 @@ fn main() {
             fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
                 .map(|d| d.count())
                 .unwrap_or(0) as f64,
+            watches: inotify_watches(pid) as f64,
             threads: std::fs::read_dir(format!("/proc/{pid}/task"))
                 .map(|d| d.count())
                 .unwrap_or(0) as f64,
         };
         println!(
-            "{:>6.0} {:>8} {:>10} {:>10} {:>8.1} {:>8.1} {:>5} {:>7} {:>7} {:>8}",
+            "{:>6.0} {:>8} {:>10} {:>10} {:>8.1} {:>8.1} {:>5} {:>7} {:>7} {:>7} {:>8}",
             sample.at,
             sample.series,
             sample.cgroup_series,
@@ -140,6 +145,7 @@ fn main() {
             sample.held_mib,
             sample.rss_mib,
             sample.fds,
+            sample.watches,
             sample.threads,
             rounds.load(Ordering::Relaxed),
             scrapes.load(Ordering::Relaxed)
@@ -201,6 +207,22 @@ fn main() {
         by_config(&last, "ebpf_exporter_map_gone_entries_deleted_total"),
         by_config(&last, "ebpf_exporter_map_stale_entries_deleted_total")
     );
+}
+
+/// The inotify watches a process holds, from its fds' fdinfo: what
+/// counts against `fs.inotify.max_user_watches`.
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .map(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
 }
 
 /// The shipped configs, or a copy of them whose `stale_after` values are

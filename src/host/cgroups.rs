@@ -55,6 +55,8 @@ pub struct CgroupMonitor {
     changed: Condvar,
     /// Users that need the table kept current without asking (cgroup_id_map).
     subscribers: AtomicUsize,
+    /// Directories watched by inotify: one per live cgroup while watching.
+    watches: AtomicUsize,
 }
 
 /// How long a removed cgroup's path is remembered: long enough for every
@@ -146,6 +148,7 @@ impl CgroupMonitor {
             }),
             changed: Condvar::new(),
             subscribers: AtomicUsize::new(0),
+            watches: AtomicUsize::new(0),
         }
     }
 
@@ -192,6 +195,12 @@ impl CgroupMonitor {
     pub fn exists(self: &Arc<Self>, id: u64) -> Option<bool> {
         let mount = self.started().mount.clone()?;
         cgroup_exists(&mount, id)
+    }
+
+    /// Directories watched for changes: the live cgroups while events
+    /// keep the table current, 0 otherwise.
+    pub fn watches(&self) -> usize {
+        self.watches.load(Ordering::Relaxed)
     }
 
     /// A count that moves each time a cgroup is removed: decoded rows
@@ -265,6 +274,10 @@ impl CgroupMonitor {
             log::warn!("cgroup: cannot start the monitor thread ({e}); cgroups are found by walks on misses only");
             inner.mode = Mode::Polling;
         }
+        if inner.mode != Mode::Watching {
+            // The watcher, and its watches, went with the closure.
+            self.watches.store(0, Ordering::Relaxed);
+        }
         inner
     }
 
@@ -274,9 +287,14 @@ impl CgroupMonitor {
         let Some(mount) = inner.mount.clone() else {
             return;
         };
-        match walk(&mount, watcher) {
+        let mut watcher = watcher;
+        match walk(&mount, watcher.as_deref_mut()) {
             Ok(paths) => {
                 inner.warned = false;
+                if let Some(w) = watcher {
+                    w.keep_only(&paths);
+                    self.watches.store(w.dirs.len(), Ordering::Relaxed);
+                }
                 self.publish(inner, paths);
             }
             Err(e) => {
@@ -348,6 +366,7 @@ fn watch_loop(monitor: Weak<CgroupMonitor>, mut watcher: Watcher) {
             Ok(events) => {
                 let mut paths = (*inner.paths).clone();
                 let overflow = watcher.apply(&events, &mut paths);
+                m.watches.store(watcher.dirs.len(), Ordering::Relaxed);
                 if !overflow {
                     m.publish(&mut inner, paths);
                 }
@@ -364,6 +383,7 @@ fn watch_loop(monitor: Weak<CgroupMonitor>, mut watcher: Watcher) {
         if let Some(why) = broken {
             log::warn!("cgroup: {why}; walking instead");
             inner.mode = Mode::Polling;
+            m.watches.store(0, Ordering::Relaxed);
             m.walk_into(&mut inner, None);
             drop(inner);
             drop(m);
@@ -444,9 +464,38 @@ impl Watcher {
                 let gone = path.to_string_lossy().into_owned();
                 let under = format!("{gone}/");
                 paths.retain(|_, p| *p != gone && !p.starts_with(&under));
+                self.unwatch(|dir| dir.starts_with(&path));
             }
         }
         false
+    }
+
+    /// Removes the watches of directories a walk no longer found: removals
+    /// an overflowed queue lost.
+    fn keep_only(&mut self, paths: &CgroupPaths) {
+        if self.dirs.len() <= paths.len() {
+            return;
+        }
+        let live: std::collections::HashSet<&str> = paths.values().map(String::as_str).collect();
+        self.unwatch(|dir| !live.contains(&*dir.to_string_lossy()));
+    }
+
+    /// Removes the watches of the directories `gone` picks (a removed
+    /// directory and, when it was moved away, everything under it).
+    fn unwatch(&mut self, gone: impl Fn(&Path) -> bool) {
+        let inotify = &self.inotify;
+        self.dirs.retain(|&wd, dir| {
+            if !gone(dir) {
+                return true;
+            }
+            // EINVAL: the kernel dropped it already (its IN_IGNORED is
+            // queued), which is what was wanted.
+            let _ = inotify.remove(wd);
+            false
+        });
+        if self.dirs.capacity() > 64 && self.dirs.len() * 4 < self.dirs.capacity() {
+            self.dirs.shrink_to(self.dirs.len() * 2);
+        }
     }
 }
 
@@ -691,6 +740,48 @@ mod tests {
         assert_eq!(m.resolve_any(nested_id), Some((path(&nested), true)));
         assert_eq!(m.resolve_any(root_ino), Some((path(&mount), false)));
         assert!(m.removals() >= 1, "a removal is counted");
+    }
+
+    /// A removed cgroup's inotify watch is removed with it. The kernel
+    /// keeps a watch on kernfs for as long as the watch pins the inode,
+    /// so watches once piled up by one per cgroup ever created, until
+    /// `max_user_watches` ran out and the monitor fell back to walks.
+    #[test]
+    fn removed_cgroups_leave_no_watches_behind() {
+        let mount = mount();
+        let top = mount.join(format!("ee-watches-{}", std::process::id()));
+        std::fs::create_dir(&top).expect("create cgroup (root)");
+        let m = Arc::new(CgroupMonitor::new(
+            Some(top.clone()),
+            Duration::from_secs(3600),
+        ));
+        assert_eq!(m.mode(), Mode::Watching);
+        assert_eq!(m.watches(), 1, "the top directory");
+        let kept = top.join("kept");
+        std::fs::create_dir(&kept).expect("create cgroup");
+        for round in 0..40 {
+            let dir = top.join(format!("c{round}"));
+            let nested = dir.join("inner");
+            std::fs::create_dir_all(&nested).expect("create cgroups");
+            let id = std::fs::metadata(&nested).expect("stat").ino();
+            assert!(
+                within(Duration::from_secs(2), || m.resolve(id).is_some()),
+                "round {round}: the nested cgroup is seen"
+            );
+            std::fs::remove_dir(&nested).expect("remove cgroup");
+            std::fs::remove_dir(&dir).expect("remove cgroup");
+        }
+        let kept_id = std::fs::metadata(&kept).expect("stat").ino();
+        let settled = within(Duration::from_secs(2), || m.watches() == 2);
+        let watches = m.watches();
+        let resolved = m.resolve(kept_id);
+        let _ = std::fs::remove_dir(&kept);
+        let _ = std::fs::remove_dir(&top);
+        assert!(
+            settled,
+            "{watches} watches for 2 live directories after 40 rounds"
+        );
+        assert_eq!(resolved, Some(kept.to_string_lossy().into_owned()));
     }
 
     #[test]

@@ -45,6 +45,18 @@ impl Inotify {
         Ok(wd)
     }
 
+    /// Removes a watch. The kernel drops a watch by itself only when its
+    /// inode is freed, and a watch pins its inode: on kernfs (cgroup2) a
+    /// removed directory's watch would stay, and count against
+    /// `fs.inotify.max_user_watches`, until it is removed here.
+    pub fn remove(&self, wd: i32) -> std::io::Result<()> {
+        // SAFETY: no pointers; an unknown wd gives EINVAL.
+        if unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), wd) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Waits up to `timeout` for events and reads what is queued; an empty
     /// list when nothing came or the wait was interrupted.
     pub fn read(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Vec<Event>> {
