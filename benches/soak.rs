@@ -9,8 +9,9 @@
 //! Printed: the samples, then each measure's least-squares slope per minute
 //! over the second half of the run (the first half warms up: the first
 //! cgroups, names and connections fill the maps), beside the scatter of the
-//! samples about that line. A measure is flat when its whole drift over
-//! that half stays within twice the scatter, or under 1% of its mean.
+//! samples about that line. A measure is flat when its slope is within
+//! three standard errors of zero (what noise alone gives), or its whole
+//! drift over that half is under 1% of its mean.
 //!
 //! Run as root: `cargo bench --bench soak` (`-- --seconds N` (300),
 //! `--every N` (15), `--stale-after DURATION`: every shipped `stale_after`
@@ -49,6 +50,16 @@ struct Sample {
     /// inotify watches held, as the kernel counts them.
     watches: f64,
     threads: f64,
+}
+
+/// A least-squares line through a measure's samples.
+struct Fit {
+    slope: f64,
+    mean: f64,
+    /// The samples' spread about the line.
+    scatter: f64,
+    /// The slope's standard error: how far noise alone would move it.
+    slope_error: f64,
 }
 
 /// A measure's name, and how to read it from a sample.
@@ -175,10 +186,15 @@ fn main() {
     );
     for (name, get) in MEASURES {
         let points: Vec<(f64, f64)> = half.iter().map(|s| (s.at, get(s))).collect();
-        let (slope, mean, scatter) = fit(&points);
+        let Fit {
+            slope,
+            mean,
+            scatter,
+            slope_error,
+        } = fit(&points);
         let span = half.last().map_or(0.0, |l| l.at) - half.first().map_or(0.0, |f| f.at);
         let drift = (slope * span).abs();
-        let flat = drift <= 2.0 * scatter || drift <= 0.01 * mean.abs();
+        let flat = slope.abs() <= 3.0 * slope_error || drift <= 0.01 * mean.abs();
         println!(
             "{name:>18} {mean:>10.1} {:>12.3} {scatter:>10.2}  {}",
             slope * 60.0,
@@ -250,10 +266,16 @@ fn shipped_configs(stale_after: Option<String>) -> PathBuf {
 
 /// Least-squares line through `points`: its slope, the mean of the values,
 /// and the standard deviation of the values about the line.
-fn fit(points: &[(f64, f64)]) -> (f64, f64, f64) {
+fn fit(points: &[(f64, f64)]) -> Fit {
     let n = points.len() as f64;
-    if points.len() < 2 {
-        return (0.0, points.first().map_or(0.0, |p| p.1), 0.0);
+    if points.len() < 3 {
+        let mean = points.iter().map(|p| p.1).sum::<f64>() / n.max(1.0);
+        return Fit {
+            slope: 0.0,
+            mean,
+            scatter: 0.0,
+            slope_error: f64::INFINITY,
+        };
     }
     let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
     let my = points.iter().map(|p| p.1).sum::<f64>() / n;
@@ -264,7 +286,16 @@ fn fit(points: &[(f64, f64)]) -> (f64, f64, f64) {
         .iter()
         .map(|p| (p.1 - (my + slope * (p.0 - mx))).powi(2))
         .sum();
-    (slope, my, (resid / n).sqrt())
+    Fit {
+        slope,
+        mean: my,
+        scatter: (resid / n).sqrt(),
+        slope_error: if sxx > 0.0 {
+            (resid / (n - 2.0) / sxx).sqrt()
+        } else {
+            f64::INFINITY
+        },
+    }
 }
 
 /// A counter's nonzero sums by config, as `config N, ...`.
