@@ -333,3 +333,167 @@ metrics:
     );
     drop(e);
 }
+
+/// Directories under the cgroup2 mount: its live cgroups.
+fn live_cgroups(mount: &Path) -> usize {
+    let mut count = 0;
+    let mut pending = vec![mount.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        count += 1;
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for d in entries.flatten() {
+            if d.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(d.path());
+            }
+        }
+    }
+    count
+}
+
+/// The inotify watches a process holds, from its fds' fdinfo.
+fn inotify_watches(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .expect("read the exporter's fdinfo")
+        .flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .map(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
+}
+
+/// Pods come and go on a simulated node: each round starts three pods
+/// (a pod cgroup, a container cgroup in it, and the kubelet's log
+/// entries), charges CPU time to each container, then removes them as the
+/// kubelet does. With `delete_gone`, each pod's series shows under its
+/// names, ends within two scrapes of its removal, and its map entry is
+/// deleted; the map, the series, the exporter's inotify watches and its
+/// RSS come back to where they were.
+#[test]
+fn series_of_removed_pods_end_and_nothing_is_left_behind() {
+    let mount = common::cgroup2_mount();
+    let tag = std::process::id();
+    let qos = mount.join(format!("kubepods-churn{tag}/burstable"));
+    let _qos = Cgroups(vec![
+        qos.parent().expect("parent").to_path_buf(),
+        qos.clone(),
+    ]);
+    std::fs::create_dir_all(&qos).expect("mkdir cgroup (root)");
+    let logs = common::scratch_dir("fleet-churn-logs");
+    std::fs::create_dir_all(logs.join("pods")).expect("mkdir");
+    std::fs::create_dir_all(logs.join("containers")).expect("mkdir");
+    let dir = common::scratch_dir("fleet-churn");
+    std::fs::write(
+        dir.join("pods.yaml"),
+        "object: cgroup_cpu
+metrics:
+  counters:
+    - name: pod_cpu_seconds_total
+      help: CPU time by pod
+      map: cgroup_cpu_seconds_total
+      value_multiplier: 0.000000001
+      delete_gone: true
+      labels:
+        - {name: pod, decoders: [{name: uint}, {name: cgroup}, {name: kube_pod}]}
+        - {name: container, decoders: [{name: uint}, {name: cgroup}, {name: kube_container}]}
+",
+    )
+    .expect("write");
+    let e = Running::start(&[
+        &format!("--config.dir={}", dir.display()),
+        &format!("--kubernetes.log-dir={}", logs.display()),
+    ]);
+    let config = [("config", "pods")];
+    let entries = |s: &Scrape| s.sum("ebpf_exporter_map_entries", &config);
+    let deleted = |s: &Scrape| s.sum("ebpf_exporter_map_gone_entries_deleted_total", &config);
+    let pod_series = |s: &Scrape, pod: &str| {
+        s.find("ebpf_exporter_pod_cpu_seconds_total", &[("pod", pod)])
+            .len()
+    };
+    let burn = "import time\nt=time.time()\nwhile time.time()-t<0.05: pass";
+    let mut baseline = None;
+    for round in 0..4 {
+        let pods: Vec<(String, PathBuf, PathBuf)> = (0..3)
+            .map(|i| {
+                let uid = format!("{round:08x}-{i:04x}-4000-8000-{tag:012x}");
+                let id = format!("{:064x}", (u64::from(tag) << 16) | (round << 4) | i);
+                let name = format!("web-{round}-{i}");
+                let pod = qos.join(format!("pod{uid}"));
+                let container = pod.join(&id);
+                std::fs::create_dir_all(&container).expect("mkdir cgroup");
+                std::fs::create_dir_all(logs.join(format!("pods/shop_{name}_{uid}/app")))
+                    .expect("mkdir");
+                let log = logs.join(format!("containers/{name}_shop_app-{id}.log"));
+                std::fs::write(&log, "").expect("write");
+                (name, pod, log)
+            })
+            .collect();
+        for (_, pod, _) in &pods {
+            let container = std::fs::read_dir(pod)
+                .expect("read pod cgroup")
+                .flatten()
+                .find(|d| d.path().is_dir())
+                .expect("the container cgroup")
+                .path();
+            common::python_in_cgroup(&container, burn);
+        }
+        let named = |s: &Scrape| pods.iter().all(|(name, _, _)| pod_series(s, name) == 1);
+        assert!(
+            eventually(Duration::from_secs(10), || named(&e.scrape())),
+            "round {round}: each pod's one series, by name:\n{}",
+            e.scrape().text
+        );
+        let before = e.scrape();
+        // As the kubelet removes a pod: its cgroups, then its logs.
+        for (_, pod, log) in &pods {
+            for d in std::fs::read_dir(pod).expect("read pod").flatten() {
+                if d.path().is_dir() {
+                    std::fs::remove_dir(d.path()).expect("rmdir container cgroup");
+                }
+            }
+            std::fs::remove_dir(pod).expect("rmdir pod cgroup");
+            let _ = std::fs::remove_file(log);
+        }
+        // The monitor hears of removals by inotify at once; give it a
+        // moment, then two scrapes: the last values, then nothing.
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = e.scrape();
+        let s = e.scrape();
+        for (name, _, _) in &pods {
+            assert_eq!(
+                pod_series(&s, name),
+                0,
+                "round {round}: {name} ended:\n{}",
+                s.text
+            );
+        }
+        assert!(
+            deleted(&s) - deleted(&before) >= 3.0,
+            "round {round}: the three pods' entries deleted"
+        );
+        // Other cgroups on the host come and go meanwhile, so the map is
+        // held to what is alive: one entry at most per live cgroup, and
+        // one watch per live cgroup directory.
+        let live = live_cgroups(&mount);
+        let entries = entries(&s) as usize;
+        let watches = inotify_watches(e.pid());
+        assert!(
+            entries <= live + 2,
+            "round {round}: {entries} map entries for {live} live cgroups"
+        );
+        assert!(
+            watches <= live + 2,
+            "round {round}: {watches} inotify watches for {live} live cgroups"
+        );
+        let rss = common::rss_kib(e.pid(), "VmRSS:");
+        let rss0 = *baseline.get_or_insert(rss);
+        assert!(
+            rss <= rss0 + 2048,
+            "round {round}: RSS {rss} KiB against {rss0} KiB after round 0"
+        );
+    }
+}

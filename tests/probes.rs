@@ -416,6 +416,82 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
     common::tools::assert_refusals_leave_the_good_running(&dir, &wants);
 }
 
+/// A refused probe is left out of its config, not the config out: the
+/// other probes beside it load and count exactly, and `--config.check`
+/// and the start-up log say DEGRADED, naming the one left out by file,
+/// line and key.
+#[test]
+fn a_refused_probe_leaves_the_other_probes_of_its_config_running() {
+    let child = SyscallChild::spawn(300, libc::SYS_getpid, [0; 4]);
+    let yaml = format!(
+        "metrics:
+  counters:
+    - name: mixed_getpid_total
+      help: getpid() calls of one process
+      probe:
+        hook: tracepoint/raw_syscalls/sys_enter
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: id, op: ==, value: {nr}}}]
+    - name: mixed_typo_total
+      help: A field the hook does not have
+      probe:
+        hook: tracepoint/raw_syscalls/sys_enter
+        filter: [{{field: pid, op: ==, value: {pid}}}]
+      labels:
+        - {{name: comand, decoders: [{{name: string}}]}}
+    - name: mixed_exits_total
+      help: Syscall exits of one process
+      probe:
+        hook: tracepoint/raw_syscalls/sys_exit
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: id, op: ==, value: {nr}}}]
+",
+        pid = child.pid,
+        nr = libc::SYS_getpid
+    );
+    let dir = scratch_dir("probes-mixed");
+    fs::write(dir.join("mixed.yaml"), &yaml).expect("write config");
+    let want = "mixed.yaml:14: key `metrics.counters[1].labels[0].name`: tracepoint/raw_syscalls/sys_enter has no field \"comand\"";
+    let check = common::tools::config_check(&dir);
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "a degraded config fails the check");
+    assert!(
+        report.contains("config mixed (")
+            && report.contains("): DEGRADED: 2/2 programs attached, 1 metric(s) left out"),
+        "{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("  metric LEFT OUT: ") && l.contains(want)),
+        "{report}"
+    );
+    let exporter = start(&dir);
+    child.run();
+    let s = wait_for(&exporter, "300 getpid calls in and out", |s| {
+        s.sum("ebpf_exporter_mixed_getpid_total", &[]) >= 300.0
+            && s.sum("ebpf_exporter_mixed_exits_total", &[]) >= 300.0
+    });
+    assert_eq!(s.sum("ebpf_exporter_mixed_getpid_total", &[]), 300.0);
+    assert_eq!(s.sum("ebpf_exporter_mixed_exits_total", &[]), 300.0);
+    assert!(
+        s.find("ebpf_exporter_mixed_typo_total", &[]).is_empty(),
+        "{}",
+        s.text
+    );
+    assert_eq!(
+        s.sum(
+            "ebpf_exporter_config_last_load_successful",
+            &[("config", "mixed")]
+        ),
+        0.0,
+        "a config with a metric left out did not load as written"
+    );
+    let log = exporter.log();
+    assert!(
+        log.contains("config mixed: metric left out: ") && log.contains(want),
+        "{log}"
+    );
+}
+
 /// A child that will pread() a 4096-byte file on disk `n` times, 4096
 /// bytes each; the file, and the child's descriptor for it.
 fn preader(test: &str, n: usize) -> (SyscallChild, std::path::PathBuf, i32) {

@@ -48,12 +48,20 @@ pub fn report(
                 writeln!(out, "config {} ({}): FAILED: {e}", r.name, r.file)?;
             }
             (None, Health::Degraded) => {
+                ok = false;
                 let (attached, all) = r.attached();
+                let refused = match r.refused.len() {
+                    0 => String::new(),
+                    n => format!(", {n} metric(s) left out"),
+                };
                 writeln!(
                     out,
-                    "config {} ({}): DEGRADED: {attached}/{all} programs attached, object {}",
+                    "config {} ({}): DEGRADED: {attached}/{all} programs attached{refused}, object {}",
                     r.name, r.file, r.object
                 )?;
+                for why in &r.refused {
+                    writeln!(out, "  metric LEFT OUT: {why}")?;
+                }
             }
             (None, _) => writeln!(
                 out,
@@ -167,6 +175,7 @@ mod tests {
             unused: Vec::new(),
             left_out: Vec::new(),
             metrics: vec!["ebpf_exporter_syscalls_total".into()],
+            refused: Vec::new(),
             layouts: vec![vec!["syscall: u32 at 0".into()]],
         };
         let mut out = Vec::new();

@@ -40,6 +40,9 @@ pub struct ConfigReport {
     /// Programs the config leaves out (`programs.include`, `exclude`).
     pub left_out: Vec<crate::object::alternatives::LeftOut>,
     pub metrics: Vec<String>,
+    /// Metrics left out of the running version because their probe was
+    /// refused, each error with its file, line and key.
+    pub refused: Vec<String>,
     /// Per metric, where each label sits in the key.
     pub layouts: Vec<Vec<String>>,
 }
@@ -59,6 +62,7 @@ impl ConfigReport {
             unused: Vec::new(),
             left_out: Vec::new(),
             metrics: Vec::new(),
+            refused: Vec::new(),
             layouts: Vec::new(),
         }
     }
@@ -78,6 +82,7 @@ impl ConfigReport {
             unused: Vec::new(),
             left_out: Vec::new(),
             metrics: Vec::new(),
+            refused: Vec::new(),
             layouts: Vec::new(),
         }
     }
@@ -95,7 +100,7 @@ impl ConfigReport {
     pub fn health(&self) -> Health {
         if self.error.is_some() {
             Health::Failed
-        } else if self.programs.iter().any(|p| !p.attached()) {
+        } else if self.programs.iter().any(|p| !p.attached()) || !self.refused.is_empty() {
             Health::Degraded
         } else {
             Health::Ok

@@ -178,6 +178,9 @@ pub(super) fn start_one(
             None
         };
         let typed_globals = planned.as_ref().map_or(&[][..], |p| &p.globals[..]);
+        let refused = planned.as_ref().map_or(&[][..], |p| &p.refused[..]);
+        report.refused = refused.iter().map(|(_, e)| e.to_string()).collect();
+        let left_out: Vec<String> = refused.iter().map(|(at, _)| at.clone()).collect();
         let config = planned.as_ref().map_or(config, |p| &p.config);
         let addrs = if config.spec.kaddrs.is_empty() {
             HashMap::new()
@@ -224,7 +227,12 @@ pub(super) fn start_one(
         })?;
         report.programs = loaded.programs.clone();
         report.unused = loaded.unused.clone();
-        report.left_out = loaded.left_out.clone();
+        // A probe config's object is the generic one, whose unused slots
+        // the planner leaves out: listing them would say nothing the
+        // config's author wrote.
+        if planned.is_none() {
+            report.left_out = loaded.left_out.clone();
+        }
         let collectors: Vec<Box<dyn Collector>> = bind_collectors(
             config,
             &loaded,
@@ -234,6 +242,7 @@ pub(super) fn start_one(
                 max_series: opts.max_series,
                 read_method: opts.read_method,
             },
+            &left_out,
         )?;
         report.metrics = collectors.iter().map(|c| c.id().name.clone()).collect();
         report.layouts = collectors.iter().map(|c| c.id().layout.clone()).collect();
@@ -287,12 +296,20 @@ pub(super) fn start_one(
                 report.object,
                 report.metrics.join(", ")
             );
-            if attached == all {
-                log::info!("{line}");
-            } else {
+            for refused in &report.refused {
+                log::warn!("config {}: metric left out: {refused}", config.name);
+            }
+            if attached < all {
                 log::warn!(
                     "{line}: DEGRADED, the metrics its other programs feed stay empty or short"
                 );
+            } else if !report.refused.is_empty() {
+                log::warn!(
+                    "{line}: DEGRADED, {} metric(s) left out",
+                    report.refused.len()
+                );
+            } else {
+                log::info!("{line}");
             }
             (Some(state), report)
         }

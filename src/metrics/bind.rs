@@ -37,14 +37,18 @@ pub struct BindOptions {
     pub read_method: crate::maps::ReadPolicy,
 }
 
+/// Binds every metric of `config` but those at `left_out` (key paths of
+/// metrics refused before load, whose maps hold nothing).
 pub fn bind_collectors(
     config: &Config,
     object: &LoadedObject,
     host: &Arc<Host>,
     opts: BindOptions,
+    left_out: &[String],
 ) -> Result<Vec<Box<dyn Collector>>, ConfigError> {
     config
         .specs()
+        .filter(|spec| !left_out.contains(&spec.at))
         .map(|spec| -> Result<Box<dyn Collector>, ConfigError> {
             Ok(if spec.is_event_counter() {
                 Box::new(bind_events(config, object, host, &spec)?)

@@ -37,6 +37,10 @@ pub struct Planned {
     pub config: Config,
     /// `spec0`.. of the used slots, as the program's struct.
     pub globals: Vec<(String, Vec<u8>)>,
+    /// Probes refused (a field the hook lacks, a key too large, ...): their
+    /// metrics' key paths and why. The config's other metrics run without
+    /// them; their slots stay unused, so every other metric keeps its map.
+    pub refused: Vec<(String, ConfigError)>,
 }
 
 /// One probe, planned: its spec, its labels laid out over its key, and
@@ -117,6 +121,8 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
             ));
         }
     }
+    let mut refused = Vec::new();
+    let planned = probes.len();
     for (at, probe, labels, kind) in probes {
         let Some(map) = slot_maps.get(slot).filter(|m| !m.is_empty()) else {
             return Err(config.error(
@@ -124,7 +130,14 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
                 format!("a config holds at most {} probes", PROBE_MAPS.len()),
             ));
         };
-        let mut one = plan_one(config, &at, probe, labels, &kind)?;
+        let mut one = match plan_one(config, &at, probe, labels, &kind) {
+            Ok(one) => one,
+            Err(e) => {
+                refused.push((at, e));
+                slot += 1;
+                continue;
+            }
+        };
         one.spec.percpu = u32::from(!matches!(kind, Kind::Gauge));
         if let Some((regexps, key)) = one.cgroups.take() {
             match &cgroups {
@@ -198,9 +211,14 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         });
     }
     out.spec.maps = maps;
+    if !refused.is_empty() && refused.len() == planned {
+        // Nothing would run: the first refusal is the config's error.
+        return Err(refused.swap_remove(0).1);
+    }
     Ok(Planned {
         config: out,
         globals,
+        refused,
     })
 }
 
