@@ -416,6 +416,56 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
     common::tools::assert_refusals_leave_the_good_running(&dir, &wants);
 }
 
+/// Every comparison a filter has, on one field, against a workload whose
+/// every value is known: a child's 100 lseek() calls at offset 0x30. Each
+/// operator is run both ways, so a count of 0 is a filter that held
+/// nothing back, not a probe that never ran.
+#[test]
+fn every_filter_comparison_counts_exactly() {
+    let child = SyscallChild::spawn(100, libc::SYS_lseek, [-1, 0x30, 0, 0]);
+    let probes = [
+        ("eq", "==", "0x30", 100.0),
+        ("ne_other", "!=", "7", 100.0),
+        ("ne_same", "!=", "0x30", 0.0),
+        ("lt_above", "<", "0x31", 100.0),
+        ("lt_same", "<", "0x30", 0.0),
+        ("gt_below", ">", "0x2f", 100.0),
+        ("mask_set", "&", "0x10", 100.0),
+        ("mask_clear", "&", "0x0f", 0.0),
+    ];
+    let counters: String = probes
+        .iter()
+        .map(|(name, op, value, _)| {
+            format!(
+                "    - name: filter_{name}_total
+      help: lseek() calls whose offset passes {op} {value}
+      probe:
+        hook: tracepoint/syscalls/sys_enter_lseek
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: offset, op: '{op}', value: {value}}}]
+",
+                pid = child.pid
+            )
+        })
+        .collect();
+    let dir = config_dir(
+        "probes-filters",
+        &format!("metrics:\n  counters:\n{counters}"),
+    );
+    let exporter = start(&dir);
+    child.run();
+    let s = wait_for(&exporter, "100 lseek calls", |s| {
+        s.sum("ebpf_exporter_filter_eq_total", &[]) >= 100.0
+    });
+    for (name, op, value, want) in probes {
+        assert_eq!(
+            s.sum(&format!("ebpf_exporter_filter_{name}_total"), &[]),
+            want,
+            "offset 0x30 {op} {value}:\n{}",
+            s.text
+        );
+    }
+}
+
 /// A refused probe is left out of its config, not the config out: the
 /// other probes beside it load and count exactly, and `--config.check`
 /// and the start-up log say DEGRADED, naming the one left out by file,
