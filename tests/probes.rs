@@ -1046,10 +1046,11 @@ fn raw_tracepoint_arguments_and_paths_through_pointers() {
 }
 
 /// BTF-typed hooks: `tp_btf/` switches the same child in as `raw_tp/`
-/// does, and `fexit/vfs_read` sees exactly a child's 200 reads of 4096
-/// bytes, with their return value. Where the kernel runs no BPF
-/// trampolines (this machine), the fexit probe is refused in its words
-/// and the tp_btf one still runs beside it.
+/// does, and `fentry/vfs_read` and `fexit/vfs_read` see exactly a child's
+/// 200 reads of 4096 bytes, the latter with their return value. Where the
+/// kernel runs no BPF trampolines (this machine), the fentry and fexit
+/// probes are refused in its words and the tp_btf one still runs beside
+/// them.
 #[test]
 fn btf_typed_hooks_and_function_returns() {
     let (reader, _, _) = preader("probes-fexit", 200);
@@ -1072,6 +1073,11 @@ fn btf_typed_hooks_and_function_returns() {
         # count, an argument: the reads of the file, not the child's
         # one-byte read of the pipe that tells it to go
         filter: [{{field: pid, op: ==, value: {pid}}}, {{field: count, op: ==, value: 4096}}]
+    - name: probe_reads_entered_total
+      help: Calls of vfs_read by the reader for 4096 bytes
+      probe:
+        hook: fentry/vfs_read
+        filter: [{{field: pid, op: ==, value: {pid}}}, {{field: count, op: ==, value: 4096}}]
 ",
             pid = reader.pid
         ),
@@ -1083,6 +1089,7 @@ fn btf_typed_hooks_and_function_returns() {
         let report = String::from_utf8_lossy(&check.stdout);
         assert!(
             report.contains("program fexit1 (fexit): NOT LOADED")
+                && report.contains("program fentry2 (fentry): NOT LOADED")
                 && report.contains("runs no BPF trampoline programs")
                 && report.contains("program tp_btf0 (tp_btf): attached"),
             "{report}"
@@ -1099,6 +1106,7 @@ fn btf_typed_hooks_and_function_returns() {
         s.sum("ebpf_exporter_probe_read_bytes_total", &[]),
         819_200.0
     );
+    assert_eq!(s.sum("ebpf_exporter_probe_reads_entered_total", &[]), 200.0);
     assert!(
         s.sum("ebpf_exporter_probe_btf_switches_in_total", &[]) >= 1.0,
         "{}",
