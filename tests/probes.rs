@@ -466,6 +466,42 @@ fn every_filter_comparison_counts_exactly() {
     }
 }
 
+/// A field written as a number is that constant: a sum adds it per
+/// event, and a label shows it. A child's 100 lseek() calls at a value
+/// of 512 each sum to exactly 51,200 under the label 7.
+#[test]
+fn a_constant_is_a_field() {
+    let child = SyscallChild::spawn(100, libc::SYS_lseek, [-1, 0x30, 0, 0]);
+    let dir = config_dir(
+        "probes-constant",
+        &format!(
+            "metrics:
+  counters:
+    - name: constant_weight_total
+      help: 512 per lseek() call, under a fixed label
+      probe:
+        hook: tracepoint/syscalls/sys_enter_lseek
+        value: 512
+        filter: [{{field: pid, op: ==, value: {pid}}}]
+      labels:
+        - {{name: shard, field: 0x7, decoders: [{{name: uint}}]}}
+",
+            pid = child.pid
+        ),
+    );
+    let exporter = start(&dir);
+    child.run();
+    let s = wait_for(&exporter, "100 lseek calls", |s| {
+        s.sum("ebpf_exporter_constant_weight_total", &[]) >= 51_200.0
+    });
+    assert_eq!(
+        series(&s, "ebpf_exporter_constant_weight_total", &[]),
+        [(vec![("shard".to_string(), "7".to_string())], 51_200.0)].into(),
+        "{}",
+        s.text
+    );
+}
+
 /// A refused probe is left out of its config, not the config out: the
 /// other probes beside it load and count exactly, and `--config.check`
 /// and the start-up log say DEGRADED, naming the one left out by file,

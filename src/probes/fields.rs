@@ -246,6 +246,8 @@ pub struct Field {
     pub hops: Vec<u32>,
     /// A pointer to a struct or union, whose members a path can reach.
     pub members: bool,
+    /// For a constant: its value.
+    pub constant: u64,
 }
 
 impl Field {
@@ -277,6 +279,17 @@ const BUILT_INS: [(&str, Source, u32, &str); 6] = [
     ("cpu", Source::EE_PROBE_CPU, 4, "u32: the CPU"),
     ("uid", Source::EE_PROBE_UID, 4, "u32: the user id"),
 ];
+
+/// A field written as a number (decimal, or hex after `0x`) is that
+/// constant: a fixed label, or a fixed amount a sum adds per event. No
+/// field name starts with a digit, so none is shadowed.
+fn constant(name: &str) -> Option<u64> {
+    match name.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None if name.starts_with(|c: char| c.is_ascii_digit()) => name.parse().ok(),
+        None => None,
+    }
+}
 
 /// The hook's fields, then the built-ins it does not shadow (a record
 /// field named `pid` is the record's).
@@ -368,6 +381,7 @@ pub fn fields_of(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
             ty: None,
             hops: Vec::new(),
             members: false,
+            constant: 0,
         });
     }
     Ok(out)
@@ -437,6 +451,7 @@ fn user_fields(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
             ty: None,
             hops: Vec::new(),
             members: false,
+            constant: 0,
         })
     };
     if let Hook::Uretprobe { .. } = hook {
@@ -477,6 +492,7 @@ fn record_field(f: &EventField) -> Field {
         ty: None,
         hops: Vec::new(),
         members: false,
+        constant: 0,
     }
 }
 
@@ -522,6 +538,7 @@ fn arg_field(btf: &Btf, name: &str, ty: TypeId, offset: u32) -> Field {
         ty: Some(ty),
         hops: Vec::new(),
         members,
+        constant: 0,
     }
 }
 
@@ -531,6 +548,21 @@ pub const MAX_HOPS: usize = 4;
 /// A field by name: one of `fields`, or a path (`prev.pid`, `rq.q.disk`)
 /// from a pointer argument through its members, following pointers.
 pub fn resolve(hook: &Hook, fields: &[Field], name: &str) -> Result<Field, String> {
+    if let Some(value) = constant(name) {
+        return Ok(Field {
+            name: name.to_string(),
+            what: "u64: a constant".to_string(),
+            source: Source::EE_PROBE_CONST,
+            offset: 0,
+            size: 8,
+            signed: false,
+            kind: FieldKind::Int,
+            ty: None,
+            hops: Vec::new(),
+            members: false,
+            constant: value,
+        });
+    }
     let mut parts = name.split('.');
     let base = parts.next().unwrap_or(name);
     let names = || {
@@ -630,6 +662,7 @@ pub fn resolve(hook: &Hook, fields: &[Field], name: &str) -> Result<Field, Strin
         ty: Some(last_ty),
         hops,
         members: false,
+        constant: 0,
     })
 }
 

@@ -509,6 +509,7 @@ fn field_spec(f: &Field, key_offset: u32) -> ee_probe_field {
         is_signed: u32::from(f.signed),
         nhops: f.hops.len() as u32,
         hops,
+        constant: f.constant,
         ..ee_probe_field::default()
     }
 }
