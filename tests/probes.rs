@@ -284,6 +284,7 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
     let next = raw_arg("sched_switch", "struct task_struct *");
     let path_want = format!("bad_path.yaml:9: key `metrics.counters[0].labels[0].field`: {next}.pid (pid_t) is not a pointer or a struct, so the path cannot go on");
     let member_want = format!("no_member.yaml:9: key `metrics.counters[0].labels[0].field`: {next} (struct task_struct) has no member \"cmm\"; its members: ");
+    let struct_want = format!("struct_label.yaml:9: key `metrics.counters[0].labels[0].field`: {next}.se (struct sched_entity) is a struct, which a key field cannot take whole");
     let bad = [
         (
             "no_field",
@@ -401,6 +402,13 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
                 .replace("        filter: [{field: fd, op: '>', value: 2}]\n", "")
                 .replace("- name: comm\n", &format!("- name: comm\n          field: {next}.cmm\n")),
             &member_want,
+        ),
+        (
+            "struct_label",
+            good.replace("tracepoint/syscalls/sys_enter_write", "raw_tp/sched_switch")
+                .replace("        filter: [{field: fd, op: '>', value: 2}]\n", "")
+                .replace("- name: comm\n", &format!("- name: comm\n          field: {next}.se\n")),
+            &struct_want,
         ),
         (
             "with_map",

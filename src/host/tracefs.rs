@@ -73,7 +73,8 @@ pub enum FieldKind {
     /// `__data_loc char[] x`: text stored after the fixed fields; the field
     /// itself is a u32 locator (offset in the low half, length above).
     DataLocChars,
-    /// Other arrays and dynamic arrays, which no key field can take whole.
+    /// Other arrays and dynamic arrays (and, from BTF, structs, unions and
+    /// floats), which no key field can take whole.
     Array,
 }
 

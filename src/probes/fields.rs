@@ -254,6 +254,21 @@ impl Field {
     pub fn is_text(&self) -> bool {
         matches!(self.kind, FieldKind::Chars | FieldKind::DataLocChars)
     }
+
+    /// What a field no key or value can take whole is, in words: the
+    /// kind groups arrays with structs, unions and floats.
+    pub fn shape(&self) -> &'static str {
+        let what = self.what.trim_start_matches("const ");
+        if what.ends_with(']') {
+            "an array"
+        } else if what.starts_with("struct ") {
+            "a struct"
+        } else if what.starts_with("union ") {
+            "a union"
+        } else {
+            "neither an integer nor text"
+        }
+    }
 }
 
 /// Room a `__data_loc` string takes in a key: paths and names longer than
@@ -693,7 +708,12 @@ pub fn describe(hook: &Hook, fields: &[Field]) -> String {
             FieldKind::Int => "label, value, filter",
             FieldKind::Chars | FieldKind::DataLocChars => "label (decoder: string)",
             FieldKind::Pointer => "filter, match (an address: never a label)",
-            FieldKind::Array => "none (an array)",
+            FieldKind::Array => match f.shape() {
+                "an array" => "none (an array)",
+                "a struct" => "none (a struct: reach its members by path)",
+                "a union" => "none (a union: reach its members by path)",
+                _ => "none",
+            },
         };
         let arg = matches!(
             f.source,

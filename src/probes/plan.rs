@@ -310,7 +310,7 @@ fn plan_one(
             FieldKind::Array => {
                 return Err(err(
                     &key,
-                    format!("{name} ({}) is an array, which a key field cannot take whole", f.what),
+                    format!("{name} ({}) is {}, which a key field cannot take whole", f.what, f.shape()),
                 ))
             }
             _ => {}
@@ -510,7 +510,6 @@ fn field_spec(f: &Field, key_offset: u32) -> ee_probe_field {
         nhops: f.hops.len() as u32,
         hops,
         constant: f.constant,
-        ..ee_probe_field::default()
     }
 }
 
@@ -562,7 +561,12 @@ fn filter_spec(f: &Field, filter: &ProbeFilter) -> Result<ee_probe_filter, Strin
         });
     }
     if f.kind == FieldKind::Array {
-        return Err(format!("{} ({}) is an array", f.name, f.what));
+        return Err(format!(
+            "{} ({}) is {}, which a filter cannot compare",
+            f.name,
+            f.what,
+            f.shape()
+        ));
     }
     let op = match filter.op.as_str() {
         "==" => Op::EE_PROBE_EQ,
