@@ -192,7 +192,9 @@ pub enum Command {
     /// C type, and whether it can be a label, a value or a filter, e.g.
     /// `ebpf-exporter fields tracepoint/block/block_rq_issue`.
     Fields {
-        /// `tracepoint/CATEGORY/NAME`.
+        /// `tracepoint/CATEGORY/NAME`, `raw_tp/NAME`, `tp_btf/NAME`,
+        /// `fentry/`, `fexit/`, `kprobe/` or `kretprobe/FUNCTION`,
+        /// `uprobe/` or `uretprobe/PATH:FUNCTION`, `usdt/PATH:PROVIDER:NAME`.
         hook: String,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish,
