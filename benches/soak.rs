@@ -142,7 +142,7 @@ fn main() {
             fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
                 .map(|d| d.count())
                 .unwrap_or(0) as f64,
-            watches: inotify_watches(pid) as f64,
+            watches: common::inotify_watches(pid) as f64,
             threads: std::fs::read_dir(format!("/proc/{pid}/task"))
                 .map(|d| d.count())
                 .unwrap_or(0) as f64,
@@ -223,22 +223,6 @@ fn main() {
         by_config(&last, "ebpf_exporter_map_gone_entries_deleted_total"),
         by_config(&last, "ebpf_exporter_map_stale_entries_deleted_total")
     );
-}
-
-/// The inotify watches a process holds, from its fds' fdinfo: what
-/// counts against `fs.inotify.max_user_watches`.
-fn inotify_watches(pid: u32) -> usize {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return 0;
-    };
-    fds.flatten()
-        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
-        .map(|info| {
-            info.lines()
-                .filter(|l| l.starts_with("inotify wd:"))
-                .count()
-        })
-        .sum()
 }
 
 /// The shipped configs, or a copy of them whose `stale_after` values are

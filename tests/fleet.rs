@@ -352,20 +352,6 @@ fn live_cgroups(mount: &Path) -> usize {
     count
 }
 
-/// The inotify watches a process holds, from its fds' fdinfo.
-fn inotify_watches(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-        .expect("read the exporter's fdinfo")
-        .flatten()
-        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
-        .map(|info| {
-            info.lines()
-                .filter(|l| l.starts_with("inotify wd:"))
-                .count()
-        })
-        .sum()
-}
-
 /// Pods come and go on a simulated node: each round starts three pods
 /// (a pod cgroup, a container cgroup in it, and the kubelet's log
 /// entries), charges CPU time to each container, then removes them as the
@@ -480,7 +466,7 @@ metrics:
         // one watch per live cgroup directory.
         let live = live_cgroups(&mount);
         let entries = entries(&s) as usize;
-        let watches = inotify_watches(e.pid());
+        let watches = common::inotify_watches(e.pid());
         assert!(
             entries <= live + 2,
             "round {round}: {entries} map entries for {live} live cgroups"

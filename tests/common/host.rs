@@ -63,6 +63,21 @@ pub fn process_cpu_secs(pid: u32) -> f64 {
     (ticks(14) + ticks(15)) / hz
 }
 
+/// The inotify watches a process holds, from its fds' fdinfo: what counts
+/// against `fs.inotify.max_user_watches`.
+pub fn inotify_watches(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .unwrap_or_else(|e| panic!("fdinfo of process {pid}: {e}"))
+        .flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .map(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
+}
+
 /// A `/proc/PID/status` memory field in KiB (`VmRSS:`, `VmHWM:`).
 pub fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
