@@ -1396,6 +1396,77 @@ fn filters_by_command_name_and_by_cgroup_path() {
     );
 }
 
+/// A latency's in-flight map shows its pressure: it is an LRU, which
+/// drops its oldest start when full instead of refusing the new one, so
+/// its entries against its capacity are what tell an operator. Eight
+/// children sleeping at once are eight entries of 64. (A map of fewer
+/// entries than sleepers is no exact test: the kernel's LRU hands out
+/// free entries per CPU, and may evict before every entry is in use.)
+#[test]
+fn a_latency_in_flight_map_reports_how_full_it_is() {
+    // Long enough for a scrape to fall inside it on an emulated CPU.
+    let long = libc::timespec {
+        tv_sec: 3,
+        tv_nsec: 0,
+    };
+    // Each child's copy of `long` is made at its fork, inside spawn.
+    let sleepers: Vec<SyscallChild> = (0..8)
+        .map(|_| {
+            SyscallChild::spawn(
+                1,
+                libc::SYS_nanosleep,
+                [&long as *const libc::timespec as libc::c_long, 0, 0, 0],
+            )
+        })
+        .collect();
+    let dir = config_dir(
+        "probes-inflight",
+        "metrics:
+  histograms:
+    - name: probe_long_sleep_seconds
+      help: Time in nanosleep(), paired by thread through the in-flight map
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 30
+      bucket_multiplier: 0.000001
+      probe:
+        start: {hook: tracepoint/syscalls/sys_enter_nanosleep, match: [tid]}
+        end: {hook: tracepoint/syscalls/sys_exit_nanosleep, match: [tid]}
+        value: latency_us
+        max_entries: 64
+",
+    );
+    let exporter = start(&dir);
+    let map = [("config", "probes"), ("map", "inflight0")];
+    let before = exporter.scrape();
+    assert_eq!(
+        before.sum("ebpf_exporter_map_max_entries", &map),
+        64.0,
+        "{}",
+        before.text
+    );
+    let running: Vec<_> = sleepers
+        .into_iter()
+        .map(|c| std::thread::spawn(move || c.run()))
+        .collect();
+    let asleep = wait_for(&exporter, "eight sleeps in flight", |s| {
+        s.sum("ebpf_exporter_map_entries", &map) >= 8.0
+    });
+    for r in running {
+        r.join().expect("a sleeper");
+    }
+    assert_eq!(asleep.sum("ebpf_exporter_map_entries", &map), 8.0);
+    let after = wait_for(&exporter, "eight sleeps timed", |s| {
+        s.sum("ebpf_exporter_probe_long_sleep_seconds_count", &[]) >= 8.0
+    });
+    assert_eq!(
+        after.sum("ebpf_exporter_map_entries", &map),
+        0.0,
+        "each end takes its start out"
+    );
+    assert_eq!(after.sum("ebpf_exporter_map_max_entries", &map), 64.0);
+}
+
 /// A latency whose two sides name the same task (`tid` at both ends of a
 /// BTF-typed hook, or a task_struct argument) pairs through task storage
 /// where the kernel has it (5.11+), and through the in-flight hash where

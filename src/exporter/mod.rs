@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::encode::{ChunkPool, Format, Spill, Writer};
 use crate::host::{HostTable, Privileges};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
-use crate::maps::pressure::{UpdateFailures, FAILURES_MAP};
+use crate::maps::pressure::{Occupancy, UpdateFailures, FAILURES_MAP};
 use crate::metrics::Collector;
 use crate::object::LoadedObject;
 use crate::spans::reader::SpanReader;
@@ -50,6 +50,8 @@ pub struct RunningConfig {
     _cgroup_sync: Option<CgroupIdMapTask>,
     /// Inserts the BPF helpers could not make, per metric map.
     failures: Option<UpdateFailures>,
+    /// How full the state maps that evict are.
+    occupancy: Option<Occupancy>,
     _spans: Vec<SpanReader>,
     object: LoadedObject,
 }
@@ -60,6 +62,9 @@ pub struct Parts {
     pub cgroup_sync: Option<CgroupIdMapTask>,
     pub spans: Vec<SpanReader>,
     pub object: LoadedObject,
+    /// State maps that evict when full, whose fill is reported (a probe's
+    /// in-flight starts).
+    pub evicting: Vec<String>,
 }
 
 impl RunningConfig {
@@ -70,7 +75,16 @@ impl RunningConfig {
             cgroup_sync,
             spans,
             object,
+            evicting,
         } = parts;
+        let occupancy = (!evicting.is_empty()).then(|| {
+            Occupancy::new(
+                evicting
+                    .into_iter()
+                    .filter_map(|name| Some((name.clone(), object.map_handle(&name).ok()?)))
+                    .collect(),
+            )
+        });
         Self {
             name: build.config.name.clone(),
             digest: build.digest,
@@ -82,6 +96,7 @@ impl RunningConfig {
             object_path: build.bytes.path.clone(),
             uses: serving_privileges(&build.config),
             failures: failures_of(&object, &collectors),
+            occupancy,
             collectors,
             _cgroup_sync: cgroup_sync,
             _spans: spans,
@@ -335,9 +350,15 @@ impl Exporter {
                 name,
                 collectors,
                 failures,
+                occupancy,
                 ..
             } = config;
-            order.push((name as &String, failures, collectors.len()));
+            order.push(ConfigTail {
+                name,
+                failures,
+                occupancy,
+                collectors: collectors.len(),
+            });
             all.extend(collectors.iter_mut());
         }
         if !read_ahead {
@@ -424,15 +445,31 @@ impl Exporter {
     }
 }
 
-/// Collects each config's `count` collectors, taken in scrape order from
-/// `collectors`, then records the config's helper failures and scrape time.
+/// A config in scrape order: how many collectors it has, and what is
+/// read for it after them.
+struct ConfigTail<'a> {
+    name: &'a str,
+    failures: &'a mut Option<UpdateFailures>,
+    occupancy: &'a Option<Occupancy>,
+    collectors: usize,
+}
+
+/// Collects each config's collectors, taken in scrape order from
+/// `collectors`, then records the config's helper failures, the fill of
+/// its evicting maps, and its scrape time.
 fn collect_configs<'c>(
-    order: Vec<(&String, &mut Option<UpdateFailures>, usize)>,
+    order: Vec<ConfigTail<'_>>,
     mut collectors: impl Iterator<Item = &'c mut Box<dyn Collector>>,
     self_metrics: &SelfMetrics,
     out: &mut Writer,
 ) {
-    for (name, failures, count) in order {
+    for ConfigTail {
+        name,
+        failures,
+        occupancy,
+        collectors: count,
+    } in order
+    {
         let started = std::time::Instant::now();
         for _ in 0..count {
             // None only if the reading thread panicked; the scope passes
@@ -443,21 +480,16 @@ fn collect_configs<'c>(
             let collected = collector.collect(out);
             self_metrics.observe(name, collector.id(), &collected);
         }
-        finish_config(self_metrics, name, failures, started);
-    }
-}
-
-/// A config's helper-failure counts and scrape time, after its collectors.
-fn finish_config(
-    self_metrics: &SelfMetrics,
-    name: &str,
-    failures: &mut Option<UpdateFailures>,
-    started: std::time::Instant,
-) {
-    if let Some(failures) = failures {
-        for (map, total) in failures.read() {
-            self_metrics.update_failures(name, map, total);
+        if let Some(failures) = failures {
+            for (map, total) in failures.read() {
+                self_metrics.update_failures(name, map, total);
+            }
         }
+        if let Some(occupancy) = occupancy {
+            for (map, entries, max) in occupancy.read() {
+                self_metrics.map_fill(name, map, entries, max);
+            }
+        }
+        self_metrics.scrape_took(name, started.elapsed());
     }
-    self_metrics.scrape_took(name, started.elapsed());
 }

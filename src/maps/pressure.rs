@@ -1,6 +1,7 @@
 //! Reads the per-map insert failures the shared BPF helpers count (in the
 //! `ee_update_failures` map of every object built with them), so that a
-//! full map is visible instead of silently dropping updates.
+//! full map is visible instead of silently dropping updates; and, for
+//! state maps that evict instead of failing (an LRU), how full they are.
 
 use libbpf_rs::{MapCore, MapHandle};
 
@@ -67,5 +68,33 @@ impl UpdateFailures {
             .zip(&self.totals)
             .filter(|((_, _, metric), total)| *metric || **total > 0)
             .map(|((_, name, _), total)| (name.as_str(), *total))
+    }
+}
+
+/// State maps that make room by evicting (LRU hashes), whose inserts never
+/// fail: how many entries each holds against its capacity is all that
+/// shows them under pressure. Their keys are counted at each scrape, so
+/// only maps whose size is bounded by the config belong here.
+pub struct Occupancy {
+    maps: Vec<(String, MapHandle, u32)>,
+}
+
+impl Occupancy {
+    pub fn new(maps: Vec<(String, MapHandle)>) -> Self {
+        let maps = maps
+            .into_iter()
+            .filter_map(|(name, h)| {
+                let max = h.info().ok()?.info.max_entries;
+                Some((name, h, max))
+            })
+            .collect();
+        Self { maps }
+    }
+
+    /// Each map's entries now, and its capacity.
+    pub fn read(&self) -> impl Iterator<Item = (&str, usize, u32)> {
+        self.maps
+            .iter()
+            .map(|(name, h, max)| (name.as_str(), h.keys().count(), *max))
     }
 }

@@ -23,6 +23,9 @@ pub const MAX_FIELDS: usize = 8;
 pub const MAX_FILTERS: usize = 4;
 /// Entries of a probe's map when `max_entries` is left out.
 pub const DEFAULT_ENTRIES: u32 = 10240;
+/// The slot maps where a latency's starts wait for their ends (LRU
+/// hashes, `inflight0`..), whose fill the exporter reports.
+pub const INFLIGHT_PREFIX: &str = "inflight";
 /// The program's map of cgroups that `cgroup:` filters count in, and its
 /// bound: cgroups a host has at once, with room to spare.
 pub const CGROUPS_MAP: &str = "cgroups";
@@ -164,7 +167,7 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
                 // is bounded by the probe's max_entries.
                 if one.spec.task_pairing == 0 {
                     maps.insert(
-                        format!("inflight{slot}"),
+                        format!("{INFLIGHT_PREFIX}{slot}"),
                         MapSettings {
                             max_entries,
                             ..MapSettings::default()

@@ -141,12 +141,12 @@ impl MapFamilies {
             ),
             entries: r.int_gauges(
                 "ebpf_exporter_map_entries",
-                "Entries read from a metric's BPF map in the last scrape",
+                "Entries read from a metric's BPF map in the last scrape, or held by a probe's in-flight map (an LRU: at its capacity, the oldest starts are dropped)",
                 &per_map,
             ),
             max_entries: r.int_gauges(
                 "ebpf_exporter_map_max_entries",
-                "Capacity of a metric's BPF map: a hash map whose entries reach it refuses new keys",
+                "Capacity of a metric's BPF map, or of a probe's in-flight map: a hash map whose entries reach it refuses new keys, an LRU drops its oldest",
                 &per_map,
             ),
             update_failures: r.counters(
@@ -453,6 +453,20 @@ impl SelfMetrics {
             .scrape_seconds
             .with_label_values(&[config])
             .set(took.as_secs_f64());
+    }
+
+    /// A state map's entries and capacity, for maps no metric reads that
+    /// evict when full (a probe's in-flight starts).
+    pub fn map_fill(&self, config: &str, map: &str, entries: usize, max_entries: u32) {
+        let labels = [config, map];
+        self.maps
+            .entries
+            .with_label_values(&labels)
+            .set(entries as i64);
+        self.maps
+            .max_entries
+            .with_label_values(&labels)
+            .set(i64::from(max_entries));
     }
 
     /// Sets a map's failed inserts to `total`, as the BPF side counts them.
