@@ -81,7 +81,10 @@ impl RunningConfig {
             Occupancy::new(
                 evicting
                     .into_iter()
-                    .filter_map(|name| Some((name.clone(), object.map_handle(&name).ok()?)))
+                    .filter_map(|name| {
+                        let handle = object.map_handle(&name).ok()?;
+                        Some((name, handle))
+                    })
                     .collect(),
             )
         });

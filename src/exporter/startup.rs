@@ -283,15 +283,7 @@ pub(super) fn start_one(
                 cgroup_sync,
                 spans: span_readers,
                 object: loaded,
-                evicting: config
-                    .spec
-                    .maps
-                    .keys()
-                    .filter(|m| {
-                        planned.is_some() && m.starts_with(crate::probes::plan::INFLIGHT_PREFIX)
-                    })
-                    .cloned()
-                    .collect(),
+                evicting: planned.map(|p| p.inflight).unwrap_or_default(),
             },
         ))
     })();

@@ -90,9 +90,8 @@ impl Removed {
         }
     }
 
-    /// Forgets what is too old, or too many. Hash tables keep their
-    /// capacity, so one burst of removals would otherwise hold its memory
-    /// for good.
+    /// Forgets what is too old, or too many, and gives back what a burst
+    /// of removals took.
     fn prune(&mut self, now: Instant) {
         while let Some(&(id, at)) = self.order.front() {
             if now.duration_since(at) < GONE_FOR && self.order.len() <= GONE_MAX {
@@ -101,11 +100,20 @@ impl Removed {
             self.paths.remove(&id);
             self.order.pop_front();
         }
-        if self.paths.capacity() > 64 && self.paths.len() * 4 < self.paths.capacity() {
-            self.paths.shrink_to(self.paths.len() * 2);
+        if give_back(&mut self.paths) {
             self.order.shrink_to(self.order.len() * 2);
         }
     }
+}
+
+/// Shrinks a table a burst left mostly empty (hash tables keep their
+/// capacity otherwise); true if it did.
+fn give_back<K: std::hash::Hash + Eq, V>(table: &mut HashMap<K, V>) -> bool {
+    let sparse = table.capacity() > 64 && table.len() * 4 < table.capacity();
+    if sparse {
+        table.shrink_to(table.len() * 2);
+    }
+    sparse
 }
 
 struct Inner {
@@ -493,9 +501,7 @@ impl Watcher {
             let _ = inotify.remove(wd);
             false
         });
-        if self.dirs.capacity() > 64 && self.dirs.len() * 4 < self.dirs.capacity() {
-            self.dirs.shrink_to(self.dirs.len() * 2);
-        }
+        give_back(&mut self.dirs);
     }
 }
 

@@ -23,9 +23,6 @@ pub const MAX_FIELDS: usize = 8;
 pub const MAX_FILTERS: usize = 4;
 /// Entries of a probe's map when `max_entries` is left out.
 pub const DEFAULT_ENTRIES: u32 = 10240;
-/// The slot maps where a latency's starts wait for their ends (LRU
-/// hashes, `inflight0`..), whose fill the exporter reports.
-pub const INFLIGHT_PREFIX: &str = "inflight";
 /// The program's map of cgroups that `cgroup:` filters count in, and its
 /// bound: cgroups a host has at once, with room to spare.
 pub const CGROUPS_MAP: &str = "cgroups";
@@ -44,6 +41,10 @@ pub struct Planned {
     /// metrics' key paths and why. The config's other metrics run without
     /// them; their slots stay unused, so every other metric keeps its map.
     pub refused: Vec<(String, ConfigError)>,
+    /// The in-flight maps of its latencies that pair through a hash (an
+    /// LRU, which evicts when full): their fill is all that shows
+    /// pressure, so the exporter reports it.
+    pub inflight: Vec<String>,
 }
 
 /// One probe, planned: its spec, its labels laid out over its key, and
@@ -125,6 +126,7 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         }
     }
     let mut refused = Vec::new();
+    let mut inflight = Vec::new();
     let planned = probes.len();
     for (at, probe, labels, kind) in probes {
         let Some(map) = slot_maps.get(slot).filter(|m| !m.is_empty()) else {
@@ -166,8 +168,9 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
                 // Task storage grows with the tasks it holds; the hash
                 // is bounded by the probe's max_entries.
                 if one.spec.task_pairing == 0 {
+                    inflight.push(format!("inflight{slot}"));
                     maps.insert(
-                        format!("{INFLIGHT_PREFIX}{slot}"),
+                        format!("inflight{slot}"),
                         MapSettings {
                             max_entries,
                             ..MapSettings::default()
@@ -222,6 +225,7 @@ pub fn plan(config: &Config) -> Result<Planned, ConfigError> {
         config: out,
         globals,
         refused,
+        inflight,
     })
 }
 
