@@ -14,6 +14,7 @@ use crate::config::specs::{exposed_names, Family};
 use crate::decode::registry;
 use crate::metrics::layout::{fields, Field};
 use crate::object::btf::{Btf, Kind, ObjectTypes, TypeId};
+use crate::object::line_info::LineIndex;
 use crate::object::map_types;
 
 /// What `describe` made of one map.
@@ -34,8 +35,8 @@ pub struct MetricPlan {
     pub labels: Vec<LabelPlan>,
     /// Set when it reads a global variable (`map` is then its name).
     pub global: bool,
-    /// For slot histograms of times: the multiplier to seconds, and why
-    /// that unit.
+    /// For times (slot histograms, and counts or gauges named as times):
+    /// the multiplier to seconds, and why that unit.
     pub unit: Option<(&'static str, String)>,
 }
 
@@ -43,12 +44,23 @@ pub struct MetricPlan {
 pub enum MetricKind {
     Counter,
     Gauge,
-    /// exp2 buckets 0..=max; `floor` for libbpf-tools' `slots[log2(v)]`
-    /// arrays, whose slot i holds [2^i, 2^(i+1)).
+    /// Buckets 0..=max, laid out as `slots` says.
     Histogram {
         max: u64,
-        floor: bool,
+        slots: Slots,
     },
+}
+
+/// Where a histogram's buckets sit, which decides its bucket type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slots {
+    /// The key's last member is the bucket: `exp2`, as in the reference.
+    KeyExp2,
+    /// An array filled at `slots[log2(v)]`, a floor log2, as libbpf-tools
+    /// fill most of theirs: slot i holds [2^i, 2^(i+1)), so `exp2floor`.
+    Log2Floor,
+    /// An array filled at `slots[v]` (runqlen's queue lengths): `linear`.
+    Linear,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,10 +139,38 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
             plans.push(g);
         }
     }
-    if let Some((multiplier, why)) = slot_unit(&constants) {
+    // Slot arrays are filled at a floor log2 unless the object's source,
+    // where it has some, never takes one.
+    let lines = LineIndex::of_object(bytes);
+    if lines.has_source() && !takes_log2(&lines) {
+        for p in &mut plans {
+            if let MapPlan::Metric(MetricPlan {
+                kind: MetricKind::Histogram { slots, .. },
+                ..
+            }) = p
+            {
+                if *slots == Slots::Log2Floor {
+                    *slots = Slots::Linear;
+                }
+            }
+        }
+    }
+    let switches = slot_unit(&constants);
+    for p in &mut plans {
+        if let MapPlan::Metric(m) = p {
+            in_seconds(m, switches.as_ref());
+        }
+    }
+    if let Some((multiplier, why)) = switches {
         for p in &mut plans {
             if let MapPlan::Metric(m) = p {
-                if matches!(m.kind, MetricKind::Histogram { floor: true, .. }) {
+                if matches!(
+                    m.kind,
+                    MetricKind::Histogram {
+                        slots: Slots::Log2Floor,
+                        ..
+                    }
+                ) {
                     if !m.name.ends_with("_seconds") {
                         m.name.push_str("_seconds");
                     }
@@ -206,6 +246,67 @@ fn slot_unit(constants: &[(String, String, String)]) -> Option<(&'static str, St
     None
 }
 
+/// Whether the object's code takes a log2: a call the compiler kept on
+/// its own line, or the body of libbpf-tools' `log2()` (bits.bpf.h),
+/// inlined, whose lines are all that is left of the call where it was
+/// one expression of a line (`slot = log2l(delta);` leaves no line).
+fn takes_log2(lines: &LineIndex) -> bool {
+    lines.any(|file, text| {
+        text.contains("log2") || file.ends_with("bits.bpf.h") || text.contains("0xFFFF) << 4")
+    })
+}
+
+/// Renames a count or gauge of time to seconds and sets its multiplier,
+/// when its member's name gives the unit (`_ns`, `_us`, `_ms`), or names a
+/// time (`time`, `total_time`, `delta`) whose unit the object's switches
+/// give (`switches`, from `slot_unit`). Names that say nothing of time are
+/// left alone: a guessed unit would be a wrong number with no warning.
+fn in_seconds(m: &mut MetricPlan, switches: Option<&(&'static str, String)>) {
+    if !matches!(m.kind, MetricKind::Counter | MetricKind::Gauge) || m.unit.is_some() {
+        return;
+    }
+    let source = m.value.as_deref().unwrap_or(&m.map);
+    let member = source
+        .rsplit('.')
+        .next()
+        .unwrap_or(source)
+        .to_ascii_lowercase();
+    let suffixed = [
+        ("_ns", "0.000000001", "nanoseconds"),
+        ("_us", "0.000001", "microseconds"),
+        ("_ms", "0.001", "milliseconds"),
+    ]
+    .into_iter()
+    .find(|(suffix, _, _)| member.ends_with(suffix));
+    let unit = match suffixed {
+        Some((suffix, multiplier, words)) => (
+            multiplier,
+            format!("{member} counts {words}, as its name ends in {suffix}."),
+            Some(suffix),
+        ),
+        None if member == "time" || member.ends_with("_time") || member == "delta" => {
+            let Some((multiplier, why)) = switches else {
+                return;
+            };
+            (*multiplier, why.clone(), None)
+        }
+        None => return,
+    };
+    let (multiplier, why, suffix) = unit;
+    let counter = m.kind == MetricKind::Counter;
+    let mut base = m.name.trim_end_matches("_total").to_string();
+    if let Some(suffix) = suffix {
+        if let Some(stripped) = base.strip_suffix(suffix) {
+            base = stripped.to_string();
+        }
+    }
+    if !base.ends_with("_seconds") {
+        base.push_str("_seconds");
+    }
+    m.name = if counter { base + "_total" } else { base };
+    m.unit = Some((multiplier, why));
+}
+
 /// Metrics for the results programs keep in global variables (`.bss`,
 /// `.data`), as runqlen, softirqs, vfsstat and cachestat do: counts, arrays
 /// of counts (labelled by index), and structs with counts or a `slots`
@@ -260,7 +361,7 @@ fn global_plans(btf: &Btf) -> Vec<MapPlan> {
                     None,
                     MetricKind::Histogram {
                         max: u64::from(elements.saturating_sub(1)).min(63),
-                        floor: true,
+                        slots: Slots::Log2Floor,
                     },
                     vec![LabelPlan {
                         name: "slot".into(),
@@ -309,7 +410,7 @@ fn global_plans(btf: &Btf) -> Vec<MapPlan> {
                     Some(f.path.clone()),
                     MetricKind::Histogram {
                         max: u64::from(nelems.saturating_sub(1)).min(63),
-                        floor: true,
+                        slots: Slots::Log2Floor,
                     },
                     // A few elements are kinds of event (fsdist's read,
                     // write, open...), labelled by index. Many are one per
@@ -585,7 +686,7 @@ pub fn plan_map(m: &MapInfo, types: Option<&ObjectTypes>) -> Vec<MapPlan> {
         let max = u64::from(m.max_entries.saturating_sub(1));
         kind = MetricKind::Histogram {
             max: max.min(26),
-            floor: false,
+            slots: Slots::KeyExp2,
         };
     }
     vec![MapPlan::Metric(MetricPlan {
@@ -687,7 +788,7 @@ fn counter_name(base: String) -> String {
 fn address_like(member: &str) -> bool {
     member.ends_with("_ptr")
         || member.ends_with("_addr")
-        || matches!(member, "ptr" | "addr" | "address")
+        || matches!(member, "ptr" | "addr" | "address" | "ip" | "ips")
 }
 
 /// A value member that names a thing (a tid, a stack, an address) rather
@@ -740,6 +841,10 @@ fn struct_value_plans(m: &MapInfo, btf: &Btf, value: TypeId, labels: &[LabelPlan
         let member = sanitize(&f.path);
         match &t.kind {
             Kind::Struct { .. } | Kind::Union { .. } => continue,
+            Kind::Array { .. } if identifier_like(&member) => out.push(skipped(
+                &format!("{}.{}", m.name, f.path),
+                "addresses or identifiers, not a histogram",
+            )),
             Kind::Array { elem, nelems } if is_count(btf, *elem) => {
                 let name = if arrays == 1 {
                     m.name.clone()
@@ -752,7 +857,7 @@ fn struct_value_plans(m: &MapInfo, btf: &Btf, value: TypeId, labels: &[LabelPlan
                     value: Some(f.path.clone()),
                     kind: MetricKind::Histogram {
                         max: u64::from(nelems.saturating_sub(1)).min(63),
-                        floor: true,
+                        slots: Slots::Log2Floor,
                     },
                     labels: labels.to_vec(),
                     global: false,
@@ -1026,23 +1131,27 @@ pub fn render(
             if let Some(v) = &m.value {
                 let _ = writeln!(y, "      value: {v}");
             }
-            if let MetricKind::Histogram { max, floor } = m.kind {
-                // Arrays of slots are libbpf-tools' layout: they fill
-                // slots[log2l(v)], a floor log2.
-                let (comment, bucket_type) = if floor {
-                    (
+            if let MetricKind::Histogram { max, slots } = m.kind {
+                let (comment, bucket_type) = match slots {
+                    Slots::Log2Floor => (
                         "Bucket i is element i of the array, filled as libbpf-tools\n      \
                          # fill slots[log2(v)]: slot i holds [2^i, 2^(i+1)), hence exp2floor.\n      \
                          # Such arrays keep no total, so _sum reads 0. Check the range and the\n      \
                          # unit (bucket_multiplier) against the program.",
                         "exp2floor",
-                    )
-                } else {
-                    (
+                    ),
+                    Slots::Linear => (
+                        "Bucket i is element i of the array, filled at slots[v] (the\n      \
+                         # object's source takes no log2): slot i counts the value i, and the\n      \
+                         # last slot usually everything above. Such arrays keep no total,\n      \
+                         # so _sum reads 0. Check the range against the program.",
+                        "linear",
+                    ),
+                    Slots::KeyExp2 => (
                         "The bucket is the last label; check the range and the unit\n      \
                          # (bucket_multiplier) against the program.",
                         "exp2",
-                    )
+                    ),
                 };
                 let _ = writeln!(y, "      # {comment}");
                 let _ = writeln!(
@@ -1052,6 +1161,12 @@ pub fn render(
                 if let Some((multiplier, why)) = &m.unit {
                     let _ = writeln!(y, "      # {why}");
                     let _ = writeln!(y, "      bucket_multiplier: {multiplier}");
+                }
+            }
+            if !matches!(m.kind, MetricKind::Histogram { .. }) {
+                if let Some((multiplier, why)) = &m.unit {
+                    let _ = writeln!(y, "      # {why}");
+                    let _ = writeln!(y, "      value_multiplier: {multiplier}");
                 }
             }
             if m.labels.is_empty() {
@@ -1167,5 +1282,101 @@ fn yaml_str(s: &str) -> String {
         s.to_string()
     } else {
         format!("{s:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str, value: Option<&str>, kind: MetricKind) -> MetricPlan {
+        MetricPlan {
+            name: name.into(),
+            // A global's name, when no member is read.
+            map: value.map_or_else(|| name.trim_end_matches("_total").into(), |_| "data".into()),
+            value: value.map(Into::into),
+            kind,
+            labels: Vec::new(),
+            global: false,
+            unit: None,
+        }
+    }
+
+    fn converted(
+        mut m: MetricPlan,
+        switches: Option<&(&'static str, String)>,
+    ) -> (String, Option<&'static str>) {
+        in_seconds(&mut m, switches);
+        (m.name, m.unit.map(|(multiplier, _)| multiplier))
+    }
+
+    #[test]
+    fn times_named_with_their_unit_are_served_in_seconds() {
+        assert_eq!(
+            converted(
+                plan(
+                    "syscount_data_total_ns_total",
+                    Some("total_ns"),
+                    MetricKind::Counter
+                ),
+                None
+            ),
+            (
+                "syscount_data_total_seconds_total".into(),
+                Some("0.000000001")
+            )
+        );
+        assert_eq!(
+            converted(
+                plan("x_max_lat_us", Some("stat.max_lat_us"), MetricKind::Gauge),
+                None
+            ),
+            ("x_max_lat_seconds".into(), Some("0.000001"))
+        );
+        assert_eq!(
+            converted(plan("wait_ms_total", None, MetricKind::Counter), None),
+            ("wait_seconds_total".into(), Some("0.001"))
+        );
+    }
+
+    #[test]
+    fn a_bare_time_takes_its_unit_from_the_switches_or_stays_as_it_is() {
+        let switches = ("0.000001", "Microseconds.".to_string());
+        assert_eq!(
+            converted(
+                plan("time_total", None, MetricKind::Counter),
+                Some(&switches)
+            ),
+            ("time_seconds_total".into(), Some("0.000001"))
+        );
+        // klockstat's times say no unit, and no switch gives one.
+        assert_eq!(
+            converted(
+                plan(
+                    "k_acq_total_time_total",
+                    Some("acq_total_time"),
+                    MetricKind::Counter
+                ),
+                None
+            ),
+            ("k_acq_total_time_total".into(), None)
+        );
+        // Counts are not times, whatever the switches say.
+        assert_eq!(
+            converted(
+                plan("x_count_total", Some("count"), MetricKind::Counter),
+                Some(&switches)
+            ),
+            ("x_count_total".into(), None)
+        );
+        // Histograms take their unit as bucket_multiplier, elsewhere.
+        let hist = MetricKind::Histogram {
+            max: 3,
+            slots: Slots::Log2Floor,
+        };
+        assert_eq!(
+            converted(plan("x_lat_us", Some("lat_us"), hist), None),
+            ("x_lat_us".into(), None)
+        );
     }
 }

@@ -376,6 +376,14 @@ fn described_configs_are_deterministic_safe_and_coexist() {
             "_total_total",
         ),
         ("fsdist", "      labels:\n        - name: index", "\0"),
+        // runqlen fills slots[length], tcpsynbl slots[log2(backlog)].
+        ("runqlen", "      bucket_type: linear\n      bucket_min: 0\n      bucket_max: 31\n", "exp2floor"),
+        ("tcpsynbl", "      bucket_type: exp2floor\n", "linear"),
+        (
+            "syscount",
+            "    - name: syscount_data_total_seconds_total\n      help: \"Syscount data total, in seconds\"\n      map: data\n      value: total_ns\n      # total_ns counts nanoseconds, as its name ends in _ns.\n      value_multiplier: 0.000000001\n",
+            "total_ns_total",
+        ),
     ] {
         fs::write(dir.join(format!("{tool}.bpf.o")), tool_object(tool)).expect("write object");
         let (_, yaml) = describe(&dir, tool);

@@ -113,6 +113,18 @@ impl LineIndex {
         Some(out)
     }
 
+    /// Whether the object came with source lines at all (built with `-g`):
+    /// without them, nothing can be said of what its code does.
+    pub fn has_source(&self) -> bool {
+        !self.lines.is_empty()
+    }
+
+    /// Whether any source line of the object's programs, given as its
+    /// file's path and its text, satisfies `test`.
+    pub fn any(&self, test: impl Fn(&str, &str) -> bool) -> bool {
+        self.lines.iter().any(|(file, _, text)| test(file, text))
+    }
+
     /// `file:line` of the source line whose text is `code` (as the
     /// verifier quotes it), when exactly one line of the object has it.
     pub fn place_of(&self, code: &str) -> Option<String> {
