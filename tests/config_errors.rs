@@ -88,6 +88,9 @@ fn bad_inputs_each_get_a_clear_error() {
         ("noprog", format!("{SYSCALLS_COUNTER}programs:\n  one_of:\n    - [syscalls_exit, nope]\n"), &["no program named \"nope\"", "programs.one_of[0][1]", ":15:"]),
         ("gone_array", SYSCALLS_COUNTER.replace("      omit_zero: true\n", "      omit_zero: true\n      delete_gone: true\n"), &["metrics.counters[0].delete_gone", "map syscalls_total is a PercpuArray, whose entries cannot be deleted: delete_gone needs a hash map", ":7:"]),
         ("stale_array", SYSCALLS_COUNTER.replace("      omit_zero: true\n", "      omit_zero: true\n      stale_after: 10m\n"), &["metrics.counters[0].stale_after", "map syscalls_total is a PercpuArray, whose entries cannot be deleted: stale_after needs a hash map", ":7:"]),
+        // In OpenMetrics the counter's family is `syscalls_count`, and the
+        // histogram's count is `syscalls_count` too.
+        ("omclash", format!("{}  histograms:\n    - name: syscalls\n      help: h\n      map: syscalls_total\n      bucket_type: exp2\n      bucket_min: 0\n      bucket_max: 3\n", SYSCALLS_COUNTER.replace("name: syscalls_total\n", "name: syscalls_count_total\n      map: syscalls_total\n")), &["metrics.histograms[0].name", "metrics \"syscalls_count_total\" and \"syscalls\" would both be served as \"syscalls_count\"", ":15:"]),
         ("stale_time", SYSCALLS_COUNTER.replace("      omit_zero: true\n", "      omit_zero: true\n      stale_after: soon\n"), &["metrics.counters[0].stale_after", "\"soon\" is not a duration such as 30s, 1m or 1h30m", ":7:"]),
     ];
     let dir = scratch_dir("cases");
@@ -215,4 +218,59 @@ fn a_metric_name_defined_by_two_configs_is_refused_for_the_second() {
         "{log}"
     );
     assert!(common::promtool_check(&scrape.text).trim().is_empty());
+}
+
+/// Two configs whose names differ but meet in OpenMetrics, where a counter
+/// `syscalls_total` is also served as `syscalls_created`: the second is
+/// refused by name, and says so in its load metric.
+#[test]
+fn a_name_two_configs_would_share_in_openmetrics_is_refused_for_the_second() {
+    let dir = scratch_dir("omdup");
+    write(&dir, "a_first", SYSCALLS_COUNTER);
+    write(
+        &dir,
+        "b_second",
+        &SYSCALLS_COUNTER.replace(
+            "name: syscalls_total\n",
+            "name: syscalls_created_total\n      map: syscalls_total\n",
+        ),
+    );
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let scrape = exporter.scrape();
+    for (config, enabled, loaded) in [("a_first", 1.0, 1.0), ("b_second", 0.0, 0.0)] {
+        assert_eq!(
+            scrape.sum("ebpf_exporter_enabled_configs", &[("name", config)]),
+            enabled,
+            "{config}"
+        );
+        assert_eq!(
+            scrape.sum(
+                "ebpf_exporter_config_last_load_successful",
+                &[("config", config)]
+            ),
+            loaded,
+            "{config}"
+        );
+    }
+    let log = exporter.log();
+    assert!(
+        log.contains("b_second.yaml:4: key `metrics.counters[0].name`")
+            && log.contains(
+                "metric \"syscalls_created_total\" would be served as \"syscalls_created\", which config \"a_first\" already serves"
+            ),
+        "{log}"
+    );
+    let om = exporter
+        .get_with(
+            "/metrics",
+            &[("Accept", "application/openmetrics-text;version=1.0.0")],
+        )
+        .text();
+    assert_eq!(
+        om.matches("# TYPE ebpf_exporter_syscalls counter\n")
+            .count(),
+        1,
+        "{om}"
+    );
+    assert!(!om.contains("syscalls_created_total"), "{om}");
 }

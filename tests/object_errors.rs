@@ -4,12 +4,13 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{compile_bpf, scratch_dir, BIN};
+use common::{compile_bpf, scratch_dir, Running, BIN};
 
-fn check(name: &str) -> String {
+/// A directory with test object `name` and its config.
+fn prepared(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
     let dir = scratch_dir(name);
     compile_bpf(
@@ -21,6 +22,11 @@ fn check(name: &str) -> String {
         dir.join(format!("{name}.yaml")),
     )
     .expect("copy");
+    dir
+}
+
+fn check(name: &str) -> String {
+    let dir = prepared(name);
     let out = Command::new(BIN)
         .args(["--config.check", &format!("--config.dir={}", dir.display())])
         .output()
@@ -74,6 +80,53 @@ fn missing_targets_are_named() {
             "NOT ATTACHED: this machine has no hardware performance counters (no PMU; usual in VMs)"
         ),
         "{report}"
+    );
+}
+
+/// An object config with programs that did not load or attach runs what
+/// did, and says it is DEGRADED everywhere an operator looks: the check,
+/// the start-up log, and its load metric.
+#[test]
+fn an_object_config_with_programs_missing_is_degraded_not_ok() {
+    let report = check("missing_targets");
+    assert!(
+        line(&report, "config missing_targets (").contains("): DEGRADED: 1/5 programs attached"),
+        "{report}"
+    );
+    let dir = prepared("missing_targets");
+    let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
+    let scrape = exporter.scrape();
+    assert_eq!(
+        scrape.sum(
+            "ebpf_exporter_enabled_configs",
+            &[("name", "missing_targets")]
+        ),
+        1.0,
+        "it runs what attached"
+    );
+    assert_eq!(
+        scrape.sum(
+            "ebpf_exporter_config_last_load_successful",
+            &[("config", "missing_targets")]
+        ),
+        0.0,
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.sum(
+            "ebpf_exporter_ebpf_program_attached",
+            &[("config", "missing_targets")]
+        ),
+        1.0,
+        "{}",
+        scrape.text
+    );
+    let log = exporter.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("missing_targets") && l.contains("DEGRADED")),
+        "{log}"
     );
 }
 
