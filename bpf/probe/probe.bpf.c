@@ -11,14 +11,16 @@
  * Each slot is a program and its maps: a per-CPU one for counts, sums and
  * histograms, a shared one for gauges. Programs of unused slots are not
  * loaded, and their maps (and the map a slot does not use) keep one entry. The key is the fields' bytes laid
- * end to end (at most EE_PROBE_KEY_MAX), with a histogram's u32 bucket
- * last; the exporter sets each map's key size to the key's length.
+ * end to end (at most EE_PROBE_LABEL_MAX), with a histogram's u32 bucket
+ * after them; the exporter sets each map's key size to the key's length.
  */
 #include <vmlinux.h>
 #include "exporter.bpf.h"
 #include <bpf/usdt.bpf.h>
 
-#define EE_PROBE_KEY_MAX 64
+/* Labels take up to 64 bytes, and a histogram's bucket follows them. */
+#define EE_PROBE_LABEL_MAX 64
+#define EE_PROBE_KEY_MAX (EE_PROBE_LABEL_MAX + 8)
 #define EE_PROBE_FIELDS 8
 #define EE_PROBE_FILTERS 4
 /* Fields that match a start to its end (a tid, a request pointer) */

@@ -15,7 +15,8 @@ use super::fields::{fields_of, parse_hook, resolve, slot_programs, Field, Hook, 
 use super::skel::types::{ee_probe_op as Op, ee_probe_value as ValueKind};
 use super::skel::{ee_probe_field, ee_probe_filter, ee_probe_spec, spec_bytes};
 
-/// Bytes of a probe's key (`EE_PROBE_KEY_MAX`).
+/// Bytes of a probe's labels in its key (`EE_PROBE_LABEL_MAX`); a
+/// histogram's bucket comes after them, within `EE_PROBE_KEY_MAX`.
 pub const KEY_MAX: u32 = 64;
 /// Fields in a key and filters per probe (`EE_PROBE_FIELDS`,
 /// `EE_PROBE_FILTERS`).
@@ -280,23 +281,17 @@ fn plan_one(
     };
     let mut spec = ee_probe_spec::default();
 
-    let histogram = matches!(kind, Kind::Histogram { .. });
-    let key_fields = labels.len() + usize::from(histogram);
-    if key_fields > MAX_FIELDS {
+    if labels.len() > MAX_FIELDS {
         return Err(err(
             "labels",
             format!(
-                "a probe's key holds at most {MAX_FIELDS} fields{}",
-                if histogram {
-                    ", the bucket among them"
-                } else {
-                    ""
-                }
+                "a probe's key holds at most {MAX_FIELDS} labels (a histogram's bucket besides); this metric has {}",
+                labels.len()
             ),
         ));
     }
     // Lay the labels out over the key.
-    let mut laid_out = Vec::with_capacity(key_fields);
+    let mut laid_out = Vec::with_capacity(labels.len() + 1);
     let mut cursor = 0u32;
     for (i, label) in labels.iter().enumerate() {
         let (name, key) = match &label.field {
@@ -344,16 +339,8 @@ fn plan_one(
         cursor = offset + f.size;
     }
     if let Kind::Histogram { max, linear } = kind {
+        // At most KEY_MAX + 4 bytes: the program's key has room for it.
         let offset = cursor.div_ceil(4) * 4;
-        if offset + 4 > KEY_MAX {
-            return Err(err(
-                "labels",
-                format!(
-                    "the key would need {} bytes with the bucket; a probe's key holds {KEY_MAX}",
-                    offset + 4
-                ),
-            ));
-        }
         pad_to(laid_out.last_mut(), cursor, offset);
         laid_out.push(Label {
             name: "bucket".to_string(),
