@@ -411,6 +411,46 @@ fn probes_that_cannot_run_are_refused_with_file_line_and_key() {
             &struct_want,
         ),
         (
+            "no_raw_tp",
+            good.replace("tracepoint/syscalls/sys_enter_write", "raw_tp/sched_swich")
+                .replace("        filter: [{field: fd, op: '>', value: 2}]\n", ""),
+            "no_raw_tp.yaml:6: key `metrics.counters[0].probe.hook`: this kernel has no raw tracepoint \"sched_swich\" (its BTF has no __bpf_trace_sched_swich); nearest: sched_switch",
+        ),
+        (
+            "no_function",
+            good.replace("tracepoint/syscalls/sys_enter_write", "kprobe/vfs_reed")
+                .replace("        filter: [{field: fd, op: '>', value: 2}]\n", ""),
+            "no_function.yaml:6: key `metrics.counters[0].probe.hook`: this kernel has no function \"vfs_reed\" in its BTF (inlined, renamed, or absent); nearest: vfs_read",
+        ),
+        (
+            "nine_labels",
+            good.replace(
+                "        - name: comm\n          decoders: [{name: string}]\n",
+                &(0..9)
+                    .map(|i| format!("        - {{name: c{i}, field: fd, decoders: [{{name: uint}}]}}\n"))
+                    .collect::<String>(),
+            ),
+            "nine_labels.yaml:8: key `metrics.counters[0].labels`: a probe's key holds at most 8 labels (a histogram's bucket besides); this metric has 9",
+        ),
+        (
+            "five_filters",
+            good.replace(
+                "{field: fd, op: '>', value: 2}",
+                "{field: fd, op: '>', value: 2}, {field: fd, op: '>', value: 3}, {field: fd, op: '>', value: 4}, {field: fd, op: '>', value: 5}, {field: fd, op: '>', value: 6}",
+            ),
+            "five_filters.yaml:7: key `metrics.counters[0].probe.filter`: a probe takes at most 4 filters",
+        ),
+        (
+            "nine_probes",
+            format!(
+                "metrics:\n  counters:\n{}",
+                (0..9)
+                    .map(|i| good.replace("metrics:\n  counters:\n", "").replace("good_writes_total", &format!("nine_{i}_total")))
+                    .collect::<String>()
+            ),
+            "nine_probes.yaml:69: key `metrics.counters[8].probe`: a config holds at most 8 probes; put the others in a config of their own",
+        ),
+        (
             "with_map",
             good.replace("      probe:", "      map: writes\n      probe:"),
             "with_map.yaml:5: key `metrics.counters[0].map`: `map` reads an object's data; a probe: metric gathers its own",
@@ -507,6 +547,100 @@ fn a_constant_is_a_field() {
         [(vec![("shard".to_string(), "7".to_string())], 51_200.0)].into(),
         "{}",
         s.text
+    );
+}
+
+/// A config at every limit the README gives: 8 probes, one of them a
+/// histogram whose 8 labels fill the key's 64 bytes (its bucket besides)
+/// and which takes 4 filters. Every probe counts the child's 100 lseek()
+/// calls exactly, and the histogram keeps every label's value.
+#[test]
+fn a_config_at_every_limit_counts_exactly() {
+    let child = SyscallChild::spawn(100, libc::SYS_lseek, [-1, 0x30, 0, 0]);
+    let pid = child.pid;
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).expect("the child's command");
+    let comm = comm.trim_end();
+    // pid, tid, uid @0,4,8; comm @12..28; cgroup, offset, whence, fd @32..64.
+    let labels = "        - {name: pid, decoders: [{name: uint}]}
+        - {name: tid, decoders: [{name: uint}]}
+        - {name: uid, decoders: [{name: uint}]}
+        - {name: comm, decoders: [{name: string}]}
+        - {name: cgroup, decoders: [{name: uint}]}
+        - {name: offset, decoders: [{name: uint}]}
+        - {name: whence, decoders: [{name: uint}]}
+        - {name: fd, decoders: [{name: uint}]}
+";
+    let mut yaml = format!(
+        "metrics:
+  histograms:
+    - name: limits_offsets
+      help: lseek() offsets, under eight labels and four filters
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 8
+      probe:
+        hook: tracepoint/syscalls/sys_enter_lseek
+        value: offset
+        filter:
+          - {{field: pid, op: ==, value: {pid}}}
+          - {{field: offset, op: ==, value: 0x30}}
+          - {{field: whence, op: ==, value: 0}}
+          - {{field: comm, op: ==, value: '{comm}'}}
+      labels:
+{labels}  counters:
+"
+    );
+    for i in 1..8 {
+        yaml.push_str(&format!(
+            "    - name: limits_{i}_total
+      help: lseek() calls, probe {i}
+      probe:
+        hook: tracepoint/syscalls/sys_enter_lseek
+        filter: [{{field: pid, op: ==, value: {pid}}}]
+"
+        ));
+    }
+    let dir = config_dir("probes-limits", &yaml);
+    let exporter = start(&dir);
+    child.run();
+    let s = wait_for(&exporter, "100 lseek calls in each probe", |s| {
+        s.sum("ebpf_exporter_limits_offsets_count", &[]) >= 100.0
+            && (1..8).all(|i| s.sum(&format!("ebpf_exporter_limits_{i}_total"), &[]) >= 100.0)
+    });
+    for i in 1..8 {
+        assert_eq!(
+            s.sum(&format!("ebpf_exporter_limits_{i}_total"), &[]),
+            100.0,
+            "probe {i}"
+        );
+    }
+    let counts = s.find("ebpf_exporter_limits_offsets_count", &[]);
+    assert_eq!(counts.len(), 1, "{}", s.text);
+    let labels = &counts[0].labels;
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() }.to_string();
+    for (name, want) in [
+        ("pid", pid.to_string()),
+        ("tid", pid.to_string()),
+        ("uid", uid),
+        ("comm", comm.to_string()),
+        ("offset", "48".to_string()),
+        ("whence", "0".to_string()),
+        // The record keeps each argument as an unsigned long: -1 whole.
+        ("fd", u64::MAX.to_string()),
+    ] {
+        assert_eq!(labels.get(name), Some(&want), "{name}: {}", s.text);
+    }
+    assert_eq!(counts[0].value, 100.0);
+    assert_eq!(s.sum("ebpf_exporter_limits_offsets_sum", &[]), 4800.0);
+    // 48 lies in (32, 64]: bucket 6 of exp2.
+    assert_eq!(
+        s.sum("ebpf_exporter_limits_offsets_bucket", &[("le", "32")]),
+        0.0
+    );
+    assert_eq!(
+        s.sum("ebpf_exporter_limits_offsets_bucket", &[("le", "64")]),
+        100.0
     );
 }
 

@@ -5,7 +5,7 @@
 use crate::host::tracefs::{self, EventField, FieldKind};
 use crate::object::btf::{Btf, Kind, TypeId};
 
-use super::kernel_btf;
+use super::kernel_btf::{self, Named};
 
 use super::skel::types::ee_probe_source as Source;
 
@@ -318,7 +318,10 @@ pub fn fields_of(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
         Hook::Fentry { function } | Hook::Fexit { function } => {
             let btf = kernel_btf::vmlinux()?;
             let (params, ret) = kernel_btf::function(&btf, function).ok_or_else(|| {
-                format!("this kernel has no function {function:?} in its BTF (inlined, renamed, or absent)")
+                format!(
+                    "this kernel has no function {function:?} in its BTF (inlined, renamed, or absent){}",
+                    kernel_btf::nearest_note(&btf, Named::Function, function)
+                )
             })?;
             let mut out: Vec<Field> = params
                 .iter()
@@ -335,7 +338,10 @@ pub fn fields_of(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
         Hook::Kprobe { function } | Hook::Kretprobe { function } => {
             let btf = kernel_btf::vmlinux()?;
             let (params, ret) = kernel_btf::function(&btf, function).ok_or_else(|| {
-                format!("this kernel has no function {function:?} in its BTF (inlined, renamed, or absent)")
+                format!(
+                    "this kernel has no function {function:?} in its BTF (inlined, renamed, or absent){}",
+                    kernel_btf::nearest_note(&btf, Named::Function, function)
+                )
             })?;
             if matches!(hook, Hook::Kretprobe { .. }) {
                 ret.map(|ret| arg_field(&btf, "ret", ret, RET_REG))
@@ -357,7 +363,10 @@ pub fn fields_of(hook: &Hook, user: &UserArgs) -> Result<Vec<Field>, String> {
         Hook::RawTp { name } | Hook::TpBtf { name } => {
             let btf = kernel_btf::vmlinux()?;
             let args = kernel_btf::raw_tracepoint_args(&btf, name).ok_or_else(|| {
-                format!("this kernel has no raw tracepoint {name:?} (its BTF has no __bpf_trace_{name}); `ebpf-exporter fields tracepoint/CATEGORY/{name}` shows the tracefs one, if any")
+                format!(
+                    "this kernel has no raw tracepoint {name:?} (its BTF has no __bpf_trace_{name}){}; `ebpf-exporter fields tracepoint/CATEGORY/{name}` shows the tracefs one, if any",
+                    kernel_btf::nearest_note(&btf, Named::RawTracepoint, name)
+                )
             })?;
             args.iter()
                 .enumerate()

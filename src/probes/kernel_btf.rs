@@ -122,6 +122,88 @@ pub fn raw_tracepoint_args(btf: &Btf, name: &str) -> Option<Vec<(String, TypeId)
     )
 }
 
+/// What a hook can name in the kernel's BTF.
+#[derive(Clone, Copy)]
+pub enum Named {
+    Function,
+    RawTracepoint,
+}
+
+/// Up to five names of `what` nearest to `name`, for a refusal to offer
+/// in place of the list of all (tens of thousands of functions): those
+/// that hold it or that it holds, then those a few edits away, nearest
+/// first.
+pub fn nearest(btf: &Btf, what: Named, name: &str) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let wanted = name.to_ascii_lowercase();
+    let budget = (wanted.len() / 4).max(2);
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for (_, t) in btf.iter() {
+        let candidate = match (what, &t.kind) {
+            (Named::Function, Kind::Func { .. }) => t.name.as_str(),
+            (Named::RawTracepoint, Kind::Alias(_)) => match t.name.strip_prefix("btf_trace_") {
+                Some(event) => event,
+                None => continue,
+            },
+            _ => continue,
+        };
+        if candidate.is_empty() || candidate == name {
+            continue;
+        }
+        let lower = candidate.to_ascii_lowercase();
+        let score = if lower.contains(&wanted) || wanted.contains(&lower) {
+            // Holding it is near; the fewer extra letters, the nearer.
+            lower.len().abs_diff(wanted.len())
+        } else if lower.len().abs_diff(wanted.len()) <= budget {
+            match edits(&lower, &wanted, budget) {
+                Some(d) => d + wanted.len(),
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        if !found.iter().any(|(_, n)| n == candidate) {
+            found.push((score, candidate.to_string()));
+        }
+    }
+    found.sort();
+    found.truncate(SHOWN);
+    found.into_iter().map(|(_, n)| n).collect()
+}
+
+/// The edit distance between `a` and `b`, when it is at most `budget`.
+fn edits(a: &str, b: &str, budget: usize) -> Option<usize> {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        let mut best = row[0];
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+            best = best.min(row[j + 1]);
+        }
+        if best > budget {
+            return None;
+        }
+    }
+    row.last().copied().filter(|&d| d <= budget)
+}
+
+/// ", nearest: a, b" for a refusal, or nothing when no name is near.
+pub fn nearest_note(btf: &Btf, what: Named, name: &str) -> String {
+    let near = nearest(btf, what, name);
+    if near.is_empty() {
+        String::new()
+    } else {
+        format!("; nearest: {}", near.join(", "))
+    }
+}
+
 /// A member of struct or union `ty` by name, looking into anonymous
 /// members: its type and byte offset, or `None`.
 pub fn member(btf: &Btf, ty: TypeId, name: &str) -> Option<(TypeId, u32, bool)> {
@@ -176,5 +258,19 @@ fn collect_names(btf: &Btf, ty: TypeId, out: &mut Vec<String>, depth: usize) {
                 out.push(m.name.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edits;
+
+    #[test]
+    fn edits_count_within_their_budget_and_give_up_past_it() {
+        assert_eq!(edits("vfs_read", "vfs_reed", 2), Some(1));
+        assert_eq!(edits("sched_switch", "sched_swich", 2), Some(1));
+        assert_eq!(edits("abc", "abc", 2), Some(0));
+        assert_eq!(edits("tcp_sendmsg", "udp_recvmsg", 2), None);
+        assert_eq!(edits("", "ab", 2), Some(2));
     }
 }
