@@ -31,7 +31,10 @@
 //! `--only WORD` (rows or hooks containing WORD), `--verbose` (every sample),
 //! `--prog-stats` (one extra pass with the kernel's BPF stats on, printing
 //! each program's own run time per run), `--object PATH --program
-//! NAME[,NAME]` (a program of your own in the contention table).
+//! NAME[,NAME]` (a program of your own in the contention table),
+//! `--bio-reads N` (4000 direct reads per side and round for biolatency,
+//! whose completions run in interrupt context and are timed by the
+//! kernel's BPF run-time statistics instead).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -715,6 +718,166 @@ fn jobs() -> Vec<Job> {
     ]
 }
 
+// --- block I/O -------------------------------------------------------------
+
+/// `biolatency` as a probe: issue to completion, paired by the request as
+/// the shipped program pairs them, labelled by the disk and the request's
+/// flags read through the request, as the shipped program reads them.
+const PROBE_BIOLATENCY: &str = "metrics:
+  histograms:
+    - name: bio_latency_seconds
+      help: Block I/O latency from issue to completion
+      bucket_type: exp2
+      bucket_max: 27
+      bucket_multiplier: 0.000001
+      probe:
+        start: {hook: raw_tp/block_rq_issue, match: [rq]}
+        end: {hook: raw_tp/block_rq_complete, match: [rq]}
+        value: latency_us
+      labels:
+        - {name: major, field: rq.q.disk.major, decoders: [{name: uint}]}
+        - {name: minor, field: rq.q.disk.first_minor, decoders: [{name: uint}]}
+        - {name: flags, field: rq.cmd_flags, decoders: [{name: uint}]}
+";
+
+/// A file on a disk, for reads that each become a block request.
+struct DiskFile {
+    dir: std::path::PathBuf,
+    file: std::fs::File,
+    blocks: u64,
+}
+
+impl DiskFile {
+    /// 16 MiB under /var/tmp (a disk, where /tmp may be memory), opened
+    /// with O_DIRECT so that no read is served from the page cache.
+    fn new() -> DiskFile {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = Path::new("/var/tmp").join(format!("ee-bench-bio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory on disk");
+        let path = dir.join("data");
+        std::fs::write(&path, vec![1u8; 16 << 20]).expect("write the file");
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .expect("sync the file");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .expect("open with O_DIRECT");
+        DiskFile {
+            dir,
+            file,
+            blocks: (16 << 20) / 4096,
+        }
+    }
+
+    /// `n` 4 KiB reads at spread offsets.
+    fn read(&self, n: u64) {
+        use std::os::unix::fs::FileExt;
+        // O_DIRECT wants the buffer aligned to the block size.
+        let mut buf = vec![0u8; 8192];
+        let at = buf.as_ptr().align_offset(4096);
+        let block = &mut buf[at..at + 4096];
+        for i in 0..n {
+            let offset = (i * 37 % self.blocks) * 4096;
+            self.file.read_exact_at(block, offset).expect("direct read");
+        }
+    }
+}
+
+impl Drop for DiskFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// BPF run time per block request of a pair of programs: the issue's and
+/// the completion's run times over the completions.
+fn per_request(stats: &[(u64, u64)], completions: u64) -> f64 {
+    stats.iter().map(|(_, time)| *time as f64).sum::<f64>() / completions.max(1) as f64
+}
+
+/// Per round, the shipped `biolatency` and the probe on the same reads:
+/// ns of BPF run time per request, each. A request's completion runs in
+/// interrupt context on any CPU, beyond a thread's CPU clock, so the
+/// kernel's own run-time statistics measure both sides here.
+fn biolatency_rounds(rounds: usize, reads: u64) -> Vec<(f64, f64)> {
+    // SAFETY: a plain syscall wrapper; the fd is owned below.
+    let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+    assert!(fd >= 0, "BPF_ENABLE_STATS");
+    // SAFETY: fd was just opened and is owned here.
+    let _stats = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let disk = DiskFile::new();
+    let stats_of = |progs: Vec<(String, i32)>, complete: &str| {
+        let stats: Vec<(String, u64, u64)> = progs
+            .into_iter()
+            .map(|(name, fd)| {
+                let (cnt, time) = prog_stats(fd);
+                (name, cnt, time)
+            })
+            .collect();
+        let done = stats
+            .iter()
+            .find(|(n, _, _)| n == complete)
+            .map(|(_, cnt, _)| *cnt)
+            .unwrap_or(0);
+        assert!(
+            done >= reads,
+            "{complete} ran {done} times for {reads} reads"
+        );
+        let pairs: Vec<(u64, u64)> = stats.iter().map(|(_, c, t)| (*c, *t)).collect();
+        per_request(&pairs, done)
+    };
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        let shipped = || {
+            let progs = ["bio_issue", "bio_complete"];
+            let obj = open_load(Source::Shipped("biolatency"), Path::new(""), &progs);
+            let links = attach(&obj, &progs);
+            disk.read(reads);
+            let fds = obj
+                .progs()
+                .filter(|p| progs.iter().any(|w| p.name() == *w))
+                .map(|p| {
+                    (
+                        p.name().to_string_lossy().into_owned(),
+                        p.as_fd().as_raw_fd(),
+                    )
+                })
+                .collect();
+            let cost = stats_of(fds, "bio_complete");
+            drop(links);
+            cost
+        };
+        let probe = || {
+            let loaded = load_probe(PROBE_BIOLATENCY);
+            disk.read(reads);
+            let fds = loaded
+                .object
+                .progs()
+                .filter(|p| p.name() == "raw_start0" || p.name() == "raw_tp0")
+                .map(|p| {
+                    (
+                        p.name().to_string_lossy().into_owned(),
+                        p.as_fd().as_raw_fd(),
+                    )
+                })
+                .collect();
+            stats_of(fds, "raw_tp0")
+        };
+        // Alternate which goes first, so drift over a round hits both.
+        let (a, b) = if round % 2 == 0 {
+            let a = shipped();
+            (a, probe())
+        } else {
+            let b = probe();
+            (shipped(), b)
+        };
+        out.push((a, b));
+    }
+    out
+}
+
 // --- contention ----------------------------------------------------------
 
 /// A program that counts one key from every CPU, timed with one thread and
@@ -868,7 +1031,7 @@ fn main() {
     jobs.retain(|j| j.row.contains(only.as_str()) || j.column.contains(only.as_str()));
     contention.retain(|c| c.row.contains(only.as_str()));
     assert!(
-        !jobs.is_empty() || !contention.is_empty(),
+        !jobs.is_empty() || !contention.is_empty() || "biolatency".contains(only.as_str()),
         "--only {only} matches nothing"
     );
     // The contention table needs two CPUs: the bench CPU and the one below.
@@ -1129,6 +1292,37 @@ fn main() {
                 }
             }
         }
+    }
+    // biolatency, shipped and as a probe, on block requests: `--bio-reads`
+    // direct reads per side and round.
+    if "biolatency".contains(only.as_str()) {
+        let reads: u64 = arg("--bio-reads", 4000);
+        let costs = biolatency_rounds(rounds, reads);
+        let ratios: Vec<f64> = costs.iter().map(|(s, p)| p / s.max(0.1)).collect();
+        let (mut lo, mut hi) = (f64::MAX, 0.0f64);
+        for r in &ratios {
+            lo = lo.min(*r);
+            hi = hi.max(*r);
+        }
+        println!(
+            "biolatency, per block request (BPF run time of issue + completion, {reads} 4 KiB O_DIRECT reads per side, {rounds} rounds, medians): shipped {:.1} ns, probe {:.1} ns, probe / shipped {:.2}x (rounds {lo:.2}-{hi:.2})",
+            common::median(costs.iter().map(|c| c.0).collect()),
+            common::median(costs.iter().map(|c| c.1).collect()),
+            common::median(ratios),
+        );
+        let times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let loaded = load_probe(PROBE_BIOLATENCY);
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                drop(loaded);
+                ms
+            })
+            .collect();
+        println!(
+            "biolatency (probe): planned, loaded and attached in {:.1} ms (median of 5)",
+            common::median(times)
+        );
     }
     // What a probe costs to start: planning (tracefs or BTF), load
     // (verifier) and attach, as a config's start does it, median of 5.
