@@ -550,6 +550,21 @@ const PROBE_RUNQLAT_BTF: &str = "metrics:
         value: latency_us
 ";
 
+/// One latency pair on tracefs tracepoints, wakeup to switch-in matched on
+/// pid fields, beside the same job in C (`tp_pair_*`).
+const PROBE_WAKEUP_PAIR: &str = "metrics:
+  histograms:
+    - name: wakeup_latency_seconds
+      help: Wakeup to switch-in
+      bucket_type: exp2
+      bucket_max: 26
+      bucket_multiplier: 0.000001
+      probe:
+        start: {hook: tracepoint/sched/sched_wakeup, match: [pid]}
+        end: {hook: tracepoint/sched/sched_switch, match: [next_pid]}
+        value: latency_us
+";
+
 /// The bench's simple-key counter (a count per process), as a probe.
 const PROBE_BY_PID: &str = "metrics:
   counters:
@@ -705,6 +720,22 @@ fn jobs() -> Vec<Job> {
             PingPong,
             Probe(PROBE_RUNQLAT_BTF),
             &["btf_start0", "tp_btf0", "btf_start1", "tp_btf1"],
+            Skip,
+        ),
+        Job::new(
+            "wakeup pair (probe)",
+            "tracepoint sched_wakeup → sched_switch",
+            PingPong,
+            Probe(PROBE_WAKEUP_PAIR),
+            &["start0", "tracepoint0"],
+            Skip,
+        ),
+        Job::new(
+            "wakeup pair (C)",
+            "tracepoint sched_wakeup → sched_switch",
+            PingPong,
+            Bench,
+            &["tp_pair_wakeup", "tp_pair_switch"],
             Skip,
         ),
         Job::new(
@@ -1282,6 +1313,18 @@ fn main() {
                 .find(|j| j.row == row && j.column.starts_with(column) && !j.with.is_empty())
                 .map(Job::delta)
         };
+        // A probe against the same job in C, on the same hooks.
+        for (probe, hand) in [
+            ("wakeup pair (probe)", "wakeup pair (C)"),
+            ("pid count (probe)", "pid count (C)"),
+        ] {
+            if let (Some(p), Some(h)) = (delta(probe, ""), delta(hand, "")) {
+                println!(
+                    "{probe}: {p:+.1} ns per op against C's {h:+.1} ns: {:.2}x",
+                    p / h.max(0.1)
+                );
+            }
+        }
         if let Some(empty) = delta("empty program", "raw") {
             for (row, column) in [("syscalls", "tp_btf"), ("default set", "the exporter")] {
                 if let Some(d) = delta(row, column) {

@@ -198,3 +198,54 @@ int BPF_PROG(raw_percpu, struct pt_regs *regs, long id)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* --- one latency pair on tracefs tracepoints ----------------------------
+ * Wakeup to switch-in, paired by pid through an LRU hash (so that a start
+ * whose end never comes ages out), into an exp2 histogram with no other
+ * label: the hand-written job a latency probe on the same tracepoints,
+ * matched on the same pid fields, is measured against. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, EE_MAX_ENTRIES);
+	__type(key, u32);
+	__type(value, u64);
+} ovh_pair_start SEC(".maps");
+
+struct pair_key {
+	u64 bucket;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HIST_MAX_BUCKET + 2);
+	__type(key, struct pair_key);
+	__type(value, u64);
+} ovh_pair_hist SEC(".maps");
+
+SEC("tracepoint/sched/sched_wakeup")
+int tp_pair_wakeup(struct trace_event_raw_sched_wakeup_template *ctx)
+{
+	u32 pid = ctx->pid;
+	u64 ts = bpf_ktime_get_ns();
+
+	ee_map_put(&ovh_pair_start, &pid, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_switch")
+int tp_pair_switch(struct trace_event_raw_sched_switch *ctx)
+{
+	struct pair_key key = {};
+	u32 pid = ctx->next_pid;
+	u64 *tsp;
+	u64 delta_us;
+
+	tsp = bpf_map_lookup_elem(&ovh_pair_start, &pid);
+	if (!tsp)
+		return 0;
+	delta_us = (bpf_ktime_get_ns() - *tsp) / 1000;
+	bpf_map_delete_elem(&ovh_pair_start, &pid);
+	ee_hist_exp2(&ovh_pair_hist, key, delta_us, HIST_MAX_BUCKET);
+	return 0;
+}
