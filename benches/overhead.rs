@@ -749,6 +749,23 @@ fn jobs() -> Vec<Job> {
     ]
 }
 
+/// What a probe config costs to start, as a config's start does it:
+/// planning (tracefs or BTF), load (verifier) and attach; ms, median of 5.
+fn start_ms(yaml: &str) -> f64 {
+    let times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let loaded = load_probe(yaml);
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            // Detaching waits out an RCU grace period (tens of ms): a
+            // stop's cost, not a start's.
+            drop(loaded);
+            ms
+        })
+        .collect();
+    common::median(times)
+}
+
 // --- block I/O -------------------------------------------------------------
 
 /// `biolatency` as a probe: issue to completion, paired by the request as
@@ -1353,39 +1370,19 @@ fn main() {
             common::median(costs.iter().map(|c| c.1).collect()),
             common::median(ratios),
         );
-        let times: Vec<f64> = (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                let loaded = load_probe(PROBE_BIOLATENCY);
-                let ms = t.elapsed().as_secs_f64() * 1e3;
-                drop(loaded);
-                ms
-            })
-            .collect();
         println!(
             "biolatency (probe): planned, loaded and attached in {:.1} ms (median of 5)",
-            common::median(times)
+            start_ms(PROBE_BIOLATENCY)
         );
     }
     // What a probe costs to start: planning (tracefs or BTF), load
     // (verifier) and attach, as a config's start does it, median of 5.
     for job in jobs.iter() {
         if let Source::Probe(yaml) = job.source {
-            let times: Vec<f64> = (0..5)
-                .map(|_| {
-                    let t = Instant::now();
-                    let loaded = load_probe(yaml);
-                    let ms = t.elapsed().as_secs_f64() * 1e3;
-                    // Detaching waits out an RCU grace period (tens of
-                    // ms): a stop's cost, not a start's.
-                    drop(loaded);
-                    ms
-                })
-                .collect();
             println!(
                 "{}: planned, loaded and attached in {:.1} ms (median of 5)",
                 job.row,
-                common::median(times)
+                start_ms(yaml)
             );
         }
     }
