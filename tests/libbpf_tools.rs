@@ -796,3 +796,49 @@ metrics:
         "{report}"
     );
 }
+
+/// The two of the 20 tried that cannot serve here are refused with their
+/// reasons, as the README says: readahead's Debian build probes
+/// `__page_cache_alloc`, which the folio conversion (5.16) removed, and
+/// llcstat's bare `SEC("perf_event")` programs count hardware cache
+/// events, which `describe` leaves for the operator to name.
+#[test]
+fn readahead_and_llcstat_are_refused_with_their_reasons() {
+    let dir = scratch_dir("lbt-refused");
+    for tool in ["readahead", "llcstat"] {
+        fs::write(dir.join(format!("{tool}.bpf.o")), tool_object(tool)).expect("write object");
+        let (_, yaml) = describe(&dir, tool);
+        fs::write(dir.join(format!("{tool}.yaml")), yaml).expect("write config");
+    }
+    let check = config_check(&dir);
+    let report = String::from_utf8_lossy(&check.stdout);
+    for program in ["on_cache_miss", "on_cache_ref"] {
+        assert!(
+            report.contains(&format!(
+                "program {program} (perf_event): NOT ATTACHED: section \"perf_event\" names no attach target"
+            )),
+            "{report}"
+        );
+    }
+    assert!(
+        report.contains("config llcstat (")
+            && report.contains("key `object`: none of its 2 program(s) loaded and attached"),
+        "{report}"
+    );
+    if common::kernel_at_least(5, 16) {
+        assert!(
+            report.contains(
+                "program page_cache_alloc_ret (fexit/__page_cache_alloc): NOT LOADED: fexit/__page_cache_alloc names \"__page_cache_alloc\", which this kernel's BTF does not have (ESRCH)"
+            ),
+            "{report}"
+        );
+    } else if common::in_kernel_matrix() {
+        // Before the folios, every function it probes is there.
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("config readahead (") && l.contains("): OK")),
+            "{report}"
+        );
+    }
+}
