@@ -17,6 +17,8 @@ mod core_e2e;
 mod kernel_paths;
 #[path = "libbpf_tools.rs"]
 mod libbpf_tools;
+#[path = "libbpf_tools_counts.rs"]
+mod libbpf_tools_counts;
 #[path = "libbpf_tools_traced.rs"]
 mod libbpf_tools_traced;
 #[path = "probes.rs"]
