@@ -72,13 +72,15 @@ fn switches_by_kind(pid: libc::pid_t) -> (u64, u64) {
 }
 
 /// A forked child that runs `phases` one at a time, each when told to go:
-/// `n` calls of one raw syscall. Before, between and after them it blocks
-/// (in `poll`), so that its switch counts can be read with it at rest; it
-/// exits when told to after the last. Like `SyscallChild`, it only polls,
-/// reads, makes raw syscalls and exits.
+/// `n` calls of one raw syscall, then a byte on `done`. Before, between
+/// and after them it blocks (in `poll`), so that its switch counts can be
+/// read with it at rest; it exits when told to after the last. Like
+/// `SyscallChild`, it only polls, reads, writes, makes raw syscalls and
+/// exits.
 struct ParkedChild {
     pid: libc::pid_t,
     go: std::os::fd::OwnedFd,
+    done: std::os::fd::OwnedFd,
 }
 
 type Phase = (usize, libc::c_long, [libc::c_long; 4]);
@@ -96,10 +98,12 @@ impl Drop for ParkedChild {
 impl ParkedChild {
     fn spawn(phases: &[Phase]) -> ParkedChild {
         use std::os::fd::FromRawFd;
-        let mut fds = [0; 2];
+        let (mut fds, mut done) = ([0; 2], [0; 2]);
         // SAFETY: pipe fills two fds, which are owned below.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
-        // SAFETY: the child only calls poll, read, syscall and _exit.
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::pipe(done.as_mut_ptr()) }, 0, "pipe");
+        // SAFETY: the child only calls poll, read, write, syscall and _exit.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork");
         if pid == 0 {
@@ -131,16 +135,23 @@ impl ParkedChild {
                     for _ in 0..n {
                         libc::syscall(nr, args[0], args[1], args[2], args[3]);
                     }
+                    libc::write(done[1], [1u8].as_ptr().cast(), 1);
                 }
                 wait();
                 libc::_exit(0);
             }
         }
-        // SAFETY: fds[0] is ours, and only the child reads it.
-        unsafe { libc::close(fds[0]) };
-        // SAFETY: fds[1] is ours alone from here on.
-        let go = unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[1]) };
-        ParkedChild { pid, go }
+        // SAFETY: fds[0] and done[1] are ours, and only the child uses
+        // them; fds[1] and done[0] are ours alone from here on.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(done[1]);
+            ParkedChild {
+                pid,
+                go: std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+                done: std::os::fd::OwnedFd::from_raw_fd(done[0]),
+            }
+        }
     }
 
     /// Starts its next phase (or, after the last, its exit).
@@ -151,9 +162,27 @@ impl ParkedChild {
         assert_eq!(wrote, 1, "tell the child");
     }
 
-    /// Its switch count once it is blocked in `poll` with at least
-    /// `at_least` switches behind it, and the count holds across 20 ms.
-    fn parked(&self, at_least: u64) -> u64 {
+    /// Its switch count once it is blocked in `poll`, after the phase it
+    /// was told to run if `after_phase` (it says when that is done: how
+    /// many switches a phase makes is for the kernel to say, as a sleep
+    /// whose timer fires before the task is switched away makes none),
+    /// and the count holds across 20 ms.
+    fn parked(&self, after_phase: bool) -> u64 {
+        use std::os::fd::AsRawFd;
+        if after_phase {
+            let mut done = libc::pollfd {
+                fd: self.done.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let mut byte = 0u8;
+            // SAFETY: a poll and a one-byte read on our own pipe.
+            let ready = unsafe {
+                libc::poll(&mut done, 1, 60_000) == 1
+                    && libc::read(self.done.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) == 1
+            };
+            assert!(ready, "child {} finished its phase within 60 s", self.pid);
+        }
         let polling = format!("{} ", libc::SYS_poll);
         let in_poll = || {
             state(self.pid) == 'S'
@@ -164,7 +193,7 @@ impl ParkedChild {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let n = switches(self.pid);
-            if n >= at_least && in_poll() {
+            if in_poll() {
                 std::thread::sleep(Duration::from_millis(20));
                 if in_poll() && switches(self.pid) == n {
                     return n;
@@ -172,7 +201,7 @@ impl ParkedChild {
             }
             assert!(
                 Instant::now() < deadline,
-                "child {} never parked with {at_least} switches (has {n}, state {})",
+                "child {} never parked (has {n} switches, state {})",
                 self.pid,
                 state(self.pid)
             );
@@ -326,7 +355,7 @@ fn attempt_over_sleeps_and_preemptions(
     ]);
     // Parked before anything attaches: its switch away into the first
     // poll is not seen.
-    let mut at = child.parked(0);
+    let mut at = child.parked(false);
     let dir = tool_dir(test, tool, &yaml(child.pid));
     let exporter = start(&dir);
     let mut last = exporter.scrape();
@@ -339,9 +368,9 @@ fn attempt_over_sleeps_and_preemptions(
         });
         let (_, involuntary) = switches_by_kind(child.pid);
         child.tell();
-        // 200 switches away to sleep, or as many as the spinning thread
-        // preempted it, and the poll.
-        let now = child.parked(at + if phase == 0 { 201 } else { 1 });
+        // A switch away per sleep (but one whose timer fired first), or
+        // as many as the spinning thread preempted it, and the poll.
+        let now = child.parked(true);
         drop(hog);
         let moved = now - at;
         if phase == 1 {
