@@ -83,7 +83,12 @@ fn program_for(key_size: u32, value_bytes: u32) -> Result<Arc<Object>, IterError
         return Ok(obj);
     }
     let setup = |op| move |source| IterError::Setup { op, source };
-    let mut open = ObjectBuilder::default()
+    let mut builder = ObjectBuilder::default();
+    // Named, so that libbpf's messages and its map names say what it is
+    // rather than a heap address.
+    let mut open = builder
+        .name("map_reader")
+        .map_err(setup("name"))?
         .open_memory(OBJECT)
         .map_err(setup("open"))?;
     let rodata = open
