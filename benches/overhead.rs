@@ -392,6 +392,40 @@ fn prog_stats(fd: i32) -> (u64, u64) {
     (info.run_cnt, info.run_time_ns)
 }
 
+/// Each of `obj`'s programs named in `progs`: its name, run count and run
+/// time (zero unless BPF stats are enabled).
+fn stats_of(obj: &Object, progs: &[&str]) -> Vec<(String, u64, u64)> {
+    obj.progs()
+        .filter(|p| progs.iter().any(|w| p.name() == *w))
+        .map(|p| {
+            let (cnt, time) = prog_stats(p.as_fd().as_raw_fd());
+            (p.name().to_string_lossy().into_owned(), cnt, time)
+        })
+        .collect()
+}
+
+/// Turns the kernel's BPF run-time statistics on, for as long as the
+/// returned fd is held: they add two clock reads to every program run.
+fn enable_stats() -> OwnedFd {
+    // SAFETY: a plain syscall wrapper; the fd is owned below.
+    let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+    assert!(fd >= 0, "BPF_ENABLE_STATS");
+    // SAFETY: fd was just opened and is owned here.
+    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+}
+
+/// The median of `v`, with its range: "1.05x (0.95-1.10)".
+fn spread(v: &[f64]) -> String {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "{:.2}x ({:.2}-{:.2})",
+        common::median(v.clone()),
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
 /// Loads the job's program(s), attaches them, runs the workload and checks
 /// the program saw every op. Returns ns per op and, per program, its run
 /// count and run time (zero unless BPF stats are enabled).
@@ -433,15 +467,7 @@ fn measure(job: &Job, bench_obj: &Path, n: u64) -> (f64, Vec<(String, u64, u64)>
     if let Source::Probe(yaml) = job.source {
         let loaded = load_probe(yaml);
         let (ns, _) = run(job.workload, n);
-        let stats = loaded
-            .object
-            .progs()
-            .filter(|p| job.progs.iter().any(|w| p.name() == *w))
-            .map(|p| {
-                let (cnt, time) = prog_stats(p.as_fd().as_raw_fd());
-                (p.name().to_string_lossy().into_owned(), cnt, time)
-            })
-            .collect();
+        let stats = stats_of(&loaded.object, job.progs);
         if let Check::Sum(m) = job.check {
             let seen = map_sum(&loaded.object, m, |_| true);
             assert!(
@@ -455,14 +481,7 @@ fn measure(job: &Job, bench_obj: &Path, n: u64) -> (f64, Vec<(String, u64, u64)>
     let obj = open_load(job.source, bench_obj, job.progs);
     let links = attach(&obj, job.progs);
     let (ns, _) = run(job.workload, n);
-    let stats = obj
-        .progs()
-        .filter(|p| job.progs.iter().any(|w| p.name() == *w))
-        .map(|p| {
-            let (cnt, time) = prog_stats(p.as_fd().as_raw_fd());
-            (p.name().to_string_lossy().into_owned(), cnt, time)
-        })
-        .collect();
+    let stats = stats_of(&obj, job.progs);
     drop(links);
     let seen = match job.check {
         Check::Skip => None,
@@ -839,10 +858,19 @@ impl Drop for DiskFile {
     }
 }
 
-/// BPF run time per block request of a pair of programs: the issue's and
-/// the completion's run times over the completions.
-fn per_request(stats: &[(u64, u64)], completions: u64) -> f64 {
-    stats.iter().map(|(_, time)| *time as f64).sum::<f64>() / completions.max(1) as f64
+/// BPF run time per block request of a pair of programs (`stats_of`):
+/// the issue's and the completion's run times over the completions, which
+/// must be at least the `reads` made.
+fn per_request(stats: &[(String, u64, u64)], complete: &str, reads: u64) -> f64 {
+    let done = stats
+        .iter()
+        .find(|(n, _, _)| n == complete)
+        .map_or(0, |(_, cnt, _)| *cnt);
+    assert!(
+        done >= reads,
+        "{complete} ran {done} times for {reads} reads"
+    );
+    stats.iter().map(|(_, _, time)| *time as f64).sum::<f64>() / done as f64
 }
 
 /// Per round, the shipped `biolatency` and the probe on the same reads:
@@ -850,68 +878,22 @@ fn per_request(stats: &[(u64, u64)], completions: u64) -> f64 {
 /// interrupt context on any CPU, beyond a thread's CPU clock, so the
 /// kernel's own run-time statistics measure both sides here.
 fn biolatency_rounds(rounds: usize, reads: u64) -> Vec<(f64, f64)> {
-    // SAFETY: a plain syscall wrapper; the fd is owned below.
-    let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
-    assert!(fd >= 0, "BPF_ENABLE_STATS");
-    // SAFETY: fd was just opened and is owned here.
-    let _stats = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let _stats = enable_stats();
     let disk = DiskFile::new();
-    let stats_of = |progs: Vec<(String, i32)>, complete: &str| {
-        let stats: Vec<(String, u64, u64)> = progs
-            .into_iter()
-            .map(|(name, fd)| {
-                let (cnt, time) = prog_stats(fd);
-                (name, cnt, time)
-            })
-            .collect();
-        let done = stats
-            .iter()
-            .find(|(n, _, _)| n == complete)
-            .map(|(_, cnt, _)| *cnt)
-            .unwrap_or(0);
-        assert!(
-            done >= reads,
-            "{complete} ran {done} times for {reads} reads"
-        );
-        let pairs: Vec<(u64, u64)> = stats.iter().map(|(_, c, t)| (*c, *t)).collect();
-        per_request(&pairs, done)
-    };
     let mut out = Vec::new();
     for round in 0..rounds {
         let shipped = || {
             let progs = ["bio_issue", "bio_complete"];
             let obj = open_load(Source::Shipped("biolatency"), Path::new(""), &progs);
-            let links = attach(&obj, &progs);
+            let _links = attach(&obj, &progs);
             disk.read(reads);
-            let fds = obj
-                .progs()
-                .filter(|p| progs.iter().any(|w| p.name() == *w))
-                .map(|p| {
-                    (
-                        p.name().to_string_lossy().into_owned(),
-                        p.as_fd().as_raw_fd(),
-                    )
-                })
-                .collect();
-            let cost = stats_of(fds, "bio_complete");
-            drop(links);
-            cost
+            per_request(&stats_of(&obj, &progs), "bio_complete", reads)
         };
         let probe = || {
             let loaded = load_probe(PROBE_BIOLATENCY);
             disk.read(reads);
-            let fds = loaded
-                .object
-                .progs()
-                .filter(|p| p.name() == "raw_start0" || p.name() == "raw_tp0")
-                .map(|p| {
-                    (
-                        p.name().to_string_lossy().into_owned(),
-                        p.as_fd().as_raw_fd(),
-                    )
-                })
-                .collect();
-            stats_of(fds, "raw_tp0")
+            let stats = stats_of(&loaded.object, &["raw_start0", "raw_tp0"]);
+            per_request(&stats, "raw_tp0", reads)
         };
         // Alternate which goes first, so drift over a round hits both.
         let (a, b) = if round % 2 == 0 {
@@ -1245,16 +1227,6 @@ fn main() {
                     "2 / 1 over bare"
                 );
                 println!("{}", "-".repeat(44 + 12 + 13 + 20 + 14 + 16 + 15));
-                let spread = |v: &[f64]| {
-                    let mut v = v.to_vec();
-                    v.sort_by(|a, b| a.total_cmp(b));
-                    format!(
-                        "{:.2}x ({:.2}-{:.2})",
-                        common::median(v.clone()),
-                        v[0],
-                        v[v.len() - 1]
-                    )
-                };
                 for c in &contention {
                     let over: Vec<f64> = c.ratio.iter().zip(&c.speed).map(|(r, s)| r / s).collect();
                     println!(
@@ -1359,16 +1331,11 @@ fn main() {
         let reads: u64 = arg("--bio-reads", 4000);
         let costs = biolatency_rounds(rounds, reads);
         let ratios: Vec<f64> = costs.iter().map(|(s, p)| p / s.max(0.1)).collect();
-        let (mut lo, mut hi) = (f64::MAX, 0.0f64);
-        for r in &ratios {
-            lo = lo.min(*r);
-            hi = hi.max(*r);
-        }
         println!(
-            "biolatency, per block request (BPF run time of issue + completion, {reads} 4 KiB O_DIRECT reads per side, {rounds} rounds, medians): shipped {:.1} ns, probe {:.1} ns, probe / shipped {:.2}x (rounds {lo:.2}-{hi:.2})",
+            "biolatency, per block request (BPF run time of issue + completion, {reads} 4 KiB O_DIRECT reads per side, {rounds} rounds, medians): shipped {:.1} ns, probe {:.1} ns, probe / shipped {} over rounds",
             common::median(costs.iter().map(|c| c.0).collect()),
             common::median(costs.iter().map(|c| c.1).collect()),
-            common::median(ratios),
+            spread(&ratios),
         );
         println!(
             "biolatency (probe): planned, loaded and attached in {:.1} ms (median of 5)",
@@ -1392,11 +1359,7 @@ fn main() {
         // cost. Stats add two clock reads per run, so this pass is kept
         // apart from the timed rounds. Counts include other processes'
         // events on hooks that fire system-wide.
-        // SAFETY: a plain syscall wrapper; the fd is owned below.
-        let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
-        assert!(fd >= 0, "BPF_ENABLE_STATS");
-        // SAFETY: fd was just opened and is owned here.
-        let stats_fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let stats_fd = enable_stats();
         println!();
         println!(
             "{:<36} | {:<7} | {:<20} | {:>10} | {:>8}",
