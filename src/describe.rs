@@ -140,43 +140,34 @@ pub fn describe(name: &str, bytes: &[u8]) -> Result<Described, String> {
         }
     }
     // Slot arrays are filled at a floor log2 unless the object's source,
-    // where it has some, never takes one.
+    // where it has some, never takes one; times take the unit the
+    // object's switches give.
     let lines = LineIndex::of_object(bytes);
-    if lines.has_source() && !takes_log2(&lines) {
-        for p in &mut plans {
-            if let MapPlan::Metric(MetricPlan {
-                kind: MetricKind::Histogram { slots, .. },
-                ..
-            }) = p
-            {
-                if *slots == Slots::Log2Floor {
-                    *slots = Slots::Linear;
-                }
-            }
-        }
-    }
+    let linear_slots = lines.has_source() && !takes_log2(&lines);
     let switches = slot_unit(&constants);
     for p in &mut plans {
-        if let MapPlan::Metric(m) = p {
-            in_seconds(m, switches.as_ref());
-        }
-    }
-    if let Some((multiplier, why)) = switches {
-        for p in &mut plans {
-            if let MapPlan::Metric(m) = p {
-                if matches!(
-                    m.kind,
-                    MetricKind::Histogram {
-                        slots: Slots::Log2Floor,
-                        ..
-                    }
-                ) {
+        let MapPlan::Metric(m) = p else {
+            continue;
+        };
+        match m.kind {
+            MetricKind::Histogram {
+                max,
+                slots: Slots::Log2Floor,
+            } => {
+                if linear_slots {
+                    m.kind = MetricKind::Histogram {
+                        max,
+                        slots: Slots::Linear,
+                    };
+                } else if let Some((multiplier, why)) = &switches {
                     if !m.name.ends_with("_seconds") {
                         m.name.push_str("_seconds");
                     }
                     m.unit = Some((multiplier, why.clone()));
                 }
             }
+            MetricKind::Histogram { .. } => {}
+            MetricKind::Counter | MetricKind::Gauge => in_seconds(m, switches.as_ref()),
         }
     }
     avoid_clashes(&mut plans);
@@ -278,7 +269,7 @@ fn in_seconds(m: &mut MetricPlan, switches: Option<&(&'static str, String)>) {
     ]
     .into_iter()
     .find(|(suffix, _, _)| member.ends_with(suffix));
-    let unit = match suffixed {
+    let (multiplier, why, suffix) = match suffixed {
         Some((suffix, multiplier, words)) => (
             multiplier,
             format!("{member} counts {words}, as its name ends in {suffix}."),
@@ -292,7 +283,6 @@ fn in_seconds(m: &mut MetricPlan, switches: Option<&(&'static str, String)>) {
         }
         None => return,
     };
-    let (multiplier, why, suffix) = unit;
     let counter = m.kind == MetricKind::Counter;
     let mut base = m.name.trim_end_matches("_total").to_string();
     if let Some(suffix) = suffix {
