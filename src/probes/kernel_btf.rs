@@ -137,7 +137,7 @@ pub fn nearest(btf: &Btf, what: Named, name: &str) -> Vec<String> {
     const SHOWN: usize = 5;
     let wanted = name.to_ascii_lowercase();
     let budget = (wanted.len() / 4).max(2);
-    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut found: Vec<(usize, &str)> = Vec::new();
     for (_, t) in btf.iter() {
         let candidate = match (what, &t.kind) {
             (Named::Function, Kind::Func { .. }) => t.name.as_str(),
@@ -162,13 +162,14 @@ pub fn nearest(btf: &Btf, what: Named, name: &str) -> Vec<String> {
         } else {
             continue;
         };
-        if !found.iter().any(|(_, n)| n == candidate) {
-            found.push((score, candidate.to_string()));
-        }
+        found.push((score, candidate));
     }
-    found.sort();
+    // A static function may be in the BTF once per unit that defines it:
+    // equal names sort together, and are shown once.
+    found.sort_unstable();
+    found.dedup();
     found.truncate(SHOWN);
-    found.into_iter().map(|(_, n)| n).collect()
+    found.into_iter().map(|(_, n)| n.to_string()).collect()
 }
 
 /// The edit distance between `a` and `b`, when it is at most `budget`.
