@@ -37,18 +37,8 @@ fn defaults_serve_syscalls_block_io_and_run_queue_latency() {
     let img = dir.join("disk.img");
     let f = std::fs::File::create(&img).expect("create image");
     f.set_len(32 << 20).expect("size image");
-    let out = Command::new("losetup")
-        .args(["-f", "--show"])
-        .arg(&img)
-        .output()
-        .expect("losetup runs");
-    assert!(
-        out.status.success(),
-        "losetup: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let loopdev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let loopname = loopdev.trim_start_matches("/dev/").to_string();
+    let disk = common::LoopDev::attach(&img);
+    let (loopdev, loopname) = (disk.dev.clone(), disk.name.clone());
     let dd = Command::new("dd")
         .args([
             "if=/dev/zero",
@@ -88,7 +78,7 @@ fn defaults_serve_syscalls_block_io_and_run_queue_latency() {
                 &[("device", loopname.as_str())],
             ) > 0.0
     });
-    let _ = Command::new("losetup").args(["-d", &loopdev]).status();
+    drop(disk);
     assert!(
         named,
         "64 direct writes to {loopname} observed by name, got {bio}"

@@ -223,17 +223,6 @@ impl ParkedChild {
     }
 }
 
-/// Pins `pid` (0: the calling thread) to one CPU.
-fn pin(pid: libc::pid_t, cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes inside it.
-    let ok = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    assert_eq!(ok, 0, "pin {pid} to CPU {cpu}");
-}
-
 /// A thread that spins on `cpu` until dropped: a task runnable beside
 /// whatever else runs there.
 struct Hog {
@@ -246,7 +235,7 @@ impl Hog {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            pin(0, cpu);
+            common::pin_to_cpu(cpu);
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 std::hint::black_box(0u64);
             }
@@ -363,7 +352,7 @@ fn attempt_over_sleeps_and_preemptions(
     let mut seen = Vec::new();
     for phase in 0..2 {
         let hog = (phase == 1).then(|| {
-            pin(child.pid, 0);
+            common::pin_task_to_cpu(child.pid, 0);
             Hog::on(0)
         });
         let (_, involuntary) = switches_by_kind(child.pid);
@@ -628,16 +617,10 @@ fn softirqs_runs_equal_proc_softirqs() {
     eprintln!("softirqs: {report:?}; {exit} skipped {missed}");
 }
 
-/// A loop device over a 16 MiB image file, detached on drop: a disk
-/// whose every request is the test's.
+/// A loop device over a 16 MiB image file in a directory of its own on
+/// disk, both gone on drop.
 struct LoopDisk {
-    /// `/dev/loopN`
-    node: PathBuf,
-    /// `loopN`, as /proc/diskstats names it.
-    name: String,
-    /// Its kernel dev_t (`MKDEV`: major << 20 | minor), which block
-    /// tracepoints report.
-    kdev: u32,
+    dev: common::LoopDev,
     dir: PathBuf,
 }
 
@@ -648,24 +631,8 @@ impl LoopDisk {
         fs::File::create(&image)
             .and_then(|f| f.set_len(16 << 20))
             .expect("make a 16 MiB image");
-        let node = run(Command::new("losetup").args(["-f", "--show"]).arg(&image))
-            .trim()
-            .to_string();
-        let name = node
-            .strip_prefix("/dev/")
-            .filter(|n| n.starts_with("loop"))
-            .unwrap_or_else(|| panic!("losetup printed {node:?}"))
-            .to_string();
-        let dev = fs::read_to_string(format!("/sys/block/{name}/dev")).expect("read its dev");
-        let (major, minor) = dev
-            .trim()
-            .split_once(':')
-            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-            .unwrap_or_else(|| panic!("/sys/block/{name}/dev is {dev:?}"));
         LoopDisk {
-            node: PathBuf::from(node),
-            name,
-            kdev: (major << 20) | minor,
+            dev: common::LoopDev::attach(&image),
             dir,
         }
     }
@@ -673,7 +640,8 @@ impl LoopDisk {
 
 impl Drop for LoopDisk {
     fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.node).status();
+        // The loop device keeps its image open until it is detached,
+        // right after this.
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -718,7 +686,11 @@ fn read_disk(node: &Path, skip: u64, count: u64) {
 #[test]
 fn biopattern_counts_sequential_reads_of_the_disk() {
     let disk = LoopDisk::attach("biopattern-loop");
-    let (name, node, kdev) = (disk.name.clone(), disk.node.clone(), disk.kdev);
+    let (name, node, kdev) = (
+        disk.dev.name.clone(),
+        PathBuf::from(&disk.dev.dev),
+        disk.dev.kdev(),
+    );
     let yaml = format!(
         "constants:
   filter_dev: true

@@ -18,11 +18,13 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::{cgroup2_mount, eventually, promtool_check, run, scratch_dir, Running, Scrape};
+use common::{
+    cgroup2_mount, eventually, promtool_check, run, scratch_dir, LoopDev, Running, Scrape,
+};
 
 /// How long a test waits for a series to show up or reach a value.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -177,40 +179,6 @@ impl DiskFile {
 impl Drop for DiskFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
-    }
-}
-
-/// losetup picks the first free device; tests of this file running in
-/// parallel threads attach one at a time.
-static LOSETUP: Mutex<()> = Mutex::new(());
-
-/// A loop device over an image file, detached on drop.
-struct LoopDev {
-    /// `/dev/loopN`
-    dev: String,
-    /// `loopN`, as `/proc/partitions` and the majorminor decoder name it.
-    name: String,
-}
-
-impl LoopDev {
-    fn attach(image: &Path) -> LoopDev {
-        let _one_at_a_time = LOSETUP.lock().unwrap_or_else(|p| p.into_inner());
-        let dev = run(Command::new("losetup").args(["-f", "--show"]).arg(image))
-            .trim()
-            .to_string();
-        assert!(dev.starts_with("/dev/loop"), "losetup printed {dev:?}");
-        let name = dev.trim_start_matches("/dev/").to_string();
-        LoopDev { dev, name }
-    }
-}
-
-impl Drop for LoopDev {
-    fn drop(&mut self) {
-        let _one_at_a_time = LOSETUP.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = Command::new("losetup")
-            .args(["-d", &self.dev])
-            .stderr(Stdio::null())
-            .status();
     }
 }
 

@@ -15,15 +15,26 @@ pub fn pin_to_cpu(cpu: usize) {
     set_affinity(cpu).unwrap_or_else(|e| panic!("sched_setaffinity to CPU {cpu}: {e}"));
 }
 
+/// Pins task `pid` (a thread or process of ours) to `cpu`.
+pub fn pin_task_to_cpu(pid: libc::pid_t, cpu: usize) {
+    set_affinity_of(pid, cpu)
+        .unwrap_or_else(|e| panic!("sched_setaffinity of {pid} to CPU {cpu}: {e}"));
+}
+
 /// Binds the calling thread to `cpu`. It allocates nothing and makes one
 /// syscall, so a child can call it between fork and exec (`pre_exec`).
 pub fn set_affinity(cpu: usize) -> std::io::Result<()> {
+    set_affinity_of(0, cpu)
+}
+
+/// Binds task `pid` (0: the calling thread) to `cpu`, allocating nothing.
+pub fn set_affinity_of(pid: libc::pid_t, cpu: usize) -> std::io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it, and the
     // set outlives the call.
     let rc = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
     if rc == 0 {
         Ok(())
@@ -144,4 +155,53 @@ pub fn python_in_cgroup(cg: &Path, python: &str) {
         .status()
         .expect("child runs");
     assert!(status.success(), "{script}");
+}
+
+/// losetup picks the first free device; tests of one binary running in
+/// parallel threads attach one at a time.
+static LOSETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A loop device over an image file, detached on drop: a disk whose every
+/// request is the test's.
+pub struct LoopDev {
+    /// `/dev/loopN`
+    pub dev: String,
+    /// `loopN`, as `/proc/partitions`, `/proc/diskstats` and the
+    /// majorminor decoder name it.
+    pub name: String,
+}
+
+impl LoopDev {
+    pub fn attach(image: &Path) -> LoopDev {
+        let _one_at_a_time = LOSETUP.lock().unwrap_or_else(|p| p.into_inner());
+        let dev = run(Command::new("losetup").args(["-f", "--show"]).arg(image))
+            .trim()
+            .to_string();
+        assert!(dev.starts_with("/dev/loop"), "losetup printed {dev:?}");
+        let name = dev.trim_start_matches("/dev/").to_string();
+        LoopDev { dev, name }
+    }
+
+    /// Its kernel dev_t (`MKDEV`: major << 20 | minor), as block
+    /// tracepoints report it.
+    pub fn kdev(&self) -> u32 {
+        let name = &self.name;
+        let dev = std::fs::read_to_string(format!("/sys/block/{name}/dev")).expect("read its dev");
+        let (major, minor) = dev
+            .trim()
+            .split_once(':')
+            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+            .unwrap_or_else(|| panic!("/sys/block/{name}/dev is {dev:?}"));
+        (major << 20) | minor
+    }
+}
+
+impl Drop for LoopDev {
+    fn drop(&mut self) {
+        let _one_at_a_time = LOSETUP.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = Command::new("losetup")
+            .args(["-d", &self.dev])
+            .stderr(Stdio::null())
+            .status();
+    }
 }
