@@ -5,9 +5,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{compile_bpf, scratch_dir, Running, BIN};
+use common::{compile_bpf, scratch_dir, Running};
 
 /// A directory with test object `name` and its config.
 fn prepared(name: &str) -> PathBuf {
@@ -25,12 +24,13 @@ fn prepared(name: &str) -> PathBuf {
     dir
 }
 
+/// `--config.check` of test object `name`'s directory: its whole report.
 fn check(name: &str) -> String {
-    let dir = prepared(name);
-    let out = Command::new(BIN)
-        .args(["--config.check", &format!("--config.dir={}", dir.display())])
-        .output()
-        .expect("run");
+    report_of(&prepared(name))
+}
+
+fn report_of(dir: &Path) -> String {
+    let out = common::tools::config_check(dir);
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -88,12 +88,12 @@ fn missing_targets_are_named() {
 /// the start-up log, and its load metric.
 #[test]
 fn an_object_config_with_programs_missing_is_degraded_not_ok() {
-    let report = check("missing_targets");
+    let dir = prepared("missing_targets");
+    let report = report_of(&dir);
     assert!(
         line(&report, "config missing_targets (").contains("): DEGRADED: 1/5 programs attached"),
         "{report}"
     );
-    let dir = prepared("missing_targets");
     let exporter = Running::start(&[&format!("--config.dir={}", dir.display())]);
     let scrape = exporter.scrape();
     assert_eq!(
