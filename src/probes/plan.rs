@@ -18,6 +18,13 @@ use super::skel::{ee_probe_field, ee_probe_filter, ee_probe_spec, spec_bytes};
 /// Bytes of a probe's labels in its key (`EE_PROBE_LABEL_MAX`); a
 /// histogram's bucket comes after them, within `EE_PROBE_KEY_MAX`.
 pub const KEY_MAX: u32 = 64;
+
+// The program's keys (`EE_PROBE_KEY_MAX`, the in-flight record's copy of
+// one) hold the most labels and a u32 bucket after them, so a laid-out
+// key is never refused for its bucket.
+const _: () = assert!(
+    std::mem::size_of::<super::skel::types::ee_probe_inflight>() >= 8 + KEY_MAX as usize + 4
+);
 /// Fields in a key and filters per probe (`EE_PROBE_FIELDS`,
 /// `EE_PROBE_FILTERS`).
 pub const MAX_FIELDS: usize = 8;
@@ -339,7 +346,8 @@ fn plan_one(
         cursor = offset + f.size;
     }
     if let Kind::Histogram { max, linear } = kind {
-        // At most KEY_MAX + 4 bytes: the program's key has room for it.
+        // At most KEY_MAX + 4 bytes, which the program's key holds (the
+        // assertion beside KEY_MAX).
         let offset = cursor.div_ceil(4) * 4;
         pad_to(laid_out.last_mut(), cursor, offset);
         laid_out.push(Label {
