@@ -17,6 +17,7 @@ use crate::encode::{ChunkPool, Format, Spill, Writer};
 use crate::host::{HostTable, Privileges};
 use crate::maps::cgroup_id_map::CgroupIdMapTask;
 use crate::maps::pressure::{Occupancy, UpdateFailures, FAILURES_MAP};
+use crate::maps::Walk;
 use crate::metrics::Collector;
 use crate::object::LoadedObject;
 use crate::spans::reader::SpanReader;
@@ -368,6 +369,15 @@ impl Exporter {
             collect_configs(order, all.into_iter(), self_metrics, out);
             return;
         }
+        // Maps large enough to be read in shared batches are begun now, for
+        // the helper to read from the scrape's start while this thread
+        // decodes what comes before them: a scrape dominated by one large
+        // map then costs about that map's read.
+        let walks: Vec<Arc<Walk>> = all.iter_mut().filter_map(|c| c.begin_walk()).collect();
+        if !walks.is_empty() {
+            collect_walking(order, all, &walks, self_metrics, out);
+            return;
+        }
         // The first collector is read here, at once, while the thread
         // starts and reads the second: the thread's start-up is then off
         // the scrape's path, and the first two maps are read side by side.
@@ -446,6 +456,40 @@ impl Exporter {
         self.last_len = streamed + text.len();
         text
     }
+}
+
+/// A scrape with maps read in shared batches (`walks`, in scrape order):
+/// the read-ahead thread reads them one after another from the scrape's
+/// start, while this thread decodes every collector in order and reads the
+/// small maps itself. The small maps after the last walk are read first,
+/// so that none is left to read after the large maps end.
+fn collect_walking(
+    order: Vec<ConfigTail<'_>>,
+    mut all: Vec<&mut Box<dyn Collector>>,
+    walks: &[Arc<Walk>],
+    self_metrics: &SelfMetrics,
+    out: &mut Writer,
+) {
+    // Closes every walk however the scrape ends, so the helper never waits
+    // for a consumer that is gone.
+    struct CloseAll<'a>(&'a [Arc<Walk>]);
+    impl Drop for CloseAll<'_> {
+        fn drop(&mut self) {
+            for walk in self.0 {
+                walk.close();
+            }
+        }
+    }
+    let _close = CloseAll(walks);
+    crate::maps::walk::hand_over(walks.to_vec());
+    let after_last = all
+        .iter()
+        .rposition(|c| c.walking())
+        .map_or(all.len(), |i| i + 1);
+    for collector in &mut all[after_last..] {
+        collector.prefetch();
+    }
+    collect_configs(order, all.into_iter(), self_metrics, out);
 }
 
 /// A config in scrape order: how many collectors it has, and what is

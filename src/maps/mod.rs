@@ -5,5 +5,7 @@ pub mod elem_iter;
 pub mod mapped;
 pub mod pressure;
 pub mod read;
+pub mod walk;
 
 pub use read::{MapReader, Method, ReadError, ReadPolicy};
+pub use walk::Walk;

@@ -20,6 +20,7 @@ use crate::object::map_types;
 
 use super::elem_iter::{ElemIter, IterError};
 use super::mapped::{Mapped, BPF_F_MMAPABLE};
+use super::walk::{Batch, Cursor, Shape, Walk, WALK_BUFFERS};
 
 /// Entries fetched per batch syscall. Hash maps return ENOSPC when one bucket
 /// holds more entries than fit, so the count starts well above bucket sizes
@@ -131,9 +132,11 @@ pub struct MapReader {
     mapped: Option<Mapped>,
     keys: Vec<u8>,
     values: Vec<u8>,
-    /// The second batch buffer of an overlapped read (`read_each`), kept
-    /// between scrapes for its allocation.
-    spare: Batch,
+    /// The buffers of a shared read (`read_each`), kept between scrapes
+    /// for their allocations.
+    spare: Vec<Batch>,
+    /// This scrape's shared read, begun ahead of `read_each` (`begin_walk`).
+    walk: Option<std::sync::Arc<Walk>>,
     /// Whether `read_each` may read the next batch on a second thread
     /// while the caller consumes this one (`host::cpus::spare`).
     overlap: bool,
@@ -204,7 +207,8 @@ impl MapReader {
             mapped: None,
             keys: Vec::new(),
             values: Vec::new(),
-            spare: Batch::default(),
+            spare: Vec::new(),
+            walk: None,
             overlap: crate::host::cpus::spare(),
             records: Vec::new(),
             count: 0,
@@ -419,8 +423,11 @@ impl MapReader {
     pub fn buffer_bytes(&self) -> usize {
         self.keys.capacity()
             + self.values.capacity()
-            + self.spare.keys.capacity()
-            + self.spare.values.capacity()
+            + self
+                .spare
+                .iter()
+                .map(|b| b.keys.capacity() + b.values.capacity())
+                .sum::<usize>()
             + self.records.capacity()
             + self.values_view.capacity()
     }
@@ -431,6 +438,9 @@ impl MapReader {
 
     /// Snapshots the whole map into this reader's buffers.
     pub fn read(&mut self) -> Result<(), ReadError> {
+        if let Some(walk) = self.walk.take() {
+            walk.close();
+        }
         let read = self.read_timed();
         self.held = self.count;
         if read.is_ok() {
@@ -480,8 +490,8 @@ impl MapReader {
         // A map that took more than one batch last time is read a batch
         // ahead on a second thread: the scrape then costs about the larger
         // of reading and consuming, not their sum.
-        if self.reads_ahead() {
-            let read = self.read_batches_overlapped(&mut consume);
+        if self.walk.is_some() || self.reads_ahead() {
+            let read = self.read_batches_shared(&mut consume);
             self.held = 0;
             if let Some(done) = self.after_batches(read) {
                 return done;
@@ -501,6 +511,38 @@ impl MapReader {
             consume(position, key, value);
         }
         Ok(())
+    }
+
+    /// A shared read of this map from its start, with the reader's buffers.
+    fn new_walk(&mut self) -> Option<Walk> {
+        let shape = Shape {
+            key_size: self.key_size,
+            stride: self.stride,
+            max_entries: self.max_entries,
+            hash: self.map_type.is_hash_map(),
+        };
+        let mut buffers = std::mem::take(&mut self.spare);
+        buffers.resize_with(WALK_BUFFERS, Batch::default);
+        Walk::new(self.handle.as_fd(), shape, buffers)
+    }
+
+    /// Begins the next `read_each` as a shared read, when it would be one,
+    /// for a helper thread of the caller's to start on at once (`Walk::
+    /// help`): the helper can then read this map while the caller is still
+    /// decoding the maps before it. The caller closes it if `read_each`
+    /// never comes; a plain `read` closes it too.
+    pub fn begin_walk(&mut self) -> Option<std::sync::Arc<Walk>> {
+        if !self.reads_ahead() {
+            return None;
+        }
+        let walk = std::sync::Arc::new(self.new_walk()?);
+        self.walk = Some(walk.clone());
+        Some(walk)
+    }
+
+    /// Whether a walk begun by `begin_walk` waits for `read_each`.
+    pub fn walking(&self) -> bool {
+        self.walk.is_some()
     }
 
     /// Whether the next `read_each` reads a batch ahead on a second thread:
@@ -656,64 +698,33 @@ impl MapReader {
         }
     }
 
-    /// `read_batches` with `each`, the next batch read on a second thread
-    /// while `each` consumes this one: two batch buffers, handed back and
-    /// forth. The end of the map and errors are the reading thread's to
-    /// find and the caller's to act on, in order, as in `read_batches`.
-    fn read_batches_overlapped(&mut self, each: Consume<'_>) -> Result<(), BatchError> {
-        use std::sync::mpsc::sync_channel;
-        let shape = Shape {
-            fd: self.handle.as_fd().as_raw_fd(),
-            key_size: self.key_size,
-            stride: self.stride,
-            max_entries: self.max_entries,
-            hash: self.map_type.is_hash_map(),
-        };
-        let first = Batch {
-            keys: std::mem::take(&mut self.keys),
-            values: std::mem::take(&mut self.values),
-        };
-        let second = std::mem::take(&mut self.spare);
-        self.count = 0;
-        // Filled batches one way, consumed ones back: two in all.
-        let (full_tx, full_rx) = sync_channel::<Filled>(1);
-        let (empty_tx, empty_rx) = sync_channel::<Batch>(2);
-        let _ = empty_tx.send(first);
-        let _ = empty_tx.send(second);
-        let (ks, vs) = (shape.key_size, shape.stride);
-        let mut result = Ok(());
-        let (last, other) = std::thread::scope(|scope| {
-            let reader = scope.spawn(move || shape.read_ahead(&empty_rx, &full_tx));
-            let mut last = None;
-            for Filled { batch, n, errno } in full_rx.iter() {
-                for i in 0..n {
-                    each(
-                        self.count + i,
-                        &batch.keys[i * ks..(i + 1) * ks],
-                        &batch.values[i * vs..(i + 1) * vs],
-                    );
-                }
-                self.count += n;
-                if errno < 0 {
-                    // More to come: hand the buffer back for the next one.
-                    let _ = empty_tx.send(batch);
-                    continue;
-                }
-                result = match errno {
-                    0 | libc::ENOENT => Ok(()),
-                    e if self.count == 0 && refuses_batching(e) => Err(BatchError::Unsupported),
-                    e => Err(BatchError::Io(std::io::Error::from_raw_os_error(e))),
+    /// `read_batches` with `each`, shared with a helper thread: whichever
+    /// of the two is free reads the next batch, so the helper reads ahead
+    /// while `each` works, and the caller never waits for the helper to
+    /// start (`walk.rs`). The end of the map and errors are acted on in
+    /// order, as in `read_batches`.
+    fn read_batches_shared(&mut self, each: Consume<'_>) -> Result<(), BatchError> {
+        let walk = match self.walk.take() {
+            // Handed to the helper already.
+            Some(walk) => walk,
+            None => {
+                let Some(walk) = self.new_walk() else {
+                    self.count = 0;
+                    return self.read_batches(Some(each));
                 };
-                last = Some(batch);
+                let walk = std::sync::Arc::new(walk);
+                super::walk::hand_over(vec![walk.clone()]);
+                walk
             }
-            drop(empty_tx);
-            // The reader ends holding the other buffer.
-            let other = reader.join().unwrap_or_default();
-            (last.unwrap_or_default(), other)
-        });
-        (self.keys, self.values) = (last.keys, last.values);
-        self.spare = other;
-        result
+        };
+        let ended = walk.consume(each);
+        self.count = ended.count;
+        self.spare = ended.buffers;
+        match ended.errno {
+            0 | libc::ENOENT => Ok(()),
+            e if ended.count == 0 && refuses_batching(e) => Err(BatchError::Unsupported),
+            e => Err(BatchError::Io(std::io::Error::from_raw_os_error(e))),
+        }
     }
 
     fn read_iterating(&mut self) -> Result<(), ReadError> {
@@ -818,7 +829,7 @@ impl Trial {
 }
 
 /// Takes each entry of a read as it comes: position, key, value.
-type Consume<'a> = &'a mut dyn FnMut(usize, &[u8], &[u8]);
+pub(super) type Consume<'a> = &'a mut dyn FnMut(usize, &[u8], &[u8]);
 
 /// The entries of one read, over whichever buffer layout the method left.
 pub struct Entries<'a> {
@@ -870,156 +881,7 @@ fn first_chunk(max_entries: usize) -> usize {
     BATCH.min(max_entries.max(MIN_BATCH)).max(MIN_BATCH)
 }
 
-/// Where a walk of a map by batch lookups is: the kernel's opaque
-/// position token (a u32 for hash maps, a key for others), before the
-/// first call and after each.
-struct Cursor {
-    fd: i32,
-    key_size: usize,
-    stride: usize,
-    in_token: Vec<u8>,
-    out_token: Vec<u8>,
-    /// No call has succeeded yet: the walk starts at the map's beginning.
-    first: bool,
-    opts: libbpf_sys::bpf_map_batch_opts,
-}
-
-impl Cursor {
-    fn new(fd: i32, key_size: usize, stride: usize) -> Self {
-        let token_size = key_size.max(8);
-        Self {
-            fd,
-            key_size,
-            stride,
-            in_token: vec![0u8; token_size],
-            out_token: vec![0u8; token_size],
-            first: true,
-            opts: libbpf_sys::bpf_map_batch_opts {
-                sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-                elem_flags: 0,
-                flags: 0,
-            },
-        }
-    }
-
-    /// Up to `chunk` entries from the current position into `keys` and
-    /// `values`: how many came (never more than `chunk`), and the errno
-    /// the call ended with (0 when more may follow). The position moves
-    /// only with `advance`, so a call can be repeated with a larger chunk.
-    fn lookup(&mut self, keys: &mut [u8], values: &mut [u8], chunk: usize) -> (usize, i32) {
-        if keys.len() < chunk * self.key_size || values.len() < chunk * self.stride {
-            return (0, libc::EINVAL);
-        }
-        let mut n = chunk as u32;
-        let in_ptr = if self.first {
-            std::ptr::null_mut()
-        } else {
-            self.in_token.as_mut_ptr()
-        };
-        // SAFETY: keys and values hold at least `chunk` entries (checked
-        // above); both tokens hold at least key_size bytes; all of them
-        // outlive the call.
-        let rc = unsafe {
-            libbpf_sys::bpf_map_lookup_batch(
-                self.fd,
-                in_ptr.cast(),
-                self.out_token.as_mut_ptr().cast(),
-                keys.as_mut_ptr().cast(),
-                values.as_mut_ptr().cast(),
-                &mut n,
-                &self.opts,
-            )
-        };
-        let errno = if rc < 0 { -rc } else { 0 };
-        ((n as usize).min(chunk), errno)
-    }
-
-    /// Moves past what the last `lookup` returned.
-    fn advance(&mut self) {
-        self.first = false;
-        std::mem::swap(&mut self.in_token, &mut self.out_token);
-    }
-}
-
-/// One batch's buffers.
-#[derive(Default)]
-struct Batch {
-    keys: Vec<u8>,
-    values: Vec<u8>,
-}
-
-/// A batch as the reading thread hands it over: `n` entries, and how the
-/// read went (`errno` below zero: more to come; 0 or ENOENT: the map's
-/// end; anything else: the error it ended on).
-struct Filled {
-    batch: Batch,
-    n: usize,
-    errno: i32,
-}
-
-/// What the reading thread needs of the map.
-struct Shape {
-    fd: i32,
-    key_size: usize,
-    stride: usize,
-    max_entries: usize,
-    hash: bool,
-}
-
-impl Shape {
-    /// Reads the map a batch at a time into the buffers `empty` brings,
-    /// handing each to `full`, until the map ends or a read fails; then
-    /// waits for the buffer still out and returns it. Only syscalls and
-    /// channel hand-offs: nothing here can panic.
-    fn read_ahead(
-        &self,
-        empty: &std::sync::mpsc::Receiver<Batch>,
-        full: &std::sync::mpsc::SyncSender<Filled>,
-    ) -> Batch {
-        let mut chunk = first_chunk(self.max_entries);
-        let mut cursor = Cursor::new(self.fd, self.key_size, self.stride);
-        let mut count = 0usize;
-        loop {
-            let Ok(mut batch) = empty.recv() else {
-                return Batch::default();
-            };
-            let (n, errno) = loop {
-                if batch.keys.len() < chunk * self.key_size {
-                    batch.keys.resize(chunk * self.key_size, 0);
-                }
-                if batch.values.len() < chunk * self.stride {
-                    batch.values.resize(chunk * self.stride, 0);
-                }
-                let (n, errno) = cursor.lookup(&mut batch.keys, &mut batch.values, chunk);
-                // A refusal of the command leaves `n` as passed in.
-                if cursor.first && refuses_batching(errno) {
-                    break (0, errno);
-                }
-                if errno == libc::ENOSPC && n == 0 {
-                    // A hash bucket holds more than a batch: grow it.
-                    chunk *= 2;
-                    continue;
-                }
-                break (n, errno);
-            };
-            cursor.advance();
-            count += n;
-            // Arrays report ENOENT only on the call after the last index.
-            let ended = errno != 0 || (count >= self.max_entries && !self.hash);
-            let errno = if ended { errno } else { -1 };
-            if full.send(Filled { batch, n, errno }).is_err() || ended {
-                // The consumer keeps the last batch; the other comes back.
-                return if ended {
-                    empty.recv().unwrap_or_default()
-                } else {
-                    Batch::default()
-                };
-            }
-        }
-    }
-}
-
-fn refuses_batching(errno: i32) -> bool {
+pub(super) fn refuses_batching(errno: i32) -> bool {
     matches!(
         errno,
         libc::EINVAL | libc::ENOTSUP | ENOTSUPP | libc::EPERM | libc::ENOSYS

@@ -300,9 +300,20 @@ impl Collector for MetricCollector {
     }
 
     fn prefetch(&mut self) {
-        if self.reader.len() <= self.prefetch_max() {
+        // A map read in shared batches is read as it is decoded, by this
+        // thread and a helper of its own; reading it whole ahead would
+        // leave its decoding to follow the read instead of overlapping it.
+        if self.reader.len() <= self.prefetch_max() && !self.reader.reads_ahead() {
             self.prefetched = Some(self.reader.read());
         }
+    }
+
+    fn begin_walk(&mut self) -> Option<std::sync::Arc<crate::maps::Walk>> {
+        self.reader.begin_walk()
+    }
+
+    fn walking(&self) -> bool {
+        self.reader.walking()
     }
 
     fn last_entries(&self) -> usize {

@@ -67,6 +67,17 @@ pub trait Collector: Send {
     /// and encoded. Collectors that have nothing worth reading ahead
     /// (small work, or a map too large to hold whole) do nothing.
     fn prefetch(&mut self) {}
+    /// Begins this scrape's read of a map large enough to be read in shared
+    /// batches (`maps::Walk`), for a helper thread to start reading before
+    /// `collect` gets to it; `collect` then consumes it. A walk that
+    /// `collect` does not consume must be closed by the caller.
+    fn begin_walk(&mut self) -> Option<std::sync::Arc<crate::maps::Walk>> {
+        None
+    }
+    /// Whether a walk begun by `begin_walk` waits for `collect`.
+    fn walking(&self) -> bool {
+        false
+    }
     /// Entries the last read returned, to judge whether reading ahead pays.
     fn last_entries(&self) -> usize {
         0
