@@ -8,9 +8,11 @@
 //! by more than most changes are worth.
 //!
 //! Run as root: `cargo bench --bench builds -- --base PATH [--var PATH]
-//! [--keys N] [--scrapes N] [--cached]`. `--var` defaults to this build;
-//! `--keys` is keys per map (three maps); `--scrapes` is scrapes of each
-//! build; `--cached` sends the label through the key cache.
+//! [--keys N] [--scrapes N] [--cached] [--one-map]`. `--var` defaults to
+//! this build; `--keys` is keys per map (three maps); `--scrapes` is
+//! scrapes of each build; `--cached` sends the label through the key cache;
+//! `--one-map` serves the one-large-map layout instead, `--keys` being the
+//! large map's keys.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -38,25 +40,52 @@ fn main() {
     let keys: u32 = arg("--keys").and_then(|v| v.parse().ok()).unwrap_or(3_334);
     let scrapes: usize = arg("--scrapes").and_then(|v| v.parse().ok()).unwrap_or(300);
     let ncpus = ebpf_exporter::host::cpus::possible();
+    let one_map = std::env::args().any(|a| a == "--one-map");
+    if one_map && keys > scale::LARGE_KEYS {
+        eprintln!(
+            "--one-map: the large map holds at most {} keys",
+            scale::LARGE_KEYS
+        );
+        std::process::exit(2);
+    }
+    let (maps, layout) = if one_map {
+        (
+            &scale::ONE_MAP,
+            "one large map: PERCPU_HASH, HASH, LRU_HASH",
+        )
+    } else {
+        (&scale::MAPS, "HASH, PERCPU_HASH, LRU_HASH")
+    };
+    let keys_of = |i: usize| {
+        if one_map && i != scale::LARGE {
+            scale::SMALL_KEYS
+        } else {
+            keys
+        }
+    };
     let start = |name: &str, bin: &str| {
         let dir = common::scratch_dir(&format!("bench-builds-{name}"));
-        scale::write_config(&dir);
+        if one_map {
+            scale::write_one_map_config(&dir);
+        } else {
+            scale::write_config(&dir);
+        }
         let e = common::Running::try_start_binary(
             bin,
             &[&format!("--config.dir={}", dir.display())],
             |_| {},
         )
         .unwrap_or_else(|log| panic!("{bin} did not start; its log:\n{log}"));
-        let handles: Vec<MapHandle> = scale::MAPS.iter().map(|m| e.map_of("touch", m)).collect();
-        for h in &handles {
-            scale::fill(h, 0, keys, ncpus);
+        let handles: Vec<MapHandle> = maps.iter().map(|m| e.map_of("touch", m)).collect();
+        for (i, h) in handles.iter().enumerate() {
+            scale::fill(h, 0, keys_of(i), ncpus);
         }
         e
     };
     let builds = [start("base", &base), start("var", &var)];
-    let series = keys as usize * scale::MAPS.len();
+    let series: usize = (0..maps.len()).map(|i| keys_of(i) as usize).sum();
     println!(
-        "builds benchmark: {series} series (HASH, PERCPU_HASH, LRU_HASH; label: {}), {scrapes} scrapes of each, in turns",
+        "builds benchmark: {series} series ({layout}; label: {}), {scrapes} scrapes of each, in turns",
         scale::label_path()
     );
     println!("  base: {base}");

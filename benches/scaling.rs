@@ -8,7 +8,9 @@
 //!
 //! Run as root: `cargo bench --bench scaling` (`-- --rounds N`; `-- --hold
 //! SECS` keeps the exporter up with the largest maps, for profiling; `--
-//! --sizes N,N,..` sets the keys per map of each step; `-- --cached` adds a
+//! --sizes N,N,..` sets the keys per map of each step; `-- --one-map` runs
+//! the one-large-map table alone, `-- --keys N,N,..` its steps; `--
+//! --cached` adds a
 //! decoder that sends the labels through the key cache, where `uint` alone
 //! lets rows be written as the maps are read).
 
@@ -36,11 +38,15 @@ fn main() {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(21);
+    let ncpus = ebpf_exporter::host::cpus::possible();
+    if std::env::args().any(|a| a == "--one-map") {
+        one_map(rounds, ncpus);
+        return;
+    }
     let dir = common::scratch_dir("bench-scaling");
     scale::write_config(&dir);
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
     let handles: Vec<MapHandle> = MAPS.iter().map(|name| e.map_of("touch", name)).collect();
-    let ncpus = ebpf_exporter::host::cpus::possible();
     let reader = |h: &MapHandle, name: &str, policy| {
         let id = h.info().expect("info").info.id;
         MapReader::with_policy(MapHandle::from_map_id(id).expect("map"), name, policy)
@@ -271,37 +277,57 @@ fn main() {
     }
 }
 
-/// One map that dominates, as per-pid or per-connection configs have: the
-/// HASH grown from 10k to 1M keys beside two maps of 1000, in an exporter
-/// of its own. The floor is a batch read of the big map alone, so the
-/// ratio is what everything else a scrape does costs on top of it.
+/// One map that dominates, as per-pid or per-connection configs have: a
+/// HASH sized for 1M keys, grown from 10k to 1M, between two small maps of
+/// 1000 keys (`one_map.bpf.c`), in an exporter of its own. The floor is a
+/// batch read of the large map alone, so the ratio is what everything else
+/// a scrape does costs on top of it; the small maps' own batch reads are
+/// shown beside it.
 fn one_map(rounds: usize, ncpus: usize) {
+    use scale::{LARGE, ONE_MAP, SMALL_KEYS};
     let dir = common::scratch_dir("bench-scaling-one");
-    scale::write_config(&dir);
+    scale::write_one_map_config(&dir);
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
-    let handles: Vec<MapHandle> = MAPS.iter().map(|name| e.map_of("touch", name)).collect();
-    for h in &handles[1..] {
-        fill(h, 0, 1000, ncpus);
+    let handles: Vec<MapHandle> = ONE_MAP.iter().map(|name| e.map_of("touch", name)).collect();
+    let reader = |i: usize| {
+        let id = handles[i].info().expect("info").info.id;
+        MapReader::with_policy(
+            MapHandle::from_map_id(id).expect("map"),
+            ONE_MAP[i],
+            ReadPolicy::Batch,
+        )
+    };
+    let mut small: Vec<MapReader> = Vec::new();
+    for i in (0..ONE_MAP.len()).filter(|&i| i != LARGE) {
+        fill(&handles[i], 0, SMALL_KEYS, ncpus);
+        small.push(reader(i));
     }
-    let id = handles[0].info().expect("info").info.id;
-    let mut floor_reader = MapReader::with_policy(
-        MapHandle::from_map_id(id).expect("map"),
-        MAPS[0],
-        ReadPolicy::Batch,
-    );
-    println!("one large map: {} grown, beside two maps of 1000 keys; floor: a batch read of the large map alone; medians of {rounds}", MAPS[0]);
+    let mut floor_reader = reader(LARGE);
+    println!("one large map: {} (HASH of up to {} keys) grown, between two maps of {SMALL_KEYS} keys (PERCPU_HASH, LRU_HASH of 10240); floor: a batch read of the large map alone; medians of {rounds}", ONE_MAP[LARGE], scale::LARGE_KEYS);
     println!(
-        "{:>10} | {:>10} | {:>18} | {:>10} | {:>19} | {:>10} | {:>9}",
-        "keys", "floor", "in the exporter", "scrape", "ratio (range)", "CPU ratio", "RSS"
+        "{:>10} | {:>10} | {:>11} | {:>18} | {:>10} | {:>19} | {:>10} | {:>9}",
+        "keys",
+        "floor",
+        "small maps",
+        "in the exporter",
+        "scrape",
+        "ratio (range)",
+        "CPU ratio",
+        "RSS"
     );
     let mut filled = 0;
     let mut buf = Vec::new();
-    for keys in [10_000u32, 100_000, ONE_MAP_KEYS] {
-        fill(&handles[0], filled, keys, ncpus);
+    let steps: Vec<u32> = std::env::args()
+        .skip_while(|a| a != "--keys")
+        .nth(1)
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]);
+    for keys in steps {
+        fill(&handles[LARGE], filled, keys, ncpus);
         filled = keys;
         let _ = common::http_get(&e.addr, "/metrics", &[]);
         let (mut ratios, mut floors, mut scrapes) = (Vec::new(), Vec::new(), Vec::new());
-        let mut inside = Vec::new();
+        let (mut inside, mut smalls) = (Vec::new(), Vec::new());
         let (mut floor_cpu, mut scrape_cpu) = (0.0, 0.0);
         for _ in 0..rounds {
             let (t, cpu) = (Instant::now(), common::thread_cpu_ns());
@@ -316,13 +342,19 @@ fn one_map(rounds: usize, ncpus: usize) {
             floors.push(floor);
             scrapes.push(took);
             inside.push(own_scrape_secs(&e) / floor.as_secs_f64());
+            let t = Instant::now();
+            for r in &mut small {
+                r.read().expect("batch read");
+            }
+            smalls.push(t.elapsed());
         }
         ratios.sort_by(f64::total_cmp);
         inside.sort_by(f64::total_cmp);
         println!(
-            "{:>10} | {:>8.1}ms | {:>17.2}x | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>6} MB",
+            "{:>10} | {:>8.1}ms | {:>9.2}ms | {:>17.2}x | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>6} MB",
             keys,
             common::median(floors).as_secs_f64() * 1e3,
+            common::median(smalls).as_secs_f64() * 1e3,
             inside[inside.len() / 2],
             common::median(scrapes).as_secs_f64() * 1e3,
             ratios[ratios.len() / 2],
@@ -355,10 +387,6 @@ fn held_per_series(e: &common::Running, series: usize) -> [f64; 4] {
         bytes / series as f64
     })
 }
-
-/// The one large map's size at the last step: as many keys as the
-/// benchmark's maps hold (`MAX_KEYS` in `scale_maps.bpf.c`).
-const ONE_MAP_KEYS: u32 = 400_000;
 
 /// The exporter's own time for its last scrape of the `scale` config
 /// (`ebpf_exporter_config_scrape_duration_seconds`), read with a scrape of

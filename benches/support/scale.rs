@@ -9,6 +9,19 @@ use libbpf_rs::{MapCore, MapHandle};
 
 pub const MAPS: [&str; 3] = ["sc_hash_total", "sc_percpu_total", "sc_lru_total"];
 
+/// The one-large-map layout (`benches/bpf/one_map.bpf.c`): a HASH of up to
+/// 1M keys between a PERCPU_HASH and an LRU_HASH of 10240, in scrape order.
+pub const ONE_MAP: [&str; 3] = ["om_before_total", "om_large_total", "om_after_total"];
+
+/// Which of `ONE_MAP` is the large one.
+pub const LARGE: usize = 1;
+
+/// Keys in each of the one-map layout's small maps.
+pub const SMALL_KEYS: u32 = 1000;
+
+/// The largest the one-map layout's large map can be filled to.
+pub const LARGE_KEYS: u32 = 1_048_576;
+
 /// The label's decoders: `uint` alone is one-to-one, so rows are written
 /// as the maps are read; `--cached` adds a regexp that keeps every value,
 /// which sends them through the key cache, as any decoder that can merge
@@ -30,15 +43,25 @@ pub fn label_path() -> &'static str {
     }
 }
 
-/// Compiles the object into `dir` and writes its config beside it.
+/// Compiles the three-map object into `dir` and writes its config beside it.
 pub fn write_config(dir: &Path) {
+    write_config_of(dir, "scale_maps.bpf.c", &MAPS);
+}
+
+/// Compiles the one-large-map object into `dir` and writes its config
+/// beside it; the config is named `scale` all the same.
+pub fn write_one_map_config(dir: &Path) {
+    write_config_of(dir, "one_map.bpf.c", &ONE_MAP);
+}
+
+fn write_config_of(dir: &Path, source: &str, maps: &[&str]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     super::common::compile_bpf(
-        &root.join("benches/bpf/scale_maps.bpf.c"),
+        &root.join("benches/bpf").join(source),
         &dir.join("scale.bpf.o"),
     );
     let mut yaml = String::from("metrics:\n  counters:\n");
-    for m in MAPS {
+    for m in maps {
         yaml.push_str(&format!(
             "    - name: {m}\n      help: scaling\n      labels:\n        - {{name: k, decoders: {}}}\n",
             decoders()
