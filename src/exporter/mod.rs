@@ -481,6 +481,9 @@ fn collect_walking(
         }
     }
     let _close = CloseAll(walks);
+    for pair in walks.windows(2) {
+        pair[0].then(pair[1].clone());
+    }
     crate::maps::walk::hand_over(walks.to_vec());
     let after_last = all
         .iter()

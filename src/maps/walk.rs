@@ -146,6 +146,9 @@ pub struct Walk {
     shape: Shape,
     state: Mutex<State>,
     changed: Condvar,
+    /// The walk that comes after this one in the scrape: its consumer,
+    /// idle while the helper reads this one, reads ahead in it.
+    next: OnceLock<Arc<Walk>>,
 }
 
 /// How a shared walk ended: the errno of its last batch (0 or ENOENT at
@@ -176,7 +179,25 @@ impl Walk {
                 closed: false,
             }),
             changed: Condvar::new(),
+            next: OnceLock::new(),
         })
+    }
+
+    /// Sets the walk after this one (`next`), once.
+    pub fn then(&self, next: Arc<Walk>) {
+        let _ = self.next.set(next);
+    }
+
+    /// Reads one batch of this walk if nobody is reading it and a buffer is
+    /// free: work for the consumer of an earlier walk while it waits.
+    /// Returns whether it read one.
+    fn read_one_if_free(&self) -> bool {
+        let state = self.lock();
+        if !Self::can_read(&state) {
+            return false;
+        }
+        drop(self.read_next(state));
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -307,11 +328,23 @@ impl Walk {
                 self.changed.notify_all();
                 continue;
             }
-            state = if Self::can_read(&state) {
-                self.read_next(state)
-            } else {
-                self.wait(state)
-            };
+            if Self::can_read(&state) {
+                state = self.read_next(state);
+                continue;
+            }
+            // The helper is reading this walk: read ahead in the next one
+            // meanwhile, so two large maps are read side by side.
+            if state.cursor.is_none() {
+                if let Some(next) = self.next.get() {
+                    drop(state);
+                    let read = next.read_one_if_free();
+                    state = self.lock();
+                    if read {
+                        continue;
+                    }
+                }
+            }
+            state = self.wait(state);
         }
     }
 }
@@ -476,5 +509,26 @@ mod tests {
         );
         helper.join().expect("the helper leaves");
         assert!(walk.lock().closed);
+    }
+
+    #[test]
+    fn the_consumer_reads_ahead_in_the_next_walk_while_the_helper_reads_this_one() {
+        let (first, second) = (hash_of(20_000), hash_of(9_000));
+        let (a, b) = (Arc::new(walk_of(&first)), Arc::new(walk_of(&second)));
+        a.then(b.clone());
+        let helper = {
+            let a = a.clone();
+            std::thread::spawn(move || a.help())
+        };
+        consume_all(&a, 20_000, || {});
+        helper.join().expect("the helper ends with the walk");
+        let read_ahead = b.lock().read;
+        assert!(
+            read_ahead <= WALK_BATCH * WALK_BUFFERS,
+            "within its buffers"
+        );
+        let ended = consume_all(&b, 9_000, || {});
+        assert_eq!(ended.errno, libc::ENOENT);
+        assert_eq!(ended.buffers.len(), WALK_BUFFERS, "every buffer back");
     }
 }
