@@ -20,7 +20,7 @@ use crate::object::map_types;
 
 use super::elem_iter::{ElemIter, IterError};
 use super::mapped::{Mapped, BPF_F_MMAPABLE};
-use super::walk::{Batch, Cursor, Shape, Walk, WALK_BUFFERS};
+use super::walk::{walk_batch, Batch, Cursor, Shape, Walk, WALK_BUDGET};
 
 /// Entries fetched per batch syscall. Hash maps return ENOSPC when one bucket
 /// holds more entries than fit, so the count starts well above bucket sizes
@@ -521,9 +521,10 @@ impl MapReader {
             max_entries: self.max_entries,
             hash: self.map_type.is_hash_map(),
         };
+        let chunk = walk_batch(self.count);
         let mut buffers = std::mem::take(&mut self.spare);
-        buffers.resize_with(WALK_BUFFERS, Batch::default);
-        Walk::new(self.handle.as_fd(), shape, buffers)
+        buffers.resize_with(WALK_BUDGET / chunk, Batch::default);
+        Walk::new(self.handle.as_fd(), shape, chunk, buffers)
     }
 
     /// Begins the next `read_each` as a shared read, when it would be one,
