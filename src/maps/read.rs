@@ -661,14 +661,8 @@ impl MapReader {
         let mut chunk = first_chunk(self.max_entries);
         loop {
             let at = if each.is_some() { 0 } else { self.count };
-            self.reserve(at + chunk);
-            let (n, errno) = cursor.lookup(
-                &mut self.keys[at * self.key_size..],
-                &mut self.values[at * self.stride..],
-                chunk,
-            );
-            // A refusal of the command itself leaves the count as it was
-            // passed in, so nothing of this call may be consumed.
+            let (n, errno) = cursor.fetch(&mut self.keys, &mut self.values, at, &mut chunk);
+            // Nothing of a refused call may be consumed.
             if cursor.first && refuses_batching(errno) {
                 return Err(BatchError::Unsupported);
             }
@@ -685,10 +679,6 @@ impl MapReader {
             match errno {
                 0 => {}
                 libc::ENOENT => return Ok(()),
-                libc::ENOSPC if n == 0 => {
-                    chunk *= 2;
-                    continue;
-                }
                 e => return Err(BatchError::Io(std::io::Error::from_raw_os_error(e))),
             }
             cursor.advance();

@@ -99,6 +99,43 @@ impl Cursor {
         ((n as usize).min(chunk), errno)
     }
 
+    /// The next batch into `keys` and `values` from entry `at` on, growing
+    /// them to hold `chunk` entries there, and `chunk` itself while a hash
+    /// bucket holds more than a batch (ENOSPC with nothing returned): how
+    /// many came and the errno, as `lookup`. A refusal of the command
+    /// itself returns no entries. The position does not move (`advance`).
+    pub(super) fn fetch(
+        &mut self,
+        keys: &mut Vec<u8>,
+        values: &mut Vec<u8>,
+        at: usize,
+        chunk: &mut usize,
+    ) -> (usize, i32) {
+        loop {
+            let (need_k, need_v) = ((at + *chunk) * self.key_size, (at + *chunk) * self.stride);
+            if keys.len() < need_k {
+                keys.resize(need_k, 0);
+            }
+            if values.len() < need_v {
+                values.resize(need_v, 0);
+            }
+            let (n, errno) = self.lookup(
+                &mut keys[at * self.key_size..],
+                &mut values[at * self.stride..],
+                *chunk,
+            );
+            // A refusal of the command leaves `n` as passed in.
+            if self.first && super::read::refuses_batching(errno) {
+                return (0, errno);
+            }
+            if errno == libc::ENOSPC && n == 0 {
+                *chunk *= 2;
+                continue;
+            }
+            return (n, errno);
+        }
+    }
+
     /// Moves past what the last `lookup` returned.
     pub(super) fn advance(&mut self) {
         self.first = false;
@@ -169,10 +206,9 @@ pub(super) struct Ended {
 }
 
 impl Walk {
-    /// A walk of the map behind `fd` from its start, or `None` when the fd
-    /// cannot be duplicated (out of fds).
-    /// `chunk` entries a batch, into `buffers` (`WALK_BUDGET / chunk` of
-    /// them).
+    /// A walk of the map behind `fd` from its start, `chunk` entries a
+    /// batch, into `buffers` (`WALK_BUDGET / chunk` of them); `None` when
+    /// the fd cannot be duplicated (out of fds).
     pub(super) fn new(
         fd: BorrowedFd<'_>,
         shape: Shape,
@@ -208,11 +244,9 @@ impl Walk {
     /// Returns whether it read one.
     fn read_one_if_free(&self) -> bool {
         let state = self.lock();
-        if !Self::can_read(&state) {
-            return false;
-        }
+        let can = Self::can_read(&state);
         drop(self.read_next(state));
-        true
+        can
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -231,33 +265,18 @@ impl Walk {
     }
 
     /// Reads the next batch, with the lock released during the syscall,
-    /// and queues it. Called only when `can_read`.
+    /// and queues it. Does nothing unless `can_read`.
     fn read_next<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if !Self::can_read(&state) {
+            return state;
+        }
         let (Some(mut cursor), Some(mut batch)) = (state.cursor.take(), state.free.pop()) else {
             return state;
         };
         let mut chunk = state.chunk;
         drop(state);
         let shape = &self.shape;
-        let (n, errno) = loop {
-            if batch.keys.len() < chunk * shape.key_size {
-                batch.keys.resize(chunk * shape.key_size, 0);
-            }
-            if batch.values.len() < chunk * shape.stride {
-                batch.values.resize(chunk * shape.stride, 0);
-            }
-            let (n, errno) = cursor.lookup(&mut batch.keys, &mut batch.values, chunk);
-            // A refusal of the command leaves `n` as passed in.
-            if cursor.first && super::read::refuses_batching(errno) {
-                break (0, errno);
-            }
-            if errno == libc::ENOSPC && n == 0 {
-                // A hash bucket holds more than a batch: grow it.
-                chunk *= 2;
-                continue;
-            }
-            break (n, errno);
-        };
+        let (n, errno) = cursor.fetch(&mut batch.keys, &mut batch.values, 0, &mut chunk);
         cursor.advance();
         let mut state = self.lock();
         state.chunk = chunk;
@@ -302,8 +321,7 @@ impl Walk {
         struct Close<'a>(&'a Walk);
         impl Drop for Close<'_> {
             fn drop(&mut self) {
-                self.0.lock().closed = true;
-                self.0.changed.notify_all();
+                self.0.close();
             }
         }
         let _close = Close(self);
@@ -324,14 +342,9 @@ impl Walk {
                 state = self.lock();
                 state.free.push(batch);
                 if errno >= 0 {
-                    state.closed = true;
-                    self.changed.notify_all();
-                    // The helper may still be inside a read it began before
-                    // the end was known: wait for its buffer, so the
-                    // reader keeps all of them.
-                    while state.cursor.is_none() {
-                        state = self.wait(state);
-                    }
+                    // The read that ended the walk returned the cursor as
+                    // it queued this batch, and none starts after the end:
+                    // every buffer is here. `_close` lets the helper go.
                     let mut buffers = std::mem::take(&mut state.free);
                     buffers.extend(state.filled.drain(..).map(|f| f.batch));
                     return Ended {
@@ -370,8 +383,9 @@ impl Walk {
 /// parent's CPU and, with the parent busy reading, can wait there a
 /// millisecond or more (measured on a 2-vCPU VM: 14 µs against 600 µs at
 /// the median). Nothing depends on it running: the consumer reads what
-/// the helper has not. Returns whether the thread took them.
-pub fn hand_over(walks: Vec<Arc<Walk>>) -> bool {
+/// the helper has not, so a thread that could not be started only costs
+/// the help.
+pub fn hand_over(walks: Vec<Arc<Walk>>) {
     /// Where walks go to the read-ahead thread.
     type Handoff = Sender<Vec<Arc<Walk>>>;
     static HELPER: OnceLock<Option<Handoff>> = OnceLock::new();
@@ -390,7 +404,10 @@ pub fn hand_over(walks: Vec<Arc<Walk>>) -> bool {
             .ok()
             .map(|_| tx)
     });
-    helper.as_ref().is_some_and(|tx| tx.send(walks).is_ok())
+    if let Some(tx) = helper {
+        // The thread never ends while the sender lives.
+        let _ = tx.send(walks);
+    }
 }
 
 #[cfg(test)]
