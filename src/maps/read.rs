@@ -522,6 +522,11 @@ impl MapReader {
             hash: self.map_type.is_hash_map(),
         };
         let chunk = walk_batch(self.count);
+        // A walked map's entries live in the walk's buffers: the plain ones
+        // would sit idle beside them, past the budget of two batches.
+        self.keys = Vec::new();
+        self.values = Vec::new();
+        self.held = 0;
         let mut buffers = std::mem::take(&mut self.spare);
         buffers.resize_with(WALK_BUDGET / chunk, Batch::default);
         Walk::new(self.handle.as_fd(), shape, chunk, buffers)
