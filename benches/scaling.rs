@@ -47,20 +47,16 @@ fn main() {
     scale::write_config(&dir);
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
     let handles: Vec<MapHandle> = MAPS.iter().map(|name| e.map_of("touch", name)).collect();
-    let reader = |h: &MapHandle, name: &str, policy| {
-        let id = h.info().expect("info").info.id;
-        MapReader::with_policy(MapHandle::from_map_id(id).expect("map"), name, policy)
-    };
     // The floor: batch lookups of the three maps, in this process.
     let mut batch: Vec<MapReader> = MAPS
         .iter()
         .zip(&handles)
-        .map(|(name, h)| reader(h, name, ReadPolicy::Batch))
+        .map(|(name, h)| reader_of(h, name, ReadPolicy::Batch))
         .collect();
     let mut iters: Vec<MapReader> = MAPS
         .iter()
         .zip(&handles)
-        .map(|(name, h)| reader(h, name, ReadPolicy::Iterator))
+        .map(|(name, h)| reader_of(h, name, ReadPolicy::Iterator))
         .collect();
     // Kernels that refuse tracing programs (this one answers EPERM, as for
     // fentry) cannot run iterators: say so, and the column stays empty.
@@ -91,11 +87,7 @@ fn main() {
     let mut methods = Vec::new();
     let mut buf = Vec::new();
     // `-- --sizes 3334,33334` for other sizes (keys per map).
-    let sizes: Vec<u32> = std::env::args()
-        .skip_while(|a| a != "--sizes")
-        .nth(1)
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![3_334, 33_334, 333_334]);
+    let sizes = numbers_arg("--sizes", &[3_334, 33_334, 333_334]);
     for per_map in sizes {
         for h in &handles {
             fill(h, filled, per_map, ncpus);
@@ -289,14 +281,7 @@ fn one_map(rounds: usize, ncpus: usize) {
     scale::write_one_map_config(&dir);
     let e = common::Running::start(&[&format!("--config.dir={}", dir.display())]);
     let handles: Vec<MapHandle> = ONE_MAP.iter().map(|name| e.map_of("touch", name)).collect();
-    let reader = |i: usize| {
-        let id = handles[i].info().expect("info").info.id;
-        MapReader::with_policy(
-            MapHandle::from_map_id(id).expect("map"),
-            ONE_MAP[i],
-            ReadPolicy::Batch,
-        )
-    };
+    let reader = |i: usize| reader_of(&handles[i], ONE_MAP[i], ReadPolicy::Batch);
     let mut small: Vec<MapReader> = Vec::new();
     for i in (0..ONE_MAP.len()).filter(|&i| i != LARGE) {
         fill(&handles[i], 0, SMALL_KEYS, ncpus);
@@ -317,11 +302,7 @@ fn one_map(rounds: usize, ncpus: usize) {
     );
     let mut filled = 0;
     let mut buf = Vec::new();
-    let steps: Vec<u32> = std::env::args()
-        .skip_while(|a| a != "--keys")
-        .nth(1)
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]);
+    let steps = numbers_arg("--keys", &[10_000, 100_000, 1_000_000]);
     for keys in steps {
         fill(&handles[LARGE], filled, keys, ncpus);
         filled = keys;
@@ -364,6 +345,22 @@ fn one_map(rounds: usize, ncpus: usize) {
             common::rss_kib(e.pid(), "VmHWM") / 1024
         );
     }
+}
+
+/// A second reader of the map behind `h`, this process's own, by `policy`.
+fn reader_of(h: &MapHandle, name: &str, policy: ReadPolicy) -> MapReader {
+    let id = h.info().expect("info").info.id;
+    MapReader::with_policy(MapHandle::from_map_id(id).expect("map"), name, policy)
+}
+
+/// The comma-separated numbers after `name` on the command line, or
+/// `default`.
+fn numbers_arg(name: &str, default: &[u32]) -> Vec<u32> {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
 }
 
 /// The parts `ebpf_exporter_map_memory_bytes` reports, in order.

@@ -448,6 +448,12 @@ mod tests {
         map
     }
 
+    /// A helper thread on `walk`, as the read-ahead thread would be.
+    fn helper_of(walk: &Arc<Walk>) -> std::thread::JoinHandle<()> {
+        let walk = walk.clone();
+        std::thread::spawn(move || walk.help())
+    }
+
     fn walk_of(map: &MapHandle) -> Walk {
         let shape = Shape {
             key_size: 4,
@@ -494,10 +500,7 @@ mod tests {
     fn a_helper_reads_ahead_of_a_slow_consumer_and_every_entry_comes_once() {
         let map = hash_of(6000);
         let walk = Arc::new(walk_of(&map));
-        let helper = {
-            let walk = walk.clone();
-            std::thread::spawn(move || walk.help())
-        };
+        let helper = helper_of(&walk);
         // Slow enough that the helper fills every buffer while the first
         // batch is consumed.
         let ended = consume_all(&walk, 6000, || {
@@ -512,10 +515,7 @@ mod tests {
     fn a_walk_closed_unconsumed_lets_its_helper_go() {
         let map = hash_of(3 * WALK_BATCH as u32 * BUFFERS as u32);
         let walk = Arc::new(walk_of(&map));
-        let helper = {
-            let walk = walk.clone();
-            std::thread::spawn(move || walk.help())
-        };
+        let helper = helper_of(&walk);
         // The helper fills every buffer, then waits for a consumer.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !walk.lock().free.is_empty() {
@@ -536,10 +536,7 @@ mod tests {
     fn a_panic_while_consuming_lets_the_helper_go() {
         let map = hash_of(3 * WALK_BATCH as u32 * BUFFERS as u32);
         let walk = Arc::new(walk_of(&map));
-        let helper = {
-            let walk = walk.clone();
-            std::thread::spawn(move || walk.help())
-        };
+        let helper = helper_of(&walk);
         let consumer = {
             let walk = walk.clone();
             std::thread::spawn(move || {
@@ -559,10 +556,7 @@ mod tests {
         let (first, second) = (hash_of(20_000), hash_of(9_000));
         let (a, b) = (Arc::new(walk_of(&first)), Arc::new(walk_of(&second)));
         a.then(b.clone());
-        let helper = {
-            let a = a.clone();
-            std::thread::spawn(move || a.help())
-        };
+        let helper = helper_of(&a);
         consume_all(&a, 20_000, || {});
         helper.join().expect("the helper ends with the walk");
         let read_ahead = b.lock().read;
