@@ -1,6 +1,7 @@
 //! Remembers what each raw key decoded to, so scraping an unchanged map does
-//! no decoding work, and interns the rendered label sets into small slot
-//! numbers, so aggregation indexes a vector instead of hashing strings.
+//! no decoding work, and interns the label sets (their values, joined) into
+//! small slot numbers, so aggregation indexes a vector instead of hashing
+//! strings.
 //!
 //! The reference exporter keeps every key it has ever seen, which grows
 //! without bound under churn (short-lived cgroups, ephemeral ports). Here an
@@ -14,7 +15,8 @@
 //! renamed and an unchanged map costs no decoding at all.
 
 use ahash::RandomState;
-use hashbrown::HashTable;
+
+use super::index::Index;
 
 /// Scrapes after which a cached row is decoded afresh. Decoders keep their
 /// own tables, so a re-decode costs a lookup, not a file read.
@@ -32,41 +34,76 @@ pub struct CachedRow {
 /// well inside the 16-bit generations of `Entry`.
 const MAX_IDLE: u32 = 16_384;
 
-/// Marks a cached entry whose row is dropped (a `regexp` miss).
-const DROPPED: u32 = u32::MAX;
+/// Set in `Entry::slot` for a row valid only in the scrape it was decoded
+/// in; the bits below it hold the slot or one of the two markers below.
+const VOLATILE: u32 = 1 << 31;
+/// A remembered dropped row (a `regexp` miss).
+const DROPPED: u32 = VOLATILE - 1;
+/// An entry on the free list.
+const FREE: u32 = VOLATILE - 2;
 
-/// 16 bytes per key: at hundreds of thousands of keys, this struct is most
-/// of the cache's memory. Generations are kept in 16 bits: an entry is
-/// forgotten after `max_idle` unseen scrapes (at most `MAX_IDLE`) and
-/// decoded again within `2 * REDECODE_AFTER`, so no age it is compared at
-/// comes near the wrap.
+/// Label sets a metric may have: slot numbers stay below the markers. A
+/// label set past it is left out (it would take 8 GB of slot starts alone
+/// to get there).
+const MAX_SLOTS: usize = FREE as usize;
+
+/// 8 bytes per key: at a million keys, entries are a large part of what a
+/// series costs, so the histogram bucket position (`CachedRow::extra`) is
+/// kept beside them only for metrics that have one, and the flags share the
+/// slot's word. Generations are kept in 16 bits: an entry is forgotten
+/// after `max_idle` unseen scrapes (at most `MAX_IDLE`) and decoded again
+/// within `2 * REDECODE_AFTER`, so no age it is compared at comes near the
+/// wrap.
+#[derive(Clone, Copy)]
 struct Entry {
-    /// `slot == DROPPED` remembers a dropped row.
-    row: CachedRow,
+    slot: u32,
     last_seen: u16,
     decoded_at: u16,
-    /// Valid for the scrape it was decoded in only.
-    volatile: bool,
-    live: bool,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() == 16);
+const _: () = assert!(std::mem::size_of::<Entry>() == 8);
 
 impl Entry {
-    fn outcome(&self) -> Option<CachedRow> {
-        (self.row.slot != DROPPED).then_some(self.row)
+    fn marker(&self) -> u32 {
+        self.slot & !VOLATILE
+    }
+
+    fn live(&self) -> bool {
+        self.marker() != FREE
+    }
+
+    fn volatile(&self) -> bool {
+        self.slot & VOLATILE != 0
+    }
+
+    /// The row's slot; `None` for a dropped row or a free entry.
+    fn row_slot(&self) -> Option<u32> {
+        let slot = self.marker();
+        (slot != DROPPED && slot != FREE).then_some(slot)
     }
 }
 
+/// Marks a free slot in `Interner::starts`.
+const FREE_START: u32 = u32::MAX;
+
+/// Texts this long or longer keep their length in `Interner::long`.
+const LONG: u8 = u8::MAX;
+
 /// Label texts by slot, each stored once in one arena and found by hash:
-/// no allocation per label set.
+/// no allocation per label set. Slots carry no reference count: the cache
+/// sweeps for slots no key refers to once enough keys have let go of theirs
+/// (`KeyCache::sweep`), which costs a pass now and then instead of four
+/// bytes a slot.
 #[derive(Default)]
 struct Interner {
-    table: HashTable<u32>,
+    index: Index,
     arena: String,
-    /// (offset, length) of each slot's text in `arena`.
-    spans: Vec<(u32, u32)>,
-    refs: Vec<u32>,
+    /// Where each slot's text starts in `arena` (`FREE_START` when free).
+    starts: Vec<u32>,
+    /// Each slot's text length, or `LONG` when `long` has it: label sets
+    /// are short, so a byte covers nearly all of them.
+    lens: Vec<u8>,
+    long: std::collections::HashMap<u32, u32>,
     free: Vec<u32>,
     /// Arena bytes no live slot uses; compacted away when they dominate.
     garbage: usize,
@@ -75,55 +112,76 @@ struct Interner {
 
 impl Interner {
     fn text(&self, id: u32) -> &str {
-        let (off, len) = self.spans[id as usize];
-        &self.arena[off as usize..(off + len) as usize]
+        text_of(&self.arena, &self.starts, &self.lens, &self.long, id)
     }
 
-    fn acquire(&mut self, text: &str) -> u32 {
+    fn is_free(&self, id: u32) -> bool {
+        self.starts[id as usize] == FREE_START
+    }
+
+    /// The slot of `text`, made if new; `None` past `MAX_SLOTS`, or where
+    /// the arena would outgrow its 32-bit offsets.
+    fn acquire(&mut self, text: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(text);
-        let (arena, spans) = (&self.arena, &self.spans);
-        let found = self.table.find(hash, |&i| {
-            let (off, len) = spans[i as usize];
-            &arena[off as usize..(off + len) as usize] == text
-        });
-        if let Some(&id) = found {
-            self.refs[id as usize] += 1;
-            return id;
+        let (arena, starts, lens, long) = (&self.arena, &self.starts, &self.lens, &self.long);
+        if let Some(id) = self
+            .index
+            .find(hash, |i| text_of(arena, starts, lens, long, i) == text)
+        {
+            return Some(id);
         }
-        let span = (self.arena.len() as u32, text.len() as u32);
-        self.arena.push_str(text);
+        // Offsets are 32-bit: an arena that would pass 4 GB takes no more.
+        let start = self.arena.len() as u32;
+        (self.arena.len() + text.len() < FREE_START as usize).then_some(())?;
         let id = match self.free.pop() {
-            Some(id) => {
-                self.spans[id as usize] = span;
-                self.refs[id as usize] = 1;
-                id
+            Some(id) => id,
+            None if self.starts.len() < MAX_SLOTS => {
+                self.starts.push(FREE_START);
+                self.lens.push(0);
+                (self.starts.len() - 1) as u32
             }
-            None => {
-                self.spans.push(span);
-                self.refs.push(1);
-                (self.spans.len() - 1) as u32
-            }
+            None => return None,
         };
-        let (arena, spans, hasher) = (&self.arena, &self.spans, &self.hasher);
-        self.table.insert_unique(hash, id, |&i| {
-            let (off, len) = spans[i as usize];
-            hasher.hash_one(&arena[off as usize..(off + len) as usize])
+        self.arena.push_str(text);
+        self.starts[id as usize] = start;
+        if text.len() >= usize::from(LONG) {
+            self.lens[id as usize] = LONG;
+            self.long.insert(id, text.len() as u32);
+        } else {
+            self.lens[id as usize] = text.len() as u8;
+            self.long.remove(&id);
+        }
+        let (arena, starts, lens, long, hasher) = (
+            &self.arena,
+            &self.starts,
+            &self.lens,
+            &self.long,
+            &self.hasher,
+        );
+        self.index.insert(hash, id, |i| {
+            hasher.hash_one(text_of(arena, starts, lens, long, i))
         });
-        id
+        Some(id)
     }
 
+    /// Frees a slot no key refers to any more.
     fn release(&mut self, id: u32) {
-        let i = id as usize;
-        self.refs[i] -= 1;
-        if self.refs[i] == 0 {
-            let hash = self.hasher.hash_one(self.text(id));
-            if let Ok(entry) = self.table.find_entry(hash, |&j| j == id) {
-                entry.remove();
-            }
-            self.garbage += self.spans[i].1 as usize;
-            self.spans[i] = (0, 0);
-            self.free.push(id);
-        }
+        let hash = self.hasher.hash_one(self.text(id));
+        let (arena, starts, lens, long, hasher) = (
+            &self.arena,
+            &self.starts,
+            &self.lens,
+            &self.long,
+            &self.hasher,
+        );
+        self.index.remove(hash, id, |i| {
+            hasher.hash_one(text_of(arena, starts, lens, long, i))
+        });
+        self.garbage += self.text(id).len();
+        self.starts[id as usize] = FREE_START;
+        self.lens[id as usize] = 0;
+        self.long.remove(&id);
+        self.free.push(id);
     }
 
     /// Rewrites the arena without released texts once they make up most
@@ -133,33 +191,73 @@ impl Interner {
             return;
         }
         let mut arena = String::with_capacity(self.arena.len() - self.garbage);
-        for (i, span) in self.spans.iter_mut().enumerate() {
-            if self.refs[i] == 0 {
+        for id in 0..self.starts.len() as u32 {
+            if self.is_free(id) {
                 continue;
             }
-            let (off, len) = *span;
-            *span = (arena.len() as u32, len);
-            arena.push_str(&self.arena[off as usize..(off + len) as usize]);
+            let start = arena.len() as u32;
+            arena.push_str(self.text(id));
+            self.starts[id as usize] = start;
         }
         self.arena = arena;
         self.garbage = 0;
     }
+
+    fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.arena.capacity()
+            + self.starts.capacity() * size_of::<u32>()
+            + self.lens.capacity()
+            + self.long.capacity() * 2 * size_of::<u32>()
+            + self.free.capacity() * size_of::<u32>()
+            + self.index.bytes()
+    }
 }
+
+/// A slot's text, from the interner's parts (borrowed apart so the index
+/// can be searched while they are read).
+fn text_of<'a>(
+    arena: &'a str,
+    starts: &[u32],
+    lens: &[u8],
+    long: &std::collections::HashMap<u32, u32>,
+    id: u32,
+) -> &'a str {
+    let i = id as usize;
+    let start = starts[i] as usize;
+    let len = match lens[i] {
+        LONG => long.get(&id).copied().unwrap_or(0) as usize,
+        n => usize::from(n),
+    };
+    arena.get(start..start + len).unwrap_or("")
+}
+
+/// Keys letting go of their slots before the cache sweeps for slots no key
+/// refers to: at least this many, or an eighth of the keys.
+const SWEEP_AFTER: usize = 4096;
 
 /// Cached rows of one map. All keys of a map have the same size, so they
 /// live in one flat arena (no allocation per key), indexed by a hash table
 /// of entry numbers. Maps are read in the same order scrape after scrape, so
 /// `hints` remembers which entry sat at each position last time: a byte
-/// compare against it replaces most hash lookups.
+/// compare against it replaces most hash lookups. Entries are made in the
+/// order keys are first read, so in a map whose order has not shifted the
+/// entry at a position is the one made there: until a key turns up
+/// elsewhere, the hints are that identity and cost nothing.
 pub struct KeyCache {
     key_size: usize,
     keys: Vec<u8>,
     entries: Vec<Entry>,
+    /// Each entry's `CachedRow::extra`; empty while every one is 0.
+    extras: Vec<u32>,
     free: Vec<u32>,
-    table: HashTable<u32>,
+    index: Index,
     hasher: RandomState,
+    /// Empty while every entry sits at the position it was made at.
     hints: Vec<u32>,
     interner: Interner,
+    /// Keys that let go of a slot since the last sweep.
+    let_go: usize,
     generation: u16,
     max_idle: u32,
     /// Rows cannot change for a key (pure decoders): no periodic re-decode.
@@ -173,11 +271,13 @@ impl KeyCache {
             key_size: 0,
             keys: Vec::new(),
             entries: Vec::new(),
+            extras: Vec::new(),
             free: Vec::new(),
-            table: HashTable::new(),
+            index: Index::default(),
             hasher: RandomState::new(),
             hints: Vec::new(),
             interner: Interner::default(),
+            let_go: 0,
             generation: 0,
             max_idle: max_idle.clamp(1, MAX_IDLE),
             pure: false,
@@ -196,29 +296,55 @@ impl KeyCache {
         &self.keys[start..start + self.key_size]
     }
 
+    fn hash_key(&self, idx: u32) -> u64 {
+        self.hasher.hash_one(self.key_at(idx))
+    }
+
     fn find(&mut self, key: &[u8], position: usize) -> Option<u32> {
         if key.len() != self.key_size {
             return None;
         }
-        if let Some(&idx) = self.hints.get(position) {
-            if self.entries.get(idx as usize).is_some_and(|e| e.live) && self.key_at(idx) == key {
+        if let Some(idx) = self.hint(position) {
+            if self.entries.get(idx as usize).is_some_and(Entry::live) && self.key_at(idx) == key {
                 return Some(idx);
             }
         }
         let hash = self.hasher.hash_one(key);
         let (keys, ks) = (&self.keys, self.key_size);
-        let idx = *self.table.find(hash, |&i| {
+        let idx = self.index.find(hash, |i| {
             &keys[i as usize * ks..(i as usize + 1) * ks] == key
         })?;
         self.remember_position(position, idx);
         Some(idx)
     }
 
+    /// The entry that sat at `position` last time, if one did.
+    fn hint(&self, position: usize) -> Option<u32> {
+        if self.hints.is_empty() {
+            return u32::try_from(position).ok();
+        }
+        self.hints.get(position).copied()
+    }
+
     fn remember_position(&mut self, position: usize, idx: u32) {
+        if self.hints.is_empty() {
+            if idx as usize == position {
+                return;
+            }
+            // The first key away from where it was made: from now on each
+            // position's entry is written down.
+            self.hints = (0..self.entries.len() as u32).collect();
+        }
         if self.hints.len() <= position {
             self.hints.resize(position + 1, u32::MAX);
         }
         self.hints[position] = idx;
+    }
+
+    fn outcome(&self, idx: u32) -> Option<CachedRow> {
+        let slot = self.entries[idx as usize].row_slot()?;
+        let extra = self.extras.get(idx as usize).copied().unwrap_or(0);
+        Some(CachedRow { slot, extra })
     }
 
     /// The cached outcome for the key at `position` in this scrape's read:
@@ -233,14 +359,14 @@ impl KeyCache {
         // together (every key of a new map) are re-decoded spread over
         // REDECODE_AFTER scrapes, not all in one.
         let period = REDECODE_AFTER + idx % REDECODE_AFTER;
-        if (entry.volatile && age != 0) || (!self.pure && age >= period) {
+        if (entry.volatile() && age != 0) || (!self.pure && age >= period) {
             return None;
         }
         entry.last_seen = generation;
-        Some(entry.outcome())
+        Some(self.outcome(idx))
     }
 
-    /// Stores what the key at `position` decoded to: its rendered label
+    /// Stores what the key at `position` decoded to: its label
     /// text and extra number, or `None` for a dropped row.
     pub fn put(
         &mut self,
@@ -256,85 +382,117 @@ impl KeyCache {
             // Keys of one map never change size; this only guards misuse.
             return None;
         }
-        // Release the old row first, so a re-decoded row can reuse its slot.
         let existing = self.find(key, position);
-        if let Some(old) = existing.and_then(|idx| self.entries[idx as usize].outcome()) {
-            self.interner.release(old.slot);
+        let old_slot = existing.and_then(|idx| self.entries[idx as usize].row_slot());
+        let (slot, extra) = match &decoded {
+            Some((text, extra)) => (self.interner.acquire(text)?, *extra),
+            None => (DROPPED, 0),
+        };
+        if old_slot.is_some_and(|old| old != slot) {
+            self.let_go += 1;
         }
-        let row = decoded.map(|(text, extra)| CachedRow {
-            slot: self.interner.acquire(&text),
-            extra,
-        });
         let entry = Entry {
-            row: row.unwrap_or(CachedRow {
-                slot: DROPPED,
-                extra: 0,
-            }),
+            slot: slot | if volatile { VOLATILE } else { 0 },
             last_seen: self.generation,
             decoded_at: self.generation,
-            volatile,
-            live: true,
         };
-        if let Some(idx) = existing {
-            self.entries[idx as usize] = entry;
-            return row;
+        let idx = match existing {
+            Some(idx) => idx,
+            None => self.add_key(key, position),
+        };
+        self.entries[idx as usize] = entry;
+        if extra != 0 && self.extras.is_empty() {
+            self.extras.resize(self.entries.len(), 0);
         }
+        if let Some(e) = self.extras.get_mut(idx as usize) {
+            *e = extra;
+        }
+        (slot != DROPPED).then_some(CachedRow { slot, extra })
+    }
+
+    /// Makes an entry for a key not in the cache, and indexes it.
+    fn add_key(&mut self, key: &[u8], position: usize) -> u32 {
+        let free = Entry {
+            slot: FREE,
+            last_seen: 0,
+            decoded_at: 0,
+        };
         let idx = match self.free.pop() {
             Some(idx) => {
                 let start = idx as usize * self.key_size;
                 self.keys[start..start + self.key_size].copy_from_slice(key);
-                self.entries[idx as usize] = entry;
                 idx
             }
             None => {
                 self.keys.extend_from_slice(key);
-                self.entries.push(entry);
+                self.entries.push(free);
+                if !self.extras.is_empty() {
+                    self.extras.push(0);
+                }
                 (self.entries.len() - 1) as u32
             }
         };
         let hash = self.hasher.hash_one(key);
         let (keys, ks, hasher) = (&self.keys, self.key_size, &self.hasher);
-        self.table.insert_unique(hash, idx, |&i| {
+        self.index.insert(hash, idx, |i| {
             hasher.hash_one(&keys[i as usize * ks..(i as usize + 1) * ks])
         });
         self.remember_position(position, idx);
-        row
+        idx
     }
 
     /// Every cached row is decoded again when next seen: what a decoder
     /// answered may have changed (`Decoder::changes`).
     pub fn redecode_all(&mut self) {
         for e in &mut self.entries {
-            e.volatile = true;
+            e.slot |= VOLATILE;
         }
     }
 
     /// Ends a scrape: forgets keys idle for longer than `max_idle` scrapes.
     pub fn end_scrape(&mut self, entries_read: usize) {
         let generation = self.generation;
-        for idx in 0..self.entries.len() {
-            let e = &self.entries[idx];
-            if !e.live || u32::from(generation.wrapping_sub(e.last_seen)) < self.max_idle {
+        for idx in 0..self.entries.len() as u32 {
+            let e = self.entries[idx as usize];
+            if !e.live() || u32::from(generation.wrapping_sub(e.last_seen)) < self.max_idle {
                 continue;
             }
-            if let Some(row) = e.outcome() {
-                self.interner.release(row.slot);
+            if e.row_slot().is_some() {
+                self.let_go += 1;
             }
-            self.entries[idx].live = false;
-            let hash = self.hasher.hash_one(self.key_at(idx as u32));
-            if let Ok(entry) = self.table.find_entry(hash, |&i| i as usize == idx) {
-                entry.remove();
-            }
-            self.free.push(idx as u32);
+            let hash = self.hash_key(idx);
+            let (keys, ks, hasher) = (&self.keys, self.key_size, &self.hasher);
+            self.index.remove(hash, idx, |i| {
+                hasher.hash_one(&keys[i as usize * ks..(i as usize + 1) * ks])
+            });
+            self.entries[idx as usize].slot = FREE;
+            self.free.push(idx);
+        }
+        if self.let_go > 0 && (self.let_go >= SWEEP_AFTER || self.let_go * 8 >= self.len()) {
+            self.sweep();
         }
         self.hints.truncate(entries_read);
         self.interner.compact();
         self.generation = self.generation.wrapping_add(1);
     }
 
-    /// The rendered label text of a slot handed out by `put`.
+    /// Frees the slots no key refers to.
+    fn sweep(&mut self) {
+        let mut used = vec![0u64; self.interner.starts.len().div_ceil(64)];
+        for slot in self.entries.iter().filter_map(Entry::row_slot) {
+            used[slot as usize / 64] |= 1 << (slot % 64);
+        }
+        for slot in 0..self.interner.starts.len() as u32 {
+            if used[slot as usize / 64] & (1 << (slot % 64)) == 0 && !self.interner.is_free(slot) {
+                self.interner.release(slot);
+            }
+        }
+        self.let_go = 0;
+    }
+
+    /// The label text (values, joined) of a slot handed out by `put`.
     pub fn slot_text(&self, slot: u32) -> &str {
-        if (slot as usize) < self.interner.spans.len() {
+        if (slot as usize) < self.interner.starts.len() {
             self.interner.text(slot)
         } else {
             ""
@@ -343,7 +501,7 @@ impl KeyCache {
 
     /// One past the highest slot number in use: the size for per-slot arrays.
     pub fn slot_capacity(&self) -> usize {
-        self.interner.spans.len()
+        self.interner.starts.len()
     }
 
     pub fn len(&self) -> usize {
@@ -351,25 +509,18 @@ impl KeyCache {
     }
 
     /// Heap bytes held, by what for: the raw keys and what finds them
-    /// (the key arena, entries, hash index, position hints), and the
-    /// interned label text with its index. Capacities, not lengths: that is
-    /// what the process holds.
+    /// (the key arena, entries, index, position hints), and the interned
+    /// label text with its index. Capacities, not lengths: that is what the
+    /// process holds.
     pub fn memory(&self) -> (usize, usize) {
         use std::mem::size_of;
-        // hashbrown's table: a u32 and a control byte per bucket.
-        let table = |t: &HashTable<u32>| t.capacity() * (size_of::<u32>() + 1);
         let keys = self.keys.capacity()
             + self.entries.capacity() * size_of::<Entry>()
+            + self.extras.capacity() * size_of::<u32>()
             + self.free.capacity() * size_of::<u32>()
-            + table(&self.table)
+            + self.index.bytes()
             + self.hints.capacity() * size_of::<u32>();
-        let i = &self.interner;
-        let labels = i.arena.capacity()
-            + i.spans.capacity() * size_of::<(u32, u32)>()
-            + i.refs.capacity() * size_of::<u32>()
-            + i.free.capacity() * size_of::<u32>()
-            + table(&i.table);
-        (keys, labels)
+        (keys, self.interner.bytes())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -429,8 +580,111 @@ mod tests {
         assert!(c.get(b"k", 0).is_some(), "same scrape");
         c.end_scrape(1);
         assert_eq!(c.get(b"k", 0), None, "next scrape re-decodes");
-        c.put(b"k", 0, Some(("healed".into(), 0)), false);
-        assert_eq!(c.slot_capacity(), 1, "replaced row released its slot");
+        let healed = c
+            .put(b"k", 0, Some(("healed".into(), 0)), false)
+            .expect("row");
+        assert_eq!(c.slot_text(healed.slot), "healed");
+        c.end_scrape(1);
+        let other = c
+            .put(b"j", 1, Some(("other".into(), 0)), false)
+            .expect("row");
+        assert_eq!(c.slot_capacity(), 2, "the replaced row's slot was swept");
+        assert_ne!(other.slot, healed.slot);
+        assert_eq!(c.get(b"k", 0), Some(Some(healed)));
+    }
+
+    #[test]
+    fn slots_no_key_holds_are_swept_and_reused() {
+        let mut c = KeyCache::new(1);
+        for k in 0u32..100 {
+            c.put(
+                &k.to_ne_bytes(),
+                k as usize,
+                Some((format!("a{k}"), 0)),
+                false,
+            );
+        }
+        c.end_scrape(100);
+        // Half the keys are re-decoded to new texts; the old ones are
+        // held by nothing once the keys have let go.
+        for k in 0u32..50 {
+            assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
+            c.put(
+                &k.to_ne_bytes(),
+                k as usize,
+                Some((format!("b{k}"), 0)),
+                false,
+            );
+        }
+        for k in 50u32..100 {
+            assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
+        }
+        assert_eq!(c.slot_capacity(), 150);
+        c.end_scrape(100);
+        for k in 100u32..150 {
+            let row = c
+                .put(
+                    &k.to_ne_bytes(),
+                    k as usize,
+                    Some((format!("c{k}"), 0)),
+                    false,
+                )
+                .expect("row");
+            assert!(row.slot < 150, "a swept slot is reused: {}", row.slot);
+        }
+        assert_eq!(c.slot_capacity(), 150);
+        for k in 0u32..50 {
+            let row = c
+                .get(&k.to_ne_bytes(), k as usize)
+                .expect("cached")
+                .expect("row");
+            assert_eq!(c.slot_text(row.slot), format!("b{k}"));
+        }
+    }
+
+    #[test]
+    fn hints_are_written_down_only_once_the_order_shifts() {
+        let mut c = KeyCache::new(3);
+        for k in 0u32..10 {
+            c.put(
+                &k.to_ne_bytes(),
+                k as usize,
+                Some((format!("{k}"), 0)),
+                false,
+            );
+        }
+        c.end_scrape(10);
+        for k in 0u32..10 {
+            assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
+        }
+        assert!(c.hints.is_empty(), "every key where it was made");
+        c.end_scrape(10);
+        // A new key at the front shifts every other one back by one.
+        c.put(&99u32.to_ne_bytes(), 0, Some(("99".into(), 0)), false);
+        for k in 0u32..10 {
+            let row = c.get(&k.to_ne_bytes(), k as usize + 1).expect("cached");
+            assert_eq!(c.slot_text(row.expect("row").slot), k.to_string());
+        }
+        assert_eq!(c.hints, [10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn histogram_positions_are_kept_only_once_one_is_set() {
+        let mut c = KeyCache::new(3);
+        c.put(b"k0", 0, Some(("x".into(), 0)), false);
+        assert!(c.extras.is_empty());
+        c.put(b"k1", 1, Some(("x".into(), 7)), false);
+        c.put(b"k2", 2, Some(("y".into(), 0)), false);
+        assert_eq!(c.extras.len(), 3);
+        let at = |c: &mut KeyCache, k: &[u8], p| c.get(k, p).expect("cached").expect("row").extra;
+        assert_eq!(
+            (
+                at(&mut c, b"k0", 0),
+                at(&mut c, b"k1", 1),
+                at(&mut c, b"k2", 2)
+            ),
+            (0, 7, 0)
+        );
     }
 
     #[test]

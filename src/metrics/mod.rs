@@ -10,6 +10,7 @@ pub mod collect;
 pub mod collector;
 pub mod entries;
 pub mod events;
+pub mod index;
 pub mod layout;
 pub mod sink;
 
