@@ -8,7 +8,7 @@ use super::buckets::BucketLayout;
 use super::cache::{CachedRow, KeyCache};
 use super::collector::{Collected, Collector, MapStats, MetricId};
 use super::layout::ValueRead;
-use super::sink::{render_labels, Kind, Sink};
+use super::sink::{expand_values, join_values, render_labels, Kind, Sink};
 use crate::maps::read::read_uint;
 
 pub enum MetricKind {
@@ -253,17 +253,22 @@ impl MetricCollector {
 
     /// Caps the label sets exported per scrape.
     pub fn limited(mut self, limit: SeriesLimit) -> Self {
-        let names: Vec<&str> = self.label_names.iter().map(String::as_str).collect();
-        // A histogram's last label is its bucket, not a label of the row.
-        let names = match (&self.kind, self.value) {
-            (MetricKind::Histogram(_), ValueRead::Array { .. })
-            | (MetricKind::Counter(_) | MetricKind::Gauge(_), _) => names,
-            (MetricKind::Histogram(_), _) => names[..names.len().saturating_sub(1)].to_vec(),
-        };
+        let names = self.row_names();
         let values = vec![OVERFLOW_VALUE.to_string(); names.len()];
-        self.overflow_labels = render_labels(names, &values);
+        self.overflow_labels = render_labels(names.iter().map(String::as_str), &values);
         self.limit = limit;
         self
+    }
+
+    /// The names of a row's labels: a histogram's last label is its
+    /// bucket, not a label of the row, unless the buckets are in the value.
+    fn row_names(&self) -> &[String] {
+        let names = &self.label_names[..];
+        match (&self.kind, self.value) {
+            (MetricKind::Histogram(_), ValueRead::Array { .. })
+            | (MetricKind::Counter(_) | MetricKind::Gauge(_), _) => names,
+            (MetricKind::Histogram(_), _) => &names[..names.len().saturating_sub(1)],
+        }
     }
 
     /// Reads a member of struct values instead of whole u64 values.
@@ -754,6 +759,7 @@ impl MetricCollector {
         overflow.clear();
         overflow.resize(row_len, 0);
         let mut emitted = 0usize;
+        let mut labels = String::new();
         for slot in 0..self.seen.len() {
             if !self.seen[slot] {
                 continue;
@@ -772,8 +778,12 @@ impl MetricCollector {
                 continue;
             }
             emitted += 1;
-            let labels = self.cache.slot_text(slot as u32);
-            result.series += self.write_row(out, labels, row, &mut buckets);
+            expand_values(
+                self.row_names(),
+                self.cache.slot_text(slot as u32),
+                &mut labels,
+            );
+            result.series += self.write_row(out, &labels, row, &mut buckets);
         }
         if result.series_limited > 0 && self.limit.fold {
             let labels = self.overflow_labels.clone();
@@ -831,8 +841,9 @@ impl MetricCollector {
 /// A histogram row whose bucket index lies outside the configured range.
 const IGNORED_BUCKET: u32 = u32::MAX;
 
-/// Renders the label text for a row; for histograms the last label is the
-/// bucket index, which becomes the bucket's position instead of a label.
+/// The label values a row is cached by (`join_values`); for histograms the
+/// last label is the bucket index, which becomes the bucket's position
+/// instead of a label.
 /// `bucket_in_key` is false when the buckets come from an array in the
 /// value: then every label is a label.
 fn render(
@@ -842,7 +853,7 @@ fn render(
     bucket_in_key: bool,
 ) -> Result<(String, u32), String> {
     let Some(b) = kind.filter_bucket(bucket_in_key) else {
-        return Ok((render_labels(names.iter().map(String::as_str), values), 0));
+        return Ok((join_values(names.len(), values), 0));
     };
     let (bucket, rest) = values
         .split_last()
@@ -855,7 +866,7 @@ fn render(
     } else {
         b.position(idx).map_or(IGNORED_BUCKET, |p| p as u32)
     };
-    Ok((render_labels(names.iter().map(String::as_str), rest), pos))
+    Ok((join_values(names.len(), rest), pos))
 }
 
 #[cfg(test)]

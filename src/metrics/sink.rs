@@ -13,7 +13,7 @@ pub enum Kind {
 }
 
 /// Samples stream into a sink family by family, with label sets rendered
-/// once (by [`render_labels`]) and reused across scrapes.
+/// as [`render_labels`] writes them.
 pub trait Sink {
     /// Starts a family; the samples that follow belong to it.
     fn family(&mut self, name: &str, help: &str, kind: Kind);
@@ -59,4 +59,75 @@ pub fn render_labels<'a>(names: impl IntoIterator<Item = &'a str>, values: &[Str
         out.push('"');
     }
     out
+}
+
+/// The separator of `join_values`: escaping never leaves a raw newline in a
+/// value, so it cannot be part of one.
+const VALUE_SEPARATOR: char = '\n';
+
+/// A label set's values alone, escaped and joined: what the key cache
+/// keeps per label set, since the names are the metric's and the same on
+/// every row. `names` bounds the values kept, as `render_labels` does.
+pub fn join_values(names: usize, values: &[String]) -> String {
+    let mut out = String::new();
+    for (i, v) in values.iter().take(names).enumerate() {
+        if i > 0 {
+            out.push(VALUE_SEPARATOR);
+        }
+        escape_label_value(&mut out, v);
+    }
+    out
+}
+
+/// Writes `name="value",…` into `out` from names and values joined by
+/// `join_values` for as many names: the same text `render_labels` gives.
+/// This runs for every row of every scrape through the key cache, so the
+/// last value is taken whole rather than searched for a separator it
+/// cannot hold.
+pub fn expand_values<S: AsRef<str>>(names: &[S], joined: &str, out: &mut String) {
+    out.clear();
+    let mut rest = Some(joined);
+    for (i, n) in names.iter().enumerate() {
+        let Some(values) = rest else { break };
+        let at = if i + 1 == names.len() {
+            None
+        } else {
+            values.bytes().position(|b| b == VALUE_SEPARATOR as u8)
+        };
+        let (v, after) = match at {
+            Some(at) => (&values[..at], Some(&values[at + 1..])),
+            None => (values, None),
+        };
+        rest = after;
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(n.as_ref());
+        out.push_str("=\"");
+        out.push_str(v);
+        out.push('"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_values_expand_to_the_rendered_label_set() {
+        let names = ["a", "b", "c"];
+        for values in [
+            vec!["x\"y".to_string(), "p\\q\nr".into(), "".into()],
+            vec!["".into(), "".into(), "".into()],
+            vec!["only".into()],
+            vec!["1".into(), "2".into(), "3".into(), "past the names".into()],
+        ] {
+            let mut out = String::from("left over");
+            expand_values(&names, &join_values(names.len(), &values), &mut out);
+            assert_eq!(out, render_labels(names, &values), "{values:?}");
+        }
+        let mut out = String::new();
+        expand_values::<&str>(&[], &join_values(0, &[]), &mut out);
+        assert_eq!(out, "");
+    }
 }
