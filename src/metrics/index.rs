@@ -185,6 +185,32 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_a_set_under_random_inserts_and_removals() {
+        let mut ix = Index::default();
+        let mut model = std::collections::HashSet::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            // xorshift: a fixed sequence, so a failure repeats.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = (x % 3_000) as u32;
+            if model.contains(&id) {
+                assert!(ix.remove(crowded(id), id, crowded));
+                model.remove(&id);
+            } else {
+                ix.insert(crowded(id), id, crowded);
+                model.insert(id);
+            }
+        }
+        assert_eq!(ix.len(), model.len());
+        for id in 0..3_000u32 {
+            let want = model.contains(&id).then_some(id);
+            assert_eq!(ix.find(crowded(id), |x| x == id), want, "{id}");
+        }
+    }
+
+    #[test]
     fn a_million_ids_take_under_seven_bytes_each() {
         let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
         let hash = |id: u32| hasher.hash_one(id);
