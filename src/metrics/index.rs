@@ -1,5 +1,5 @@
 //! A hash index of `u32` ids whose keys live elsewhere (the key cache's key
-//! arena, the interned label text), sized for memory rather than speed.
+//! arena, the interned label values), sized for memory rather than speed.
 //!
 //! hashbrown keeps its buckets a power of two and at most 7/8 full, so a
 //! table of 1M ids has 2M buckets: 10.5 bytes an id, twice over in the key

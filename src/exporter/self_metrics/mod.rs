@@ -171,7 +171,7 @@ impl MapFamilies {
             ),
             memory: r.int_gauges(
                 "ebpf_exporter_map_memory_bytes",
-                "Heap the exporter holds for a metric's map, by part: keys (the key cache), labels (interned label text), rows (per-label-set sums), read (read buffers)",
+                "Heap the exporter holds for a metric's map, by part: keys (the key cache), labels (interned label values), rows (per-label-set sums), read (read buffers)",
                 &["config", "map", "part"],
             ),
             cache_entries: r.int_gauges(
