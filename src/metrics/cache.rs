@@ -532,6 +532,11 @@ impl KeyCache {
 mod tests {
     use super::*;
 
+    /// Caches the u32 key `k`, read at `position`, as `text`.
+    fn put_u32(c: &mut KeyCache, k: u32, position: usize, text: String) -> Option<CachedRow> {
+        c.put(&k.to_ne_bytes(), position, Some((text, 0)), false)
+    }
+
     #[test]
     fn equal_label_text_shares_a_slot() {
         let mut c = KeyCache::new(3);
@@ -597,24 +602,14 @@ mod tests {
     fn slots_no_key_holds_are_swept_and_reused() {
         let mut c = KeyCache::new(1);
         for k in 0u32..100 {
-            c.put(
-                &k.to_ne_bytes(),
-                k as usize,
-                Some((format!("a{k}"), 0)),
-                false,
-            );
+            put_u32(&mut c, k, k as usize, format!("a{k}"));
         }
         c.end_scrape(100);
         // Half the keys are re-decoded to new texts; the old ones are
         // held by nothing once the keys have let go.
         for k in 0u32..50 {
             assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
-            c.put(
-                &k.to_ne_bytes(),
-                k as usize,
-                Some((format!("b{k}"), 0)),
-                false,
-            );
+            put_u32(&mut c, k, k as usize, format!("b{k}"));
         }
         for k in 50u32..100 {
             assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
@@ -622,14 +617,7 @@ mod tests {
         assert_eq!(c.slot_capacity(), 150);
         c.end_scrape(100);
         for k in 100u32..150 {
-            let row = c
-                .put(
-                    &k.to_ne_bytes(),
-                    k as usize,
-                    Some((format!("c{k}"), 0)),
-                    false,
-                )
-                .expect("row");
+            let row = put_u32(&mut c, k, k as usize, format!("c{k}")).expect("row");
             assert!(row.slot < 150, "a swept slot is reused: {}", row.slot);
         }
         assert_eq!(c.slot_capacity(), 150);
@@ -646,12 +634,7 @@ mod tests {
     fn hints_are_written_down_only_once_the_order_shifts() {
         let mut c = KeyCache::new(3);
         for k in 0u32..10 {
-            c.put(
-                &k.to_ne_bytes(),
-                k as usize,
-                Some((format!("{k}"), 0)),
-                false,
-            );
+            put_u32(&mut c, k, k as usize, format!("{k}"));
         }
         c.end_scrape(10);
         for k in 0u32..10 {
@@ -660,7 +643,7 @@ mod tests {
         assert!(c.hints.is_empty(), "every key where it was made");
         c.end_scrape(10);
         // A new key at the front shifts every other one back by one.
-        c.put(&99u32.to_ne_bytes(), 0, Some(("99".into(), 0)), false);
+        put_u32(&mut c, 99, 0, "99".into());
         for k in 0u32..10 {
             let row = c.get(&k.to_ne_bytes(), k as usize + 1).expect("cached");
             assert_eq!(c.slot_text(row.expect("row").slot), k.to_string());
@@ -721,12 +704,7 @@ mod tests {
         let mut c = KeyCache::new(1000);
         let n = 600u32;
         for k in 0..n {
-            c.put(
-                &k.to_ne_bytes(),
-                k as usize,
-                Some((format!("k{k}"), 0)),
-                false,
-            );
+            put_u32(&mut c, k, k as usize, format!("k{k}"));
         }
         c.end_scrape(n as usize);
         let mut redecoded = vec![0u32; n as usize];
@@ -735,12 +713,7 @@ mod tests {
             let mut this_scrape = 0;
             for k in 0..n {
                 if c.get(&k.to_ne_bytes(), k as usize).is_none() {
-                    c.put(
-                        &k.to_ne_bytes(),
-                        k as usize,
-                        Some((format!("k{k}"), 0)),
-                        false,
-                    );
+                    put_u32(&mut c, k, k as usize, format!("k{k}"));
                     redecoded[k as usize] += 1;
                     this_scrape += 1;
                 }
