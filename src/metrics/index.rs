@@ -29,6 +29,15 @@ fn home(hash: u64, buckets: usize) -> usize {
     (((hash >> 32) * buckets as u64) >> 32) as usize
 }
 
+/// The bucket after `i` among `n`, wrapping at the end.
+fn next(i: usize, n: usize) -> usize {
+    if i + 1 == n {
+        0
+    } else {
+        i + 1
+    }
+}
+
 /// The byte of the hash a bucket keeps, from bits `home` does not use.
 fn tag(hash: u64) -> u8 {
     (hash as u8).max(1)
@@ -48,6 +57,13 @@ impl Index {
     /// The id whose key hashes to `hash` and for which `eq` holds.
     #[inline]
     pub fn find(&self, hash: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
+        self.bucket_of(hash, eq).map(|i| self.ids[i])
+    }
+
+    /// The bucket holding the id whose key hashes to `hash` and for which
+    /// `eq` holds.
+    #[inline]
+    fn bucket_of(&self, hash: u64, eq: impl Fn(u32) -> bool) -> Option<usize> {
         let n = self.tags.len();
         if n == 0 {
             return None;
@@ -57,13 +73,10 @@ impl Index {
         loop {
             match self.tags[i] {
                 EMPTY => return None,
-                t if t == want && eq(self.ids[i]) => return Some(self.ids[i]),
+                t if t == want && eq(self.ids[i]) => return Some(i),
                 _ => {}
             }
-            i += 1;
-            if i == n {
-                i = 0;
-            }
+            i = next(i, n);
         }
     }
 
@@ -81,10 +94,7 @@ impl Index {
         let n = self.tags.len();
         let mut i = home(hash, n);
         while self.tags[i] != EMPTY {
-            i += 1;
-            if i == n {
-                i = 0;
-            }
+            i = next(i, n);
         }
         self.tags[i] = tag(hash);
         self.ids[i] = id;
@@ -105,24 +115,14 @@ impl Index {
     /// after it move back to close the gap (no tombstones to pile up), which
     /// is what `rehash` is for.
     pub fn remove(&mut self, hash: u64, id: u32, rehash: impl Fn(u32) -> u64) -> bool {
-        let n = self.tags.len();
-        if n == 0 {
+        let Some(mut hole) = self.bucket_of(hash, |x| x == id) else {
             return false;
-        }
-        let want = tag(hash);
-        let mut hole = home(hash, n);
-        loop {
-            match self.tags[hole] {
-                EMPTY => return false,
-                t if t == want && self.ids[hole] == id => break,
-                _ => {}
-            }
-            hole = (hole + 1) % n;
-        }
+        };
+        let n = self.tags.len();
         self.len -= 1;
         let mut j = hole;
         loop {
-            j = (j + 1) % n;
+            j = next(j, n);
             if self.tags[j] == EMPTY {
                 self.tags[hole] = EMPTY;
                 return true;
