@@ -19,8 +19,6 @@ use common::tools::{
 };
 use common::{run, scratch_dir, Running, Scrape};
 
-/// Per interrupt handler (action) name, the interrupts of the IRQ lines it
-/// is on, from `/proc/interrupts` and `/proc/irq/N/`.
 /// The device an interrupt handler belongs to, without its queue:
 /// `virtio0` for `virtio0-req.1`, `nvme0` for `nvme0q3`.
 fn device(handler: &str) -> &str {
@@ -43,6 +41,8 @@ fn interrupt_handlers_name_their_device() {
     assert_eq!(device("ata_piix"), "ata_piix");
 }
 
+/// Per interrupt handler (action) name, the interrupts of the IRQ lines it
+/// is on, from `/proc/interrupts` and `/proc/irq/N/`.
 fn handler_counts() -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     let text = fs::read_to_string("/proc/interrupts").expect("read /proc/interrupts");
