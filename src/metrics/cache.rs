@@ -14,6 +14,8 @@
 //! decoder of the metric is pure (`Decoder::pure`), when nothing can be
 //! renamed and an unchanged map costs no decoding at all.
 
+use std::collections::HashMap;
+
 use ahash::RandomState;
 
 use super::index::Index;
@@ -83,124 +85,68 @@ impl Entry {
     }
 }
 
-/// Marks a free slot in `Interner::starts`.
+/// Marks a free slot in `Texts::starts`.
 const FREE_START: u32 = u32::MAX;
 
-/// Texts this long or longer keep their length in `Interner::long`.
+/// Texts this long or longer keep their length in `Texts::long`.
 const LONG: u8 = u8::MAX;
 
-/// Label texts by slot, each stored once in one arena and found by hash:
-/// no allocation per label set. Slots carry no reference count: the cache
-/// sweeps for slots no key refers to once enough keys have let go of theirs
-/// (`KeyCache::sweep`), which costs a pass now and then instead of four
-/// bytes a slot.
+/// Label texts by slot, end to end in one arena: no allocation per label
+/// set. Kept apart from the interner's index so the index can be searched
+/// and reshaped while texts are read.
 #[derive(Default)]
-struct Interner {
-    index: Index,
+struct Texts {
     arena: String,
     /// Where each slot's text starts in `arena` (`FREE_START` when free).
     starts: Vec<u32>,
     /// Each slot's text length, or `LONG` when `long` has it: label sets
     /// are short, so a byte covers nearly all of them.
     lens: Vec<u8>,
-    long: std::collections::HashMap<u32, u32>,
-    free: Vec<u32>,
-    /// Arena bytes no live slot uses; compacted away when they dominate.
-    garbage: usize,
-    hasher: RandomState,
+    long: HashMap<u32, u32>,
 }
 
-impl Interner {
+impl Texts {
     fn text(&self, id: u32) -> &str {
-        text_of(&self.arena, &self.starts, &self.lens, &self.long, id)
+        let (start, len) = self.span(id);
+        self.arena.get(start..start + len).unwrap_or("")
+    }
+
+    /// Where slot `id`'s text sits in the arena: its start and length.
+    fn span(&self, id: u32) -> (usize, usize) {
+        let i = id as usize;
+        let len = match self.lens[i] {
+            LONG => self.long.get(&id).copied().unwrap_or(0) as usize,
+            n => usize::from(n),
+        };
+        (self.starts[i] as usize, len)
     }
 
     fn is_free(&self, id: u32) -> bool {
         self.starts[id as usize] == FREE_START
     }
 
-    /// The slot of `text`, made if new; `None` past `MAX_SLOTS`, or where
-    /// the arena would outgrow its 32-bit offsets.
-    fn acquire(&mut self, text: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(text);
-        let (arena, starts, lens, long) = (&self.arena, &self.starts, &self.lens, &self.long);
-        if let Some(id) = self
-            .index
-            .find(hash, |i| text_of(arena, starts, lens, long, i) == text)
-        {
-            return Some(id);
-        }
-        // Offsets are 32-bit: an arena that would pass 4 GB takes no more.
-        let start = self.arena.len() as u32;
-        (self.arena.len() + text.len() < FREE_START as usize).then_some(())?;
-        let id = match self.free.pop() {
-            Some(id) => id,
-            None if self.starts.len() < MAX_SLOTS => {
-                self.starts.push(FREE_START);
-                self.lens.push(0);
-                (self.starts.len() - 1) as u32
-            }
-            None => return None,
-        };
-        self.arena.push_str(text);
-        self.starts[id as usize] = start;
-        if text.len() >= usize::from(LONG) {
-            self.lens[id as usize] = LONG;
-            self.long.insert(id, text.len() as u32);
-        } else {
-            self.lens[id as usize] = text.len() as u8;
-            self.long.remove(&id);
-        }
-        let (arena, starts, lens, long, hasher) = (
-            &self.arena,
-            &self.starts,
-            &self.lens,
-            &self.long,
-            &self.hasher,
-        );
-        self.index.insert(hash, id, |i| {
-            hasher.hash_one(text_of(arena, starts, lens, long, i))
-        });
-        Some(id)
+    fn slots(&self) -> usize {
+        self.starts.len()
     }
 
-    /// Frees a slot no key refers to any more.
-    fn release(&mut self, id: u32) {
-        let hash = self.hasher.hash_one(self.text(id));
-        let (arena, starts, lens, long, hasher) = (
-            &self.arena,
-            &self.starts,
-            &self.lens,
-            &self.long,
-            &self.hasher,
-        );
-        self.index.remove(hash, id, |i| {
-            hasher.hash_one(text_of(arena, starts, lens, long, i))
-        });
-        self.garbage += self.text(id).len();
+    /// Places `text` at the arena's end as slot `id`'s.
+    fn set(&mut self, id: u32, text: &str) {
+        let i = id as usize;
+        self.starts[i] = self.arena.len() as u32;
+        self.arena.push_str(text);
+        if text.len() >= usize::from(LONG) {
+            self.lens[i] = LONG;
+            self.long.insert(id, text.len() as u32);
+        } else {
+            self.lens[i] = text.len() as u8;
+            self.long.remove(&id);
+        }
+    }
+
+    fn clear(&mut self, id: u32) {
         self.starts[id as usize] = FREE_START;
         self.lens[id as usize] = 0;
         self.long.remove(&id);
-        self.free.push(id);
-    }
-
-    /// Rewrites the arena without released texts once they make up most
-    /// of it, so churn cannot grow it without bound.
-    fn compact(&mut self) {
-        if self.garbage < 64 * 1024 || self.garbage * 2 < self.arena.len() {
-            return;
-        }
-        let mut arena = String::with_capacity(self.arena.len() - self.garbage);
-        for id in 0..self.starts.len() as u32 {
-            if self.is_free(id) {
-                continue;
-            }
-            let start = arena.len() as u32;
-            arena.push_str(self.text(id));
-            self.starts[id as usize] = start;
-        }
-        self.arena = arena;
-        self.garbage = 0;
     }
 
     fn bytes(&self) -> usize {
@@ -209,52 +155,138 @@ impl Interner {
             + self.starts.capacity() * size_of::<u32>()
             + self.lens.capacity()
             + self.long.capacity() * 2 * size_of::<u32>()
-            + self.free.capacity() * size_of::<u32>()
-            + self.index.bytes()
     }
 }
 
-/// A slot's text, from the interner's parts (borrowed apart so the index
-/// can be searched while they are read).
-fn text_of<'a>(
-    arena: &'a str,
-    starts: &[u32],
-    lens: &[u8],
-    long: &std::collections::HashMap<u32, u32>,
-    id: u32,
-) -> &'a str {
-    let i = id as usize;
-    let start = starts[i] as usize;
-    let len = match lens[i] {
-        LONG => long.get(&id).copied().unwrap_or(0) as usize,
-        n => usize::from(n),
-    };
-    arena.get(start..start + len).unwrap_or("")
+/// Label texts by slot, each stored once and found by hash. Slots carry no
+/// reference count: the cache sweeps for slots no key refers to once enough
+/// keys have let go of theirs (`KeyCache::sweep`), which costs a pass now
+/// and then instead of four bytes a slot.
+#[derive(Default)]
+struct Interner {
+    index: Index,
+    texts: Texts,
+    free: Vec<u32>,
+    /// Arena bytes no live slot uses; compacted away when they dominate.
+    garbage: usize,
+    hasher: RandomState,
+}
+
+impl Interner {
+    /// The slot of `text`, made if new; `None` past `MAX_SLOTS`, or where
+    /// the arena would outgrow its 32-bit offsets.
+    fn acquire(&mut self, text: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(text);
+        let texts = &self.texts;
+        if let Some(id) = self.index.find(hash, |i| texts.text(i) == text) {
+            return Some(id);
+        }
+        if texts.arena.len() + text.len() >= FREE_START as usize {
+            return None;
+        }
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None if texts.slots() < MAX_SLOTS => {
+                self.texts.starts.push(FREE_START);
+                self.texts.lens.push(0);
+                (self.texts.slots() - 1) as u32
+            }
+            None => return None,
+        };
+        self.texts.set(id, text);
+        let (texts, hasher) = (&self.texts, &self.hasher);
+        self.index
+            .insert(hash, id, |i| hasher.hash_one(texts.text(i)));
+        Some(id)
+    }
+
+    /// Frees a slot no key refers to any more.
+    fn release(&mut self, id: u32) {
+        let (texts, hasher) = (&self.texts, &self.hasher);
+        let text = texts.text(id);
+        self.index.remove(hasher.hash_one(text), id, |i| {
+            hasher.hash_one(texts.text(i))
+        });
+        self.garbage += text.len();
+        self.texts.clear(id);
+        self.free.push(id);
+    }
+
+    /// Rewrites the arena without released texts once they make up most
+    /// of it, so churn cannot grow it without bound.
+    fn compact(&mut self) {
+        let texts = &mut self.texts;
+        if self.garbage < 64 * 1024 || self.garbage * 2 < texts.arena.len() {
+            return;
+        }
+        let kept = String::with_capacity(texts.arena.len() - self.garbage);
+        let old = std::mem::replace(&mut texts.arena, kept);
+        for id in 0..texts.slots() as u32 {
+            if texts.is_free(id) {
+                continue;
+            }
+            let (start, len) = texts.span(id);
+            texts.starts[id as usize] = texts.arena.len() as u32;
+            texts
+                .arena
+                .push_str(old.get(start..start + len).unwrap_or(""));
+        }
+        self.garbage = 0;
+    }
+
+    fn bytes(&self) -> usize {
+        self.texts.bytes() + self.free.capacity() * std::mem::size_of::<u32>() + self.index.bytes()
+    }
 }
 
 /// Keys letting go of their slots before the cache sweeps for slots no key
 /// refers to: at least this many, or an eighth of the keys.
 const SWEEP_AFTER: usize = 4096;
 
-/// Cached rows of one map. All keys of a map have the same size, so they
-/// live in one flat arena (no allocation per key), indexed by a hash table
-/// of entry numbers. Maps are read in the same order scrape after scrape, so
-/// `hints` remembers which entry sat at each position last time: a byte
-/// compare against it replaces most hash lookups. Entries are made in the
-/// order keys are first read, so in a map whose order has not shifted the
-/// entry at a position is the one made there: until a key turns up
-/// elsewhere, the hints are that identity and cost nothing.
+/// The keys of one map, end to end: all keys of a map have the same size,
+/// so one flat arena holds them, with no allocation per key. Kept apart
+/// from the index so the index can be searched and reshaped while keys are
+/// read.
+#[derive(Default)]
+struct Keys {
+    bytes: Vec<u8>,
+    size: usize,
+}
+
+impl Keys {
+    fn at(&self, idx: u32) -> &[u8] {
+        let start = idx as usize * self.size;
+        &self.bytes[start..start + self.size]
+    }
+
+    fn set(&mut self, idx: u32, key: &[u8]) {
+        let start = idx as usize * self.size;
+        self.bytes[start..start + self.size].copy_from_slice(key);
+    }
+}
+
+/// Cached rows of one map, found by a hash index of entry numbers.
+///
+/// Maps are read in the same order scrape after scrape, and entries are
+/// made in the order their keys are first read, so the key read next is
+/// most often the entry after the one found last: `next` guesses it, and a
+/// compare of the key's bytes replaces the hash lookup. Two runs of entries
+/// are followed, since a map that grew under the cache reads the entries
+/// made before it grew between those made as it grew. A guess costs no
+/// memory per key, and a key inserted or deleted in the map costs a lookup
+/// or two, where a hint per position would have been wrong for every key
+/// after it.
 pub struct KeyCache {
-    key_size: usize,
-    keys: Vec<u8>,
+    keys: Keys,
     entries: Vec<Entry>,
     /// Each entry's `CachedRow::extra`; empty while every one is 0.
     extras: Vec<u32>,
     free: Vec<u32>,
     index: Index,
     hasher: RandomState,
-    /// Empty while every entry sits at the position it was made at.
-    hints: Vec<u32>,
+    /// The entries guessed to come next: after the last one found, and
+    /// after the last one found in another run.
+    next: [u32; 2],
     interner: Interner,
     /// Keys that let go of a slot since the last sweep.
     let_go: usize,
@@ -262,25 +294,29 @@ pub struct KeyCache {
     max_idle: u32,
     /// Rows cannot change for a key (pure decoders): no periodic re-decode.
     pure: bool,
+    /// Keys found by hash rather than by guess.
+    #[cfg(test)]
+    lookups: usize,
 }
 
 impl KeyCache {
     /// `max_idle`: scrapes a key may go unseen before it is forgotten.
     pub fn new(max_idle: u32) -> Self {
         Self {
-            key_size: 0,
-            keys: Vec::new(),
+            keys: Keys::default(),
             entries: Vec::new(),
             extras: Vec::new(),
             free: Vec::new(),
             index: Index::default(),
             hasher: RandomState::new(),
-            hints: Vec::new(),
+            next: [0, 0],
             interner: Interner::default(),
             let_go: 0,
             generation: 0,
             max_idle: max_idle.clamp(1, MAX_IDLE),
             pure: false,
+            #[cfg(test)]
+            lookups: 0,
         }
     }
 
@@ -291,54 +327,31 @@ impl KeyCache {
         self
     }
 
-    fn key_at(&self, idx: u32) -> &[u8] {
-        let start = idx as usize * self.key_size;
-        &self.keys[start..start + self.key_size]
-    }
-
-    fn hash_key(&self, idx: u32) -> u64 {
-        self.hasher.hash_one(self.key_at(idx))
-    }
-
-    fn find(&mut self, key: &[u8], position: usize) -> Option<u32> {
-        if key.len() != self.key_size {
+    fn find(&mut self, key: &[u8]) -> Option<u32> {
+        if key.len() != self.keys.size {
             return None;
         }
-        if let Some(idx) = self.hint(position) {
-            if self.entries.get(idx as usize).is_some_and(Entry::live) && self.key_at(idx) == key {
-                return Some(idx);
+        let (entries, keys) = (&self.entries, &self.keys);
+        let guessed = self
+            .next
+            .into_iter()
+            .find(|&idx| entries.get(idx as usize).is_some_and(Entry::live) && keys.at(idx) == key);
+        let idx = match guessed {
+            Some(idx) => idx,
+            None => {
+                #[cfg(test)]
+                {
+                    self.lookups += 1;
+                }
+                self.index
+                    .find(self.hasher.hash_one(key), |i| keys.at(i) == key)?
             }
+        };
+        if idx != self.next[0] {
+            self.next[1] = self.next[0];
         }
-        let hash = self.hasher.hash_one(key);
-        let (keys, ks) = (&self.keys, self.key_size);
-        let idx = self.index.find(hash, |i| {
-            &keys[i as usize * ks..(i as usize + 1) * ks] == key
-        })?;
-        self.remember_position(position, idx);
+        self.next[0] = idx.saturating_add(1);
         Some(idx)
-    }
-
-    /// The entry that sat at `position` last time, if one did.
-    fn hint(&self, position: usize) -> Option<u32> {
-        if self.hints.is_empty() {
-            return u32::try_from(position).ok();
-        }
-        self.hints.get(position).copied()
-    }
-
-    fn remember_position(&mut self, position: usize, idx: u32) {
-        if self.hints.is_empty() {
-            if idx as usize == position {
-                return;
-            }
-            // The first key away from where it was made: from now on each
-            // position's entry is written down.
-            self.hints = (0..self.entries.len() as u32).collect();
-        }
-        if self.hints.len() <= position {
-            self.hints.resize(position + 1, u32::MAX);
-        }
-        self.hints[position] = idx;
     }
 
     fn outcome(&self, idx: u32) -> Option<CachedRow> {
@@ -347,11 +360,10 @@ impl KeyCache {
         Some(CachedRow { slot, extra })
     }
 
-    /// The cached outcome for the key at `position` in this scrape's read:
-    /// `Some(Some(row))` for a row, `Some(None)` for a dropped row, `None`
-    /// when the key must be decoded.
-    pub fn get(&mut self, key: &[u8], position: usize) -> Option<Option<CachedRow>> {
-        let idx = self.find(key, position)?;
+    /// The cached outcome for `key`: `Some(Some(row))` for a row,
+    /// `Some(None)` for a dropped row, `None` when the key must be decoded.
+    pub fn get(&mut self, key: &[u8]) -> Option<Option<CachedRow>> {
+        let idx = self.find(key)?;
         let generation = self.generation;
         let entry = &mut self.entries[idx as usize];
         let age = u32::from(generation.wrapping_sub(entry.decoded_at));
@@ -366,23 +378,22 @@ impl KeyCache {
         Some(self.outcome(idx))
     }
 
-    /// Stores what the key at `position` decoded to: its label
-    /// text and extra number, or `None` for a dropped row.
+    /// Stores what `key` decoded to: its label text and extra number, or
+    /// `None` for a dropped row.
     pub fn put(
         &mut self,
         key: &[u8],
-        position: usize,
         decoded: Option<(String, u32)>,
         volatile: bool,
     ) -> Option<CachedRow> {
-        if self.entries.is_empty() && self.free.is_empty() {
-            self.key_size = key.len();
+        if self.entries.is_empty() {
+            self.keys.size = key.len();
         }
-        if key.len() != self.key_size {
+        if key.len() != self.keys.size {
             // Keys of one map never change size; this only guards misuse.
             return None;
         }
-        let existing = self.find(key, position);
+        let existing = self.find(key);
         let old_slot = existing.and_then(|idx| self.entries[idx as usize].row_slot());
         let (slot, extra) = match &decoded {
             Some((text, extra)) => (self.interner.acquire(text)?, *extra),
@@ -397,10 +408,12 @@ impl KeyCache {
             decoded_at: self.generation,
         };
         let idx = match existing {
-            Some(idx) => idx,
-            None => self.add_key(key, position),
+            Some(idx) => {
+                self.entries[idx as usize] = entry;
+                idx
+            }
+            None => self.add_key(key, entry),
         };
-        self.entries[idx as usize] = entry;
         if extra != 0 && self.extras.is_empty() {
             self.extras.resize(self.entries.len(), 0);
         }
@@ -410,34 +423,26 @@ impl KeyCache {
         (slot != DROPPED).then_some(CachedRow { slot, extra })
     }
 
-    /// Makes an entry for a key not in the cache, and indexes it.
-    fn add_key(&mut self, key: &[u8], position: usize) -> u32 {
-        let free = Entry {
-            slot: FREE,
-            last_seen: 0,
-            decoded_at: 0,
-        };
+    /// Makes `entry` for a key not in the cache, and indexes it.
+    fn add_key(&mut self, key: &[u8], entry: Entry) -> u32 {
         let idx = match self.free.pop() {
             Some(idx) => {
-                let start = idx as usize * self.key_size;
-                self.keys[start..start + self.key_size].copy_from_slice(key);
+                self.keys.set(idx, key);
+                self.entries[idx as usize] = entry;
                 idx
             }
             None => {
-                self.keys.extend_from_slice(key);
-                self.entries.push(free);
+                self.keys.bytes.extend_from_slice(key);
+                self.entries.push(entry);
                 if !self.extras.is_empty() {
                     self.extras.push(0);
                 }
                 (self.entries.len() - 1) as u32
             }
         };
-        let hash = self.hasher.hash_one(key);
-        let (keys, ks, hasher) = (&self.keys, self.key_size, &self.hasher);
-        self.index.insert(hash, idx, |i| {
-            hasher.hash_one(&keys[i as usize * ks..(i as usize + 1) * ks])
-        });
-        self.remember_position(position, idx);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.index
+            .insert(hasher.hash_one(key), idx, |i| hasher.hash_one(keys.at(i)));
         idx
     }
 
@@ -450,7 +455,7 @@ impl KeyCache {
     }
 
     /// Ends a scrape: forgets keys idle for longer than `max_idle` scrapes.
-    pub fn end_scrape(&mut self, entries_read: usize) {
+    pub fn end_scrape(&mut self) {
         let generation = self.generation;
         for idx in 0..self.entries.len() as u32 {
             let e = self.entries[idx as usize];
@@ -460,10 +465,9 @@ impl KeyCache {
             if e.row_slot().is_some() {
                 self.let_go += 1;
             }
-            let hash = self.hash_key(idx);
-            let (keys, ks, hasher) = (&self.keys, self.key_size, &self.hasher);
-            self.index.remove(hash, idx, |i| {
-                hasher.hash_one(&keys[i as usize * ks..(i as usize + 1) * ks])
+            let (keys, hasher) = (&self.keys, &self.hasher);
+            self.index.remove(hasher.hash_one(keys.at(idx)), idx, |i| {
+                hasher.hash_one(keys.at(i))
             });
             self.entries[idx as usize].slot = FREE;
             self.free.push(idx);
@@ -471,19 +475,21 @@ impl KeyCache {
         if self.let_go > 0 && (self.let_go >= SWEEP_AFTER || self.let_go * 8 >= self.len()) {
             self.sweep();
         }
-        self.hints.truncate(entries_read);
         self.interner.compact();
+        self.next = [0, 0];
         self.generation = self.generation.wrapping_add(1);
     }
 
     /// Frees the slots no key refers to.
     fn sweep(&mut self) {
-        let mut used = vec![0u64; self.interner.starts.len().div_ceil(64)];
+        let slots = self.interner.texts.slots();
+        let mut used = vec![0u64; slots.div_ceil(64)];
         for slot in self.entries.iter().filter_map(Entry::row_slot) {
             used[slot as usize / 64] |= 1 << (slot % 64);
         }
-        for slot in 0..self.interner.starts.len() as u32 {
-            if used[slot as usize / 64] & (1 << (slot % 64)) == 0 && !self.interner.is_free(slot) {
+        for slot in 0..slots as u32 {
+            let free = self.interner.texts.is_free(slot);
+            if used[slot as usize / 64] & (1 << (slot % 64)) == 0 && !free {
                 self.interner.release(slot);
             }
         }
@@ -492,8 +498,8 @@ impl KeyCache {
 
     /// The label text (values, joined) of a slot handed out by `put`.
     pub fn slot_text(&self, slot: u32) -> &str {
-        if (slot as usize) < self.interner.starts.len() {
-            self.interner.text(slot)
+        if (slot as usize) < self.interner.texts.slots() {
+            self.interner.texts.text(slot)
         } else {
             ""
         }
@@ -501,7 +507,7 @@ impl KeyCache {
 
     /// One past the highest slot number in use: the size for per-slot arrays.
     pub fn slot_capacity(&self) -> usize {
-        self.interner.starts.len()
+        self.interner.texts.slots()
     }
 
     pub fn len(&self) -> usize {
@@ -509,17 +515,15 @@ impl KeyCache {
     }
 
     /// Heap bytes held, by what for: the raw keys and what finds them
-    /// (the key arena, entries, index, position hints), and the interned
-    /// label text with its index. Capacities, not lengths: that is what the
-    /// process holds.
+    /// (the key arena, entries, index), and the interned label text with
+    /// its index. Capacities, not lengths: that is what the process holds.
     pub fn memory(&self) -> (usize, usize) {
         use std::mem::size_of;
-        let keys = self.keys.capacity()
+        let keys = self.keys.bytes.capacity()
             + self.entries.capacity() * size_of::<Entry>()
             + self.extras.capacity() * size_of::<u32>()
             + self.free.capacity() * size_of::<u32>()
-            + self.index.bytes()
-            + self.hints.capacity() * size_of::<u32>();
+            + self.index.bytes();
         (keys, self.interner.bytes())
     }
 
@@ -527,42 +531,41 @@ impl KeyCache {
         self.len() == 0
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Caches the u32 key `k`, read at `position`, as `text`.
-    fn put_u32(c: &mut KeyCache, k: u32, position: usize, text: String) -> Option<CachedRow> {
-        c.put(&k.to_ne_bytes(), position, Some((text, 0)), false)
+    /// Caches the u32 key `k` as `text`.
+    fn put_u32(c: &mut KeyCache, k: u32, text: String) -> Option<CachedRow> {
+        c.put(&k.to_ne_bytes(), Some((text, 0)), false)
     }
 
     #[test]
     fn equal_label_text_shares_a_slot() {
         let mut c = KeyCache::new(3);
         let a = c
-            .put(b"k1", 0, Some(("x=\"1\"".into(), 0)), false)
+            .put(b"k1", Some(("x=\"1\"".into(), 0)), false)
             .expect("row");
         let b = c
-            .put(b"k2", 1, Some(("x=\"1\"".into(), 5)), false)
+            .put(b"k2", Some(("x=\"1\"".into(), 5)), false)
             .expect("row");
         assert_eq!(a.slot, b.slot);
         assert_eq!(b.extra, 5);
         assert_eq!(c.slot_text(a.slot), "x=\"1\"");
-        assert_eq!(c.get(b"k1", 0), Some(Some(a)));
+        assert_eq!(c.get(b"k1"), Some(Some(a)));
     }
 
     #[test]
     fn idle_keys_are_forgotten_and_slots_reused() {
         let mut c = KeyCache::new(2);
-        let first = c.put(b"old", 0, Some(("a".into(), 0)), false).expect("row");
-        c.end_scrape(1); // the scrape that saw it
-        c.end_scrape(1); // unseen once
+        let first = c.put(b"old", Some(("a".into(), 0)), false).expect("row");
+        c.end_scrape(); // the scrape that saw it
+        c.end_scrape(); // unseen once
         assert_eq!(c.len(), 1, "unseen for 1 scrape only");
-        c.end_scrape(1); // unseen twice
+        c.end_scrape(); // unseen twice
         assert_eq!(c.len(), 0, "unseen for 2 scrapes");
-        assert_eq!(c.get(b"old", 0), None);
-        let next = c.put(b"new", 0, Some(("b".into(), 0)), false).expect("row");
+        assert_eq!(c.get(b"old"), None);
+        let next = c.put(b"new", Some(("b".into(), 0)), false).expect("row");
         assert_eq!(next.slot, first.slot, "freed slot is reused");
         assert_eq!(c.slot_capacity(), 1);
     }
@@ -570,10 +573,10 @@ mod tests {
     #[test]
     fn seen_keys_stay() {
         let mut c = KeyCache::new(2);
-        c.put(b"k", 0, Some(("a".into(), 0)), false);
+        c.put(b"k", Some(("a".into(), 0)), false);
         for _ in 0..10 {
-            assert!(c.get(b"k", 0).is_some());
-            c.end_scrape(1);
+            assert!(c.get(b"k").is_some());
+            c.end_scrape();
         }
         assert_eq!(c.len(), 1);
     }
@@ -581,91 +584,121 @@ mod tests {
     #[test]
     fn volatile_rows_are_decoded_again_next_scrape() {
         let mut c = KeyCache::new(5);
-        c.put(b"k", 0, Some(("unknown".into(), 0)), true);
-        assert!(c.get(b"k", 0).is_some(), "same scrape");
-        c.end_scrape(1);
-        assert_eq!(c.get(b"k", 0), None, "next scrape re-decodes");
-        let healed = c
-            .put(b"k", 0, Some(("healed".into(), 0)), false)
-            .expect("row");
+        c.put(b"k", Some(("unknown".into(), 0)), true);
+        assert!(c.get(b"k").is_some(), "same scrape");
+        c.end_scrape();
+        assert_eq!(c.get(b"k"), None, "next scrape re-decodes");
+        let healed = c.put(b"k", Some(("healed".into(), 0)), false).expect("row");
         assert_eq!(c.slot_text(healed.slot), "healed");
-        c.end_scrape(1);
-        let other = c
-            .put(b"j", 1, Some(("other".into(), 0)), false)
-            .expect("row");
+        c.end_scrape();
+        let other = c.put(b"j", Some(("other".into(), 0)), false).expect("row");
         assert_eq!(c.slot_capacity(), 2, "the replaced row's slot was swept");
         assert_ne!(other.slot, healed.slot);
-        assert_eq!(c.get(b"k", 0), Some(Some(healed)));
+        assert_eq!(c.get(b"k"), Some(Some(healed)));
     }
 
     #[test]
     fn slots_no_key_holds_are_swept_and_reused() {
         let mut c = KeyCache::new(1);
         for k in 0u32..100 {
-            put_u32(&mut c, k, k as usize, format!("a{k}"));
+            put_u32(&mut c, k, format!("a{k}"));
         }
-        c.end_scrape(100);
+        c.end_scrape();
         // Half the keys are re-decoded to new texts; the old ones are
         // held by nothing once the keys have let go.
         for k in 0u32..50 {
-            assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
-            put_u32(&mut c, k, k as usize, format!("b{k}"));
+            assert!(c.get(&k.to_ne_bytes()).is_some());
+            put_u32(&mut c, k, format!("b{k}"));
         }
         for k in 50u32..100 {
-            assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
+            assert!(c.get(&k.to_ne_bytes()).is_some());
         }
         assert_eq!(c.slot_capacity(), 150);
-        c.end_scrape(100);
+        c.end_scrape();
         for k in 100u32..150 {
-            let row = put_u32(&mut c, k, k as usize, format!("c{k}")).expect("row");
+            let row = put_u32(&mut c, k, format!("c{k}")).expect("row");
             assert!(row.slot < 150, "a swept slot is reused: {}", row.slot);
         }
         assert_eq!(c.slot_capacity(), 150);
         for k in 0u32..50 {
-            let row = c
-                .get(&k.to_ne_bytes(), k as usize)
-                .expect("cached")
-                .expect("row");
+            let row = c.get(&k.to_ne_bytes()).expect("cached").expect("row");
             assert_eq!(c.slot_text(row.slot), format!("b{k}"));
         }
     }
 
+    /// Gets every key of `order`, as a scrape reads them, and ends the
+    /// scrape; how many were found by hash rather than by guess.
+    fn scrape_lookups(c: &mut KeyCache, order: &[u32]) -> usize {
+        let before = c.lookups;
+        for &k in order {
+            let row = c.get(&k.to_ne_bytes()).expect("cached").expect("row");
+            assert_eq!(c.slot_text(row.slot), k.to_string());
+        }
+        c.end_scrape();
+        c.lookups - before
+    }
+
     #[test]
-    fn hints_are_written_down_only_once_the_order_shifts() {
+    fn keys_read_in_the_order_they_were_made_are_found_by_guess() {
         let mut c = KeyCache::new(3);
-        for k in 0u32..10 {
-            put_u32(&mut c, k, k as usize, format!("{k}"));
+        for k in 0u32..1000 {
+            put_u32(&mut c, k, k.to_string());
         }
-        c.end_scrape(10);
-        for k in 0u32..10 {
-            assert!(c.get(&k.to_ne_bytes(), k as usize).is_some());
+        c.end_scrape();
+        let mut order: Vec<u32> = (0..1000).collect();
+        assert_eq!(scrape_lookups(&mut c, &order), 0);
+        // A key new at the front is looked up (and missed) once; every
+        // key after it is still guessed.
+        let before = c.lookups;
+        put_u32(&mut c, 5000, "5000".into());
+        assert_eq!(c.lookups - before, 1);
+        for k in &order {
+            assert!(c.get(&k.to_ne_bytes()).is_some());
         }
-        assert!(c.hints.is_empty(), "every key where it was made");
-        c.end_scrape(10);
-        // A new key at the front shifts every other one back by one.
-        put_u32(&mut c, 99, 0, "99".into());
-        for k in 0u32..10 {
-            let row = c.get(&k.to_ne_bytes(), k as usize + 1).expect("cached");
-            assert_eq!(c.slot_text(row.expect("row").slot), k.to_string());
+        c.end_scrape();
+        assert_eq!(c.lookups - before, 1);
+        order.insert(0, 5000);
+        // Deleted from the middle: the key after the gap is looked up,
+        // and so is the first, made last.
+        order.retain(|&k| k != 500);
+        assert_eq!(scrape_lookups(&mut c, &order), 2);
+    }
+
+    #[test]
+    fn a_map_that_grew_under_the_cache_is_followed_in_two_runs() {
+        let mut c = KeyCache::new(3);
+        for k in 0u32..100 {
+            put_u32(&mut c, k, k.to_string());
         }
-        assert_eq!(c.hints, [10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        c.end_scrape();
+        // The map grows tenfold; its older keys are now read each after
+        // nine new ones (a hash map's order is by bucket).
+        let order: Vec<u32> = (0u32..100)
+            .flat_map(|old| (100 + 9 * old..109 + 9 * old).chain([old]))
+            .collect();
+        for &k in &order {
+            if c.get(&k.to_ne_bytes()).is_none() {
+                put_u32(&mut c, k, k.to_string());
+            }
+        }
+        c.end_scrape();
+        assert_eq!(c.len(), 1000);
+        // Only the first key, which is not entry 0, is looked up.
+        assert_eq!(scrape_lookups(&mut c, &order), 1);
+        assert_eq!(scrape_lookups(&mut c, &order), 1);
     }
 
     #[test]
     fn histogram_positions_are_kept_only_once_one_is_set() {
         let mut c = KeyCache::new(3);
-        c.put(b"k0", 0, Some(("x".into(), 0)), false);
+        c.put(b"k0", Some(("x".into(), 0)), false);
         assert!(c.extras.is_empty());
-        c.put(b"k1", 1, Some(("x".into(), 7)), false);
-        c.put(b"k2", 2, Some(("y".into(), 0)), false);
+        c.put(b"k1", Some(("x".into(), 7)), false);
+        c.put(b"k2", Some(("y".into(), 0)), false);
         assert_eq!(c.extras.len(), 3);
-        let at = |c: &mut KeyCache, k: &[u8], p| c.get(k, p).expect("cached").expect("row").extra;
+        let at = |c: &mut KeyCache, k: &[u8]| c.get(k).expect("cached").expect("row").extra;
         assert_eq!(
-            (
-                at(&mut c, b"k0", 0),
-                at(&mut c, b"k1", 1),
-                at(&mut c, b"k2", 2)
-            ),
+            (at(&mut c, b"k0"), at(&mut c, b"k1"), at(&mut c, b"k2")),
             (0, 7, 0)
         );
     }
@@ -673,13 +706,13 @@ mod tests {
     #[test]
     fn long_lived_rows_are_decoded_again_eventually() {
         let mut c = KeyCache::new(1000);
-        c.put(b"k", 0, Some(("eth0".into(), 0)), false);
+        c.put(b"k", Some(("eth0".into(), 0)), false);
         for _ in 0..REDECODE_AFTER {
-            assert!(c.get(b"k", 0).is_some());
-            c.end_scrape(1);
+            assert!(c.get(b"k").is_some());
+            c.end_scrape();
         }
         assert_eq!(
-            c.get(b"k", 0),
+            c.get(b"k"),
             None,
             "re-decoded after {REDECODE_AFTER} scrapes"
         );
@@ -688,14 +721,14 @@ mod tests {
     #[test]
     fn rows_of_pure_decoders_are_never_decoded_again_but_stand_ins_still_heal() {
         let mut c = KeyCache::new(1000).pure(true);
-        c.put(b"k", 0, Some(("42".into(), 0)), false);
-        c.put(b"u", 1, Some(("unknown".into(), 0)), true);
-        c.end_scrape(2);
+        c.put(b"k", Some(("42".into(), 0)), false);
+        c.put(b"u", Some(("unknown".into(), 0)), true);
+        c.end_scrape();
         for _ in 0..4 * REDECODE_AFTER {
-            assert!(c.get(b"k", 0).is_some(), "kept as decoded");
-            assert_eq!(c.get(b"u", 1), None, "a stand-in is tried again");
-            c.put(b"u", 1, Some(("unknown".into(), 0)), true);
-            c.end_scrape(2);
+            assert!(c.get(b"k").is_some(), "kept as decoded");
+            assert_eq!(c.get(b"u"), None, "a stand-in is tried again");
+            c.put(b"u", Some(("unknown".into(), 0)), true);
+            c.end_scrape();
         }
     }
 
@@ -704,22 +737,22 @@ mod tests {
         let mut c = KeyCache::new(1000);
         let n = 600u32;
         for k in 0..n {
-            put_u32(&mut c, k, k as usize, format!("k{k}"));
+            put_u32(&mut c, k, format!("k{k}"));
         }
-        c.end_scrape(n as usize);
+        c.end_scrape();
         let mut redecoded = vec![0u32; n as usize];
         let mut most_in_one_scrape = 0;
         for _ in 0..2 * REDECODE_AFTER {
             let mut this_scrape = 0;
             for k in 0..n {
-                if c.get(&k.to_ne_bytes(), k as usize).is_none() {
-                    put_u32(&mut c, k, k as usize, format!("k{k}"));
+                if c.get(&k.to_ne_bytes()).is_none() {
+                    put_u32(&mut c, k, format!("k{k}"));
                     redecoded[k as usize] += 1;
                     this_scrape += 1;
                 }
             }
             most_in_one_scrape = most_in_one_scrape.max(this_scrape);
-            c.end_scrape(n as usize);
+            c.end_scrape();
         }
         assert!(redecoded.iter().all(|&r| r >= 1), "every key re-decoded");
         assert_eq!(
@@ -737,21 +770,20 @@ mod tests {
                 let key = (round * 1000 + k).to_ne_bytes();
                 c.put(
                     &key,
-                    k as usize,
                     Some((format!("key=\"{}\"", round * 1000 + k), 0)),
                     false,
                 );
             }
-            c.end_scrape(1000);
+            c.end_scrape();
         }
         assert!(c.len() <= 2000, "idle keys forgotten: {}", c.len());
         assert!(
-            c.interner.arena.len() < 200_000,
+            c.interner.texts.arena.len() < 200_000,
             "arena bounded: {}",
-            c.interner.arena.len()
+            c.interner.texts.arena.len()
         );
         let live = c
-            .get(&49_999u64.to_ne_bytes(), 999)
+            .get(&49_999u64.to_ne_bytes())
             .expect("cached")
             .expect("row");
         assert_eq!(c.slot_text(live.slot), "key=\"49999\"");
@@ -760,7 +792,7 @@ mod tests {
     #[test]
     fn dropped_rows_are_remembered() {
         let mut c = KeyCache::new(2);
-        c.put(b"k", 0, None, false);
-        assert_eq!(c.get(b"k", 0), Some(None));
+        c.put(b"k", None, false);
+        assert_eq!(c.get(b"k"), Some(None));
     }
 }

@@ -343,7 +343,7 @@ impl Collector for MetricCollector {
         }
         result.map = self.stats(false);
         result.decode_errors = failures.count;
-        self.cache.end_scrape(self.reader.len());
+        self.cache.end_scrape();
         if let Some(first) = failures.first {
             if let Some(n) = self.warned.due(failures.count) {
                 log::warn!(
@@ -576,20 +576,15 @@ impl Resolver<'_> {
     /// The key's slot, decoding it only on a cache miss; `None` for keys
     /// whose row is dropped, and for keys that fail to decode.
     #[inline]
-    fn resolve(
-        &mut self,
-        key: &[u8],
-        position: usize,
-        failures: &mut Failures,
-    ) -> Option<CachedRow> {
+    fn resolve(&mut self, key: &[u8], failures: &mut Failures) -> Option<CachedRow> {
         // Rows of unknown and gone things are never cached across
         // scrapes: a hit is of a row that names what exists.
         self.absent = false;
-        if let Some(cached) = self.cache.get(key, position) {
+        if let Some(cached) = self.cache.get(key) {
             return cached;
         }
         match self.rows.decode(key) {
-            Ok(Row::Drop) => self.cache.put(key, position, None, false),
+            Ok(Row::Drop) => self.cache.put(key, None, false),
             Ok(Row::Labels {
                 values,
                 unknown,
@@ -603,9 +598,7 @@ impl Resolver<'_> {
                 match render(self.label_names, &values, self.kind, in_key) {
                     // A gone row is decoded again next time: by then its
                     // key is deleted, or its name forgotten.
-                    Ok(rendered) => self
-                        .cache
-                        .put(key, position, Some(rendered), unknown || gone),
+                    Ok(rendered) => self.cache.put(key, Some(rendered), unknown || gone),
                     Err(e) => {
                         failures.add(key, e);
                         None
@@ -726,8 +719,8 @@ impl MetricCollector {
             percpu: self.reader.is_percpu(),
             split_cpus: self.split_cpus,
         };
-        let mut each = |position, key: &[u8], value: &[u8]| {
-            if let Some(row) = resolver.resolve(key, position, failures) {
+        let mut each = |_position, key: &[u8], value: &[u8]| {
+            if let Some(row) = resolver.resolve(key, failures) {
                 if failures.count == 0 {
                     if watch_stale && resolver.absent {
                         stale.note(row.slot, key, value);
@@ -760,6 +753,7 @@ impl MetricCollector {
         overflow.resize(row_len, 0);
         let mut emitted = 0usize;
         let mut labels = String::new();
+        let names = self.row_names();
         for slot in 0..self.seen.len() {
             if !self.seen[slot] {
                 continue;
@@ -778,11 +772,7 @@ impl MetricCollector {
                 continue;
             }
             emitted += 1;
-            expand_values(
-                self.row_names(),
-                self.cache.slot_text(slot as u32),
-                &mut labels,
-            );
+            expand_values(names, self.cache.slot_text(slot as u32), &mut labels);
             result.series += self.write_row(out, &labels, row, &mut buckets);
         }
         if result.series_limited > 0 && self.limit.fold {
