@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use ahash::RandomState;
 
+use super::bits::Bits;
 use super::index::Index;
 
 /// Scrapes after which a cached row is decoded afresh. Decoders keep their
@@ -482,14 +483,12 @@ impl KeyCache {
 
     /// Frees the slots no key refers to.
     fn sweep(&mut self) {
-        let slots = self.interner.texts.slots();
-        let mut used = vec![0u64; slots.div_ceil(64)];
+        let mut used = Bits::new(self.interner.texts.slots());
         for slot in self.entries.iter().filter_map(Entry::row_slot) {
-            used[slot as usize / 64] |= 1 << (slot % 64);
+            used.set(slot as usize);
         }
-        for slot in 0..slots as u32 {
-            let free = self.interner.texts.is_free(slot);
-            if used[slot as usize / 64] & (1 << (slot % 64)) == 0 && !free {
+        for slot in 0..self.interner.texts.slots() as u32 {
+            if !used.get(slot as usize) && !self.interner.texts.is_free(slot) {
                 self.interner.release(slot);
             }
         }

@@ -4,6 +4,7 @@ use crate::decode::chain::Row;
 use crate::decode::RowDecoder;
 use crate::maps::MapReader;
 
+use super::bits::Bits;
 use super::buckets::BucketLayout;
 use super::cache::{CachedRow, KeyCache};
 use super::collector::{Collected, Collector, MapStats, MetricId};
@@ -38,7 +39,8 @@ pub struct MetricCollector {
     split_cpus: bool,
     /// Per-slot accumulators, kept between scrapes for their allocation.
     acc: Vec<u64>,
-    seen: Vec<bool>,
+    /// Slots given a value in this scrape.
+    seen: Bits,
     cpu_names: Vec<String>,
     /// What each value holds for this metric.
     value: ValueRead,
@@ -215,7 +217,7 @@ impl MetricCollector {
             cache: KeyCache::new(cache_max_idle).pure(pure),
             split_cpus,
             acc: Vec::new(),
-            seen: Vec::new(),
+            seen: Bits::default(),
             cpu_names,
             value: ValueRead::Whole,
             limit: SeriesLimit::default(),
@@ -290,7 +292,7 @@ impl MetricCollector {
                 let (keys, labels) = self.cache.memory();
                 let rows = (self.acc.capacity() + self.overflow_acc.capacity())
                     * std::mem::size_of::<u64>()
-                    + self.seen.capacity();
+                    + self.seen.bytes();
                 [keys, labels, rows, self.reader.buffer_bytes()]
             },
             read_failed,
@@ -360,9 +362,7 @@ impl Collector for MetricCollector {
             .stale
             .settle(size, |slot| cache.slot_text(slot).to_string())
         {
-            if let Some(seen) = self.seen.get_mut(slot as usize) {
-                *seen = false;
-            }
+            self.seen.unset(slot as usize);
         }
         self.emit(out, &mut result);
         let gone = std::mem::take(&mut self.gone_keys);
@@ -617,7 +617,7 @@ impl Resolver<'_> {
 /// one) of `width` values (a histogram's buckets and its sum, else one).
 struct Accumulator<'a> {
     acc: &'a mut Vec<u64>,
-    seen: &'a mut Vec<bool>,
+    seen: &'a mut Bits,
     kind: &'a MetricKind,
     value: ValueRead,
     ncols: usize,
@@ -640,10 +640,9 @@ impl Accumulator<'_> {
         let (pos, slot) = (row.extra as usize, row.slot as usize);
         let (ncols, width) = (self.ncols, self.width);
         if self.seen.len() <= slot {
-            self.seen.resize(slot + 1, false);
             self.acc.resize((slot + 1) * ncols * width, 0);
         }
-        self.seen[slot] = true;
+        self.seen.set(slot);
         let base = slot * ncols * width;
         for (cpu, chunk) in cpu_chunks(value, self.percpu, self.stride).enumerate() {
             let col = if self.split_cpus { cpu } else { 0 };
@@ -737,7 +736,7 @@ impl MetricCollector {
     /// first appear, so the series kept are the oldest and stay the same
     /// scrape after scrape), are folded into one overflow row, or dropped.
     fn emit(&mut self, out: &mut dyn Sink, result: &mut Collected) {
-        if !self.seen.iter().any(|s| *s) {
+        if !self.seen.any() {
             return;
         }
         let kind = match self.kind {
@@ -754,10 +753,7 @@ impl MetricCollector {
         let mut emitted = 0usize;
         let mut labels = String::new();
         let names = self.row_names();
-        for slot in 0..self.seen.len() {
-            if !self.seen[slot] {
-                continue;
-            }
+        for slot in self.seen.ones() {
             let row = &self.acc[slot * row_len..(slot + 1) * row_len];
             if self.omit_zero && row.iter().all(|v| *v == 0) {
                 continue;

@@ -4,6 +4,7 @@
 //! rendered label sets and bucket positions, event counts) lives here.
 
 pub mod bind;
+pub mod bits;
 pub mod buckets;
 pub mod cache;
 pub mod collect;
