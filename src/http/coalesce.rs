@@ -12,6 +12,8 @@
 //! request starts the next scrape) and drops chunks as its clients take
 //! them, so a million-series exposition never sits in memory whole. A small
 //! exposition arrives as one chunk and is answered with a Content-Length,
+//! and the scrape runs no further ahead of its fastest client than
+//! `pace::AHEAD` (see `pace`),
 //! and a scrape failing before its first chunk is a 500; one failing later
 //! ends the response early, which Prometheus counts as a failed scrape.
 
@@ -29,6 +31,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
 use super::lock;
+use super::pace::{Backlog, Pace, STALL_AFTER};
 use crate::encode::{ChunkPool, Format, Spill};
 use crate::exporter::Exporter;
 
@@ -120,7 +123,37 @@ struct Broadcast {
     /// Every chunk sent so far, while the flight takes joiners.
     retained: Option<Vec<Bytes>>,
     retained_bytes: usize,
-    clients: Vec<mpsc::UnboundedSender<Event>>,
+    clients: Vec<Client>,
+    pace: Arc<Pace>,
+}
+
+/// Where a flight sends one client's chunks, and how many it holds.
+struct Client {
+    tx: mpsc::UnboundedSender<Event>,
+    backlog: Arc<Backlog>,
+}
+
+impl Client {
+    /// Whether the client is still there to be sent to.
+    fn send(&self, event: Event) -> bool {
+        if let Event::Chunk(chunk) = &event {
+            self.backlog.sent(chunk.len());
+        }
+        self.tx.send(event).is_ok()
+    }
+}
+
+/// A client's end of its flight: closing its backlog however it goes, so
+/// the scrape never waits for a client that left.
+struct Inbox {
+    rx: mpsc::UnboundedReceiver<Event>,
+    backlog: Arc<Backlog>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.backlog.close();
+    }
 }
 
 type Flight = Arc<StdMutex<Broadcast>>;
@@ -158,8 +191,16 @@ impl Scraped {
 /// The body of a streamed scrape: chunks as the flight sends them.
 pub struct ChunkBody {
     pending: VecDeque<Bytes>,
-    rx: mpsc::UnboundedReceiver<Event>,
+    inbox: Inbox,
     done: bool,
+}
+
+impl ChunkBody {
+    /// Hands `chunk` to the connection: it no longer counts as queued.
+    fn give(&self, chunk: Bytes) -> Poll<Option<Result<Frame<Bytes>, ScrapeError>>> {
+        self.inbox.backlog.taken(chunk.len());
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
 }
 
 impl Body for ChunkBody {
@@ -171,13 +212,13 @@ impl Body for ChunkBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ScrapeError>>> {
         if let Some(chunk) = self.pending.pop_front() {
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            return self.give(chunk);
         }
         if self.done {
             return Poll::Ready(None);
         }
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(Event::Chunk(chunk))) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+        match self.inbox.rx.poll_recv(cx) {
+            Poll::Ready(Some(Event::Chunk(chunk))) => self.give(chunk),
             Poll::Ready(Some(Event::Last(chunk))) => {
                 self.done = true;
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
@@ -224,6 +265,8 @@ pub struct Coalescer {
     flights: Flights,
     health: Arc<StdMutex<Health>>,
     chunks: Arc<ChunkPool>,
+    /// How long a flight waits for clients that take nothing.
+    stall_after: Duration,
 }
 
 impl Coalescer {
@@ -239,35 +282,55 @@ impl Coalescer {
             flights: Arc::new(StdMutex::new(HashMap::new())),
             health: Arc::new(StdMutex::new(Health::default())),
             chunks: ChunkPool::new(CHUNK, KEEP_CHUNKS),
+            stall_after: STALL_AFTER,
         }
+    }
+
+    #[cfg(test)]
+    fn stalling_after(mut self, stall_after: Duration) -> Self {
+        self.stall_after = stall_after;
+        self
     }
 
     /// The result of a scrape of `variant` that was running and still
     /// taking joiners, or was started when this was called.
     pub async fn scrape(&self, variant: Variant) -> Result<Scraped, ScrapeError> {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inbox = {
             let mut flights = lock(&self.flights);
             match flights.get(&variant) {
                 Some(flight) => {
                     let mut b = lock(flight);
+                    let client = Client {
+                        tx,
+                        backlog: Backlog::new(&b.pace),
+                    };
                     for chunk in b.retained.iter().flatten() {
-                        let _ = tx.send(Event::Chunk(chunk.clone()));
+                        client.send(Event::Chunk(chunk.clone()));
                     }
-                    b.clients.push(tx);
+                    let backlog = Arc::clone(&client.backlog);
+                    b.clients.push(client);
+                    Inbox { rx, backlog }
                 }
                 None => {
+                    let pace = Pace::new(self.stall_after);
+                    let backlog = Backlog::new(&pace);
                     let flight = Arc::new(StdMutex::new(Broadcast {
                         retained: Some(Vec::new()),
                         retained_bytes: 0,
-                        clients: vec![tx],
+                        clients: vec![Client {
+                            tx,
+                            backlog: Arc::clone(&backlog),
+                        }],
+                        pace,
                     }));
                     flights.insert(variant, Arc::clone(&flight));
                     self.lead(variant, flight);
+                    Inbox { rx, backlog }
                 }
             }
-        }
-        let first = match rx.recv().await {
+        };
+        let first = match inbox.rx.recv().await {
             None => return Err(ScrapeError::Abandoned),
             Some(Event::Failed(e)) => return Err(e),
             Some(Event::Done) => return Ok(Scraped::Whole(Bytes::new())),
@@ -276,20 +339,20 @@ impl Coalescer {
         };
         let mut pending = VecDeque::from([first]);
         loop {
-            match rx.try_recv() {
+            match inbox.rx.try_recv() {
                 Ok(Event::Chunk(chunk)) => pending.push_back(chunk),
                 Ok(Event::Last(chunk)) => {
                     pending.push_back(chunk);
                     return Ok(Scraped::Streaming(ChunkBody {
                         pending,
-                        rx,
+                        inbox,
                         done: true,
                     }));
                 }
                 Ok(Event::Done) => {
                     return Ok(Scraped::Streaming(ChunkBody {
                         pending,
-                        rx,
+                        inbox,
                         done: true,
                     }))
                 }
@@ -298,7 +361,7 @@ impl Coalescer {
                 Err(mpsc::error::TryRecvError::Empty) => {
                     return Ok(Scraped::Streaming(ChunkBody {
                         pending,
-                        rx,
+                        inbox,
                         done: false,
                     }))
                 }
@@ -407,20 +470,35 @@ impl Stream {
         if chunk.is_empty() {
             return;
         }
-        let stop_taking_joiners = {
+        let (stop_taking_joiners, pace, backlogs) = {
             let mut b = lock(flight);
-            b.clients
-                .retain(|c| c.send(Event::Chunk(chunk.clone())).is_ok());
+            b.clients.retain(|c| c.send(Event::Chunk(chunk.clone())));
             let len = chunk.len();
             if let Some(kept) = &mut b.retained {
                 kept.push(chunk);
             }
             b.retained_bytes += len;
-            b.retained.is_some() && b.retained_bytes > RETAIN
+            let backlogs: Vec<Arc<Backlog>> =
+                b.clients.iter().map(|c| Arc::clone(&c.backlog)).collect();
+            let stop = b.retained.is_some() && b.retained_bytes > RETAIN;
+            (stop, Arc::clone(&b.pace), backlogs)
         };
         if stop_taking_joiners {
             self.leave();
             lock(flight).retained = None;
+        }
+        if !pace.wait_for_room(&backlogs) {
+            // Every client is far behind and none took anything for a
+            // while: end their responses rather than hold the scrape.
+            let mut b = lock(flight);
+            let before = b.clients.len();
+            b.clients
+                .retain(|c| c.backlog.bytes() <= super::pace::AHEAD);
+            log::warn!(
+                "ended {} scrape response(s) whose client took nothing for {:?}",
+                before - b.clients.len(),
+                pace.stall_after()
+            );
         }
     }
 
@@ -463,7 +541,7 @@ impl Stream {
             let mut b = lock(&flight);
             b.retained = None;
             for client in b.clients.drain(..) {
-                let _ = client.send(end.clone());
+                client.send(end.clone());
             }
         }
     }
@@ -742,5 +820,52 @@ mod tests {
         );
         assert!(lock(&c.flights).is_empty(), "no flight is left behind");
         assert!(!c.exporter.is_poisoned());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scrape_runs_no_further_ahead_of_its_client_than_pace_allows() {
+        // 40 chunks of 256 KiB: 10 MiB the scrape could render at once.
+        let (source, scrapes) = streamer(40, CHUNK, 0);
+        let want = source.expected();
+        let c = Coalescer::new(source);
+        let Scraped::Streaming(body) = c.scrape(TEXT).await.expect("scrape") else {
+            panic!("10 MiB streams");
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let queued = body.inbox.backlog.bytes();
+        assert!(
+            queued <= crate::http::pace::AHEAD + CHUNK,
+            "{queued} bytes queued for a client that took nothing yet"
+        );
+        assert!(queued > crate::http::pace::AHEAD, "the scrape got that far");
+        assert_eq!(
+            Scraped::Streaming(body).collect().await.expect("body"),
+            want.as_bytes()
+        );
+        assert_eq!(scrapes.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_takes_nothing_is_cut_off_and_the_next_scrape_runs() {
+        let (source, scrapes) = streamer(40, CHUNK, 0);
+        let want = source.expected();
+        let c = Coalescer::new(source).stalling_after(Duration::from_millis(200));
+        let Scraped::Streaming(stuck) = c.scrape(TEXT).await.expect("scrape") else {
+            panic!("10 MiB streams");
+        };
+        // The scrape ends without the stuck client reading a byte.
+        let t = Instant::now();
+        while c.health().is_ok() && lock(&c.health).running_since.is_some() {
+            assert!(t.elapsed() < Duration::from_secs(10), "the scrape ended");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(stuck.inbox.backlog.bytes() <= crate::http::pace::AHEAD + CHUNK);
+        assert_eq!(
+            Scraped::Streaming(stuck).collect().await,
+            Err(ScrapeError::Abandoned)
+        );
+        let next = whole(&c, TEXT).await.expect("the next scrape");
+        assert_eq!(next, want.as_bytes());
+        assert_eq!(scrapes.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

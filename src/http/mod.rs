@@ -7,6 +7,7 @@ pub mod connections;
 pub mod landing;
 pub mod listen;
 pub mod negotiate;
+pub mod pace;
 pub mod server;
 pub mod tls;
 pub mod webconfig;
