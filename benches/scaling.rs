@@ -10,9 +10,8 @@
 //! SECS` keeps the exporter up with the largest maps, for profiling; `--
 //! --sizes N,N,..` sets the keys per map of each step; `-- --one-map` runs
 //! the one-large-map table alone, `-- --keys N,N,..` its steps; `--
-//! --cached` adds a
-//! decoder that sends the labels through the key cache, where `uint` alone
-//! lets rows be written as the maps are read).
+//! --cached` adds a decoder that sends the labels through the key cache,
+//! where `uint` alone lets rows be written as the maps are read).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -70,7 +69,7 @@ fn main() {
     );
     println!("(floor: BPF_MAP_LOOKUP_BATCH of the three maps in the bench process; scrape: a full HTTP scrape of the exporter serving them, to its last byte)");
     println!(
-        "{:>10} | {:>10} | {:>18} | {:>10} | {:>19} | {:>10} | {:>13} | {:>12} | {:>9}",
+        "{:>10} | {:>10} | {:>18} | {:>10} | {:>19} | {:>10} | {:>13} | {:>12} | {:>19}",
         "series",
         "floor",
         "in the exporter",
@@ -79,7 +78,7 @@ fn main() {
         "CPU ratio",
         "ns per series",
         "vs smallest",
-        "RSS"
+        "peak RSS"
     );
     let mut first_per_entry = None;
     let mut held = Vec::new();
@@ -189,7 +188,7 @@ fn main() {
         let per = scrape.as_nanos() as f64 / series as f64;
         let first = *first_per_entry.get_or_insert(per);
         println!(
-            "{:>10} | {:>8.1}ms | {:>8.1}ms ({:.2}x) | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>13.0} | {:>11.2}x | {:>6} MB",
+            "{:>10} | {:>8.1}ms | {:>8.1}ms ({:.2}x) | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>13.0} | {:>11.2}x | {:>19}",
             series,
             floor.as_secs_f64() * 1e3,
             inside * 1e3,
@@ -201,7 +200,7 @@ fn main() {
             scrape_cpu / floor_cpu,
             per,
             per / first,
-            common::rss_kib(e.pid(), "VmHWM") / 1024
+            peak_rss(e.pid(), series)
         );
         held.push((series, held_per_series(&e, series)));
     }
@@ -290,7 +289,7 @@ fn one_map(rounds: usize, ncpus: usize) {
     let mut floor_reader = reader(LARGE);
     println!("one large map: {} (HASH of up to {} keys) grown, between two maps of {SMALL_KEYS} keys (PERCPU_HASH, LRU_HASH of 10240); floor: a batch read of the large map alone; medians of {rounds}", ONE_MAP[LARGE], scale::LARGE_KEYS);
     println!(
-        "{:>10} | {:>10} | {:>11} | {:>18} | {:>10} | {:>19} | {:>10} | {:>9}",
+        "{:>10} | {:>10} | {:>11} | {:>18} | {:>10} | {:>19} | {:>10} | {:>19}",
         "keys",
         "floor",
         "small maps",
@@ -298,7 +297,7 @@ fn one_map(rounds: usize, ncpus: usize) {
         "scrape",
         "ratio (range)",
         "CPU ratio",
-        "RSS"
+        "peak RSS"
     );
     let mut filled = 0;
     let mut buf = Vec::new();
@@ -332,7 +331,7 @@ fn one_map(rounds: usize, ncpus: usize) {
         ratios.sort_by(f64::total_cmp);
         inside.sort_by(f64::total_cmp);
         println!(
-            "{:>10} | {:>8.1}ms | {:>9.2}ms | {:>17.2}x | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>6} MB",
+            "{:>10} | {:>8.1}ms | {:>9.2}ms | {:>17.2}x | {:>8.1}ms | {:>6.2}x ({:.2}-{:.2}) | {:>9.2}x | {:>19}",
             keys,
             common::median(floors).as_secs_f64() * 1e3,
             common::median(smalls).as_secs_f64() * 1e3,
@@ -342,9 +341,19 @@ fn one_map(rounds: usize, ncpus: usize) {
             ratios[0],
             ratios[ratios.len() - 1],
             scrape_cpu / floor_cpu,
-            common::rss_kib(e.pid(), "VmHWM") / 1024
+            peak_rss(e.pid(), keys as usize + 2 * SMALL_KEYS as usize)
         );
     }
+}
+
+/// The exporter's peak RSS so far, and what it is per series.
+fn peak_rss(pid: u32, series: usize) -> String {
+    let kib = common::rss_kib(pid, "VmHWM");
+    format!(
+        "{} MiB ({:.1} B)",
+        kib / 1024,
+        (kib * 1024) as f64 / series as f64
+    )
 }
 
 /// A second reader of the map behind `h`, this process's own, by `policy`.
