@@ -367,7 +367,10 @@ impl Walk {
                     drop(state);
                     let read = next.read_one_if_free();
                     state = self.lock();
-                    if read {
+                    // While this thread was away the helper may have queued
+                    // a batch or ended the walk, and moved on to the next:
+                    // its news came before this wait, so look again.
+                    if read || !state.filled.is_empty() || state.cursor.is_some() {
                         continue;
                     }
                 }
@@ -564,5 +567,50 @@ mod tests {
         let ended = consume_all(&b, 9_000, || {});
         assert_eq!(ended.errno, libc::ENOENT);
         assert_eq!(ended.buffers.len(), BUFFERS, "every buffer back");
+    }
+
+    #[test]
+    fn a_walk_the_helper_ends_while_the_consumer_looks_at_the_next_is_still_consumed() {
+        // The consumer of `a` finds the helper reading it (its cursor out)
+        // and looks at `b`, the next walk, while the helper's read ends `a`.
+        // The helper then moves on to `b`, so no more news of `a` comes:
+        // the consumer must see what changed while it was away.
+        let (first, second) = (hash_of(10), hash_of(10));
+        let (a, b) = (Arc::new(walk_of(&first)), Arc::new(walk_of(&second)));
+        a.then(b.clone());
+        let cursor = a.lock().cursor.take().expect("the helper's read");
+        let spare: Vec<Batch> = b.lock().free.drain(..).collect();
+        let held = b.lock();
+        let consumer = {
+            let a = a.clone();
+            std::thread::spawn(move || a.consume(&mut |_, _, _| {}))
+        };
+        // The consumer is now waiting for b's lock, in its look at b.
+        std::thread::sleep(Duration::from_millis(200));
+        {
+            let mut state = a.lock();
+            state.cursor = Some(cursor);
+            let batch = state.free.pop().expect("a free buffer");
+            state.ended = true;
+            state.filled.push_back(Filled {
+                batch,
+                n: 0,
+                errno: libc::ENOENT,
+            });
+            a.changed.notify_all();
+        }
+        drop(held);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !consumer.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the consumer waits for news of a walk that has ended"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ended = consumer.join().expect("consumer");
+        assert_eq!((ended.errno, ended.count), (libc::ENOENT, 0));
+        assert_eq!(ended.buffers.len(), BUFFERS, "every buffer back");
+        drop(spare);
     }
 }
