@@ -10,12 +10,12 @@
 //! copied. A flight keeps the chunks sent so far for requests that join
 //! late, up to `RETAIN` bytes; past that it stops taking joiners (a later
 //! request starts the next scrape) and drops chunks as its clients take
-//! them, so a million-series exposition never sits in memory whole. A small
-//! exposition arrives as one chunk and is answered with a Content-Length,
-//! and the scrape runs no further ahead of its fastest client than
-//! `pace::AHEAD` (see `pace`),
-//! and a scrape failing before its first chunk is a 500; one failing later
-//! ends the response early, which Prometheus counts as a failed scrape.
+//! them, so a million-series exposition never sits in memory whole; nor
+//! does the scrape run further ahead of its fastest client than
+//! `pace::AHEAD` (see `pace`). A small exposition arrives as one chunk and
+//! is answered with a Content-Length, and a scrape failing before its first
+//! chunk is a 500; one failing later ends the response early, which
+//! Prometheus counts as a failed scrape.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -494,11 +494,13 @@ impl Stream {
             let before = b.clients.len();
             b.clients
                 .retain(|c| c.backlog.bytes() <= super::pace::AHEAD);
-            log::warn!(
-                "ended {} scrape response(s) whose client took nothing for {:?}",
-                before - b.clients.len(),
-                pace.stall_after()
-            );
+            let ended = before - b.clients.len();
+            if ended > 0 {
+                log::warn!(
+                    "ended {ended} scrape response(s) whose client took nothing for {:?}",
+                    pace.stall_after()
+                );
+            }
         }
     }
 
