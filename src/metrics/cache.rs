@@ -130,6 +130,13 @@ impl Texts {
         self.starts.len()
     }
 
+    /// A new free slot, past the last.
+    fn add_slot(&mut self) -> u32 {
+        self.starts.push(FREE_START);
+        self.lens.push(0);
+        (self.starts.len() - 1) as u32
+    }
+
     /// Places `text` at the arena's end as slot `id`'s.
     fn set(&mut self, id: u32, text: &str) {
         let i = id as usize;
@@ -187,11 +194,7 @@ impl Interner {
         }
         let id = match self.free.pop() {
             Some(id) => id,
-            None if texts.slots() < MAX_SLOTS => {
-                self.texts.starts.push(FREE_START);
-                self.texts.lens.push(0);
-                (self.texts.slots() - 1) as u32
-            }
+            None if texts.slots() < MAX_SLOTS => self.texts.add_slot(),
             None => return None,
         };
         self.texts.set(id, text);
