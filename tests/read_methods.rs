@@ -98,18 +98,37 @@ impl Drop for Unpin {
     }
 }
 
-/// The test maps' families out of a scrape, as served.
+/// The test maps' families out of a scrape, each family's samples sorted:
+/// series come in the order their map was read, and a large hash map read
+/// in two parts at once (`maps/walk.rs`) interleaves them differently from
+/// one read start to end. The set of lines is what every method must serve.
 fn families(body: &str) -> String {
-    body.lines()
-        .filter(|l| {
-            let name = l
-                .strip_prefix("# HELP ")
-                .or_else(|| l.strip_prefix("# TYPE "))
-                .unwrap_or(l);
-            name.starts_with("ebpf_exporter_rm_")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
+    let mut out = String::new();
+    let mut samples: Vec<&str> = Vec::new();
+    let flush = |samples: &mut Vec<&str>, out: &mut String| {
+        samples.sort_unstable();
+        for l in samples.drain(..) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    };
+    for l in body.lines() {
+        let header = l
+            .strip_prefix("# HELP ")
+            .or_else(|| l.strip_prefix("# TYPE "));
+        if !header.unwrap_or(l).starts_with("ebpf_exporter_rm_") {
+            continue;
+        }
+        if header.is_some() {
+            flush(&mut samples, &mut out);
+            out.push_str(l);
+            out.push('\n');
+        } else {
+            samples.push(l);
+        }
+    }
+    flush(&mut samples, &mut out);
+    out
 }
 
 fn start(dir: &Path, method: &str) -> Running {

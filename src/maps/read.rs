@@ -20,7 +20,7 @@ use crate::object::map_types;
 
 use super::elem_iter::{ElemIter, IterError};
 use super::mapped::{Mapped, BPF_F_MMAPABLE};
-use super::walk::{walk_batch, Batch, Cursor, Shape, Walk, WALK_BUDGET};
+use super::walk::{walk_batch, Batch, Cursor, Shape, Split, Walk, SPLIT_BUFFERS, WALK_BUDGET};
 
 /// Entries fetched per batch syscall. Hash maps return ENOSPC when one bucket
 /// holds more entries than fit, so the count starts well above bucket sizes
@@ -527,9 +527,17 @@ impl MapReader {
         self.keys = Vec::new();
         self.values = Vec::new();
         self.held = 0;
+        // A split walk is read by both threads at once while the consumer
+        // decodes a third batch, so it keeps four at least.
+        let split = Split::of(&shape);
+        let count = if split.is_some() {
+            (WALK_BUDGET / chunk).max(SPLIT_BUFFERS)
+        } else {
+            WALK_BUDGET / chunk
+        };
         let mut buffers = std::mem::take(&mut self.spare);
-        buffers.resize_with(WALK_BUDGET / chunk, Batch::default);
-        Walk::new(self.handle.as_fd(), shape, chunk, buffers)
+        buffers.resize_with(count, Batch::default);
+        Walk::new(self.handle.as_fd(), shape, chunk, buffers, split)
     }
 
     /// Begins the next `read_each` as a shared read, when it would be one,
