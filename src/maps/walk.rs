@@ -153,12 +153,12 @@ impl Cursor {
         std::mem::swap(&mut self.in_token, &mut self.out_token);
     }
 
-    /// A cursor of a hash map placed at `bucket`: the kernel's token for
-    /// the four hash map types is the index of the bucket the next call
-    /// starts at.
-    fn at_bucket(mut self, bucket: u32) -> Self {
+    /// A cursor placed at `token`: for the four hash map types the index of
+    /// the bucket the next call starts at, for an array the index before
+    /// the next call's first.
+    fn at_token(mut self, token: u32) -> Self {
         self.at_start = false;
-        self.in_token[..4].copy_from_slice(&bucket.to_ne_bytes());
+        self.in_token[..4].copy_from_slice(&token.to_ne_bytes());
         self
     }
 
@@ -198,33 +198,48 @@ pub(super) struct Shape {
     pub(super) hash: bool,
 }
 
-/// A hash map's walk cut in two at a bucket, so that both threads can read
-/// at once: the first part from the start to that bucket, the second from
-/// it to the end. The hash walk is bound by memory latency, not by one
-/// CPU, so two readers take about half the time (a 100k-key map on two
-/// vCPUs: 0.49–0.59× one reader's).
+/// A walk cut in two, so that both threads can read at once: the first
+/// part from the start to the cut, the second from it to the end. The hash
+/// walk is bound by memory latency, not by one CPU, so two readers take
+/// about half the time (a 100k-key map on two vCPUs: 0.49–0.59× one
+/// reader's).
 ///
-/// The kernel's calls end only between buckets it has filled the count
-/// with, so the first part's last call can run past the cut. What it
-/// read from there on, the second part reads too; the first part's last
-/// batch leaves that out (`overlap_start`). Its calls shrink as the cut
-/// nears, so little is read twice.
+/// A hash map is cut at a bucket. The kernel's calls end only between
+/// buckets it has filled the count with, so the first part's last call
+/// can run past the cut. What it read from there on, the second part reads
+/// too; the first part's last batch leaves that out (`overlap_start`). Its
+/// calls shrink as the cut nears, so little is read twice. An array is cut
+/// at an index, which its parts' counts reach exactly.
 #[derive(Clone, Copy)]
 pub(super) struct Split {
     at: u32,
+    by: Cut,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// The kernel's token is the bucket the next call starts at.
+    Bucket,
+    /// The token is the last index read (the key before the next call's).
+    Index,
 }
 
 impl Split {
-    /// The split of a map of `shape`: at the middle of its buckets, which a
-    /// hash map has as many of as its largest size rounded up to a power
-    /// of two. `None` for maps whose position is not a bucket.
+    /// The split of a map of `shape`: a hash map at the middle of its
+    /// buckets, which it has as many of as its largest size rounded up to
+    /// a power of two; an array (u32 keys, every index present) at its
+    /// middle index.
     pub(super) fn of(shape: &Shape) -> Option<Split> {
-        if !shape.hash {
+        let (at, by) = if shape.hash {
+            let buckets = shape.max_entries.checked_next_power_of_two()?;
+            (buckets / 2, Cut::Bucket)
+        } else if shape.key_size == 4 {
+            (shape.max_entries / 2, Cut::Index)
+        } else {
             return None;
-        }
-        let buckets = shape.max_entries.checked_next_power_of_two()?;
-        let at = u32::try_from(buckets / 2).ok()?;
-        (at > 0).then_some(Split { at })
+        };
+        let at = u32::try_from(at).ok()?;
+        (at > 0).then_some(Split { at, by })
     }
 }
 
@@ -257,6 +272,9 @@ struct Part {
     cursor: Option<Cursor>,
     /// Entries this part has read.
     read: usize,
+    /// Entries after which it ends: an array's, which reports its end only
+    /// on the call after the last index.
+    limit: usize,
     /// Buffers this part's batches are in: being read, queued or being
     /// consumed.
     held: usize,
@@ -327,16 +345,34 @@ impl Walk {
     ) -> Option<Self> {
         let fd = fd.try_clone_to_owned().ok()?;
         let cursor = || Cursor::new(fd.as_raw_fd(), shape.key_size, shape.stride);
-        let part = |cursor| Part {
+        let part = |cursor, limit| Part {
             cursor: Some(cursor),
             read: 0,
+            limit,
             held: 0,
             ended: false,
         };
-        let mut parts = vec![part(cursor())];
-        if let Some(split) = split {
-            parts.push(part(cursor().at_bucket(split.at)));
-        }
+        let whole = if shape.hash {
+            usize::MAX
+        } else {
+            shape.max_entries
+        };
+        let parts = match split {
+            None => vec![part(cursor(), whole)],
+            Some(Split {
+                at,
+                by: Cut::Bucket,
+            }) => {
+                vec![part(cursor(), whole), part(cursor().at_token(at), whole)]
+            }
+            Some(Split { at, by: Cut::Index }) => {
+                let at_index = at as usize;
+                vec![
+                    part(cursor(), at_index),
+                    part(cursor().at_token(at - 1), whole.saturating_sub(at_index)),
+                ]
+            }
+        };
         Some(Self {
             _fd: fd,
             shape,
@@ -415,12 +451,17 @@ impl Walk {
         state.parts.iter().all(|p| p.ended)
     }
 
-    /// Entries to ask for in part `part`'s next call: the batch size, but
-    /// in the first part of a split walk, near the cut, about three
-    /// quarters of what the buckets left before it should hold at the
-    /// density read so far, so that the last call runs little past it.
-    fn ask(&self, part: &Part, cursor: &Cursor, chunk: usize) -> usize {
-        let Some(split) = self.split.filter(|_| !cursor.at_start) else {
+    /// Entries to ask for in part `p`'s next call: the batch size, no more
+    /// than an array's part has left, and in the first part of a split
+    /// hash walk, near the cut, about three quarters of what the buckets
+    /// left before it should hold at the density read so far, so that the
+    /// last call runs little past it.
+    fn ask(&self, p: usize, part: &Part, cursor: &Cursor, chunk: usize) -> usize {
+        let chunk = chunk.min(part.limit.saturating_sub(part.read).max(1));
+        let Some(split) = self
+            .split
+            .filter(|s| p == 0 && s.by == Cut::Bucket && !cursor.at_start)
+        else {
             return chunk;
         };
         let passed = cursor.bucket().max(1) as f64;
@@ -445,11 +486,7 @@ impl Walk {
             return state;
         };
         state.parts[p].held += 1;
-        let asked = if p == 0 {
-            self.ask(&state.parts[p], &cursor, state.chunk)
-        } else {
-            state.chunk
-        };
+        let asked = self.ask(p, &state.parts[p], &cursor, state.chunk);
         drop(state);
         let shape = &self.shape;
         let mut chunk = asked;
@@ -459,7 +496,10 @@ impl Walk {
         // The first part's last batch needs these to leave out what both
         // parts read.
         let second_first = (p == 1 && first).then(|| batch.keys[..n * shape.key_size].to_vec());
-        let past_cut = p == 0 && self.split.is_some_and(|s| cursor.bucket() >= s.at);
+        let past_cut = p == 0
+            && self
+                .split
+                .is_some_and(|s| s.by == Cut::Bucket && cursor.bucket() >= s.at);
         let mut state = self.lock();
         if chunk > asked {
             // A bucket held more than a batch.
@@ -467,10 +507,9 @@ impl Walk {
         }
         state.read += n;
         state.parts[p].read += n;
-        // Arrays report ENOENT only on the call after the last index.
         let end = if errno != 0 {
             Some(errno)
-        } else if past_cut || (state.read >= shape.max_entries && !shape.hash) {
+        } else if past_cut || state.parts[p].read >= state.parts[p].limit {
             Some(0)
         } else {
             None
@@ -609,9 +648,11 @@ impl Walk {
         }
     }
 
-    /// Whether `filled` is the last batch of a split walk's first part.
+    /// Whether `filled` is the last batch of a split hash walk's first part.
     fn last_of_first(&self, filled: &Filled) -> bool {
-        filled.part == 0 && self.split.is_some() && matches!(filled.end, Some(0 | libc::ENOENT))
+        filled.part == 0
+            && self.split.is_some_and(|s| s.by == Cut::Bucket)
+            && matches!(filled.end, Some(0 | libc::ENOENT))
     }
 
     /// The walk's end as `consume` returns it, with the buffers it holds.
@@ -685,11 +726,16 @@ mod tests {
 
     /// `hash_of` in a map of `max` entries.
     fn hash_in(n: u32, max: u32) -> MapHandle {
+        map_in(MapType::Hash, n, max)
+    }
+
+    /// `hash_in` for another map type with 8-byte values.
+    fn map_in(kind: MapType, n: u32, max: u32) -> MapHandle {
         let opts = libbpf_sys::bpf_map_create_opts {
             sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
             ..Default::default()
         };
-        let map = MapHandle::create(MapType::Hash, Some("walk_test"), 4, 8, max, &opts)
+        let map = MapHandle::create(kind, Some("walk_test"), 4, 8, max, &opts)
             .expect("creating a hash map needs root (CAP_BPF)");
         for k in 0..n {
             map.update(
@@ -887,19 +933,57 @@ mod tests {
     }
 
     #[test]
-    fn maps_whose_position_is_not_a_bucket_are_not_split() {
+    fn hash_maps_are_cut_at_their_middle_bucket_and_arrays_at_their_middle_index() {
         let shape = Shape {
             key_size: 4,
             stride: 8,
             max_entries: 1000,
-            hash: false,
-        };
-        assert!(Split::of(&shape).is_none());
-        let shape = Shape {
             hash: true,
+        };
+        let cut = |shape: &Shape| Split::of(shape).map(|s| (s.at, s.by == Cut::Bucket));
+        assert_eq!(cut(&shape), Some((512, true)));
+        let array = Shape {
+            hash: false,
             ..shape
         };
-        assert_eq!(Split::of(&shape).map(|s| s.at), Some(512));
+        assert_eq!(cut(&array), Some((500, false)));
+        // Not an array's u32 index: not cut.
+        let other = Shape {
+            key_size: 8,
+            ..array
+        };
+        assert_eq!(cut(&other), None);
+        let one = Shape {
+            max_entries: 1,
+            ..shape
+        };
+        assert_eq!(cut(&one), None);
+    }
+
+    #[test]
+    fn a_split_array_reads_each_index_once_and_no_more() {
+        let n = 12_345u32;
+        let map = map_in(MapType::Array, n, n);
+        let shape = Shape {
+            key_size: 4,
+            stride: 8,
+            max_entries: n as usize,
+            hash: false,
+        };
+        let split = Split::of(&shape);
+        let buffers = (0..SPLIT_BUFFERS).map(|_| Batch::default()).collect();
+        let walk = Arc::new(
+            Walk::new(map.as_fd(), shape, WALK_BATCH, buffers, split).expect("dup the map's fd"),
+        );
+        let helper = helper_of(&walk);
+        let ended = consume_all(&walk, n, || {});
+        helper.join().expect("the helper ends with the walk");
+        assert_eq!(ended.errno, 0, "an array's parts end on their counts");
+        assert_eq!(ended.buffers.len(), SPLIT_BUFFERS, "every buffer back");
+        let state = walk.lock();
+        assert_eq!(state.read, n as usize, "nothing read twice");
+        let parts: Vec<usize> = state.parts.iter().map(|p| p.read).collect();
+        assert_eq!(parts, vec![6172, 6173]);
     }
 
     #[test]
@@ -947,6 +1031,18 @@ mod tests {
             "both parts read about half: {:?}",
             state.parts.iter().map(|p| p.read).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn an_lru_hash_is_split_and_read_alike() {
+        // An LRU hash's batch token is a bucket index too.
+        let map = map_in(MapType::LruHash, 30_000, 40_000);
+        let walk = Arc::new(split_walk_of(&map, WALK_BATCH));
+        let helper = helper_of(&walk);
+        let ended = consume_all(&walk, 30_000, || {});
+        helper.join().expect("the helper ends with the walk");
+        assert_eq!(ended.errno, libc::ENOENT);
+        assert!(walk.lock().parts.iter().all(|p| p.read > 10_000));
     }
 
     #[test]
