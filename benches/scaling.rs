@@ -57,6 +57,13 @@ fn main() {
         .zip(&handles)
         .map(|(name, h)| reader_of(h, name, ReadPolicy::Iterator))
         .collect();
+    // The exporter's own walk of each map (`MapReader::read_each`): on two
+    // CPUs a map larger than a batch is read by two threads at once.
+    let mut walked: Vec<MapReader> = MAPS
+        .iter()
+        .zip(&handles)
+        .map(|(name, h)| reader_of(h, name, ReadPolicy::Batch))
+        .collect();
     // Kernels that refuse tracing programs (this one answers EPERM, as for
     // fentry) cannot run iterators: say so, and the column stays empty.
     let iterator_refused = iters
@@ -96,7 +103,11 @@ fn main() {
         // Warm: the first scrape decodes every new key.
         let _ = common::http_get(&e.addr, "/metrics", &[]);
         let (mut floor, mut scrape) = (Vec::new(), Vec::new());
-        let mut per_map_times = vec![(Vec::new(), Vec::new()); MAPS.len()];
+        let mut per_map_times = vec![(Vec::new(), Vec::new(), Vec::new()); MAPS.len()];
+        for w in &mut walked {
+            // Sizes the next walk by this one.
+            w.read_each(|_, _, _| {}).expect("walk");
+        }
         let mut inside: Vec<(f64, f64)> = Vec::new();
         // Small maps take a few ms, where one scheduler hiccup on a shared
         // VM doubles a sample: each sample then averages enough repeats to
@@ -149,10 +160,19 @@ fn main() {
                 .and_then(|v| v.parse().ok())
                 .expect("the exporter reports its scrape duration");
             inside.push((own, own / read));
-            for (i, (b, it)) in batch.iter_mut().zip(&mut iters).enumerate() {
+            for (i, ((b, it), w)) in batch
+                .iter_mut()
+                .zip(&mut iters)
+                .zip(&mut walked)
+                .enumerate()
+            {
                 let t = Instant::now();
                 b.read().expect("batch read");
                 per_map_times[i].0.push(t.elapsed());
+                let (t, mut count) = (Instant::now(), 0usize);
+                w.read_each(|_, _, _| count += 1).expect("walk");
+                per_map_times[i].2.push(t.elapsed());
+                assert_eq!(count, b.len(), "{}: the walk's entries", MAPS[i]);
                 if it.method() == Method::Iterator {
                     let t = Instant::now();
                     it.read().expect("iterator read");
@@ -162,12 +182,13 @@ fn main() {
                 }
             }
         }
-        for (i, (b, it)) in per_map_times.into_iter().enumerate() {
+        for (i, (b, it, w)) in per_map_times.into_iter().enumerate() {
             let it = (!it.is_empty()).then(|| common::median(it));
             methods.push((
                 MAPS[i].to_string(),
                 per_map as usize,
                 common::median(b),
+                Some(common::median(w)),
                 it,
                 None,
             ));
@@ -240,8 +261,8 @@ fn main() {
         "read methods against the batch floor, per map (same map, same run, medians of {rounds}):"
     );
     println!(
-        "{:>16} | {:>8} | {:>10} | {:>18} | {:>18}",
-        "map", "entries", "batch", "iterator", "mmap"
+        "{:>16} | {:>8} | {:>10} | {:>18} | {:>18} | {:>18}",
+        "map", "entries", "batch", "walked", "iterator", "mmap"
     );
     let cell = |d: Option<Duration>, floor: Duration| {
         d.map_or("-".to_string(), |d| {
@@ -256,16 +277,18 @@ fn main() {
     if let Some(why) = iterator_refused {
         println!("iterator: not measurable on this kernel: {why}");
     }
-    for (name, n, b, it, mm) in methods {
+    for (name, n, b, w, it, mm) in methods {
         println!(
-            "{:>16} | {:>8} | {:>8.2}ms | {:>18} | {:>18}",
+            "{:>16} | {:>8} | {:>8.2}ms | {:>18} | {:>18} | {:>18}",
             name,
             n,
             b.as_secs_f64() * 1e3,
+            cell(w, b),
             cell(it, b),
             cell(mm, b)
         );
     }
+    println!("(walked: MapReader::read_each, as a scrape reads a map larger than a batch; on two CPUs or more, two threads at once)");
 }
 
 /// One map that dominates, as per-pid or per-connection configs have: a
@@ -408,13 +431,21 @@ fn own_scrape_secs(e: &common::Running) -> f64 {
         .expect("the exporter reports its scrape duration")
 }
 
-/// Batch, iterator and mmap reads of one ARRAY of `n` u64 values created
-/// with BPF_F_MMAPABLE (a plain array reads the same way by syscall).
-fn array_methods(
-    n: u32,
-    ncpus: usize,
-    rounds: usize,
-) -> (String, usize, Duration, Option<Duration>, Option<Duration>) {
+/// A map's read times by method: name, entries, batch, walked, iterator,
+/// mmap.
+type MethodRow = (
+    String,
+    usize,
+    Duration,
+    Option<Duration>,
+    Option<Duration>,
+    Option<Duration>,
+);
+
+/// Batch, walked, iterator and mmap reads of one ARRAY of `n` u64 values
+/// created with BPF_F_MMAPABLE (a plain array reads the same way by
+/// syscall).
+fn array_methods(n: u32, ncpus: usize, rounds: usize) -> MethodRow {
     let opts = libbpf_sys::bpf_map_create_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
         map_flags: ebpf_exporter::maps::mapped::BPF_F_MMAPABLE,
@@ -425,6 +456,10 @@ fn array_methods(
     fill(&map, 0, n, ncpus);
     let dup = || MapHandle::from_map_id(map.info().expect("info").info.id).expect("map");
     let mut b = MapReader::with_policy(dup(), "sc_array", ReadPolicy::Batch);
+    let mut w = MapReader::with_policy(dup(), "sc_array", ReadPolicy::Batch);
+    assert_eq!(w.method(), Method::Batch);
+    w.read_each(|_, _, _| {}).expect("walk");
+    let mut tw = Vec::new();
     let mut it = MapReader::with_policy(dup(), "sc_array", ReadPolicy::Iterator);
     let mut mm = MapReader::with_policy(dup(), "sc_array", ReadPolicy::Auto);
     assert_eq!(mm.method(), Method::Mapped);
@@ -443,11 +478,16 @@ fn array_methods(
             times.push(t.elapsed());
             assert_eq!(r.len(), n as usize, "every index");
         }
+        let (t, mut count) = (Instant::now(), 0usize);
+        w.read_each(|_, _, _| count += 1).expect("walk");
+        tw.push(t.elapsed());
+        assert_eq!(count, n as usize, "the walk's entries");
     }
     (
         "ARRAY (mmapable)".to_string(),
         n as usize,
         common::median(tb),
+        Some(common::median(tw)),
         (!ti.is_empty()).then(|| common::median(ti)),
         Some(common::median(tm)),
     )
