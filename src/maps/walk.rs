@@ -495,11 +495,10 @@ impl Walk {
         cursor.advance();
         // The first part's last batch needs these to leave out what both
         // parts read.
-        let second_first = (p == 1 && first).then(|| batch.keys[..n * shape.key_size].to_vec());
-        let past_cut = p == 0
-            && self
-                .split
-                .is_some_and(|s| s.by == Cut::Bucket && cursor.bucket() >= s.at);
+        let by_bucket = self.split.is_some_and(|s| s.by == Cut::Bucket);
+        let second_first =
+            (by_bucket && p == 1 && first).then(|| batch.keys[..n * shape.key_size].to_vec());
+        let past_cut = by_bucket && p == 0 && self.split.is_some_and(|s| cursor.bucket() >= s.at);
         let mut state = self.lock();
         if chunk > asked {
             // A bucket held more than a batch.
