@@ -530,11 +530,8 @@ impl MapReader {
         // A split walk is read by both threads at once while the consumer
         // decodes a third batch, so it keeps four at least.
         let split = Split::of(&shape);
-        let count = if split.is_some() {
-            (WALK_BUDGET / chunk).max(SPLIT_BUFFERS)
-        } else {
-            WALK_BUDGET / chunk
-        };
+        let least = if split.is_some() { SPLIT_BUFFERS } else { 1 };
+        let count = (WALK_BUDGET / chunk).max(least);
         let mut buffers = std::mem::take(&mut self.spare);
         buffers.resize_with(count, Batch::default);
         Walk::new(self.handle.as_fd(), shape, chunk, buffers, split)

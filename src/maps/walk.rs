@@ -286,8 +286,6 @@ struct State {
     /// One part, or two for a split walk.
     parts: Vec<Part>,
     chunk: usize,
-    /// Entries read so far, by either thread.
-    read: usize,
     /// Buffers the walk was given.
     buffers: usize,
     free: Vec<Batch>,
@@ -380,7 +378,6 @@ impl Walk {
             state: Mutex::new(State {
                 parts,
                 chunk,
-                read: 0,
                 buffers: buffers.len(),
                 free: buffers,
                 filled: VecDeque::new(),
@@ -406,6 +403,12 @@ impl Walk {
         let can = Self::readable(&state, CONSUMER_PART).is_some();
         drop(self.read_next(state, CONSUMER_PART));
         can
+    }
+
+    /// Entries read so far, by either thread, in every part.
+    #[cfg(test)]
+    fn read(&self) -> usize {
+        self.lock().parts.iter().map(|p| p.read).sum()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -504,7 +507,6 @@ impl Walk {
             // A bucket held more than a batch.
             state.chunk = state.chunk.max(chunk);
         }
-        state.read += n;
         state.parts[p].read += n;
         let end = if errno != 0 {
             Some(errno)
@@ -858,7 +860,7 @@ mod tests {
         let helper = helper_of(&a);
         consume_all(&a, 20_000, || {});
         helper.join().expect("the helper ends with the walk");
-        let read_ahead = b.lock().read;
+        let read_ahead = b.read();
         assert!(read_ahead <= WALK_BATCH * BUFFERS, "within its buffers");
         let ended = consume_all(&b, 9_000, || {});
         assert_eq!(ended.errno, libc::ENOENT);
@@ -979,8 +981,8 @@ mod tests {
         helper.join().expect("the helper ends with the walk");
         assert_eq!(ended.errno, 0, "an array's parts end on their counts");
         assert_eq!(ended.buffers.len(), SPLIT_BUFFERS, "every buffer back");
+        assert_eq!(walk.read(), n as usize, "nothing read twice");
         let state = walk.lock();
-        assert_eq!(state.read, n as usize, "nothing read twice");
         let parts: Vec<usize> = state.parts.iter().map(|p| p.read).collect();
         assert_eq!(parts, vec![6172, 6173]);
     }
@@ -1009,7 +1011,7 @@ mod tests {
         let ended = consume_all(&walk, 1500, || {});
         assert_eq!(ended.errno, libc::ENOENT, "the map's end");
         assert_eq!(ended.buffers.len(), SPLIT_BUFFERS, "every buffer back");
-        let read = walk.lock().read;
+        let read = walk.read();
         assert!(read > 1500, "the first part ran past the cut: {read} read");
     }
 
@@ -1022,8 +1024,8 @@ mod tests {
         helper.join().expect("the helper ends with the walk");
         assert_eq!(ended.errno, libc::ENOENT);
         assert_eq!(ended.buffers.len(), SPLIT_BUFFERS, "every buffer back");
+        let twice = walk.read() - 60_000;
         let state = walk.lock();
-        let twice = state.read - 60_000;
         assert!(twice < 8 * APPROACH_MIN, "{twice} entries read twice");
         assert!(
             state.parts.iter().all(|p| p.read > 20_000),
